@@ -1,0 +1,101 @@
+import { memberLag, type ClusterState, type Member } from '../cluster/index.js';
+
+/** A member as a routing layer sees it: where clients connect and where its REST checks answer. */
+export interface RouteServer {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  /** Patroni REST endpoint, used by HAProxy checks as the second line of defence. */
+  readonly api: { readonly host: string; readonly port: number } | null;
+}
+
+export interface RouteLeader extends RouteServer {
+  /** True once the leader-key holder accepts writes (member key or active probe). */
+  readonly isWritable: boolean;
+  /** Why it is not writable yet; null when writable. */
+  readonly reason: string | null;
+  /** mod_revision of the leader key: a new leadership has a new revision. */
+  readonly leaderRevision: number;
+}
+
+export interface RouteView {
+  readonly scope: string;
+  /** Increases by one on every change of this cluster's view; 0 = never computed. */
+  readonly generation: number;
+  /** The leader-key holder, or null when no key or its holder has no valid member key. */
+  readonly leader: RouteLeader | null;
+  /** Eligible for reads: running replicas without `noloadbalance`, lag under the limit. Sorted by name. */
+  readonly replicas: readonly RouteServer[];
+  /** Every valid member, sorted by name (servers of a listener, for checks and restarts). */
+  readonly members: readonly RouteServer[];
+  readonly ttl: number;
+  readonly isFailsafeMode: boolean;
+}
+
+export interface ViewOptions {
+  /** Replicas lagging more than this many bytes are not eligible for reads; null = no limit. */
+  maxReplicaLagBytes: number | null;
+  /**
+   * Result of an active writable probe of the current leader (issue: writable gate). Only used when it
+   * names the same leader and leadership (leader-key revision) as the state.
+   */
+  probe?: { name: string; leaderRevision: number; isWritable: boolean } | undefined;
+}
+
+function toServer(m: Member): RouteServer {
+  return Object.freeze({ name: m.name, host: m.host, port: m.port, api: m.api ? { host: m.api.host, port: m.api.port } : null });
+}
+
+function writableReason(m: Member): string | null {
+  if (m.role !== 'primary') return `leader ${m.name} reports role ${m.role}, not primary`;
+  if (m.state !== 'running') return `leader ${m.name} reports state ${JSON.stringify(m.state)}, not running`;
+  return null;
+}
+
+/**
+ * ClusterState → RouteView, without a generation (the caller numbers views). Pure.
+ * Writes are routed only to the leader-key holder, and only once it is writable.
+ */
+export function computeView(state: ClusterState, options: ViewOptions): Omit<RouteView, 'generation'> {
+  const members = [...state.members.values()].sort((a, b) => a.name.localeCompare(b.name));
+  let leader: RouteLeader | null = null;
+  if (state.leader) {
+    const m = state.members.get(state.leader.name);
+    if (m) {
+      let reason = writableReason(m);
+      const probe = options.probe;
+      if (probe && probe.name === m.name && probe.leaderRevision === state.leader.modRevision) {
+        reason = probe.isWritable ? null : (reason ?? `leader ${m.name} did not accept writes when probed`);
+      }
+      leader = Object.freeze({ ...toServer(m), isWritable: reason === null, reason, leaderRevision: state.leader.modRevision });
+    }
+  }
+  const replicas = members
+    .filter((m) => m.name !== state.leader?.name)
+    .filter((m) => m.role === 'replica' && m.state === 'running' && !m.isNoLoadBalance)
+    .filter((m) => {
+      if (options.maxReplicaLagBytes === null) return true;
+      const lag = memberLag(state, m);
+      return lag !== null && lag <= options.maxReplicaLagBytes;
+    })
+    .map(toServer);
+  return Object.freeze({
+    scope: state.scope,
+    leader,
+    replicas: Object.freeze(replicas),
+    members: Object.freeze(members.map(toServer)),
+    ttl: state.config.ttl,
+    isFailsafeMode: state.config.isFailsafeMode,
+  });
+}
+
+/** Same routing content (generation ignored). */
+export function isSameView(a: Omit<RouteView, 'generation'>, b: Omit<RouteView, 'generation'>): boolean {
+  const strip = (v: Omit<RouteView, 'generation'> & { generation?: number }) => ({ ...v, generation: 0 });
+  return JSON.stringify(strip(a)) === JSON.stringify(strip(b));
+}
+
+/** The server writes go to right now, or null (the primary listener stays empty). */
+export function writer(view: RouteView): RouteServer | null {
+  return view.leader?.isWritable ? view.leader : null;
+}

@@ -1,0 +1,48 @@
+import type { Logger } from 'pino';
+import type { RouteView } from '../route/view.js';
+
+/** Everything the targets route, at one moment. */
+export interface RouteSnapshot {
+  /** Increases on every change of any cluster's view. A target reports the one it applied. */
+  readonly generation: number;
+  readonly views: ReadonlyMap<string, RouteView>;
+  readonly dcs: DcsHealth;
+}
+
+export interface DcsHealth {
+  readonly isConnected: boolean;
+  /** Epoch ms of the last successful etcd read; null before the first. */
+  readonly lastContactAt: number | null;
+}
+
+export interface ApplyResult {
+  readonly generation: number;
+  /** One sentence: what happened ("routed writes for app to pg2 via runtime API (generation 42)"). */
+  readonly summary: string;
+  /** False when the layer already matched and nothing was touched. */
+  readonly didChange: boolean;
+}
+
+export interface TargetContext {
+  readonly log: Logger;
+  /** Time source, so pure parts can be tested with a fake clock. */
+  readonly now: () => number;
+}
+
+/**
+ * One routing layer. `apply` makes the layer match the snapshot and is never called concurrently for
+ * the same target (the router coalesces: only the latest snapshot is applied). Throw a SwitchyardError
+ * on failure; the router retries with backoff and shows the error.
+ */
+export interface Target {
+  readonly kind: string;
+  /** Unique within a router, e.g. `haproxy`, `vip`. */
+  readonly name: string;
+  apply(snapshot: RouteSnapshot): Promise<ApplyResult>;
+  /** Periodic reconcile hook (e.g. the VIP re-checks its address); optional. */
+  reconcileIntervalMs?: number;
+  /** Release what must not outlive the router (a VIP) and close connections. Called on every exit path. */
+  close(): Promise<void>;
+  /** Extra target-specific fields for /status (warnings, socket state...). Must hold no secrets. */
+  status?(): Record<string, unknown>;
+}
