@@ -1,0 +1,3 @@
+export * from './command.js';
+export * from './file.js';
+export * from './template.js';

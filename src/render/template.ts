@@ -1,0 +1,60 @@
+import { readFile } from 'node:fs/promises';
+import Handlebars from 'handlebars';
+import { SwitchyardError, describeError } from '../errors.js';
+
+export type CompiledTemplate = (context: object) => string;
+
+/**
+ * Compiles a Handlebars template for config files: no HTML escaping (`noEscape`), and `strict` so a
+ * missing field is an error rather than an empty string. Errors carry the template name and line.
+ * Helpers: `eq`, `join`, `json`. Rendering returns a string and never touches disk.
+ */
+export function compileTemplate(source: string, name: string): CompiledTemplate {
+  const hb = Handlebars.create();
+  hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+  hb.registerHelper('join', (list: unknown, sep: unknown) => (Array.isArray(list) ? list.join(typeof sep === 'string' ? sep : ',') : ''));
+  hb.registerHelper('json', (value: unknown) => JSON.stringify(value));
+  let template: HandlebarsTemplateDelegate;
+  try {
+    template = hb.compile(source, { noEscape: true, strict: true, preventIndent: true });
+    // Compile eagerly so syntax errors surface at load time, not at the first leader change.
+    template({} as object);
+  } catch (err) {
+    if (isSyntaxError(err)) throw templateError(name, err);
+    // A strict-mode miss on the empty context is expected; syntax is fine.
+  }
+  return (context: object) => {
+    try {
+      return template(context);
+    } catch (err) {
+      throw templateError(name, err);
+    }
+  };
+}
+
+export async function loadTemplate(path: string): Promise<CompiledTemplate> {
+  let source: string;
+  try {
+    source = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new SwitchyardError('SY_ERR_RENDER_TEMPLATE', `cannot read template ${path}: ${describeError(err)}`, { cause: err });
+  }
+  return compileTemplate(source, path);
+}
+
+function isSyntaxError(err: unknown): boolean {
+  return err instanceof Error && /Parse error|Expecting|Unexpected|doesn't match/.test(err.message);
+}
+
+/**
+ * Handlebars quotes the template in parse errors, but strict-mode misses name the looked-up object
+ * ("x" not defined in <value>): that value may be a secret, so it is cut out.
+ */
+function templateError(name: string, err: unknown): SwitchyardError {
+  const message = describeError(err)
+    .replace(/ not defined in [\s\S]*? - (\d+:\d+)/, ' not defined - line $1')
+    .split('\n')
+    .slice(0, 4)
+    .join(' ');
+  return new SwitchyardError('SY_ERR_RENDER_TEMPLATE', `template ${name}: ${message}`, { cause: err });
+}
