@@ -1,0 +1,7 @@
+import type { TargetFactory } from './registry.js';
+
+/** Every routing layer the router knows, by its key under `targets:` in router.yml. */
+export const TARGET_FACTORIES: readonly TargetFactory<never>[] = [];
+
+export type { Target, RouteSnapshot, ApplyResult, TargetContext, DcsHealth } from './types.js';
+export type { TargetFactory, TargetCreateContext } from './registry.js';
