@@ -1,0 +1,219 @@
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError, SwitchyardError, describeError } from '../../src/errors.js';
+import type { EtcdConnection } from '../../src/dcs/connect.js';
+import { AgentConfigSchema, unknownKeys, type AgentConfigInput } from './schema.js';
+
+export interface Credentials {
+  readonly username: string;
+  readonly password: string | undefined;
+}
+
+/** The agent's settings, normalised from patroni.yml. Passwords live here and nowhere in logs. */
+export interface AgentConfig {
+  readonly file: string;
+  readonly scope: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly restapi: {
+    readonly listenHost: string;
+    readonly listenPort: number;
+    readonly connectAddress: string;
+    readonly auth: Credentials | null;
+  };
+  readonly etcd: EtcdConnection;
+  /** `bootstrap.dcs` as written to `/config` by the bootstrap winner. */
+  readonly bootstrapDcs: Readonly<Record<string, unknown>>;
+  /** initdb arguments, e.g. `--encoding=UTF8`, `--data-checksums`. */
+  readonly initdbArgs: readonly string[];
+  readonly bootstrapPgHba: readonly string[];
+  readonly bootstrapUsers: Readonly<
+    Record<string, { password: string | undefined; options: readonly string[] }>
+  >;
+  readonly postgresql: {
+    readonly listenAddresses: string;
+    readonly port: number;
+    readonly connectHost: string;
+    readonly connectPort: number;
+    readonly dataDir: string;
+    readonly binDir: string;
+    readonly pgpass: string;
+    readonly database: string;
+    readonly superuser: Credentials;
+    readonly replication: Credentials;
+    readonly rewind: Credentials | null;
+    readonly parameters: Readonly<Record<string, string | number | boolean>>;
+    readonly pgHba: readonly string[] | null;
+  };
+  /** Effective tags as published in the member key (false built-in booleans omitted, like Patroni). */
+  readonly tags: Readonly<Record<string, unknown>>;
+}
+
+export interface LoadResult {
+  readonly config: AgentConfig;
+  /** One line per key the agent does not implement: "node.yml: watchdog: not implemented by the agent; ignored". */
+  readonly warnings: readonly string[];
+}
+
+const DEFAULT_BIN_DIR = '/usr/lib/postgresql/15/bin';
+
+function splitHostPort(value: string): { host: string; port: number } {
+  const i = value.lastIndexOf(':');
+  return { host: value.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(value.slice(i + 1)) };
+}
+
+function credentials(
+  c: { username: string; password?: string | undefined } | null | undefined,
+): Credentials | null {
+  return c ? { username: c.username, password: c.password } : null;
+}
+
+function truthy(v: unknown): boolean {
+  return v === true || v === 'true' || v === 'on' || v === 'yes';
+}
+
+/** Patroni's `get_effective_tags`: drop false built-in booleans; keep user tags as written. */
+export function effectiveTags(tags: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(tags)) {
+    if (['nofailover', 'noloadbalance', 'clonefrom', 'nosync', 'nostream'].includes(k)) {
+      if (truthy(v)) out[k] = true;
+      else if (k === 'nofailover' && tags['failover_priority'] !== undefined) out[k] = false;
+    } else if (v !== null && v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
+function initdbArgs(
+  options: ReadonlyArray<string | Record<string, string | number>> | null | undefined,
+): string[] {
+  const out: string[] = [];
+  for (const o of options ?? []) {
+    if (typeof o === 'string') out.push(`--${o}`);
+    else for (const [k, v] of Object.entries(o)) out.push(`--${k}=${v}`);
+  }
+  return out;
+}
+
+function problemsOf(file: string, error: z.ZodError): string[] {
+  return error.issues.map(
+    (i) => `${file}: ${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`,
+  );
+}
+
+/** Cross-field rules Patroni enforces (or silently repairs); the agent refuses instead of guessing. */
+function impossibleValues(file: string, c: AgentConfigInput): string[] {
+  const out: string[] = [];
+  const dcs = c.bootstrap?.dcs;
+  if (dcs) {
+    const ttl = dcs.ttl ?? 30;
+    const loop = dcs.loop_wait ?? 10;
+    const retry = dcs.retry_timeout ?? 10;
+    if (loop + 2 * retry > ttl) {
+      out.push(
+        `${file}: bootstrap.dcs: loop_wait + 2 × retry_timeout must be ≤ ttl, got ${loop} + 2 × ${retry} > ${ttl}`,
+      );
+    }
+  }
+  if (!c.etcd3.hosts && !c.etcd3.host)
+    out.push(`${file}: etcd3.hosts: required (a list or "host:port,host:port")`);
+  if (c.etcd3.username !== undefined && c.etcd3.password === undefined) {
+    out.push(`${file}: etcd3.password: required when etcd3.username is set`);
+  }
+  return out;
+}
+
+/** Parses and validates patroni.yml text. `file` only names the source in messages. */
+export function parseAgentConfig(text: string, file: string): LoadResult {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`${file} is not valid YAML: ${describeError(err)}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`${file} must be a YAML mapping (scope, name, restapi, etcd3, postgresql, ...)`);
+  }
+  const result = AgentConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const problems = problemsOf(file, result.error);
+    throw new ConfigError(
+      `${file} is invalid (${problems.length} problem${problems.length > 1 ? 's' : ''})`,
+      problems,
+    );
+  }
+  const c = result.data;
+  const impossible = impossibleValues(file, c);
+  if (impossible.length)
+    throw new ConfigError(`${file} is invalid (${impossible.length} problem(s))`, impossible);
+
+  const warnings = unknownKeys(raw).map((k) => `${file}: ${k}: not implemented by the agent; ignored`);
+  const base = isAbsolute(file) ? dirname(file) : resolve(dirname(file));
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  const hosts = c.etcd3.hosts ?? c.etcd3.host ?? '';
+  const hostList = (Array.isArray(hosts) ? hosts : hosts.split(',')).map((h) => h.trim()).filter(Boolean);
+  const isTls = c.etcd3.protocol === 'https' || c.etcd3.cacert !== undefined;
+  const api = splitHostPort(c.restapi.listen);
+  const pgListen = splitHostPort(c.postgresql.listen);
+  const pgConnect = splitHostPort(c.postgresql.connect_address);
+  const dcs = { ...(c.bootstrap?.dcs ?? {}) } as Record<string, unknown>;
+  const users: Record<string, { password: string | undefined; options: string[] }> = {};
+  for (const [n, u] of Object.entries(c.bootstrap?.users ?? {}))
+    users[n] = { password: u.password, options: u.options ?? [] };
+
+  const config: AgentConfig = {
+    file,
+    scope: c.scope,
+    namespace: c.namespace ?? '/service',
+    name: c.name,
+    restapi: {
+      listenHost: api.host,
+      listenPort: api.port,
+      connectAddress: c.restapi.connect_address,
+      auth: credentials(c.restapi.authentication),
+    },
+    etcd: {
+      hosts: hostList.map((h) => (isTls && !/^https?:\/\//.test(h) ? `https://${h}` : h)),
+      username: c.etcd3.username,
+      password: c.etcd3.password,
+      tls: isTls ? { ca: c.etcd3.cacert, cert: c.etcd3.cert, key: c.etcd3.key } : undefined,
+    },
+    bootstrapDcs: dcs,
+    initdbArgs: initdbArgs(c.bootstrap?.initdb),
+    bootstrapPgHba: c.bootstrap?.pg_hba ?? [],
+    bootstrapUsers: users,
+    postgresql: {
+      listenAddresses: pgListen.host,
+      port: pgListen.port,
+      connectHost: pgConnect.host,
+      connectPort: pgConnect.port,
+      dataDir: abs(c.postgresql.data_dir),
+      binDir: c.postgresql.bin_dir ?? DEFAULT_BIN_DIR,
+      pgpass: abs(c.postgresql.pgpass ?? `/tmp/pgpass-${c.name}`),
+      database: c.postgresql.database ?? 'postgres',
+      superuser: credentials(c.postgresql.authentication.superuser) as Credentials,
+      replication: credentials(c.postgresql.authentication.replication) as Credentials,
+      rewind: credentials(c.postgresql.authentication.rewind),
+      parameters: c.postgresql.parameters ?? {},
+      pgHba: c.postgresql.pg_hba ?? null,
+    },
+    tags: effectiveTags((c.tags ?? {}) as Record<string, unknown>),
+  };
+  return { config, warnings };
+}
+
+/** Reads patroni.yml; every failure is a ConfigError naming the file (and key path when it is a value). */
+export async function loadAgentConfig(file: string): Promise<LoadResult> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new SwitchyardError('SY_ERR_CONFIG_UNREADABLE', `cannot read ${file}: ${describeError(err)}`, {
+      cause: err,
+      exitCode: 2,
+    });
+  }
+  return parseAgentConfig(text, file);
+}

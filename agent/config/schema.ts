@@ -1,0 +1,161 @@
+import { z } from 'zod';
+
+/**
+ * Patroni's own YAML (`patroni.yml`), the parts the agent implements. Objects pass unknown keys through so
+ * that `unknownKeys` can name each one as a warning; wrong types and impossible values fail here.
+ */
+const port = z.number().int().min(1).max(65535);
+const seconds = z.number().int().positive();
+/** Patroni accepts `host:port` strings; the port is required where a listener is meant. */
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:,]+|[^\s,]*):\d{1,5}$/, 'expected "host:port"')
+  .refine((v) => port.safeParse(Number(v.slice(v.lastIndexOf(':') + 1))).success, 'port out of range');
+const listenList = z
+  .string()
+  .regex(/^[^\s]+:\d{1,5}$/, 'expected "address[,address...]:port"')
+  .refine((v) => port.safeParse(Number(v.slice(v.lastIndexOf(':') + 1))).success, 'port out of range');
+/** YAML `key:` with nothing after it is null; Patroni treats that as empty. */
+const nullable = <T extends z.ZodTypeAny>(schema: T) => schema.nullable().optional();
+const boolish = z.union([z.boolean(), z.enum(['true', 'false', 'on', 'off', 'yes', 'no'])]);
+
+export const CredentialsSchema = z
+  .object({
+    username: z.string().min(1),
+    password: z.union([z.string(), z.number()]).transform(String).optional(),
+  })
+  .passthrough();
+
+const pgParameters = z.record(z.union([z.string(), z.number(), z.boolean()]));
+
+export const DcsBootstrapSchema = z
+  .object({
+    ttl: seconds.optional(),
+    loop_wait: seconds.optional(),
+    retry_timeout: seconds.optional(),
+    maximum_lag_on_failover: z.number().int().nonnegative().optional(),
+    synchronous_mode: z.union([z.boolean(), z.enum(['on', 'off'])]).optional(),
+    synchronous_mode_strict: z.boolean().optional(),
+    synchronous_node_count: z.number().int().positive().optional(),
+    failsafe_mode: z.boolean().optional(),
+    check_timeline: z.boolean().optional(),
+    postgresql: nullable(
+      z
+        .object({
+          use_pg_rewind: z.boolean().optional(),
+          use_slots: z.boolean().optional(),
+          parameters: nullable(pgParameters),
+        })
+        .passthrough(),
+    ),
+  })
+  .passthrough();
+
+/** `initdb: [{encoding: UTF8}, data-checksums]`: switches as strings, options as one-key maps. */
+const initdbOptions = z.array(z.union([z.string(), z.record(z.union([z.string(), z.number()]))]));
+
+export const AgentConfigSchema = z
+  .object({
+    scope: z
+      .string()
+      .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'expected a cluster name ([A-Za-z0-9_.-])'),
+    namespace: z.string().min(1).optional(),
+    name: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'expected a member name ([A-Za-z0-9_.-])'),
+    restapi: z
+      .object({
+        listen: hostPort,
+        connect_address: hostPort,
+        authentication: nullable(CredentialsSchema),
+      })
+      .passthrough(),
+    etcd3: z
+      .object({
+        hosts: z.union([z.array(z.string().min(1)).min(1), z.string().min(1)]).optional(),
+        host: z.string().min(1).optional(),
+        protocol: z.enum(['http', 'https']).optional(),
+        username: z.string().optional(),
+        password: z.union([z.string(), z.number()]).transform(String).optional(),
+        cacert: z.string().optional(),
+        cert: z.string().optional(),
+        key: z.string().optional(),
+      })
+      .passthrough(),
+    bootstrap: nullable(
+      z
+        .object({
+          dcs: nullable(DcsBootstrapSchema),
+          initdb: nullable(initdbOptions),
+          pg_hba: nullable(z.array(z.string())),
+          users: nullable(
+            z.record(
+              z
+                .object({
+                  password: z.union([z.string(), z.number()]).transform(String).optional(),
+                  options: nullable(z.array(z.string())),
+                })
+                .passthrough(),
+            ),
+          ),
+        })
+        .passthrough(),
+    ),
+    postgresql: z
+      .object({
+        listen: listenList,
+        connect_address: hostPort,
+        data_dir: z.string().min(1),
+        bin_dir: z.string().min(1).optional(),
+        pgpass: z.string().min(1).optional(),
+        database: z.string().min(1).optional(),
+        authentication: z
+          .object({
+            superuser: CredentialsSchema,
+            replication: CredentialsSchema,
+            rewind: nullable(CredentialsSchema),
+          })
+          .passthrough(),
+        parameters: nullable(pgParameters),
+        pg_hba: nullable(z.array(z.string())),
+        use_pg_rewind: z.boolean().optional(),
+      })
+      .passthrough(),
+    tags: nullable(
+      z
+        .object({
+          nofailover: boolish.optional(),
+          failover_priority: z.number().int().optional(),
+          noloadbalance: boolish.optional(),
+          clonefrom: boolish.optional(),
+          nosync: boolish.optional(),
+        })
+        .passthrough(),
+    ),
+  })
+  .passthrough();
+
+export type AgentConfigInput = z.infer<typeof AgentConfigSchema>;
+
+function shapeOf(schema: z.ZodTypeAny): Record<string, z.ZodTypeAny> | null {
+  let s: z.ZodTypeAny = schema;
+  for (let i = 0; i < 8; i++) {
+    if (s instanceof z.ZodOptional || s instanceof z.ZodNullable) s = s.unwrap();
+    else if (s instanceof z.ZodEffects) s = s.innerType();
+    else if (s instanceof z.ZodDefault) s = s.removeDefault();
+    else break;
+  }
+  return s instanceof z.ZodObject ? (s.shape as Record<string, z.ZodTypeAny>) : null;
+}
+
+/** Dotted paths of keys present in `value` that the schema does not name (records are open by design). */
+export function unknownKeys(value: unknown, schema: z.ZodTypeAny = AgentConfigSchema, path = ''): string[] {
+  const shape = shapeOf(schema);
+  if (!shape || typeof value !== 'object' || value === null || Array.isArray(value)) return [];
+  const out: string[] = [];
+  for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
+    const childPath = path ? `${path}.${key}` : key;
+    const childSchema = shape[key];
+    if (!childSchema) out.push(childPath);
+    else out.push(...unknownKeys(child, childSchema, childPath));
+  }
+  return out;
+}

@@ -1,0 +1,237 @@
+import type { ClusterState } from '../../src/cluster/index.js';
+import { manualFailoverFromLeader, manualFailoverNoLeader } from './manual.js';
+import { clusterTimeline, isHealthiestNode, isSyncModeActive, isSyncPromotable } from './race.js';
+import { planSync } from './sync.js';
+import { decision, type HaAction, type HaDecision, type HaSnapshot } from './types.js';
+
+/** The running PostgreSQL accepts writes (or would, once started, for `wasPrimary`). */
+const isPrimary = (s: HaSnapshot) => s.pg.isRunning && s.pg.isInRecovery === false;
+
+/**
+ * Did this node write WAL past the point where the cluster left its timeline? Then it cannot stream from the
+ * new leader without pg_rewind. Pure: uses `/history` lines `[tl, switchLsn, ...]`.
+ */
+export function needsRewind(s: HaSnapshot, cluster: ClusterState): boolean {
+  const tl = s.pg.timeline;
+  const lsn = s.pg.walPosition;
+  if (tl === null || lsn === null) return s.pg.wasPrimary;
+  const line = cluster.history.find((l) => l[0] === tl);
+  if (!line) return s.pg.wasPrimary && tl < clusterTimeline(cluster);
+  return lsn > (line[1] as number);
+}
+
+/** Steps a lock holder repeats every cycle: keys only the leader writes. */
+function leaderUpkeep(s: HaSnapshot, cluster: ClusterState): HaAction[] {
+  const out: HaAction[] = [];
+  if (cluster.initialize === null || cluster.initialize === '' || cluster.config.modRevision === null) {
+    out.push({ kind: 'write_initialize' });
+  }
+  out.push({ kind: 'write_status' });
+  if ((s.pg.timeline ?? 0) > clusterTimeline(cluster)) out.push({ kind: 'write_history' });
+  if (cluster.config.isFailsafeMode) out.push({ kind: 'write_failsafe' });
+  out.push(...planSync(s, cluster));
+  return out;
+}
+
+function dcsDown(s: HaSnapshot): HaDecision {
+  if (!isPrimary(s)) return decision('DCS is not accessible');
+  if (s.failsafeAllAccepted) {
+    return decision(
+      'continue to run as a leader because failsafe mode is enabled and all members are accessible',
+    );
+  }
+  return decision('demoted self because DCS is not accessible and I was a leader', {
+    kind: 'demote',
+    mode: 'offline',
+    releaseLock: false,
+  });
+}
+
+function noData(s: HaSnapshot, cluster: ClusterState): HaDecision {
+  if (cluster.initialize === null) {
+    if (s.tags.isNoFailover) return decision('waiting for leader to bootstrap (I am tagged nofailover)');
+    return decision('trying to bootstrap a new cluster', { kind: 'bootstrap' });
+  }
+  const clonefrom = [...cluster.members.values()].find(
+    (m) =>
+      m.name !== s.name &&
+      m.tags['clonefrom'] === true &&
+      m.state === 'running' &&
+      m.role !== 'uninitialized',
+  );
+  const source = clonefrom?.name ?? cluster.leader?.name ?? null;
+  if (source === null || source === s.name) return decision('waiting for leader to bootstrap');
+  return decision(`trying to bootstrap from ${clonefrom ? 'replica' : 'leader'} '${source}'`, {
+    kind: 'clone',
+    from: source,
+  });
+}
+
+function notRunning(s: HaSnapshot, cluster: ClusterState): HaDecision {
+  const leader = cluster.leader?.name ?? null;
+  if (cluster.config.isPaused)
+    return decision(`PAUSE: PostgreSQL is not running; not starting it (${s.pg.state})`);
+  if (leader === s.name) {
+    if (s.pg.wasPrimary) return decision('starting primary after failure', { kind: 'start_primary' });
+    return decision('starting as a secondary, then promoting: I hold the leader lock', {
+      kind: 'start_replica',
+      leader: null,
+      rewind: false,
+    });
+  }
+  const rewind = leader !== null && needsRewind(s, cluster);
+  return decision(
+    leader
+      ? `starting as a secondary following ${leader}${rewind ? ' after pg_rewind' : ''}`
+      : 'starting as readonly because i had the session lock',
+    {
+      kind: 'start_replica',
+      leader,
+      rewind,
+    },
+  );
+}
+
+function promoteSteps(s: HaSnapshot, cluster: ClusterState, sentence: string): HaDecision {
+  const steps: HaAction[] = [{ kind: 'acquire_lock' }];
+  if (cluster.failover) steps.push({ kind: 'clear_failover', modRevision: null });
+  if (isSyncModeActive(cluster))
+    steps.push({ kind: 'write_sync', standbys: [], modRevision: cluster.sync?.modRevision ?? null });
+  if (!isPrimary(s)) steps.push({ kind: 'promote' });
+  return decision(sentence, ...steps);
+}
+
+/** Nobody holds `leader`: Patroni's `process_unhealthy_cluster`. */
+function noLeader(s: HaSnapshot, cluster: ClusterState): HaDecision {
+  if (cluster.config.isPaused) {
+    if (isPrimary(s)) return decision('PAUSE: acquired session lock as a leader', { kind: 'acquire_lock' });
+    return decision('PAUSE: no leader; not racing');
+  }
+  if (s.failsafeLeaderAliveUntil > s.now)
+    return decision('no leader key, but the primary confirmed it is alive (failsafe); not racing');
+  let checkLag = true;
+  let exclude: string | null = null;
+  if (cluster.failover) {
+    const manual = manualFailoverNoLeader(s, cluster, cluster.failover);
+    if (manual.kind === 'wait') return decision(manual.sentence);
+    if (manual.kind === 'take')
+      return promoteSteps(s, cluster, 'promoted self to leader by acquiring session lock (manual failover)');
+    checkLag = false;
+    exclude = manual.exclude;
+    if (exclude === s.name) return decision('manual failover: I am the former leader; not racing');
+  }
+  if (s.tags.isNoFailover) {
+    return isPrimary(s)
+      ? decision('demoting self: no leader lock and I am tagged nofailover', {
+          kind: 'demote',
+          mode: 'immediate',
+          releaseLock: false,
+        })
+      : decision('no leader; I am tagged nofailover and do not race');
+  }
+  if (isSyncModeActive(cluster) && !isSyncPromotable(cluster, s.name) && !isPrimary(s)) {
+    return decision('no leader; I am not a synchronous standby and may not be promoted');
+  }
+  const verdict = isHealthiestNode(s, cluster, { checkLag, exclude });
+  if (!verdict.isHealthiest) {
+    if (isPrimary(s)) {
+      return decision(`demoting self: no leader lock and not healthy enough to take it (${verdict.reason})`, {
+        kind: 'demote',
+        mode: 'immediate',
+        releaseLock: false,
+      });
+    }
+    return decision(`not the healthiest node: ${verdict.reason}`);
+  }
+  return promoteSteps(
+    s,
+    cluster,
+    isPrimary(s) ? 'acquired session lock as a leader' : 'promoted self to leader by acquiring session lock',
+  );
+}
+
+/** I hold `leader`: keep it, enforce the primary role, run switchovers and sync replication. */
+function withLock(s: HaSnapshot, cluster: ClusterState): HaDecision {
+  const paused = cluster.config.isPaused;
+  if (!paused && s.now >= s.lease.safeUntil) {
+    return decision('demoting self because the leader lease could not be renewed in time', {
+      kind: 'demote',
+      mode: 'immediate',
+      releaseLock: false,
+    });
+  }
+  const pre: HaAction[] = cluster.leader?.lease !== s.lease.id ? [{ kind: 'take_over_own_key' }] : [];
+  if (paused)
+    return decision(
+      `PAUSE: no action. I am (${s.name}), the leader with the lock`,
+      ...pre,
+      ...(isPrimary(s) ? [{ kind: 'write_status' } as const] : []),
+    );
+  if (!isPrimary(s)) {
+    const sync: HaAction[] = isSyncModeActive(cluster)
+      ? [{ kind: 'write_sync', standbys: [], modRevision: cluster.sync?.modRevision ?? null }]
+      : [];
+    return decision('promoted self to leader because I had the session lock', ...pre, ...sync, {
+      kind: 'promote',
+    });
+  }
+  if (cluster.failover) {
+    const manual = manualFailoverFromLeader(s, cluster, cluster.failover);
+    if (manual) return decision(manual.sentence, ...pre, ...manual.actions);
+  }
+  return decision(
+    `no action. I am (${s.name}), the leader with the lock`,
+    ...pre,
+    ...leaderUpkeep(s, cluster),
+  );
+}
+
+/** Someone else holds `leader`: follow it; a primary without the lock demotes at once. */
+function withoutLock(s: HaSnapshot, cluster: ClusterState, leader: string): HaDecision {
+  if (isPrimary(s)) {
+    if (cluster.config.isPaused)
+      return decision(`PAUSE: continue to run as primary without lock (leader is ${leader})`);
+    return decision('demoting self because I do not have the lock and I was a leader', {
+      kind: 'demote',
+      mode: 'immediate',
+      releaseLock: false,
+    });
+  }
+  if (s.pg.followingMember !== leader) {
+    if (cluster.config.isPaused)
+      return decision(
+        `PAUSE: no action. I am (${s.name}), a secondary, not following the leader (${leader})`,
+      );
+    if (needsRewind(s, cluster)) {
+      return decision(`following new leader ${leader} after pg_rewind`, {
+        kind: 'start_replica',
+        leader,
+        rewind: true,
+      });
+    }
+    return decision(`following new leader ${leader}`, { kind: 'follow', leader });
+  }
+  const prefix = cluster.config.isPaused ? 'PAUSE: ' : '';
+  return decision(`${prefix}no action. I am (${s.name}), a secondary, and following a leader (${leader})`);
+}
+
+/**
+ * One HA cycle, decided from a snapshot: the steps to take and the sentence that explains them. Pure: no
+ * etcd, no process, no clock (time is `s.now`). Mirrors Patroni's `Ha._run_cycle` for what the agent does.
+ */
+export function decide(s: HaSnapshot): HaDecision {
+  const cluster = s.cluster;
+  if (cluster === null) return dcsDown(s);
+  if (s.pg.isDataDirEmpty) return noData(s, cluster);
+  if (cluster.initialize && s.pg.systemId && cluster.initialize !== s.pg.systemId) {
+    return decision(
+      `data directory belongs to another cluster (system identifier ${s.pg.systemId}, cluster ${cluster.initialize}); refusing to start`,
+      { kind: 'fatal', reason: 'system identifier mismatch' },
+    );
+  }
+  if (!s.pg.isRunning) return notRunning(s, cluster);
+  const leader = cluster.leader?.name ?? null;
+  if (leader === null) return noLeader(s, cluster);
+  if (leader === s.name) return withLock(s, cluster);
+  return withoutLock(s, cluster, leader);
+}
