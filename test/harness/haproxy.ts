@@ -1,0 +1,228 @@
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { run } from './exec.js';
+import { ProcessGroup, isAlive, signalTree } from './processes.js';
+import { waitFor } from './wait.js';
+
+/**
+ * Sends one command to an HAProxy UNIX socket (stats/runtime API or master CLI) and returns the whole
+ * reply (the socket closes after one command in non-interactive mode). Bounded by `timeoutMs` (3 s).
+ */
+export function haproxyCommand(socketPath: string, command: string, timeoutMs = 3_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(socketPath);
+    let reply = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(
+        new Error(`haproxy socket ${socketPath}: no complete reply to "${command}" within ${timeoutMs} ms`),
+      );
+    }, timeoutMs);
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.end(`${command}\n`)); // half-close: the master CLI answers only after EOF
+    socket.on('data', (chunk: string) => (reply += chunk));
+    socket.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(reply);
+    });
+  });
+}
+
+/** Result of {@link haproxyCheck}. */
+export interface HaproxyCheckResult {
+  ok: boolean;
+  output: string;
+}
+
+/** Runs `haproxy -c -f <path>` (config validation). Never throws for an invalid config. */
+export async function haproxyCheck(path: string): Promise<HaproxyCheckResult> {
+  const result = await run('/usr/sbin/haproxy', ['-c', '-f', path], { reject: false, timeoutMs: 15_000 });
+  return { ok: result.exitCode === 0, output: `${result.stdout}${result.stderr}`.trim() };
+}
+
+/** One line of the master CLI `show proc`. */
+export interface HaproxyProc {
+  pid: number;
+  type: 'master' | 'worker';
+  /** True for workers listed under "# old workers" (still draining after a reload). */
+  isOld: boolean;
+  reloads: number;
+}
+
+/** Parses HAProxy 2.6 master CLI `show proc` output. */
+export function parseShowProc(text: string): HaproxyProc[] {
+  const procs: HaproxyProc[] = [];
+  let isOld = false;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('# old workers')) isOld = true;
+    else if (line.startsWith('# workers')) isOld = false;
+    const m =
+      /^(\d+)\s+(master|worker)\s+\[?(\d+)/.exec(line.trim()) ??
+      /^(\d+)\s+(master|worker)\s+(\d+)/.exec(line.trim());
+    if (m) procs.push({ pid: Number(m[1]), type: m[2] as 'master' | 'worker', isOld, reloads: Number(m[3]) });
+  }
+  return procs;
+}
+
+/** Options of {@link startHaproxy}. Give `configPath` or `config` (written to the temp dir as haproxy.cfg). */
+export interface HaproxyOptions {
+  configPath?: string;
+  config?: string;
+  /** Start timeout (default 15 s). */
+  timeoutMs?: number;
+}
+
+/** A running HAProxy in master-worker mode (`-W -db -S <master.sock>`). */
+export interface HaproxyInstance {
+  /** Master pid. */
+  pid: number;
+  configPath: string;
+  masterSocket: string;
+  group: ProcessGroup;
+  /** Current (not old) worker pids from `show proc`. */
+  workerPids(): Promise<number[]>;
+  /** Raw master CLI command, e.g. "show proc". */
+  master(command: string): Promise<string>;
+  /** SIGUSR2 to the master, then waits (default 10 s) for a new worker; throws with the log tail if none appears. Returns its pid. */
+  reload(options?: { timeoutMs?: number }): Promise<number>;
+  logTail(lines?: number): string;
+  /** SIGTERM master (workers follow), SIGKILL after 5 s. */
+  stopProcess(): Promise<void>;
+  /** SIGKILL master and workers (process group). */
+  kill9(): Promise<void>;
+  /** Kills everything and removes the temp dir (your configPath is left alone unless it is inside it). */
+  stop(): Promise<void>;
+}
+
+/** Starts HAProxy 2.6 as root in master-worker mode with a master CLI socket; resolves once a worker runs. */
+export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyInstance> {
+  const group = ProcessGroup.create('haproxy');
+  try {
+    let configPath = options.configPath;
+    if (options.config !== undefined) configPath = group.writeFile('haproxy.cfg', options.config);
+    if (!configPath) throw new Error('startHaproxy: give `configPath` or `config`');
+    const masterSocket = join(group.dir, 'master.sock');
+    const proc = group.spawn({
+      name: 'haproxy',
+      command: '/usr/sbin/haproxy',
+      args: ['-W', '-db', '-S', `${masterSocket},mode,600`, '-f', configPath],
+    });
+    const master = (command: string): Promise<string> => haproxyCommand(masterSocket, command);
+    const workerPids = async (): Promise<number[]> =>
+      parseShowProc(await master('show proc'))
+        .filter((p) => p.type === 'worker' && !p.isOld)
+        .map((p) => p.pid);
+    const diagnose = (): string => `haproxy log:\n${group.logTail('haproxy', 30)}`;
+    await waitFor(
+      async () => {
+        if (!proc.isRunning()) throw new Error(`haproxy exited: ${group.logTail('haproxy', 10)}`);
+        return (await workerPids()).length > 0;
+      },
+      { timeoutMs: options.timeoutMs ?? 15_000, intervalMs: 100, what: 'haproxy worker to start', diagnose },
+    );
+    return {
+      pid: proc.pid,
+      configPath,
+      masterSocket,
+      group,
+      workerPids,
+      master,
+      async reload(opts = {}) {
+        const before = new Set(await workerPids());
+        process.kill(proc.pid, 'SIGUSR2');
+        return waitFor(
+          async () => {
+            if (!proc.isRunning()) throw new Error('haproxy master exited during reload');
+            return (await workerPids()).find((pid) => !before.has(pid) && isAlive(pid));
+          },
+          {
+            timeoutMs: opts.timeoutMs ?? 10_000,
+            intervalMs: 100,
+            what: 'a new haproxy worker after SIGUSR2',
+            diagnose,
+          },
+        );
+      },
+      logTail(lines = 40) {
+        return group.logTail('haproxy', lines);
+      },
+      async stopProcess() {
+        await group.stop('haproxy', 'SIGTERM', 5_000);
+      },
+      async kill9() {
+        signalTree(proc.pid, 'SIGKILL');
+        await group.stop('haproxy', 'SIGKILL', 5_000);
+      },
+      async stop() {
+        await group.cleanup();
+      },
+    };
+  } catch (error) {
+    await group.cleanup();
+    throw error;
+  }
+}
+
+/** Options of {@link patroniHaproxyConfig}. */
+export interface PatroniHaproxyConfigOptions {
+  /** Backend servers: name, PostgreSQL port, Patroni REST port (all on 127.0.0.1). */
+  nodes: { name: string; pgPort: number; apiPort: number }[];
+  /** Port of the write listener (`listen primary`). */
+  primaryPort: number;
+  /** Port of an optional read listener checking `GET /replica`. */
+  replicaPort?: number;
+  /** Path of the admin stats socket (runtime API). */
+  statsSocket: string;
+  /** `inter` of the checks (default 3s as in Patroni's docs; tests often use 500ms). */
+  checkInter?: string;
+  /** `timeout connect` (default 2s). */
+  timeoutConnect?: string;
+}
+
+/** The HAProxy config Patroni's documentation recommends (HTTP checks on the REST API), on loopback. */
+export function patroniHaproxyConfig(o: PatroniHaproxyConfigOptions): string {
+  const inter = o.checkInter ?? '3s';
+  const servers = (indent: string): string =>
+    o.nodes
+      .map((n) => `${indent}server ${n.name} 127.0.0.1:${n.pgPort} maxconn 100 check port ${n.apiPort}`)
+      .join('\n');
+  const lines = [
+    'global',
+    '    maxconn 500',
+    `    stats socket ${o.statsSocket} mode 600 level admin expose-fd listeners`,
+    '    stats timeout 30s',
+    '',
+    'defaults',
+    '    mode tcp',
+    '    log global',
+    '    retries 2',
+    `    timeout connect ${o.timeoutConnect ?? '2s'}`,
+    '    timeout client 30m',
+    '    timeout server 30m',
+    '    timeout check 2s',
+    '',
+    'listen primary',
+    `    bind 127.0.0.1:${o.primaryPort}`,
+    '    option httpchk GET /primary',
+    '    http-check expect status 200',
+    `    default-server inter ${inter} fall 3 rise 2 on-marked-down shutdown-sessions`,
+    servers('    '),
+  ];
+  if (o.replicaPort !== undefined) {
+    lines.push(
+      '',
+      'listen replicas',
+      `    bind 127.0.0.1:${o.replicaPort}`,
+      '    balance roundrobin',
+      '    option httpchk GET /replica',
+      '    http-check expect status 200',
+      `    default-server inter ${inter} fall 3 rise 2 on-marked-down shutdown-sessions`,
+      servers('    '),
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,428 @@
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { run } from './exec.js';
+import { httpRequest } from './http.js';
+import { freePorts } from './ports.js';
+import { ProcessGroup, postmasterPid, signalTree } from './processes.js';
+import { sqlQuery } from './sql.js';
+import { waitFor } from './wait.js';
+import type { EtcdCluster } from './etcd.js';
+
+const PG_BIN = '/usr/lib/postgresql/15/bin';
+/** Superuser and replication credentials every harness Patroni cluster uses (pg_hba trusts loopback anyway). */
+export const PATRONI_SUPERUSER = { username: 'postgres', password: 'postgres-test-pw' };
+export const PATRONI_REPLICATION = { username: 'replicator', password: 'replicator-test-pw' };
+
+/** Options of {@link startPatroniCluster}. */
+export interface PatroniClusterOptions {
+  /** Number of nodes (default 3); names are pg1..pgN unless `names` is given. */
+  nodes?: number;
+  names?: string[];
+  scope: string;
+  /** DCS namespace (default "/service"). */
+  namespace?: string;
+  /** etcd `host:port` list. Either this or `etcd`. */
+  etcdEndpoints?: string[];
+  /** A harness etcd: gives endpoints, protocol, TLS files and credentials. */
+  etcd?: Pick<EtcdCluster, 'endpoints' | 'protocol' | 'tls' | 'auth'>;
+  ttl?: number;
+  loopWait?: number;
+  retryTimeout?: number;
+  synchronousMode?: boolean;
+  failsafeMode?: boolean;
+  /** Basic auth for Patroni's unsafe REST endpoints (POST/PATCH/...); patronictl gets it too. */
+  restApiAuth?: { username: string; password: string };
+  /** Merged into `bootstrap.dcs` (dynamic configuration written to the `config` key). */
+  extraDcs?: Record<string, unknown>;
+  /** Merged into the `etcd3:` section of each node. */
+  extraEtcd3?: Record<string, unknown>;
+  /** Extra PostgreSQL parameters (local, per node). */
+  pgParameters?: Record<string, string | number | boolean>;
+  /** Tags per node name, e.g. `{ pg3: { nofailover: true } }`. */
+  tags?: Record<string, Record<string, unknown>>;
+  /** Start all nodes and wait until the leader is writable and all replicas stream (default 120 s). */
+  timeoutMs?: number;
+}
+
+/** One Patroni node. pids are read live. */
+export interface PatroniNode {
+  name: string;
+  pgPort: number;
+  apiPort: number;
+  /** `http://127.0.0.1:<apiPort>` */
+  apiUrl: string;
+  dataDir: string;
+  configPath: string;
+  /** postgres://postgres:...@127.0.0.1:<pgPort>/postgres */
+  connectionString: string;
+  patroniPid(): number | undefined;
+  postgresPid(): number | undefined;
+}
+
+/** A member as Patroni's `GET /cluster` reports it. */
+export interface PatroniMember {
+  name: string;
+  role: string;
+  state: string;
+  host?: string;
+  port?: number;
+  timeline?: number;
+  lag?: number | string;
+}
+
+/** A running Patroni cluster on loopback. Every wait is bounded. */
+export interface PatroniCluster {
+  scope: string;
+  namespace: string;
+  /** etcd key prefix, e.g. "/service/demo/". */
+  prefix: string;
+  nodes: PatroniNode[];
+  group: ProcessGroup;
+  node(name: string): PatroniNode;
+  /** `GET /cluster` from the first node that answers. */
+  members(): Promise<PatroniMember[]>;
+  /** Name of the running leader per `/cluster`, or undefined. */
+  leader(): Promise<string | undefined>;
+  /** Waits for a running leader (and by default one that accepts writes); `not` excludes a name. Returns its name. */
+  waitForLeader(options?: { timeoutMs?: number; writable?: boolean; not?: string }): Promise<string>;
+  /** Waits until every node with a running Patroni is running and every replica streams from the leader. */
+  waitForHealthy(options?: { timeoutMs?: number }): Promise<string>;
+  /** `patronictl switchover --force`; waits for a new writable leader and returns its name. */
+  switchover(options?: { candidate?: string; timeoutMs?: number }): Promise<string>;
+  /** SIGKILL the leader's Patroni and its postgres; returns the killed leader's name. */
+  killLeader(): Promise<string>;
+  /** SIGKILL (or `signal`) the postmaster of `name` (and its process group on SIGKILL). */
+  killPostgres(name: string, signal?: NodeJS.Signals): void;
+  /** Sends `signal` (default SIGTERM: Patroni stops postgres) and waits up to `timeoutMs` (default 30 s), then SIGKILL. */
+  stopPatroni(name: string, signal?: NodeJS.Signals, timeoutMs?: number): Promise<void>;
+  /** Starts Patroni of a stopped/killed node again; waits until its REST API answers. */
+  startNode(name: string): Promise<void>;
+  sigstop(name: string): void;
+  sigcont(name: string): void;
+  /** `patronictl -c <config> ...args`; returns stdout; throws on non-zero exit. */
+  patronictl(args: string[], options?: { timeoutMs?: number }): Promise<string>;
+  /** Runs SQL on node `name` as the superuser over TCP; returns rows. */
+  sql<R extends Record<string, unknown> = Record<string, unknown>>(
+    name: string,
+    query: string,
+    params?: unknown[],
+  ): Promise<R[]>;
+  logTail(name: string, lines?: number): string;
+  /** Kills everything (SIGKILL Patroni, immediate-stop postgres) and removes the temp dir; idempotent. */
+  stop(): Promise<void>;
+}
+
+function buildConfig(
+  options: PatroniClusterOptions,
+  node: PatroniNode,
+  nodeDir: string,
+  etcdHosts: string[],
+): Record<string, unknown> {
+  const etcd = options.etcd;
+  const etcd3: Record<string, unknown> = { hosts: etcdHosts, protocol: etcd?.protocol ?? 'http' };
+  if (etcd?.tls) Object.assign(etcd3, { cacert: etcd.tls.ca, cert: etcd.tls.cert, key: etcd.tls.key });
+  if (etcd?.auth) Object.assign(etcd3, { username: etcd.auth.username, password: etcd.auth.password });
+  Object.assign(etcd3, options.extraEtcd3);
+  const restapi: Record<string, unknown> = {
+    listen: `127.0.0.1:${node.apiPort}`,
+    connect_address: `127.0.0.1:${node.apiPort}`,
+  };
+  if (options.restApiAuth) restapi.authentication = { ...options.restApiAuth };
+  return {
+    scope: options.scope,
+    namespace: options.namespace ?? '/service',
+    name: node.name,
+    log: { level: 'INFO' },
+    restapi,
+    ...(options.restApiAuth
+      ? { ctl: { auth: `${options.restApiAuth.username}:${options.restApiAuth.password}` } }
+      : {}),
+    etcd3,
+    bootstrap: {
+      dcs: {
+        ttl: options.ttl ?? 10,
+        loop_wait: options.loopWait ?? 2,
+        retry_timeout: options.retryTimeout ?? 4,
+        maximum_lag_on_failover: 1048576,
+        synchronous_mode: options.synchronousMode ?? false,
+        failsafe_mode: options.failsafeMode ?? false,
+        postgresql: {
+          use_pg_rewind: true,
+          use_slots: true,
+          parameters: {
+            wal_level: 'replica',
+            hot_standby: 'on',
+            wal_log_hints: 'on',
+            max_connections: 50,
+            max_wal_senders: 10,
+            max_replication_slots: 10,
+            wal_keep_size: '64MB',
+          },
+        },
+        ...options.extraDcs,
+      },
+      initdb: [{ encoding: 'UTF8' }, { locale: 'C.UTF-8' }, 'no-sync'],
+    },
+    postgresql: {
+      listen: `127.0.0.1:${node.pgPort}`,
+      connect_address: `127.0.0.1:${node.pgPort}`,
+      data_dir: node.dataDir,
+      bin_dir: PG_BIN,
+      pgpass: join(nodeDir, 'pgpass'),
+      authentication: {
+        superuser: { ...PATRONI_SUPERUSER },
+        replication: { ...PATRONI_REPLICATION },
+      },
+      basebackup: [{ checkpoint: 'fast' }],
+      pg_hba: [
+        'local all all trust',
+        'host all all 127.0.0.1/32 trust',
+        'host replication all 127.0.0.1/32 trust',
+      ],
+      parameters: {
+        unix_socket_directories: nodeDir,
+        fsync: 'off',
+        full_page_writes: 'on', // pg_rewind needs it (or checksums)
+        shared_buffers: '16MB',
+        max_wal_size: '256MB',
+        logging_collector: 'off',
+        log_min_messages: 'warning',
+        ...options.pgParameters,
+      },
+    },
+    watchdog: { mode: 'off' },
+    tags: {
+      nofailover: false,
+      noloadbalance: false,
+      clonefrom: false,
+      nosync: false,
+      ...options.tags?.[node.name],
+    },
+  };
+}
+
+/**
+ * Starts a Patroni 3.0.2 cluster of PostgreSQL 15 nodes (as the postgres OS user) against an existing
+ * etcd. The first node is started alone and bootstraps; the others start once it leads and clone
+ * from it. Resolves when the leader accepts writes and every replica streams. On failure (bounded by
+ * `timeoutMs`, default 120 s) it cleans up and throws with the state of /cluster and log tails.
+ */
+export async function startPatroniCluster(options: PatroniClusterOptions): Promise<PatroniCluster> {
+  const count = options.names?.length ?? options.nodes ?? 3;
+  const names = options.names ?? Array.from({ length: count }, (_, i) => `pg${i + 1}`);
+  const etcdHosts = options.etcd?.endpoints ?? options.etcdEndpoints;
+  if (!etcdHosts?.length) throw new Error('startPatroniCluster: give `etcdEndpoints` or `etcd`');
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  const namespace = options.namespace ?? '/service';
+  const group = ProcessGroup.create(`patroni-${options.scope}`);
+  try {
+    const ports = await freePorts(count * 2);
+    const nodes: PatroniNode[] = names.map((name, i) => {
+      const nodeDir = group.mkdir(name, { forPostgres: true, mode: 0o700 });
+      const pgPort = ports[2 * i] as number;
+      const apiPort = ports[2 * i + 1] as number;
+      const dataDir = join(nodeDir, 'data');
+      const node: PatroniNode = {
+        name,
+        pgPort,
+        apiPort,
+        apiUrl: `http://127.0.0.1:${apiPort}`,
+        dataDir,
+        configPath: join(nodeDir, 'patroni.yml'),
+        connectionString: `postgres://${PATRONI_SUPERUSER.username}:${PATRONI_SUPERUSER.password}@127.0.0.1:${pgPort}/postgres`,
+        patroniPid: () => group.pid(name),
+        postgresPid: () => postmasterPid(dataDir),
+      };
+      group.writeFile(`${name}/patroni.yml`, stringify(buildConfig(options, node, nodeDir, etcdHosts)), {
+        forPostgres: true,
+        mode: 0o600,
+      });
+      group.watchDataDir(dataDir);
+      return node;
+    });
+    const cluster = makeCluster(options, namespace, nodes, group);
+    const first = nodes[0] as PatroniNode;
+    spawnPatroni(group, first);
+    await cluster.waitForLeader({ timeoutMs });
+    for (const node of nodes.slice(1)) spawnPatroni(group, node);
+    await cluster.waitForHealthy({ timeoutMs });
+    return cluster;
+  } catch (error) {
+    await group.cleanup();
+    throw error;
+  }
+}
+
+function spawnPatroni(group: ProcessGroup, node: PatroniNode): void {
+  group.spawn({
+    name: node.name,
+    command: '/usr/bin/patroni',
+    args: [node.configPath],
+    asPostgres: true,
+    env: { PYTHONUNBUFFERED: '1' },
+  });
+}
+
+function makeCluster(
+  options: PatroniClusterOptions,
+  namespace: string,
+  nodes: PatroniNode[],
+  group: ProcessGroup,
+): PatroniCluster {
+  const node = (name: string): PatroniNode => {
+    const found = nodes.find((n) => n.name === name);
+    if (!found)
+      throw new Error(
+        `Patroni cluster ${options.scope}: no node "${name}" (have ${nodes.map((n) => n.name).join(', ')})`,
+      );
+    return found;
+  };
+  const members = async (): Promise<PatroniMember[]> => {
+    let lastError: unknown;
+    for (const n of nodes) {
+      if (n.patroniPid() === undefined) continue;
+      try {
+        const res = await httpRequest(`${n.apiUrl}/cluster`, { timeoutMs: 2_000 });
+        const body = res.json as { members?: PatroniMember[] } | undefined;
+        if (res.status === 200 && body?.members) return body.members;
+        lastError = new Error(`GET ${n.apiUrl}/cluster: ${res.status} ${res.body.slice(0, 200)}`);
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    throw lastError ?? new Error(`Patroni cluster ${options.scope}: no Patroni is running`);
+  };
+  const leader = async (): Promise<string | undefined> =>
+    (await members()).find((m) => m.role === 'leader' && m.state === 'running')?.name;
+  const sql: PatroniCluster['sql'] = (name, query, params) =>
+    sqlQuery(
+      { port: node(name).pgPort, user: PATRONI_SUPERUSER.username, password: PATRONI_SUPERUSER.password },
+      query,
+      params,
+    );
+  const diagnose = async (): Promise<string> => {
+    let state: string;
+    try {
+      state = JSON.stringify(await members());
+    } catch (error) {
+      state = `(no /cluster: ${error instanceof Error ? error.message : String(error)})`;
+    }
+    return `cluster ${options.scope} members: ${state}\n${group.logTails(15)}`;
+  };
+  const isWritable = async (name: string): Promise<boolean> => {
+    const rows = await sql<{ r: boolean }>(name, 'select pg_is_in_recovery() as r');
+    return rows[0]?.r === false;
+  };
+  const waitForLeader: PatroniCluster['waitForLeader'] = (opts = {}) =>
+    waitFor(
+      async () => {
+        const name = await leader();
+        if (name === undefined || name === opts.not) return undefined;
+        if ((opts.writable ?? true) && !(await isWritable(name))) return undefined;
+        return name;
+      },
+      {
+        timeoutMs: opts.timeoutMs ?? 90_000,
+        intervalMs: 250,
+        what: `a ${opts.not ? `leader other than ${opts.not}` : 'leader'} in ${options.scope}`,
+        diagnose,
+      },
+    );
+  const patronictl: PatroniCluster['patronictl'] = async (args, opts = {}) => {
+    const cfg = (nodes.find((n) => n.patroniPid() !== undefined) ?? nodes[0]) as PatroniNode;
+    const result = await run('/usr/bin/patronictl', ['-c', cfg.configPath, ...args], {
+      timeoutMs: opts.timeoutMs ?? 60_000,
+    });
+    return result.stdout;
+  };
+  return {
+    scope: options.scope,
+    namespace,
+    prefix: `${`/${namespace}/${options.scope}`.replace(/\/+/g, '/')}/`,
+    nodes,
+    group,
+    node,
+    members,
+    leader,
+    waitForLeader,
+    async waitForHealthy(opts = {}) {
+      return waitFor(
+        async () => {
+          const list = await members();
+          const lead = list.find((m) => m.role === 'leader' && m.state === 'running');
+          if (!lead) return undefined;
+          const expected = nodes.filter((n) => n.patroniPid() !== undefined).map((n) => n.name);
+          const ok = expected.every((name) => list.some((m) => m.name === name && m.state === 'running'));
+          if (!ok || !(await isWritable(lead.name))) return undefined;
+          const replicas = expected.filter((n) => n !== lead.name);
+          const rows = await sql<{ application_name: string }>(
+            lead.name,
+            "select application_name from pg_stat_replication where state = 'streaming'",
+          );
+          return replicas.every((r) => rows.some((row) => row.application_name === r))
+            ? lead.name
+            : undefined;
+        },
+        {
+          timeoutMs: opts.timeoutMs ?? 90_000,
+          intervalMs: 500,
+          what: `cluster ${options.scope} to be healthy (leader writable, replicas streaming)`,
+          diagnose,
+        },
+      );
+    },
+    async switchover(opts = {}) {
+      const old = await waitForLeader({ timeoutMs: 30_000 });
+      const args = ['switchover', '--leader', old, '--force'];
+      if (opts.candidate) args.push('--candidate', opts.candidate);
+      await patronictl([...args, options.scope]);
+      const next = await waitForLeader({ timeoutMs: opts.timeoutMs ?? 90_000, not: old });
+      if (opts.candidate && next !== opts.candidate) {
+        throw new Error(`switchover in ${options.scope}: expected ${opts.candidate} to lead, got ${next}`);
+      }
+      return next;
+    },
+    async killLeader() {
+      const name = await waitForLeader({ timeoutMs: 30_000, writable: false });
+      const n = node(name);
+      const pgPid = n.postgresPid();
+      await group.stop(name, 'SIGKILL', 5_000);
+      if (pgPid !== undefined) signalTree(pgPid, 'SIGKILL');
+      return name;
+    },
+    killPostgres(name, signal = 'SIGKILL') {
+      const pid = node(name).postgresPid();
+      if (pid === undefined) return;
+      if (signal === 'SIGKILL') signalTree(pid, 'SIGKILL');
+      else process.kill(pid, signal);
+    },
+    async stopPatroni(name, signal = 'SIGTERM', timeoutMs = 30_000) {
+      await group.stop(node(name).name, signal, timeoutMs);
+    },
+    async startNode(name) {
+      const n = node(name);
+      spawnPatroni(group, n);
+      await waitFor(async () => (await httpRequest(`${n.apiUrl}/patroni`, { timeoutMs: 2_000 })).status > 0, {
+        timeoutMs: 60_000,
+        intervalMs: 250,
+        what: `Patroni ${name} REST API to answer`,
+        diagnose: () => group.logTail(name, 30),
+      });
+    },
+    sigstop(name) {
+      group.signal(node(name).name, 'SIGSTOP');
+    },
+    sigcont(name) {
+      group.signal(node(name).name, 'SIGCONT');
+    },
+    patronictl,
+    sql,
+    logTail(name, lines = 40) {
+      return group.logTail(name, lines);
+    },
+    async stop() {
+      for (const n of nodes) group.signal(n.name, 'SIGCONT');
+      await group.cleanup();
+    },
+  };
+}

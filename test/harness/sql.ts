@@ -1,0 +1,40 @@
+import pg from 'pg';
+
+/** Where to connect; password optional (harness servers trust loopback). */
+export interface SqlTarget {
+  host?: string;
+  port: number;
+  user?: string;
+  password?: string;
+  database?: string;
+}
+
+/**
+ * Opens one connection, runs `query` (simple protocol when `params` is absent, so it also works on
+ * the PgBouncer admin console), closes, returns the rows. Bounded: 3 s to connect, `timeoutMs`
+ * (default 10 s) for the query.
+ */
+export async function sqlQuery<R extends Record<string, unknown> = Record<string, unknown>>(
+  target: SqlTarget,
+  query: string,
+  params?: unknown[],
+  timeoutMs = 10_000,
+): Promise<R[]> {
+  const client = new pg.Client({
+    host: target.host ?? '127.0.0.1',
+    port: target.port,
+    user: target.user ?? 'postgres',
+    password: target.password,
+    database: target.database ?? 'postgres',
+    connectionTimeoutMillis: 3_000,
+    query_timeout: timeoutMs,
+  });
+  client.on('error', () => undefined); // a server dying mid-test must not crash the test process
+  await client.connect();
+  try {
+    const result = params ? await client.query(query, params) : await client.query(query);
+    return result.rows as R[];
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
