@@ -1,0 +1,385 @@
+import { execFileSync } from 'node:child_process';
+import { ConfigError, describeError } from '../errors.js';
+import { defineTarget, type TargetCreateContext } from './registry.js';
+import type { ApplyResult, RouteSnapshot, Target, TargetContext } from './types.js';
+import {
+  configureAddress,
+  deconfigureAddress,
+  findVip,
+  queryInterface,
+  type AddressOptions,
+} from './vip/address.js';
+import { announce, assertCanAnnounce, detectArpingFlavour, type ArpingFlavour } from './vip/announce.js';
+import { vipConfigSchema, type VipConfig } from './vip/config.js';
+import { execProgram, VipError, type Exec } from './vip/exec.js';
+import { decideVip, type Decision } from './vip/policy.js';
+import { probeDuplicate } from './vip/probe.js';
+import { emptyCounters, type VipCounters, type VipStatus } from './vip/status.js';
+
+export { vipConfigSchema, type VipConfig } from './vip/config.js';
+export { VipError } from './vip/exec.js';
+
+/** What the VIP target needs from the outside world; tests replace `exec` and turn the exit hook off. */
+export interface VipDeps {
+  readonly exec: Exec;
+  /** Remove the VIP synchronously in `process.on('exit')` if `close()` was never reached. */
+  readonly hasExitHook: boolean;
+}
+
+interface CycleResult {
+  readonly summary: string;
+  readonly didChange: boolean;
+}
+
+/**
+ * The floating virtual IP on the leader's host. Reconciles on every `apply` and on its own timer
+ * (`check_interval_ms`): finds the address with `ip -j addr`, asks the pure policy whether to hold it,
+ * adds/removes it and announces it (gratuitous ARP requests + replies, or unsolicited NA). Every cycle,
+ * from `apply` or the timer, runs one at a time. `close()` removes the VIP; a synchronous `exit` hook is
+ * the backstop for exits that skip `close()`. SIGKILL leaves the VIP: a systemd `ExecStopPost` and the
+ * next start's stale-VIP removal cover that.
+ */
+export class VipTarget implements Target {
+  readonly kind = 'vip';
+  readonly name = 'vip';
+  private readonly addressOptions: AddressOptions;
+  private snapshot: RouteSnapshot | null = null;
+  private isHeld = false;
+  private heldRevision: number | null = null;
+  private needsAnnounce = false;
+  private wasUp: boolean | null = null;
+  private conflictSince: number | null = null;
+  private flavour: ArpingFlavour | null;
+  private ownMac: string | null = null;
+  private lastDecision: Decision | null = null;
+  private lastSummary = 'not checked yet';
+  private lastError: string | null = null;
+  private heldSince: number | null = null;
+  private readonly counters: VipCounters = emptyCounters();
+  private queue: Promise<unknown> = Promise.resolve();
+  private checkTimer: NodeJS.Timeout | null = null;
+  private repeatTimer: NodeJS.Timeout | null = null;
+  private isClosed = false;
+  private readonly startedAt: number;
+  private readonly exitHook = () => this.releaseSync();
+
+  constructor(
+    private readonly config: VipConfig,
+    private readonly scope: string,
+    private readonly ctx: TargetContext,
+    private readonly deps: VipDeps = { exec: execProgram, hasExitHook: true },
+  ) {
+    this.addressOptions = {
+      exec: deps.exec,
+      ip: config.ip_command,
+      iface: config.interface,
+      timeoutMs: config.command_timeout_ms,
+    };
+    this.flavour = config.arping.flavour === 'auto' ? null : config.arping.flavour;
+    this.startedAt = ctx.now();
+    if (deps.hasExitHook) process.on('exit', this.exitHook);
+    this.scheduleCheck(0);
+  }
+
+  async apply(snapshot: RouteSnapshot): Promise<ApplyResult> {
+    this.snapshot = snapshot;
+    const result = await this.serialize(() => this.reconcile());
+    return { generation: snapshot.generation, ...result };
+  }
+
+  /** Stops the checks and removes the VIP from the interface, whatever this target believed. */
+  async close(): Promise<void> {
+    if (this.isClosed) return this.queue.then(() => undefined);
+    this.isClosed = true;
+    this.clearTimers();
+    const release = this.queue.then(async () => {
+      try {
+        const removed = await deconfigureAddress(this.addressOptions, this.config.address);
+        this.setHeld(false);
+        const summary = removed
+          ? `released ${this.config.address.cidr} from ${this.config.interface} on shutdown`
+          : `${this.config.address.cidr} was not on ${this.config.interface} at shutdown`;
+        if (removed) this.counters.releases++;
+        this.lastSummary = summary;
+        this.ctx.log.info({ target: 'vip' }, summary);
+      } finally {
+        if (this.deps.hasExitHook) process.off('exit', this.exitHook);
+      }
+    });
+    this.queue = release.catch(() => undefined);
+    await release;
+  }
+
+  status(): VipStatus {
+    return {
+      address: this.config.address.cidr,
+      interface: this.config.interface,
+      member: this.config.member,
+      cluster: this.scope,
+      isHeld: this.isHeld,
+      heldSince: this.heldSince === null ? null : new Date(this.heldSince).toISOString(),
+      decision: this.lastDecision?.action ?? null,
+      reason: this.lastDecision?.reason ?? null,
+      dcsPolicy: this.config.on_dcs_loss,
+      dcsState: this.lastDecision?.dcsState ?? null,
+      arpingFlavour: this.flavour,
+      lastSummary: this.lastSummary,
+      lastError: this.lastError,
+      counters: { ...this.counters },
+    };
+  }
+
+  /** Runs cycles one at a time: `apply`, the check timer and the second announce burst share one queue. */
+  private serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private scheduleCheck(delayMs: number): void {
+    if (this.isClosed) return;
+    this.checkTimer = setTimeout(() => {
+      this.checkTimer = null;
+      void this.serialize(() => this.reconcile())
+        .then((r) => {
+          if (r.didChange) this.ctx.log.info({ target: 'vip' }, r.summary);
+        })
+        .catch((err: unknown) =>
+          this.ctx.log.warn({ target: 'vip', err: describeError(err) }, 'VIP check failed'),
+        )
+        .finally(() => this.scheduleCheck(this.config.check_interval_ms));
+    }, delayMs);
+    this.checkTimer.unref();
+  }
+
+  private clearTimers(): void {
+    if (this.checkTimer) clearTimeout(this.checkTimer);
+    if (this.repeatTimer) clearTimeout(this.repeatTimer);
+    this.checkTimer = null;
+    this.repeatTimer = null;
+  }
+
+  private async reconcile(): Promise<CycleResult> {
+    if (this.isClosed) return { summary: 'closed', didChange: false };
+    try {
+      const result = await this.cycle();
+      this.lastSummary = result.summary;
+      this.lastError = null;
+      return result;
+    } catch (err) {
+      this.counters.errors++;
+      this.lastError = describeError(err);
+      throw err;
+    }
+  }
+
+  private async cycle(): Promise<CycleResult> {
+    const { address: vip, interface: iface } = this.config;
+    const now = this.ctx.now();
+    const state = await queryInterface(this.addressOptions);
+    if (state.mac) this.ownMac = state.mac;
+    const linkCameUp = state.isUp && this.wasUp === false;
+    this.wasUp = state.isUp;
+    const isPresent = findVip(state, vip) !== null;
+
+    if (this.snapshot === null && now - this.startedAt < this.config.startup_grace_ms) {
+      return {
+        summary: `waiting for the first view of ${this.scope} before touching ${vip.cidr}`,
+        didChange: false,
+      };
+    }
+    const view = this.snapshot?.views.get(this.scope);
+    const decision = decideVip({
+      scope: this.scope,
+      view,
+      dcs: this.snapshot?.dcs ?? { isConnected: false, lastContactAt: null },
+      now,
+      member: this.config.member,
+      requireWritable: this.config.require_writable,
+      onDcsLoss: this.config.on_dcs_loss,
+      heldRevision: this.heldRevision,
+    });
+    this.lastDecision = decision;
+    const revision = view?.leader?.leaderRevision ?? null;
+
+    if (decision.action === 'release') {
+      this.conflictSince = null;
+      if (!isPresent) {
+        this.setHeld(false);
+        return { summary: `not holding ${vip.cidr}: ${decision.reason}`, didChange: false };
+      }
+      await deconfigureAddress(this.addressOptions, vip);
+      const wasHeld = this.isHeld;
+      this.setHeld(false);
+      this.counters.releases++;
+      const verb = wasHeld ? 'released' : 'removed a stale';
+      return { summary: `${verb} ${vip.cidr} from ${iface}: ${decision.reason}`, didChange: true };
+    }
+
+    if (!state.exists) {
+      throw new VipError('config', `cannot take ${vip.cidr}: interface ${iface} does not exist`);
+    }
+    assertCanAnnounce(state, iface, vip);
+    if (!isPresent) {
+      const waiting = await this.checkDuplicate(now);
+      if (waiting) return { summary: waiting, didChange: false };
+      await configureAddress(this.addressOptions, vip, this.config.label);
+      const wasHeld = this.isHeld;
+      this.setHeld(true, revision);
+      this.needsAnnounce = true;
+      const sent = await this.announceNow(this.config.announce.count);
+      this.scheduleRepeat();
+      if (wasHeld) {
+        this.counters.repairs++;
+        return {
+          summary: `re-added ${vip.cidr} on ${iface} after something else removed it, and announced it (${sent})`,
+          didChange: true,
+        };
+      }
+      this.counters.takes++;
+      return {
+        summary: `took ${vip.cidr} on ${iface} and announced it (${sent}): ${decision.reason}`,
+        didChange: true,
+      };
+    }
+
+    let why: string | null = null;
+    if (!this.isHeld) why = `found ${vip.cidr} already on ${iface}, kept it`;
+    else if (linkCameUp) why = `${iface} came back up`;
+    else if (revision !== this.heldRevision) why = `new leadership of ${this.config.member}`;
+    else if (this.needsAnnounce) why = 'the last announcement failed';
+    this.setHeld(true, revision);
+    if (why === null)
+      return { summary: `holding ${vip.cidr} on ${iface}: ${decision.reason}`, didChange: false };
+    this.needsAnnounce = true;
+    const sent = await this.announceNow(this.config.announce.count);
+    this.scheduleRepeat();
+    return {
+      summary: `${why}; announced ${vip.cidr} on ${iface} (${sent}): ${decision.reason}`,
+      didChange: true,
+    };
+  }
+
+  /** Duplicate probe before taking; returns a sentence when the target must wait, else null. */
+  private async checkDuplicate(now: number): Promise<string | null> {
+    const probe = this.config.duplicate_probe;
+    if (!probe.enabled || this.config.address.family !== 4) return null;
+    const result = await probeDuplicate({
+      exec: this.deps.exec,
+      command: this.config.arping.command,
+      flavour: await this.arpingFlavour(),
+      iface: this.config.interface,
+      vip: this.config.address,
+      timeoutMs: probe.timeout_ms,
+      ownMac: this.ownMac,
+    });
+    if (!result.isInUse) {
+      this.conflictSince = null;
+      return null;
+    }
+    this.counters.duplicateConflicts++;
+    const who = `${this.config.address.address} answers ARP from ${result.otherMac ?? 'another host'}`;
+    this.ctx.log.warn({ target: 'vip', otherMac: result.otherMac }, `duplicate probe: ${who}`);
+    this.conflictSince ??= now;
+    const waited = now - this.conflictSince;
+    if (probe.on_conflict === 'wait' && (probe.max_wait_ms === 0 || waited < probe.max_wait_ms)) {
+      return `waiting to take ${this.config.address.cidr}: ${who} (conflict for ${waited} ms)`;
+    }
+    return null;
+  }
+
+  private async arpingFlavour(): Promise<ArpingFlavour> {
+    this.flavour ??= await detectArpingFlavour(
+      this.deps.exec,
+      this.config.arping.command,
+      this.config.command_timeout_ms,
+    );
+    return this.flavour;
+  }
+
+  private async announceNow(count: number): Promise<string> {
+    const { address: vip, announce: settings } = this.config;
+    try {
+      const result = await announce({
+        exec: this.deps.exec,
+        iface: this.config.interface,
+        vip,
+        count,
+        intervalMs: settings.interval_ms,
+        timeoutMs: this.config.command_timeout_ms,
+        arping: {
+          command: this.config.arping.command,
+          flavour: vip.family === 4 ? await this.arpingFlavour() : 'habets',
+        },
+        ndptool: this.config.ndptool.command,
+      });
+      this.needsAnnounce = false;
+      this.counters.announcements++;
+      this.counters.framesSent += result.frames;
+      return result.description;
+    } catch (err) {
+      this.counters.announceFailures++;
+      throw err;
+    }
+  }
+
+  /** keepalived's habit: a second burst a few seconds later, for gear that missed the first. */
+  private scheduleRepeat(): void {
+    const { repeat_count: count, repeat_delay_ms: delay } = this.config.announce;
+    if (this.repeatTimer) clearTimeout(this.repeatTimer);
+    this.repeatTimer = null;
+    if (count === 0 || this.isClosed) return;
+    this.repeatTimer = setTimeout(() => {
+      this.repeatTimer = null;
+      void this.serialize(async () => {
+        if (!this.isHeld || this.isClosed) return;
+        const sent = await this.announceNow(count);
+        this.ctx.log.info({ target: 'vip' }, `announced ${this.config.address.cidr} again (${sent})`);
+      }).catch((err: unknown) =>
+        this.ctx.log.warn({ target: 'vip', err: describeError(err) }, 'second announcement failed'),
+      );
+    }, delay);
+    this.repeatTimer.unref();
+  }
+
+  private setHeld(isHeld: boolean, revision: number | null = null): void {
+    if (isHeld && !this.isHeld) this.heldSince = this.ctx.now();
+    if (!isHeld) {
+      this.heldSince = null;
+      this.needsAnnounce = false;
+      if (this.repeatTimer) clearTimeout(this.repeatTimer);
+      this.repeatTimer = null;
+    }
+    this.isHeld = isHeld;
+    this.heldRevision = isHeld ? revision : null;
+  }
+
+  /** Last resort on `process.exit` without `close()`: only synchronous work is possible here. */
+  private releaseSync(): void {
+    if (this.isClosed) return;
+    try {
+      const { ip_command: ip, address, interface: iface } = this.config;
+      execFileSync(ip, ['addr', 'del', address.cidr, 'dev', iface], { timeout: 1000, stdio: 'ignore' });
+    } catch {
+      // absent already, or nothing more can be done while exiting
+    }
+  }
+}
+
+/** Resolves the cluster scope: explicit, or the router's only scope. */
+export function vipScope(config: VipConfig, clusters: readonly string[]): string {
+  if (config.cluster !== undefined) return config.cluster;
+  const only = clusters.length === 1 ? clusters[0] : undefined;
+  if (only !== undefined && only !== '*') return only;
+  throw new ConfigError('targets.vip.cluster is required when the router follows more than one cluster', [
+    `targets.vip.cluster: expected the scope whose leader key moves the VIP, got nothing (router follows ${clusters.join(', ')})`,
+  ]);
+}
+
+export const vipTarget = defineTarget({
+  key: 'vip',
+  schema: vipConfigSchema,
+  create(config: VipConfig, ctx: TargetCreateContext): Target {
+    return new VipTarget(config, vipScope(config, ctx.clusters), ctx);
+  },
+});

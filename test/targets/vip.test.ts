@@ -1,0 +1,379 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { silentLogger } from '../../src/log.js';
+import { VipTarget } from '../../src/targets/vip.js';
+import { vipConfigSchema, type VipConfigInput } from '../../src/targets/vip/config.js';
+import type { Exec, ExecResult } from '../../src/targets/vip/exec.js';
+import type { RouteView } from '../../src/route/view.js';
+import type { RouteSnapshot } from '../../src/targets/types.js';
+import { waitFor } from '../harness/wait.js';
+
+/** A fake host: `ip` keeps a set of addresses, `arping` prints Habets' statistics; every call is counted. */
+class FakeHost {
+  readonly addresses = new Set<string>(['10.0.0.1/24']);
+  isUp = true;
+  linkType = 'ether';
+  mac = '02:00:00:00:00:01';
+  arpingError: string | null = null;
+  probeAnswerMac: string | null = null;
+  readonly calls: string[][] = [];
+
+  readonly exec: Exec = async (file, args): Promise<ExecResult> => {
+    this.calls.push([file, ...args]);
+    const ok = (stdout = ''): ExecResult => ({ exitCode: 0, stdout, stderr: '', timedOut: false });
+    const fail = (exitCode: number, stderr: string, stdout = ''): ExecResult => ({
+      exitCode,
+      stdout,
+      stderr,
+      timedOut: false,
+    });
+    if (file === 'ip' && args[0] === '-j') {
+      const addr_info = [...this.addresses].map((a) => {
+        const [local, prefixlen] = a.split('/');
+        return { family: local?.includes(':') ? 'inet6' : 'inet', local, prefixlen: Number(prefixlen) };
+      });
+      const flags = this.isUp ? ['UP', 'LOWER_UP'] : [];
+      return ok(
+        JSON.stringify([{ ifname: 'eth0', flags, link_type: this.linkType, address: this.mac, addr_info }]),
+      );
+    }
+    if (file === 'ip' && args[1] === 'add') {
+      if (this.addresses.has(args[2] as string)) return fail(2, 'Error: ipv4: Address already assigned.');
+      this.addresses.add(args[2] as string);
+      return ok();
+    }
+    if (file === 'ip' && args[1] === 'del') {
+      if (!this.addresses.delete(args[2] as string)) return fail(2, 'Error: ipv4: Address not found.');
+      return ok();
+    }
+    if (file === 'arping' && (args[0] === '-V' || args[0] === '--help'))
+      return fail(1, '', 'ARPing 2.23, by Thomas Habets <thomas@habets.se>');
+    if (file === 'arping' && args[0] === '-0') {
+      return this.probeAnswerMac
+        ? ok(`42 bytes from ${this.probeAnswerMac} (10.0.0.100): index=0\n`)
+        : fail(1, '', 'Timeout\n');
+    }
+    if (file === 'arping') {
+      if (this.arpingError) return fail(1, this.arpingError);
+      const count = args[args.indexOf('-c') + 1];
+      return fail(1, '', `--- statistics ---\n${count} packets transmitted, 0 packets received\n`);
+    }
+    return fail(127, `unexpected ${file} ${args.join(' ')}`);
+  };
+
+  count(predicate: (call: string[]) => boolean): number {
+    return this.calls.filter(predicate).length;
+  }
+}
+
+const isAdd = (c: string[]) => c[0] === 'ip' && c[2] === 'add';
+const isDel = (c: string[]) => c[0] === 'ip' && c[2] === 'del';
+const isGarp = (c: string[]) => c[0] === 'arping' && c[1] === '-U';
+
+function view(leader: string | null, revision = 7, ttl = 30): RouteView {
+  return {
+    scope: 'app',
+    generation: 1,
+    leader:
+      leader === null
+        ? null
+        : {
+            name: leader,
+            host: '10.0.0.1',
+            port: 5432,
+            api: null,
+            isWritable: true,
+            reason: null,
+            leaderRevision: revision,
+          },
+    replicas: [],
+    members: [],
+    ttl,
+    isFailsafeMode: false,
+  };
+}
+
+function snapshot(
+  leader: string | null,
+  dcs = { isConnected: true, lastContactAt: 0 },
+  revision = 7,
+): RouteSnapshot {
+  return { generation: 1, views: new Map([['app', view(leader, revision)]]), dcs };
+}
+
+function makeTarget(host: FakeHost, overrides: Partial<VipConfigInput> = {}, now: () => number = Date.now) {
+  const config = vipConfigSchema.parse({
+    address: '10.0.0.100/24',
+    interface: 'eth0',
+    member: 'pg1',
+    cluster: 'app',
+    announce: { repeat_count: 0 },
+    check_interval_ms: 10_000,
+    ...overrides,
+  });
+  return new VipTarget(config, 'app', { log: silentLogger(), now }, { exec: host.exec, hasExitHook: false });
+}
+
+test('takes the VIP when the leader key names this member, and announces it', async () => {
+  const host = new FakeHost();
+  const target = makeTarget(host);
+  try {
+    const result = await target.apply(snapshot('pg1'));
+    assert.equal(
+      result.summary,
+      'took 10.0.0.100/24 on eth0 and announced it (5 ARP requests + 5 ARP replies): the leader key of app names pg1',
+    );
+    assert.equal(result.didChange, true);
+    assert.ok(host.addresses.has('10.0.0.100/24'));
+    assert.equal(host.count(isGarp), 2);
+    const again = await target.apply(snapshot('pg1'));
+    assert.deepEqual(
+      [again.didChange, again.summary],
+      [false, 'holding 10.0.0.100/24 on eth0: the leader key of app names pg1'],
+    );
+    assert.equal(host.count(isAdd), 1);
+  } finally {
+    await target.close();
+  }
+});
+
+test('releases the VIP as soon as the leader key names another member or disappears', async () => {
+  const host = new FakeHost();
+  const target = makeTarget(host);
+  try {
+    await target.apply(snapshot('pg1'));
+    const moved = await target.apply(snapshot('pg2'));
+    assert.equal(moved.summary, 'released 10.0.0.100/24 from eth0: the leader key of app names pg2, not pg1');
+    assert.ok(!host.addresses.has('10.0.0.100/24'));
+    await target.apply(snapshot('pg1', undefined, 9));
+    const gone = await target.apply(snapshot(null));
+    assert.equal(
+      gone.summary,
+      'released 10.0.0.100/24 from eth0: cluster app has no leader (no leader key, or its holder has no member key)',
+    );
+    assert.deepEqual(target.status().counters, {
+      takes: 2,
+      releases: 2,
+      repairs: 0,
+      announcements: 2,
+      announceFailures: 0,
+      framesSent: 20,
+      duplicateConflicts: 0,
+      errors: 0,
+    });
+  } finally {
+    await target.close();
+  }
+});
+
+test('removes a stale VIP found at start when this member is not the leader', async () => {
+  const host = new FakeHost();
+  host.addresses.add('10.0.0.100/24');
+  const target = makeTarget(host);
+  try {
+    const result = await target.apply(snapshot('pg2'));
+    assert.equal(
+      result.summary,
+      'removed a stale 10.0.0.100/24 from eth0: the leader key of app names pg2, not pg1',
+    );
+    assert.ok(!host.addresses.has('10.0.0.100/24'));
+  } finally {
+    await target.close();
+  }
+});
+
+test('keeps a VIP found at start on the leader and announces it again', async () => {
+  const host = new FakeHost();
+  host.addresses.add('10.0.0.100/24');
+  const target = makeTarget(host);
+  try {
+    const result = await target.apply(snapshot('pg1'));
+    assert.equal(
+      result.summary,
+      'found 10.0.0.100/24 already on eth0, kept it; announced 10.0.0.100/24 on eth0 (5 ARP requests + 5 ARP replies): the leader key of app names pg1',
+    );
+    assert.equal(host.count(isDel), 0);
+  } finally {
+    await target.close();
+  }
+});
+
+test('without any view, a VIP found at start is removed once the startup grace ends', async () => {
+  const host = new FakeHost();
+  host.addresses.add('10.0.0.100/24');
+  const target = makeTarget(host, { startup_grace_ms: 100, check_interval_ms: 50 });
+  try {
+    await new Promise((r) => setTimeout(r, 60));
+    assert.ok(host.addresses.has('10.0.0.100/24'), 'kept during the grace');
+    await waitFor(() => !host.addresses.has('10.0.0.100/24'), {
+      what: 'stale VIP removed',
+      timeoutMs: 2000,
+      intervalMs: 10,
+    });
+    assert.equal(
+      target.status().lastSummary,
+      'removed a stale 10.0.0.100/24 from eth0: etcd has not been read yet',
+    );
+  } finally {
+    await target.close();
+  }
+});
+
+test('repairs and re-announces a VIP that something else removed, within one check interval', async () => {
+  const host = new FakeHost();
+  const target = makeTarget(host, { check_interval_ms: 50 });
+  try {
+    await target.apply(snapshot('pg1'));
+    host.addresses.delete('10.0.0.100/24');
+    const removedAt = Date.now();
+    await waitFor(() => host.addresses.has('10.0.0.100/24'), {
+      what: 'VIP re-added',
+      timeoutMs: 2000,
+      intervalMs: 5,
+    });
+    assert.ok(Date.now() - removedAt < 1000);
+    await waitFor(() => target.status().counters.repairs === 1, {
+      what: 'repair counted',
+      timeoutMs: 1000,
+      intervalMs: 5,
+    });
+    assert.equal(
+      target.status().lastSummary,
+      're-added 10.0.0.100/24 on eth0 after something else removed it, and announced it (5 ARP requests + 5 ARP replies)',
+    );
+    assert.equal(host.count(isGarp), 4);
+  } finally {
+    await target.close();
+  }
+});
+
+test('re-announces when the link comes back up', async () => {
+  const host = new FakeHost();
+  const target = makeTarget(host);
+  try {
+    await target.apply(snapshot('pg1'));
+    host.isUp = false;
+    assert.equal((await target.apply(snapshot('pg1'))).didChange, false);
+    host.isUp = true;
+    const result = await target.apply(snapshot('pg1'));
+    assert.equal(
+      result.summary,
+      'eth0 came back up; announced 10.0.0.100/24 on eth0 (5 ARP requests + 5 ARP replies): the leader key of app names pg1',
+    );
+  } finally {
+    await target.close();
+  }
+});
+
+test('a failed announcement is retried on the next cycle', async () => {
+  const host = new FakeHost();
+  host.arpingError = 'arping: libnet_init(LIBNET_LINK, eth0): libnet_check_iface(): eth0 is down';
+  const target = makeTarget(host);
+  try {
+    await assert.rejects(target.apply(snapshot('pg1')), { code: 'SY_ERR_VIP', step: 'announce' });
+    assert.ok(host.addresses.has('10.0.0.100/24'), 'the address stays: clients may still reach it');
+    host.arpingError = null;
+    const result = await target.apply(snapshot('pg1'));
+    assert.equal(
+      result.summary,
+      'the last announcement failed; announced 10.0.0.100/24 on eth0 (5 ARP requests + 5 ARP replies): the leader key of app names pg1',
+    );
+    assert.equal(target.status().counters.announceFailures, 1);
+    assert.equal(target.status().counters.errors, 1);
+  } finally {
+    await target.close();
+  }
+});
+
+test('DCS loss with the ttl policy: keeps the VIP until ttl after the last read, then drops it (fake clock)', async () => {
+  const host = new FakeHost();
+  let now = 1_000_000;
+  const target = makeTarget(host, {}, () => now);
+  try {
+    await target.apply(snapshot('pg1', { isConnected: true, lastContactAt: now }));
+    const lost = { isConnected: false, lastContactAt: now };
+    now += 29_000;
+    const kept = await target.apply(snapshot('pg1', lost));
+    assert.equal(
+      kept.summary,
+      'holding 10.0.0.100/24 on eth0: etcd unreachable for 29.0 s; keeping the VIP while leadership can still be valid (ttl 30 s)',
+    );
+    assert.equal(target.status().dcsState, 'unreachable-within-ttl');
+    now += 1_000;
+    const dropped = await target.apply(snapshot('pg1', lost));
+    assert.equal(
+      dropped.summary,
+      "released 10.0.0.100/24 from eth0: etcd unreachable for 30.0 s, longer than the cluster's ttl (30 s): leadership may have moved",
+    );
+    assert.equal(target.status().dcsState, 'unreachable-expired');
+  } finally {
+    await target.close();
+  }
+});
+
+test('the duplicate probe makes the target wait while another host answers for the VIP', async () => {
+  const host = new FakeHost();
+  host.probeAnswerMac = '02:00:00:00:00:02';
+  const target = makeTarget(host, { duplicate_probe: { enabled: true } });
+  try {
+    const waiting = await target.apply(snapshot('pg1'));
+    assert.match(
+      waiting.summary,
+      /^waiting to take 10\.0\.0\.100\/24: 10\.0\.0\.100 answers ARP from 02:00:00:00:00:02/,
+    );
+    assert.equal(host.count(isAdd), 0);
+    host.probeAnswerMac = null;
+    assert.match((await target.apply(snapshot('pg1'))).summary, /^took 10\.0\.0\.100\/24/);
+    assert.equal(target.status().counters.duplicateConflicts, 1);
+  } finally {
+    await target.close();
+  }
+});
+
+test('refuses loopback with the reason', async () => {
+  const host = new FakeHost();
+  host.linkType = 'loopback';
+  host.mac = '00:00:00:00:00:00';
+  const target = makeTarget(host);
+  try {
+    await assert.rejects(target.apply(snapshot('pg1')), {
+      code: 'SY_ERR_VIP',
+      message:
+        'cannot announce 10.0.0.100 on eth0: loopback has no MAC address (00:00:00:00:00:00) for gratuitous ARP; put the VIP on an Ethernet interface',
+    });
+    assert.equal(host.count(isAdd), 0);
+  } finally {
+    await target.close();
+  }
+});
+
+test('close() removes the VIP and stops checking', async () => {
+  const host = new FakeHost();
+  const target = makeTarget(host, { check_interval_ms: 50 });
+  await target.apply(snapshot('pg1'));
+  await target.close();
+  assert.ok(!host.addresses.has('10.0.0.100/24'));
+  assert.equal(target.status().lastSummary, 'released 10.0.0.100/24 from eth0 on shutdown');
+  const calls = host.calls.length;
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(host.calls.length, calls, 'no checks after close');
+  await target.close();
+});
+
+test('the second burst follows after repeat_delay_ms, and not after a release', async () => {
+  const host = new FakeHost();
+  const target = makeTarget(host, { announce: { repeat_count: 2, repeat_delay_ms: 50 } });
+  try {
+    await target.apply(snapshot('pg1'));
+    await waitFor(() => host.count(isGarp) === 4, { what: 'second burst', timeoutMs: 2000, intervalMs: 5 });
+    const last = host.calls.filter(isGarp).at(-1) ?? [];
+    assert.equal(last[last.indexOf('-c') + 1], '2');
+    await target.apply(snapshot('pg1', undefined, 8));
+    await target.apply(snapshot('pg2'));
+    const garps = host.count(isGarp);
+    await new Promise((r) => setTimeout(r, 120));
+    assert.equal(host.count(isGarp), garps, 'released: no second burst');
+  } finally {
+    await target.close();
+  }
+});
