@@ -1,0 +1,90 @@
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { resolveSecret } from '../../config/secret.js';
+import { ConfigError } from '../../errors.js';
+import type { AdminEndpoint } from './admin.js';
+import { hasControlChars, type PgBouncerConfig } from './config.js';
+import { loadTemplateSync, packageTemplatesDir, type LoadedTemplate } from './render.js';
+
+/** A PgBouncer target's config with paths resolved, template compiled and secrets read. */
+export interface PgBouncerOptions {
+  readonly config: PgBouncerConfig;
+  readonly output: string;
+  readonly template: LoadedTemplate;
+  readonly admin: AdminEndpoint;
+  /** Database name → password of its forced user. Never logged. */
+  readonly passwords: ReadonlyMap<string, string>;
+  readonly owner: { uid: number; gid: number } | null;
+  readonly reloadCommand: string | null;
+}
+
+export function resolvePgBouncerOptions(config: PgBouncerConfig, configDir: string): PgBouncerOptions {
+  const where = 'targets.pgbouncer';
+  const templatePath = config.template
+    ? resolve(configDir, config.template)
+    : join(
+        packageTemplatesDir(),
+        config.mode === 'full' ? 'pgbouncer.ini.hbs' : 'pgbouncer-databases.ini.hbs',
+      );
+  const passwords = new Map<string, string>();
+  for (const [name, db] of Object.entries(config.databases)) {
+    const password = resolveSecret(db, `${where}.databases.${name}`, configDir);
+    if (password !== undefined) {
+      if (hasControlChars(password)) {
+        throw new ConfigError(
+          `${where}.databases.${name}: the password contains control characters or a newline`,
+        );
+      }
+      if (!db.user) throw new ConfigError(`${where}.databases.${name}: a password needs a user`);
+      passwords.set(name, password);
+    }
+  }
+  return {
+    config,
+    output: resolve(configDir, config.output),
+    template: loadTemplateSync(templatePath),
+    admin: {
+      host: config.admin.host,
+      port: config.admin.port,
+      user: config.admin.user,
+      password: resolveSecret(config.admin, `${where}.admin`, configDir),
+      connectTimeoutMs: config.timeouts.connect_ms,
+      commandTimeoutMs: config.timeouts.command_ms,
+    },
+    passwords,
+    owner: config.owner ? resolveOwner(config.owner) : null,
+    reloadCommand: config.reload.method === 'command' ? (config.reload.command ?? null) : null,
+  };
+}
+
+/** `postgres`, `postgres:postgres` or `uid:gid` → numeric ids, from /etc/passwd and /etc/group. */
+export function resolveOwner(owner: string): { uid: number; gid: number } {
+  const [user = '', group] = owner.split(':');
+  const lookup = (file: string, name: string): string[] | null => {
+    if (/^\d+$/.test(name)) return null;
+    const line = readFileSync(file, 'utf8')
+      .split('\n')
+      .find((l) => l.split(':')[0] === name);
+    return line ? line.split(':') : null;
+  };
+  let uid: number;
+  let gid: number;
+  if (/^\d+$/.test(user)) {
+    uid = Number(user);
+    gid = uid;
+  } else {
+    const entry = lookup('/etc/passwd', user);
+    if (!entry) throw new ConfigError(`targets.pgbouncer.owner: no user ${user} in /etc/passwd`);
+    uid = Number(entry[2]);
+    gid = Number(entry[3]);
+  }
+  if (group !== undefined) {
+    if (/^\d+$/.test(group)) gid = Number(group);
+    else {
+      const entry = lookup('/etc/group', group);
+      if (!entry) throw new ConfigError(`targets.pgbouncer.owner: no group ${group} in /etc/group`);
+      gid = Number(entry[2]);
+    }
+  }
+  return { uid, gid };
+}
