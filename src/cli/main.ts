@@ -9,9 +9,9 @@ import { commands } from './commands.js';
 export async function main(argv: readonly string[]): Promise<number> {
   const program = new Command('switchyard')
     .description(
-      'Keep PostgreSQL clients on the writable primary.\n\n' +
-        'The router follows the Patroni leader key in etcd and repoints HAProxy, PgBouncer, pgcat, a\n' +
-        'virtual IP or a hook within milliseconds; the agent runs PostgreSQL HA with Patroni\'s keys and REST API.',
+      'Keep PostgreSQL clients on the writable primary. The router follows the Patroni leader key in etcd and ' +
+        'repoints HAProxy, PgBouncer, pgcat or a virtual IP within milliseconds; the agent runs PostgreSQL HA ' +
+        "with Patroni's keys and REST API.",
     )
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')

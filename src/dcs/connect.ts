@@ -29,7 +29,10 @@ export async function connectEtcd(conn: EtcdConnection): Promise<Etcd3> {
   const options: IOptions = {
     hosts: normaliseHosts(conn.hosts, isTls),
     dialTimeout: timeout,
-    defaultCallOptions: () => ({ deadline: Date.now() + timeout }),
+    // Unary calls get a deadline; streams (watch, lease keepalive) live as long as the connection.
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+    // Notice a dead etcd on an idle watch stream (etcd's default minimum ping interval is 5 s).
+    grpcOptions: { 'grpc.keepalive_time_ms': 5000, 'grpc.keepalive_timeout_ms': 2000 },
     faultHandling: {
       // No retries inside the client; a breaker that never opens for long keeps endpoint failover working.
       global: noop,

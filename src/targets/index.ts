@@ -1,9 +1,11 @@
+import { haproxyTarget } from './haproxy/index.js';
 import { pgbouncerTarget } from './pgbouncer.js';
 import type { TargetFactory } from './registry.js';
 import { vipTarget } from './vip.js';
 
 /** Every routing layer the router knows, by its key under `targets:` in router.yml. */
 export const TARGET_FACTORIES: readonly TargetFactory<never>[] = [
+  haproxyTarget as TargetFactory<never>,
   pgbouncerTarget as TargetFactory<never>,
   vipTarget as TargetFactory<never>,
 ];

@@ -46,3 +46,12 @@ export interface Target {
   /** Extra target-specific fields for /status (warnings, socket state...). Must hold no secrets. */
   status?(): Record<string, unknown>;
 }
+
+/** Optional: the files a target would write for a snapshot, without touching disk (`switchyard render`). */
+export interface RenderableTarget extends Target {
+  preview(snapshot: RouteSnapshot): Promise<Array<{ path: string; contents: string }>>;
+}
+
+export function isRenderable(target: Target): target is RenderableTarget {
+  return typeof (target as Partial<RenderableTarget>).preview === 'function';
+}

@@ -1,0 +1,74 @@
+import type { Command } from 'commander';
+import { buildClusterState } from '../cluster/index.js';
+import { loadRouterConfig } from '../config/router.js';
+import { connectEtcd, translateEtcdError } from '../dcs/connect.js';
+import { readSnapshot } from '../dcs/source.js';
+import { readIfExists, renderFile } from '../render/index.js';
+import { computeView, type RouteView } from '../route/view.js';
+import { silentLogger } from '../log.js';
+import { createTargets } from '../router/start.js';
+import { isRenderable } from '../targets/types.js';
+import { unifiedDiff } from './diff.js';
+
+export const RENDER_EXIT = { ok: 0, error: 1, config: 2, wouldChange: 3 } as const;
+
+/** `switchyard render`: one read of etcd, one render of every file target; for config management. */
+export function register(program: Command): void {
+  program
+    .command('render')
+    .description('read the cluster keys once and render every file target (no reload, no runtime API)')
+    .requiredOption('-c, --config <file>', 'router configuration (YAML)')
+    .option('--dry-run', 'write nothing; with --diff show what would change')
+    .option('--diff', 'print a unified diff against each live file')
+    .addHelpText(
+      'after',
+      '\nEach file is validated by its check command before it replaces the live one.\n' +
+        'Exit codes: 0 rendered (or nothing to change), 1 error (etcd, template, failed check),\n' +
+        '            2 invalid config, 3 --dry-run and at least one file would change.\n',
+    )
+    .action(async (opts: { config: string; dryRun?: boolean; diff?: boolean }) => {
+      const config = loadRouterConfig(opts.config);
+      const client = await connectEtcd({
+        hosts: config.dcs.hosts,
+        username: config.dcs.username,
+        password: config.dcs.password,
+        tls: config.dcs.tls,
+        requestTimeoutMs: config.dcs.request_timeout_ms,
+      });
+      let result;
+      try {
+        result = await readSnapshot(client, config.namespace, config.clusters);
+      } catch (err) {
+        throw translateEtcdError(err, 'reading the cluster keys');
+      } finally {
+        client.close();
+      }
+      const views = new Map<string, RouteView>();
+      for (const [scope, keys] of result.scopes) {
+        const state = buildClusterState(scope, keys.values());
+        for (const invalid of state.invalid) process.stderr.write(`ignored ${scope}/${invalid.key}: ${invalid.reason}\n`);
+        views.set(scope, { ...computeView(state, { maxReplicaLagBytes: config.routing.maxReplicaLagBytes }), generation: 1 });
+      }
+      const snapshot = { generation: 1, views, dcs: { isConnected: true, lastContactAt: Date.now() } };
+      let isChangePending = false;
+      for (const target of createTargets(config, silentLogger()).filter(isRenderable)) {
+        const check = (config.targets as Record<string, { check?: string | null } | undefined>)[target.name]?.check ?? undefined;
+        for (const file of await target.preview(snapshot)) {
+          const live = await readIfExists(file.path);
+          if (live === file.contents) {
+            process.stderr.write(`${file.path}: unchanged\n`);
+            continue;
+          }
+          isChangePending = true;
+          if (opts.diff) process.stdout.write(unifiedDiff(live ?? '', file.contents, file.path));
+          if (!opts.dryRun) {
+            await renderFile({ path: file.path, contents: file.contents, check: check ?? undefined });
+            process.stderr.write(`${file.path}: written\n`);
+          } else {
+            process.stderr.write(`${file.path}: would change\n`);
+          }
+        }
+      }
+      process.exitCode = opts.dryRun && isChangePending ? RENDER_EXIT.wouldChange : RENDER_EXIT.ok;
+    });
+}

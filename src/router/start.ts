@@ -1,0 +1,75 @@
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import type { RouterConfig } from '../config/router.js';
+import { connectEtcd } from '../dcs/connect.js';
+import { EtcdSource } from '../dcs/source.js';
+import { createApiServer, listen } from '../http/server.js';
+import { TARGET_FACTORIES, type Target, type TargetCreateContext } from '../targets/index.js';
+import { SwitchyardError } from '../errors.js';
+import { createMetrics } from './metrics.js';
+import { Router } from './router.js';
+
+export interface RunningRouter {
+  router: Router;
+  api: { host: string; port: number };
+  stop(): Promise<void>;
+}
+
+/** Builds every configured target. Unknown keys were rejected by the schema already. */
+export function createTargets(config: RouterConfig, log: Logger): Target[] {
+  const ctx: TargetCreateContext = { log, now: Date.now, configDir: config.dir, clusters: config.clusters };
+  const targets: Target[] = [];
+  for (const factory of TARGET_FACTORIES) {
+    const section = (config.targets as Record<string, unknown>)[factory.key];
+    if (section === undefined) continue;
+    targets.push(factory.create(section as never, { ...ctx, log: log.child({ target: factory.key }) }));
+  }
+  if (targets.length === 0) throw new SwitchyardError('SY_ERR_TARGET_UNKNOWN', 'no targets configured');
+  return targets;
+}
+
+/** Starts source → router → targets and the HTTP API. `stop()` releases every target (VIPs first). */
+export async function startRouter(config: RouterConfig, log: Logger): Promise<RunningRouter> {
+  const metrics = createMetrics();
+  const targets = createTargets(config, log);
+  const probe = config.routing.writable_probe;
+  const router = new Router(targets, {
+    log,
+    metrics,
+    maxReplicaLagBytes: config.routing.maxReplicaLagBytes,
+    onDcsLoss: config.routing.on_dcs_loss,
+    probe: { method: probe.method, intervalMs: probe.interval_ms, timeoutMs: probe.timeout_ms, user: probe.user, dbname: probe.dbname, password: probe.password },
+  });
+  let server: Server | null = null;
+  let source: EtcdSource | null = null;
+  try {
+    server = createApiServer({ status: () => router.status(), registry: metrics.registry, beforeMetrics: () => router.updateStaleness() });
+    const api = await listen(server, config.api.listen.host, config.api.listen.port);
+    const client = await connectEtcd({
+      hosts: config.dcs.hosts,
+      username: config.dcs.username,
+      password: config.dcs.password,
+      tls: config.dcs.tls,
+      requestTimeoutMs: config.dcs.request_timeout_ms,
+    });
+    source = new EtcdSource(client, { namespace: config.namespace, clusters: config.clusters, checkIntervalMs: config.dcs.check_interval_ms, log }, router);
+    source.start();
+    log.info({ api: `${api.host}:${api.port}`, clusters: config.clusters, targets: targets.map((t) => t.name) }, 'router started');
+    const running: RunningRouter = {
+      router,
+      api,
+      async stop() {
+        await router.close();
+        await source?.stop();
+        client.close();
+        await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      },
+    };
+    return running;
+  } catch (err) {
+    await router.close();
+    await source?.stop();
+    server?.close();
+    throw err;
+  }
+}

@@ -1,0 +1,49 @@
+import { z } from 'zod';
+
+const duration = z.string().regex(/^\d+(us|ms|s|m|h|d)?$/, 'expected an HAProxy time like 2s, 500ms or 30m');
+const bind = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.*-]*):\d{1,5}$/, 'expected address:port for a bind line, e.g. 127.0.0.1:5000');
+const scope = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'expected a Patroni scope name');
+const path = z.string().regex(/^\/[A-Za-z0-9_./?=&-]*$/, 'expected a URL path like /primary');
+
+/** `targets.haproxy` in router.yml. */
+export const HaproxyConfigSchema = z
+  .object({
+    output: z.string().min(1),
+    template: z.string().min(1).optional(),
+    check: z.string().min(1).nullable().default('haproxy -c -q -f {{file}}'),
+    reload: z.string().min(1).nullable().default(null),
+    command_timeout_ms: z.number().int().min(100).max(600_000).default(15_000),
+    /** Reload attempts before the previous file is restored. */
+    reload_attempts: z.number().int().min(1).max(20).default(3),
+    /** Stats socket with `level admin`: enables the runtime-API fast path. */
+    runtime_api: z.string().min(1).nullable().default(null),
+    /** Written from `show servers state` before each reload and loaded by HAProxy at start. */
+    state_file: z.string().min(1).nullable().default(null),
+    hard_stop_after: duration.default('30s'),
+    maxconn: z.number().int().positive().default(1000),
+    timeouts: z
+      .object({
+        connect: duration.default('1s'),
+        client: duration.default('30m'),
+        server: duration.default('30m'),
+        check: duration.default('2s'),
+      })
+      .strict()
+      .default({}),
+    checks: z
+      .object({
+        primary: path.default('/primary'),
+        replicas: path.default('/replica'),
+        inter: duration.default('3s'),
+        fall: z.number().int().min(1).max(100).default(3),
+        rise: z.number().int().min(1).max(100).default(2),
+      })
+      .strict()
+      .default({}),
+    frontends: z.record(scope, z.object({ primary: bind, replicas: bind.optional() }).strict()),
+  })
+  .strict();
+
+export type HaproxyConfig = z.infer<typeof HaproxyConfigSchema>;

@@ -1,0 +1,195 @@
+import { resolve } from 'node:path';
+import { describeError, SwitchyardError } from '../../errors.js';
+import { renderFile, restoreBackup, runCommand, loadTemplate, type CompiledTemplate } from '../../render/index.js';
+import { defaultTemplate } from '../../paths.js';
+import { writer, type RouteView } from '../../route/view.js';
+import { defineTarget, type TargetCreateContext } from '../registry.js';
+import type { ApplyResult, RouteSnapshot, Target } from '../types.js';
+import { HaproxyConfigSchema, type HaproxyConfig } from './config.js';
+import { backendNames, buildContext, structuralKey, type HaproxyTemplateContext } from './context.js';
+import { parseServersState, planRuntime, runBatch, runtimeCommand, type DesiredBackend } from './runtime.js';
+
+interface RuntimeStatus {
+  socket: string;
+  connected: boolean;
+  lastError: string | null;
+  lastCommands: number;
+  fullReapplies: number;
+}
+
+/**
+ * HAProxy: a rendered config file (validated, atomically swapped, reloaded only when listeners or
+ * servers change or when there is no runtime API) plus, when `runtime_api` is set, live server states
+ * through the stats socket: fence the old primary at once, route to the new one once writable.
+ */
+export class HaproxyTarget implements Target {
+  readonly kind = 'haproxy';
+  readonly name = 'haproxy';
+  readonly reconcileIntervalMs: number | undefined;
+  private template: CompiledTemplate | null = null;
+  private liveStructure: string | null = null;
+  private previousWriters = new Map<string, string | null>();
+  private lastGeneration = -1;
+  private reloads = 0;
+  private rollbacks = 0;
+  private readonly runtime: RuntimeStatus | null;
+  private readonly output: string;
+
+  constructor(
+    private readonly config: HaproxyConfig,
+    private readonly ctx: TargetCreateContext,
+  ) {
+    this.output = resolve(ctx.configDir, config.output);
+    this.runtime = config.runtime_api
+      ? { socket: config.runtime_api, connected: false, lastError: null, lastCommands: 0, fullReapplies: 0 }
+      : null;
+    this.reconcileIntervalMs = config.runtime_api ? 1000 : undefined;
+  }
+
+  /** Renders without touching disk (used by `switchyard render`). */
+  async render(snapshot: RouteSnapshot): Promise<{ text: string; context: HaproxyTemplateContext }> {
+    this.template ??= await loadTemplate(resolve(this.ctx.configDir, this.config.template ?? defaultTemplate('haproxy.cfg.hbs')));
+    const context = buildContext(this.config, snapshot.views, snapshot.generation, writer);
+    return { text: this.template(context), context };
+  }
+
+  async preview(snapshot: RouteSnapshot): Promise<Array<{ path: string; contents: string }>> {
+    return [{ path: this.output, contents: (await this.render(snapshot)).text }];
+  }
+
+  async apply(snapshot: RouteSnapshot): Promise<ApplyResult> {
+    const isReconcile = snapshot.generation === this.lastGeneration;
+    const { text, context } = await this.render(snapshot);
+    const parts: string[] = [];
+    let isRuntimeApplied = false;
+    if (this.runtime) {
+      try {
+        const sent = await this.applyRuntime(snapshot.views, context, isReconcile);
+        isRuntimeApplied = true;
+        if (sent > 0) parts.push(`runtime API: ${sent} command${sent > 1 ? 's' : ''}`);
+      } catch (err) {
+        this.runtime.connected = false;
+        this.runtime.lastError = describeError(err);
+        this.ctx.log.warn({ err: this.runtime.lastError }, 'HAProxy runtime API failed; falling back to file and reload');
+      }
+    }
+    const structure = structuralKey(context);
+    const file = await renderFile({
+      path: this.output,
+      contents: text,
+      check: this.config.check ?? undefined,
+      checkTimeoutMs: this.config.command_timeout_ms,
+    });
+    if (file.didRender) parts.push('file written');
+    if (!file.didRender && this.liveStructure === null) this.liveStructure = structure; // HAProxy runs this file already
+    const mustReload = this.config.reload !== null && (file.didRender || this.liveStructure !== structure) && (!isRuntimeApplied || this.liveStructure !== structure);
+    if (mustReload) {
+      await this.reload();
+      this.liveStructure = structure;
+      parts.push('reloaded');
+      if (this.runtime) await this.applyRuntime(snapshot.views, context, true).catch(() => undefined);
+    }
+    this.lastGeneration = snapshot.generation;
+    for (const c of context.clusters) this.previousWriters.set(c.scope, c.writer);
+    const writes = context.clusters.map((c) => `${c.scope} → ${c.writer ?? '(none)'}`).join(', ');
+    return {
+      generation: snapshot.generation,
+      didChange: parts.length > 0,
+      summary: `haproxy: ${parts.length ? parts.join(', ') : 'already current'}; writes ${writes} (generation ${snapshot.generation})`,
+    };
+  }
+
+  /** Makes live server states match the views; returns how many commands were sent. */
+  private async applyRuntime(views: ReadonlyMap<string, RouteView>, context: HaproxyTemplateContext, isFull: boolean): Promise<number> {
+    const runtime = this.runtime as RuntimeStatus;
+    const timeout = Math.min(2000, this.config.command_timeout_ms);
+    const changed = context.clusters.filter((c) => isFull || this.previousWriters.get(c.scope) !== c.writer || !this.previousWriters.has(c.scope) || views.get(c.scope)?.generation !== this.appliedViewGenerations.get(c.scope));
+    if (changed.length === 0) return 0;
+    const backends = changed.flatMap((c) => [c.primary.name, ...(c.replicas ? [c.replicas.name] : [])]);
+    const query = changed.length === context.clusters.length ? 'show servers state' : backends.map((b) => `show servers state ${b}`).join(';');
+    const live = parseServersState(await runtimeCommand(runtime.socket, query, timeout));
+    const desired: DesiredBackend[] = [];
+    const alwaysFence = new Set<string>();
+    for (const c of changed) {
+      const names = backendNames(c.scope);
+      const members = c.primary.servers.map((s) => s.name);
+      desired.push({ backend: names.primary, up: c.writer ? [c.writer] : [], down: members.filter((m) => m !== c.writer), isFencing: true });
+      const old = this.previousWriters.get(c.scope);
+      if (old && old !== c.writer) alwaysFence.add(`${names.primary}/${old}`);
+      if (c.replicas) {
+        const up = c.replicas.servers.filter((s) => !s.isBackup).map((s) => s.name);
+        desired.push({ backend: names.replicas, up, down: members.filter((m) => !up.includes(m)), isFencing: false });
+      }
+    }
+    const plan = planRuntime(desired, live, alwaysFence);
+    if (plan.missing.length > 0 && this.liveStructure !== null) {
+      // The live HAProxy lacks servers the file has (restarted with an older file, or reload pending).
+      this.liveStructure = null;
+    }
+    await runBatch(runtime.socket, plan.fence, timeout);
+    await runBatch(runtime.socket, plan.route, timeout);
+    const sent = plan.fence.length + plan.route.length;
+    if (isFull && sent > 0 && runtime.connected) runtime.fullReapplies += 1;
+    runtime.connected = true;
+    runtime.lastError = null;
+    runtime.lastCommands = sent;
+    for (const c of changed) this.appliedViewGenerations.set(c.scope, views.get(c.scope)?.generation ?? 0);
+    if (sent > 0 && this.config.state_file) await this.saveServerState();
+    return sent;
+  }
+
+  private readonly appliedViewGenerations = new Map<string, number>();
+
+  private async saveServerState(): Promise<void> {
+    const runtime = this.runtime as RuntimeStatus;
+    const state = await runtimeCommand(runtime.socket, 'show servers state', Math.min(2000, this.config.command_timeout_ms));
+    await renderFile({ path: resolve(this.ctx.configDir, this.config.state_file as string), contents: state, isBackupKept: false });
+  }
+
+  /** Runs the reload command with retries; after the last failure restores the previous file. */
+  private async reload(): Promise<void> {
+    const command = this.config.reload as string;
+    if (this.runtime && this.config.state_file) await this.saveServerState().catch(() => undefined);
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= this.config.reload_attempts; attempt++) {
+      try {
+        await runCommand(command, { timeoutMs: this.config.command_timeout_ms, purpose: 'reload' });
+        this.reloads += 1;
+        return;
+      } catch (err) {
+        lastError = err;
+        this.ctx.log.warn({ attempt, err: describeError(err) }, 'HAProxy reload failed');
+        if (attempt < this.config.reload_attempts) await new Promise((r) => setTimeout(r, 200 * 2 ** (attempt - 1)));
+      }
+    }
+    const restored = await restoreBackup(this.output).catch(() => false);
+    if (restored) {
+      this.rollbacks += 1;
+      await runCommand(command, { timeoutMs: this.config.command_timeout_ms, purpose: 'reload' }).catch(() => undefined);
+    }
+    throw new SwitchyardError(
+      'SY_ERR_RELOAD_FAILED',
+      `HAProxy reload failed ${this.config.reload_attempts} times (${describeError(lastError)}); ${restored ? `restored the previous ${this.output}` : 'no previous file to restore'}`,
+      { cause: lastError },
+    );
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      output: this.output,
+      reloads: this.reloads,
+      rollbacks: this.rollbacks,
+      ...(this.runtime ? { runtime_api: { ...this.runtime } } : {}),
+    };
+  }
+
+  async close(): Promise<void> {
+    // Nothing to release: HAProxy keeps serving the last state, and its own checks keep it converging.
+  }
+}
+
+export const haproxyTarget = defineTarget({
+  key: 'haproxy',
+  schema: HaproxyConfigSchema,
+  create: (config, ctx) => new HaproxyTarget(config, ctx),
+});
