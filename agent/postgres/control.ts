@@ -1,0 +1,251 @@
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  chownSync,
+  chmodSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import type { AgentConfig } from '../config/load.js';
+import {
+  agentParameters,
+  appendPgHba,
+  hasStandbySignal,
+  isDataDirEmpty,
+  setStandbySignal,
+  writeAgentConf,
+  writePgHba,
+  writePgpass,
+  type Following,
+} from './files.js';
+import { parseControlData, parseTimelineHistory, type ControlData } from './lsn.js';
+import { check, resolvePgUser, runPg, type PgOsUser } from './run.js';
+
+export type StopMode = 'fast' | 'immediate' | 'smart';
+
+/**
+ * Starts, stops, promotes, creates and repairs one PostgreSQL data directory with the PostgreSQL binaries,
+ * running them as the data directory's owner (see `resolvePgUser`). Every call is bounded in time and
+ * throws SY_ERR_AGENT naming the step that failed.
+ */
+export class PgControl {
+  readonly user: PgOsUser | null;
+  readonly dataDir: string;
+  readonly logFile: string;
+  #dcsParameters: Readonly<Record<string, unknown>> = {};
+
+  constructor(private readonly config: AgentConfig) {
+    this.dataDir = config.postgresql.dataDir;
+    this.user = resolvePgUser(this.dataDir);
+    this.logFile = `${this.dataDir}.log`;
+  }
+
+  #run(cmd: string, args: string[], timeoutMs: number) {
+    return runPg(this.config.postgresql.binDir, cmd, args, {
+      user: this.user,
+      timeoutMs,
+      env: { PGPASSFILE: this.config.postgresql.pgpass, PGCONNECT_TIMEOUT: '3' },
+    });
+  }
+
+  /** PostgreSQL parameters from `/config` (postgresql.parameters), applied at the next start. */
+  setDcsParameters(params: Readonly<Record<string, unknown>>): void {
+    this.#dcsParameters = params;
+  }
+
+  isDataDirEmpty(): boolean {
+    return isDataDirEmpty(this.dataDir);
+  }
+
+  isStandbyConfigured(): boolean {
+    return hasStandbySignal(this.dataDir);
+  }
+
+  /** The postmaster of this data directory is alive (postmaster.pid names a live process). */
+  isRunning(): boolean {
+    try {
+      const pid = Number(readFileSync(join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      if (!Number.isInteger(pid) || pid <= 0) return false;
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  postmasterPid(): number | null {
+    try {
+      const pid = Number(readFileSync(join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      return Number.isInteger(pid) && pid > 0 ? pid : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async controlData(): Promise<ControlData | null> {
+    if (this.isDataDirEmpty()) return null;
+    const res = await this.#run('pg_controldata', ['-D', this.dataDir], 10_000);
+    return res.exitCode === 0 ? parseControlData(res.output) : null;
+  }
+
+  #prepareDir(): void {
+    mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
+    if (this.user) chownSync(this.dataDir, this.user.uid, this.user.gid);
+    chmodSync(this.dataDir, 0o700);
+    writePgpass(this.config, this.user);
+  }
+
+  /** initdb with `bootstrap.initdb` options; bootstrap.pg_hba lines go first in pg_hba.conf. */
+  async initdb(): Promise<void> {
+    this.#prepareDir();
+    const su = this.config.postgresql.superuser;
+    const pwfile = join(this.dataDir, '..', `.pwfile-${this.config.name}`);
+    writeFileSync(pwfile, `${su.password ?? ''}\n`, { mode: 0o600 });
+    if (this.user) chownSync(pwfile, this.user.uid, this.user.gid);
+    try {
+      const args = [
+        '-D',
+        this.dataDir,
+        '-U',
+        su.username,
+        ...(su.password ? [`--pwfile=${pwfile}`] : []),
+        ...this.config.initdbArgs,
+      ];
+      check('initdb', await this.#run('initdb', args, 120_000));
+    } finally {
+      rmSync(pwfile, { force: true });
+    }
+    if (this.config.postgresql.pgHba) writePgHba(this.dataDir, this.config.postgresql.pgHba, this.user);
+    else appendPgHba(this.dataDir, this.config.bootstrapPgHba, this.user);
+  }
+
+  /** pg_basebackup from `source` into an empty data directory (re-created when it exists). */
+  async basebackup(source: { host: string; port: number }): Promise<void> {
+    this.wipe();
+    this.#prepareDir();
+    const rep = this.config.postgresql.replication;
+    const args = [
+      '-D',
+      this.dataDir,
+      '-h',
+      source.host,
+      '-p',
+      String(source.port),
+      '-U',
+      rep.username,
+      '-X',
+      'stream',
+      '-c',
+      'fast',
+      '-w',
+      '--no-password',
+    ];
+    const res = await this.#run('pg_basebackup', args, 600_000);
+    if (res.exitCode !== 0) this.wipe();
+    check('pg_basebackup', res);
+  }
+
+  /** Deletes the data directory's contents (reinit, failed clone). */
+  wipe(): void {
+    if (!existsSync(this.dataDir)) return;
+    for (const entry of readdirSync(this.dataDir))
+      rmSync(join(this.dataDir, entry), { recursive: true, force: true });
+  }
+
+  /** pg_rewind from the leader; the caller falls back to a re-clone when it throws. */
+  async rewind(source: { host: string; port: number }): Promise<void> {
+    const cred = this.config.postgresql.rewind ?? this.config.postgresql.superuser;
+    const conn = `host=${source.host} port=${source.port} user=${cred.username} dbname=${this.config.postgresql.database} connect_timeout=3`;
+    check(
+      'pg_rewind',
+      await this.#run('pg_rewind', ['-D', this.dataDir, `--source-server=${conn}`, '--progress'], 300_000),
+    );
+  }
+
+  /** Writes configuration and starts PostgreSQL (as primary, or in recovery following `following`). */
+  async start(options: {
+    standby: boolean;
+    following: Following | null;
+    synchronousStandbyNames: string;
+    timeoutS?: number;
+  }): Promise<void> {
+    writePgpass(this.config, this.user);
+    if (this.config.postgresql.pgHba) writePgHba(this.dataDir, this.config.postgresql.pgHba, this.user);
+    writeAgentConf(
+      this.dataDir,
+      agentParameters(this.config, this.#dcsParameters, options.following, options.synchronousStandbyNames),
+      this.user,
+    );
+    setStandbySignal(this.dataDir, options.standby, this.user);
+    rmSync(join(this.dataDir, 'recovery.signal'), { force: true });
+    const t = String(options.timeoutS ?? 60);
+    check(
+      'pg_ctl start',
+      await this.#run(
+        'pg_ctl',
+        ['start', '-D', this.dataDir, '-l', this.logFile, '-w', '-t', t, '-s'],
+        (options.timeoutS ?? 60) * 1000 + 5000,
+      ),
+    );
+  }
+
+  /** Rewrites primary_conninfo/slot and reloads: PostgreSQL ≥ 13 repoints the walreceiver without restart. */
+  async repoint(following: Following | null, synchronousStandbyNames: string): Promise<void> {
+    writeAgentConf(
+      this.dataDir,
+      agentParameters(this.config, this.#dcsParameters, following, synchronousStandbyNames),
+      this.user,
+    );
+    await this.reload();
+  }
+
+  async reload(): Promise<void> {
+    check('pg_ctl reload', await this.#run('pg_ctl', ['reload', '-D', this.dataDir, '-s'], 15_000));
+  }
+
+  async stop(mode: StopMode, timeoutS = 60): Promise<void> {
+    if (!this.isRunning()) return;
+    const res = await this.#run(
+      'pg_ctl',
+      ['stop', '-D', this.dataDir, '-m', mode, '-w', '-t', String(timeoutS), '-s'],
+      timeoutS * 1000 + 5000,
+    );
+    if (res.exitCode !== 0 && this.isRunning()) check(`pg_ctl stop -m ${mode}`, res);
+  }
+
+  /** SIGQUIT to the postmaster: immediate shutdown, the fastest way to stop accepting writes. */
+  fence(): boolean {
+    const pid = this.postmasterPid();
+    if (pid === null) return false;
+    try {
+      process.kill(pid, 'SIGQUIT');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async promote(): Promise<void> {
+    check(
+      'pg_ctl promote',
+      await this.#run('pg_ctl', ['promote', '-D', this.dataDir, '-w', '-t', '60', '-s'], 65_000),
+    );
+  }
+
+  /** Lines of `pg_wal/<timeline>.history`, or [] for timeline 1 / a missing file. */
+  timelineHistory(timeline: number): { timeline: number; lsn: number; reason: string }[] {
+    const file = join(
+      this.dataDir,
+      'pg_wal',
+      `${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`,
+    );
+    try {
+      return parseTimelineHistory(readFileSync(file, 'utf8'));
+    } catch {
+      return [];
+    }
+  }
+}
