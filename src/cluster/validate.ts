@@ -46,6 +46,9 @@ export function parseEndpointUrl(
   if (!protocols.includes(url.protocol)) {
     return `expected ${protocols.join(' or ')} URL, got ${JSON.stringify(url.protocol)}`;
   }
+  if (url.hash !== '' || url.username !== '' || url.password !== '') {
+    return `unexpected ${url.hash !== '' ? 'fragment' : 'credentials'} in ${JSON.stringify(truncate(value))}`;
+  }
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   if (!isSafeHost(host)) return `host ${JSON.stringify(truncate(host))} is not an IP address or host name`;
   const port = url.port === '' ? defaultPort : Number(url.port);

@@ -1,4 +1,4 @@
-import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import { SwitchyardError } from '../errors.js';
 
 export interface CommandResult {
@@ -21,27 +21,61 @@ export function expandCommand(command: string, file: string | undefined): string
   return command.replace(/\{\{\s*file\s*\}\}/g, quoted);
 }
 
+const OUTPUT_LIMIT = 64 * 1024;
+
 /**
- * Runs an operator-supplied command through `/bin/sh -c` with a deadline. Throws SwitchyardError with
- * code SY_ERR_COMMAND_TIMEOUT (`timedOut`) or SY_ERR_RELOAD_FAILED carrying the output's last lines.
+ * Runs an operator-supplied command through `/bin/sh -c` with a deadline. The command gets its own
+ * process group, and on timeout the whole group is killed (TERM, then KILL after 1 s) — killing only the
+ * shell would leave a hung grandchild holding the output pipes. Throws CommandError with code
+ * SY_ERR_COMMAND_TIMEOUT (`timedOut`) or SY_ERR_RELOAD_FAILED carrying the output's last lines.
  */
-export async function runCommand(command: string, options: CommandOptions): Promise<CommandResult> {
+export function runCommand(command: string, options: CommandOptions): Promise<CommandResult> {
   const expanded = expandCommand(command, options.file);
-  const result = await execa('/bin/sh', ['-c', expanded], {
-    timeout: options.timeoutMs,
-    reject: false,
-    stdin: 'ignore',
-    all: true,
-    forceKillAfterDelay: 1000,
+  return new Promise((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-c', expanded], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let all = '';
+    const collect = (which: 'out' | 'err') => (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      if (which === 'out') stdout = (stdout + text).slice(-OUTPUT_LIMIT);
+      else stderr = (stderr + text).slice(-OUTPUT_LIMIT);
+      all = (all + text).slice(-OUTPUT_LIMIT);
+    };
+    child.stdout.on('data', collect('out'));
+    child.stderr.on('data', collect('err'));
+    let timedOut = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    const killGroup = (signal: NodeJS.Signals) => {
+      try {
+        if (child.pid) process.kill(-child.pid, signal);
+      } catch {
+        // already gone
+      }
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup('SIGTERM');
+      killTimer = setTimeout(() => killGroup('SIGKILL'), 1000);
+    }, options.timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(new CommandError(`${options.purpose} command could not start: ${err.message}`, false, ''));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      clearTimeout(killTimer);
+      if (timedOut) {
+        killGroup('SIGKILL');
+        reject(new CommandError(`${options.purpose} command timed out after ${options.timeoutMs} ms: ${command}`, true, all));
+      } else if (code !== 0) {
+        const why = signal ? `was killed by ${signal}` : `exited ${code}`;
+        reject(new CommandError(`${options.purpose} command ${why}: ${command}${tail(all)}`, false, all));
+      } else {
+        resolve({ stdout, stderr });
+      }
+    });
   });
-  if (result.timedOut) {
-    throw new CommandError(`${options.purpose} command timed out after ${options.timeoutMs} ms: ${command}`, true, result.all ?? '');
-  }
-  if (result.exitCode !== 0) {
-    const why = result.signal ? `was killed by ${result.signal}` : `exited ${result.exitCode}`;
-    throw new CommandError(`${options.purpose} command ${why}: ${command}${tail(result.all ?? '')}`, false, result.all ?? '');
-  }
-  return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '') };
 }
 
 export class CommandError extends SwitchyardError {

@@ -53,6 +53,7 @@ function isSyntaxError(err: unknown): boolean {
 function templateError(name: string, err: unknown): SwitchyardError {
   const message = describeError(err)
     .replace(/ not defined in [\s\S]*? - (\d+:\d+)/, ' not defined - line $1')
+    .replace(/(operator to search for '[^']*') in [\s\S]*$/, '$1 in a value that is not an object')
     .split('\n')
     .slice(0, 4)
     .join(' ');

@@ -76,7 +76,9 @@ export function computeView(state: ClusterState, options: ViewOptions): Omit<Rou
     .filter((m) => {
       if (options.maxReplicaLagBytes === null) return true;
       const lag = memberLag(state, m);
-      return lag !== null && lag <= options.maxReplicaLagBytes;
+      // No reference position at all (no /status, no leader): lag cannot be judged, keep serving reads.
+      if (lag === null) return m.xlogLocation === null ? false : !hasReference(state);
+      return lag <= options.maxReplicaLagBytes;
     })
     .map(toServer);
   return Object.freeze({
@@ -87,6 +89,10 @@ export function computeView(state: ClusterState, options: ViewOptions): Omit<Rou
     ttl: state.config.ttl,
     isFailsafeMode: state.config.isFailsafeMode,
   });
+}
+
+function hasReference(state: ClusterState): boolean {
+  return state.optime !== null || (state.leader !== null && state.members.get(state.leader.name)?.xlogLocation != null);
 }
 
 /** Same routing content (generation ignored). */

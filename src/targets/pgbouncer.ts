@@ -94,7 +94,7 @@ export class PgBouncerTarget implements Target {
     if (this.options.owner && (result.didRender || this.isFresh)) {
       await chown(this.options.output, this.options.owner.uid, this.options.owner.gid);
     }
-    const stale = rendered.entries.filter((e) => !isRoutedTo(live.get(e.name), e.endpoint, e.dbname));
+    const stale = rendered.entries.filter((e) => !isApplied(live.get(e.name), e));
     if (result.didRender || stale.length > 0) {
       live = await this.reloadAndVerify(rendered.entries);
       for (const e of stale.filter((s) => s.role === 'primary')) {
@@ -158,15 +158,17 @@ export class PgBouncerTarget implements Target {
     const deadline = Date.now() + (this.options.reloadCommand ? timeoutMs : 0);
     while (true) {
       const live = await this.control.showDatabases();
-      const wrong = entries.filter((e) => !isRoutedTo(live.get(e.name), e.endpoint, e.dbname));
+      const wrong = entries.filter((e) => !isApplied(live.get(e.name), e));
       if (wrong.length === 0) return live;
       if (Date.now() >= deadline) {
         const e = wrong[0] as EntryInfo;
         const got = live.get(e.name);
-        const found = got ? `${got.host ?? '(socket)'}:${got.port ?? '?'}/${got.dbname ?? '?'}` : 'absent';
+        const found = got
+          ? `${got.host ?? '(socket)'}:${got.port ?? '?'}/${got.dbname ?? '?'}${got.forceUser ? ` user ${got.forceUser}` : ''}`
+          : 'absent';
         throw new SwitchyardError(
           'SY_ERR_RELOAD_FAILED',
-          `PgBouncer did not apply ${this.options.output}: ${e.name} is ${found}, expected ${e.endpoint.host}:${e.endpoint.port}/${e.dbname} ` +
+          `PgBouncer did not apply ${this.options.output}: ${e.name} is ${found}, expected ${e.endpoint.host}:${e.endpoint.port}/${e.dbname}${e.user ? ` user ${e.user}` : ''} ` +
             `(PgBouncer 1.18 answers RELOAD with success even when loading fails: look for "config file loading failed" in its log)`,
         );
       }

@@ -7,6 +7,8 @@ export interface LiveDatabase {
   readonly host: string | null;
   readonly port: number | null;
   readonly dbname: string | null;
+  /** `force_user`: the `user=` of the entry, or null. */
+  readonly forceUser: string | null;
   readonly isPaused: boolean;
 }
 
@@ -75,6 +77,7 @@ export class PgBouncerControl implements PgBouncerAdmin {
         host: text(r['host']),
         port: Number.isFinite(port) ? port : null,
         dbname: text(r['database']),
+        forceUser: text(r['force_user']),
         isPaused: Number(r['paused']) === 1 || r['paused'] === true,
       });
     }

@@ -26,6 +26,8 @@ export interface EntryInfo {
   readonly role: 'primary' | 'replica';
   readonly endpoint: Endpoint;
   readonly dbname: string;
+  /** Forced server user (`user=`), or null. */
+  readonly user: string | null;
 }
 
 export interface RenderedIni {
@@ -113,8 +115,9 @@ export function renderPgBouncerIni(
     const entry: IniDatabase = { name, params };
     const connstr = buildConnString(entry);
     const dbname = params.find(([k]) => k === 'dbname')?.[1] ?? name;
+    const user = params.find(([k]) => k === 'user')?.[1] ?? null;
     ini.push(entry);
-    entries.push({ name, cluster, role, endpoint, dbname });
+    entries.push({ name, cluster, role, endpoint, dbname, user });
     context.push({
       name,
       cluster,

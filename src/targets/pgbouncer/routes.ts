@@ -1,7 +1,7 @@
 import { writer, type RouteView } from '../../route/view.js';
 import type { PgBouncerConfig } from './config.js';
 import type { LiveDatabase } from './control.js';
-import type { ClusterRoute, Endpoint } from './render.js';
+import type { ClusterRoute, Endpoint, EntryInfo } from './render.js';
 
 /**
  * Pure decisions of the PgBouncer target: which clusters are fenced (their write databases paused) and
@@ -41,6 +41,11 @@ export function isRoutedTo(live: LiveDatabase | undefined, endpoint: Endpoint, d
   return (
     live !== undefined && live.host === endpoint.host && live.port === endpoint.port && live.dbname === dbname
   );
+}
+
+/** The live entry is what was rendered: routing plus the forced user (SHOW DATABASES `force_user`). */
+export function isApplied(live: LiveDatabase | undefined, entry: EntryInfo): boolean {
+  return isRoutedTo(live, entry.endpoint, entry.dbname) && (live?.forceUser ?? null) === entry.user;
 }
 
 /**
