@@ -10,7 +10,7 @@ import { resolvePgBouncerOptions, type PgBouncerOptions } from './pgbouncer/opti
 import { renderPgBouncerIni, type EntryInfo } from './pgbouncer/render.js';
 import {
   clustersToFence,
-  isRoutedTo,
+  isApplied,
   routesToRender,
   wantedWriters,
   writeDatabases,

@@ -62,7 +62,9 @@ export class FakePgBouncer implements PgBouncerAdmin {
   /** When true, RELOAD "succeeds" without changing anything (PgBouncer 1.18 on a bad file). */
   isReloadIgnored = false;
 
-  constructor(private readonly load: () => Map<string, { host: string; port: number; dbname: string }>) {}
+  constructor(
+    private readonly load: () => Map<string, { host: string; port: number; dbname: string; user?: string }>,
+  ) {}
 
   async showDatabases(): Promise<Map<string, LiveDatabase>> {
     this.calls.push('SHOW DATABASES');
@@ -82,6 +84,7 @@ export class FakePgBouncer implements PgBouncerAdmin {
         host: e.host,
         port: e.port,
         dbname: e.dbname,
+        forceUser: e.user ?? null,
         isPaused: this.live.get(name)?.isPaused ?? false,
       });
     }

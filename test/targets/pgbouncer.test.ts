@@ -19,13 +19,20 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function readRoutes(path: string): Map<string, { host: string; port: number; dbname: string }> {
-  const out = new Map<string, { host: string; port: number; dbname: string }>();
+function readRoutes(
+  path: string,
+): Map<string, { host: string; port: number; dbname: string; user?: string }> {
+  const out = new Map<string, { host: string; port: number; dbname: string; user?: string }>();
   for (const [name, value] of parseIni(readFileSync(path, 'utf8')).sections.get('databases') ?? []) {
     const pairs = parseConnString(value);
     if (typeof pairs === 'string') throw new Error(pairs);
     const get = (k: string) => pairs.find(([key]) => key === k)?.[1] ?? '';
-    out.set(name, { host: get('host'), port: Number(get('port')), dbname: get('dbname') });
+    out.set(name, {
+      host: get('host'),
+      port: Number(get('port')),
+      dbname: get('dbname'),
+      ...(get('user') ? { user: get('user') } : {}),
+    });
   }
   return out;
 }

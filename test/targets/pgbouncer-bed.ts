@@ -1,0 +1,88 @@
+import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { freePort, postgresUser, startPgbouncer, type PgbouncerInstance } from '../harness/index.js';
+import { PgBouncerTarget } from '../../src/targets/pgbouncer.js';
+import { PgBouncerConfigSchema } from '../../src/targets/pgbouncer/config.js';
+import { resolvePgBouncerOptions } from '../../src/targets/pgbouncer/options.js';
+
+/** A real PgBouncer 1.18 whose pgbouncer.ini `%include`s the routing file a target writes. */
+export interface PgBouncerBed {
+  dir: string;
+  routesPath: string;
+  bouncer: PgbouncerInstance;
+  /** A target on this PgBouncer; `config` is merged into the defaults (databases: app → cluster demo). */
+  target(config?: Record<string, unknown>): PgBouncerTarget;
+  stop(): Promise<void>;
+}
+
+export async function startPgBouncerBed(
+  initialRoutes: string,
+  settings: Record<string, string | number> = {},
+): Promise<PgBouncerBed> {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-harness-pgb-bed-'));
+  const { uid, gid } = postgresUser();
+  chmodSync(dir, 0o755);
+  chownSync(dir, uid, gid);
+  const routesPath = join(dir, 'routes.ini');
+  writeFileSync(routesPath, initialRoutes, { mode: 0o644 });
+  writeFileSync(join(dir, 'userlist.txt'), '"postgres" ""\n"pgbouncer_admin" ""\n', { mode: 0o644 });
+  const port = await freePort();
+  const ini = {
+    listen_addr: '127.0.0.1',
+    listen_port: port,
+    unix_socket_dir: dir,
+    auth_type: 'trust',
+    auth_file: join(dir, 'userlist.txt'),
+    admin_users: 'pgbouncer_admin',
+    pool_mode: 'transaction',
+    default_pool_size: 10,
+    max_client_conn: 200,
+    server_login_retry: 1,
+    query_wait_timeout: 60,
+    ignore_startup_parameters: 'extra_float_digits,options',
+    ...settings,
+  };
+  const text = [
+    '[pgbouncer]',
+    ...Object.entries(ini).map(([k, v]) => `${k} = ${v}`),
+    `%include ${routesPath}`,
+    '',
+  ].join('\n');
+  const iniPath = join(dir, 'pgbouncer.ini');
+  writeFileSync(iniPath, text, { mode: 0o644 });
+  let bouncer: PgbouncerInstance;
+  try {
+    bouncer = await startPgbouncer({ iniPath });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const targets: PgBouncerTarget[] = [];
+  return {
+    dir,
+    routesPath,
+    bouncer,
+    target(config = {}) {
+      const parsed = PgBouncerConfigSchema.parse({
+        output: routesPath,
+        databases: { app: { cluster: 'demo' } },
+        admin: { host: '127.0.0.1', port, user: 'pgbouncer_admin' },
+        timeouts: { pause_ms: 2000, max_pause_ms: 20_000 },
+        ...config,
+      });
+      const t = new PgBouncerTarget(resolvePgBouncerOptions(parsed, dir), {
+        log: pino({ level: 'silent' }),
+        now: Date.now,
+      });
+      targets.push(t);
+      return t;
+    },
+    async stop() {
+      for (const t of targets) await t.control.close().catch(() => undefined);
+      await bouncer.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,107 @@
+import pg from 'pg';
+
+/** What clients saw during a run. Latencies are per statement, in ms. */
+export interface LoadReport {
+  statements: number;
+  errors: string[];
+  maxLatencyMs: number;
+  /** Server ports that answered, in order of first appearance (`inet_server_port()`). */
+  ports: number[];
+  /** Per client, the longest stretch without a completed statement (ms). */
+  maxGapMs: number;
+}
+
+export interface LoadOptions {
+  port: number;
+  database: string;
+  user?: string;
+  clients: number;
+  /** Run by each client in a loop; must return one row with a `port` column. */
+  statement?: string;
+  /** Pause between statements of one client (ms). */
+  intervalMs?: number;
+  /** Also run one client doing `BEGIN; pg_sleep(txnSeconds); COMMIT` in a loop. */
+  longTransactionSeconds?: number;
+  /** Client-side bound of one statement (ms), so a hung pooler ends the test instead of hanging it. */
+  statementTimeoutMs?: number;
+}
+
+/**
+ * Clients writing through a pooler in a loop until `stop()`. A failed statement is recorded and the
+ * client reconnects. Every wait is bounded (statement timeout, connect timeout).
+ */
+export function startLoad(options: LoadOptions): { stop(): Promise<LoadReport> } {
+  const report: LoadReport = { statements: 0, errors: [], maxLatencyMs: 0, ports: [], maxGapMs: 0 };
+  let isRunning = true;
+  const timeout = options.statementTimeoutMs ?? 20_000;
+  const connect = async (): Promise<pg.Client> => {
+    const c = new pg.Client({
+      host: '127.0.0.1',
+      port: options.port,
+      user: options.user ?? 'postgres',
+      database: options.database,
+      connectionTimeoutMillis: 5000,
+      query_timeout: timeout,
+    });
+    c.on('error', () => undefined);
+    await c.connect();
+    return c;
+  };
+  const loop = async (run: (c: pg.Client) => Promise<number | null>, interval: number) => {
+    let client: pg.Client | null = null;
+    let last = Date.now();
+    while (isRunning) {
+      const started = Date.now();
+      try {
+        client ??= await connect();
+        const port = await run(client);
+        const now = Date.now();
+        report.statements++;
+        report.maxLatencyMs = Math.max(report.maxLatencyMs, now - started);
+        report.maxGapMs = Math.max(report.maxGapMs, now - last);
+        last = now;
+        if (port !== null && !report.ports.includes(port)) report.ports.push(port);
+      } catch (err) {
+        report.errors.push(err instanceof Error ? err.message : String(err));
+        await client?.end().catch(() => undefined);
+        client = null;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      if (interval > 0) await new Promise((r) => setTimeout(r, interval));
+    }
+    await client?.end().catch(() => undefined);
+  };
+  const statement = options.statement ?? 'select inet_server_port() as port';
+  const loops: Promise<void>[] = [];
+  for (let i = 0; i < options.clients; i++) {
+    loops.push(
+      loop(async (c) => {
+        const r = await c.query(statement);
+        return Number(r.rows[0]?.port ?? NaN) || null;
+      }, options.intervalMs ?? 20),
+    );
+  }
+  if (options.longTransactionSeconds !== undefined) {
+    const seconds = options.longTransactionSeconds;
+    loops.push(
+      loop(async (c) => {
+        await c.query('BEGIN');
+        try {
+          await c.query(`select pg_sleep(${Number(seconds)})`);
+          await c.query('COMMIT');
+        } catch (err) {
+          await c.query('ROLLBACK').catch(() => undefined);
+          throw err;
+        }
+        return null;
+      }, 0),
+    );
+  }
+  return {
+    async stop() {
+      isRunning = false;
+      await Promise.all(loops);
+      return report;
+    },
+  };
+}
