@@ -6,9 +6,12 @@ export type { Logger };
  * JSON logs (pino); readable lines when stderr is a TTY or `SWITCHYARD_LOG_PRETTY=1`.
  * Secret-bearing fields are redacted whatever the caller passes.
  */
-export function createLogger(options: { level?: string; name?: string; destination?: NodeJS.WritableStream } = {}): Logger {
+export function createLogger(
+  options: { level?: string; name?: string; destination?: NodeJS.WritableStream } = {},
+): Logger {
   const level = options.level ?? process.env['SWITCHYARD_LOG_LEVEL'] ?? 'info';
-  const pretty = process.env['SWITCHYARD_LOG_PRETTY'] === '1' || (process.stderr.isTTY && !options.destination);
+  const pretty =
+    process.env['SWITCHYARD_LOG_PRETTY'] === '1' || (process.stderr.isTTY && !options.destination);
   const base = {
     level,
     name: options.name ?? 'switchyard',
@@ -20,7 +23,10 @@ export function createLogger(options: { level?: string; name?: string; destinati
   if (pretty) {
     return pino({
       ...base,
-      transport: { target: 'pino-pretty', options: { destination: 2, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } },
+      transport: {
+        target: 'pino-pretty',
+        options: { destination: 2, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' },
+      },
     });
   }
   return pino(base, options.destination ?? pino.destination(2));

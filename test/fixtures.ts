@@ -43,7 +43,11 @@ export function member4x(options: {
     ...(options.tags ? { tags: options.tags } : {}),
     xlog_location: options.xlog ?? 67395656,
     ...(options.role === 'replica' || options.role === undefined
-      ? { replay_lsn: options.xlog ?? 67395656, receive_lsn: options.xlog ?? 67395656, replication_state: 'streaming' }
+      ? {
+          replay_lsn: options.xlog ?? 67395656,
+          receive_lsn: options.xlog ?? 67395656,
+          replication_state: 'streaming',
+        }
       : {}),
     timeline: 3,
   });

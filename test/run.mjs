@@ -28,7 +28,10 @@ const files = explicit.length
       .filter((f) => f.endsWith('.test.ts'))
       .filter((f) => !unitOnly || !f.endsWith('.int.test.ts'))
       .map((f) => relative(root, f))
-      .sort((a, b) => Number(a.endsWith('.int.test.ts')) - Number(b.endsWith('.int.test.ts')) || a.localeCompare(b));
+      .sort(
+        (a, b) =>
+          Number(a.endsWith('.int.test.ts')) - Number(b.endsWith('.int.test.ts')) || a.localeCompare(b),
+      );
 
 const out = mkdtempSync(join(tmpdir(), 'switchyard-test-'));
 const tap = join(out, 'report.tap');

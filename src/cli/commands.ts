@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { register as render } from './render.js';
 import { register as route } from './route.js';
 import { register as status } from './status.js';
+import { register as switchover } from './switchover.js';
+import { register as agent } from './agent.js';
 
 /** Every subcommand's `register`. Add one line per new command module. */
-export const commands: ReadonlyArray<(program: Command) => void> = [route, render, status];
+export const commands: ReadonlyArray<(program: Command) => void> = [route, render, status, agent, switchover];

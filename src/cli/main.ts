@@ -15,7 +15,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     )
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
-    .addHelpText('after', '\nExamples:\n  switchyard route --config router.yml\n  switchyard render --config router.yml --dry-run --diff\n  switchyard status --api 127.0.0.1:8009\n');
+    .addHelpText(
+      'after',
+      '\nExamples:\n  switchyard route --config router.yml\n  switchyard render --config router.yml --dry-run --diff\n  switchyard status --api 127.0.0.1:8009\n',
+    );
   for (const register of commands) register(program);
   try {
     await program.parseAsync([...argv]);

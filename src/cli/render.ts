@@ -46,13 +46,19 @@ export function register(program: Command): void {
       const views = new Map<string, RouteView>();
       for (const [scope, keys] of result.scopes) {
         const state = buildClusterState(scope, keys.values());
-        for (const invalid of state.invalid) process.stderr.write(`ignored ${scope}/${invalid.key}: ${invalid.reason}\n`);
-        views.set(scope, { ...computeView(state, { maxReplicaLagBytes: config.routing.maxReplicaLagBytes }), generation: 1 });
+        for (const invalid of state.invalid)
+          process.stderr.write(`ignored ${scope}/${invalid.key}: ${invalid.reason}\n`);
+        views.set(scope, {
+          ...computeView(state, { maxReplicaLagBytes: config.routing.maxReplicaLagBytes }),
+          generation: 1,
+        });
       }
       const snapshot = { generation: 1, views, dcs: { isConnected: true, lastContactAt: Date.now() } };
       let isChangePending = false;
       for (const target of createTargets(config, silentLogger()).filter(isRenderable)) {
-        const check = (config.targets as Record<string, { check?: string | null } | undefined>)[target.name]?.check ?? undefined;
+        const check =
+          (config.targets as Record<string, { check?: string | null } | undefined>)[target.name]?.check ??
+          undefined;
         for (const file of await target.preview(snapshot)) {
           const live = await readIfExists(file.path);
           if (live === file.contents) {

@@ -54,7 +54,10 @@ export function register(program: Command): void {
           try {
             next = loadRouterConfig(opts.config);
           } catch (err) {
-            log.error({ err: describeError(err), problems: (err as { problems?: string[] }).problems }, 'SIGHUP: new config is invalid; keeping the running one');
+            log.error(
+              { err: describeError(err), problems: (err as { problems?: string[] }).problems },
+              'SIGHUP: new config is invalid; keeping the running one',
+            );
             return;
           }
           log.info('SIGHUP: applying the new config');

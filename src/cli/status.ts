@@ -24,11 +24,15 @@ function table(headers: string[], rows: string[][]): string {
 /** Renders /status as the tables `switchyard status` prints. */
 export function formatStatus(s: RouterStatus): string {
   const out: string[] = [];
-  const dcs = s.dcs.connected ? `connected (last contact ${s.dcs.seconds_since_contact ?? '?'} s ago, revision ${s.dcs.revision})` : `UNREACHABLE: ${s.dcs.last_error ?? 'no read yet'}`;
+  const dcs = s.dcs.connected
+    ? `connected (last contact ${s.dcs.seconds_since_contact ?? '?'} s ago, revision ${s.dcs.revision})`
+    : `UNREACHABLE: ${s.dcs.last_error ?? 'no read yet'}`;
   out.push(`Router: ${s.healthy ? 'healthy' : 'UNHEALTHY'} · generation ${s.generation} · etcd ${dcs}`);
   for (const r of s.reasons) out.push(`  ! ${r}`);
   out.push(`Last: ${s.last}`);
-  const clusters = Object.entries(s.clusters as Record<string, ClusterRow>).sort(([a], [b]) => a.localeCompare(b));
+  const clusters = Object.entries(s.clusters as Record<string, ClusterRow>).sort(([a], [b]) =>
+    a.localeCompare(b),
+  );
   out.push(
     table(
       ['Cluster', 'Leader', 'Writes to', 'Replicas (reads)', 'Gen', 'Note'],
@@ -38,7 +42,9 @@ export function formatStatus(s: RouterStatus): string {
         c.writer ?? '(none)',
         c.replicas.join(', ') || '-',
         String(c.generation),
-        [c.writable ? '' : (c.reason ?? ''), c.invalid.length ? `${c.invalid.length} invalid value(s)` : ''].filter(Boolean).join('; '),
+        [c.writable ? '' : (c.reason ?? ''), c.invalid.length ? `${c.invalid.length} invalid value(s)` : '']
+          .filter(Boolean)
+          .join('; '),
       ]),
     ),
   );
@@ -76,7 +82,11 @@ export function register(program: Command): void {
         const res = await request(`http://${api}/status`, { headersTimeout: 3000, bodyTimeout: 3000 });
         status = (await res.body.json()) as RouterStatus;
       } catch (err) {
-        throw new SwitchyardError('SY_ERR_CONFIG_UNREADABLE', `cannot reach the router API at ${api}: ${(err as Error).message}`, { cause: err });
+        throw new SwitchyardError(
+          'SY_ERR_CONFIG_UNREADABLE',
+          `cannot reach the router API at ${api}: ${(err as Error).message}`,
+          { cause: err },
+        );
       }
       process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
       process.exitCode = status.healthy ? 0 : 1;

@@ -79,7 +79,11 @@ export interface ClusterState {
   readonly optime: number | null;
   readonly initialize: string | null;
   readonly failover: z.infer<typeof FailoverSchema> | null;
-  readonly sync: { readonly leader: string | null; readonly standbys: readonly string[]; readonly modRevision: number } | null;
+  readonly sync: {
+    readonly leader: string | null;
+    readonly standbys: readonly string[];
+    readonly modRevision: number;
+  } | null;
   readonly history: readonly (readonly (number | string | null)[])[];
   readonly failsafe: Readonly<Record<string, string>> | null;
   /** Values that failed validation; they are absent from the fields above. */
@@ -122,7 +126,8 @@ function isTrue(value: unknown): boolean {
 }
 
 export function parseMember(name: string, raw: RawKey): Parsed<Member> {
-  if (!isSafeName(name)) return { ok: false, reason: `member name ${JSON.stringify(truncate(name))} has unsafe characters` };
+  if (!isSafeName(name))
+    return { ok: false, reason: `member name ${JSON.stringify(truncate(name))} has unsafe characters` };
   const parsed = parseWith(raw.value, MemberValueSchema);
   if (!parsed.ok) return parsed;
   const v = parsed.value;
@@ -202,9 +207,17 @@ export function buildClusterState(scope: string, keys: Iterable<RawKey>): Cluste
   const leaderRaw = byKey.get('leader');
   if (leaderRaw) {
     if (isSafeName(leaderRaw.value)) {
-      leader = Object.freeze({ name: leaderRaw.value, modRevision: leaderRaw.modRevision, lease: leaderRaw.lease });
+      leader = Object.freeze({
+        name: leaderRaw.value,
+        modRevision: leaderRaw.modRevision,
+        lease: leaderRaw.lease,
+      });
     } else {
-      invalid.push({ scope, key: 'leader', reason: `member name ${JSON.stringify(truncate(leaderRaw.value))} has unsafe characters` });
+      invalid.push({
+        scope,
+        key: 'leader',
+        reason: `member name ${JSON.stringify(truncate(leaderRaw.value))} has unsafe characters`,
+      });
     }
   }
 
@@ -216,7 +229,8 @@ export function buildClusterState(scope: string, keys: Iterable<RawKey>): Cluste
     else invalid.push({ scope, key: 'status', reason: parsed.reason });
   }
   const legacyOptime = byKey.get('optime/leader');
-  if (optime === null && legacyOptime && /^\d+$/.test(legacyOptime.value)) optime = Number(legacyOptime.value);
+  if (optime === null && legacyOptime && /^\d+$/.test(legacyOptime.value))
+    optime = Number(legacyOptime.value);
 
   const optional = <T>(key: string, schema: z.ZodType<T>): T | null => {
     const raw = byKey.get(key);
@@ -257,7 +271,8 @@ export function buildClusterState(scope: string, keys: Iterable<RawKey>): Cluste
 
 /** Replication lag of a member in bytes against the cluster optime, or null when unknown. */
 export function memberLag(state: ClusterState, member: Member): number | null {
-  const reference = state.optime ?? (state.leader ? state.members.get(state.leader.name)?.xlogLocation : null) ?? null;
+  const reference =
+    state.optime ?? (state.leader ? state.members.get(state.leader.name)?.xlogLocation : null) ?? null;
   if (reference === null || member.xlogLocation === null) return null;
   return Math.max(0, reference - member.xlogLocation);
 }

@@ -46,7 +46,9 @@ export const DynamicConfigSchema = z
     retry_timeout: seconds.optional(),
     maximum_lag_on_failover: z.number().int().nonnegative().optional(),
     failsafe_mode: z.boolean().optional(),
-    synchronous_mode: z.union([z.boolean(), z.literal('quorum'), z.literal('on'), z.literal('off')]).optional(),
+    synchronous_mode: z
+      .union([z.boolean(), z.literal('quorum'), z.literal('on'), z.literal('off')])
+      .optional(),
     synchronous_mode_strict: z.boolean().optional(),
     synchronous_node_count: z.number().int().positive().optional(),
     pause: z.boolean().nullable().optional(),

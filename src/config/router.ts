@@ -8,7 +8,9 @@ import { SecretFields, resolveSecret } from './secret.js';
 import { formatIssues, parseByteSize, parseListen } from './util.js';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port');
-const scopeName = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'expected a Patroni scope name ([A-Za-z0-9_.-])');
+const scopeName = z
+  .string()
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'expected a Patroni scope name ([A-Za-z0-9_.-])');
 
 const DcsSchema = z
   .object({
@@ -17,7 +19,11 @@ const DcsSchema = z
     username: z.string().min(1).optional(),
     ...SecretFields,
     tls: z
-      .object({ ca: z.string().min(1), cert: z.string().min(1).optional(), key: z.string().min(1).optional() })
+      .object({
+        ca: z.string().min(1),
+        cert: z.string().min(1).optional(),
+        key: z.string().min(1).optional(),
+      })
       .strict()
       .refine((t) => (t.cert === undefined) === (t.key === undefined), 'cert and key must be given together')
       .optional(),
@@ -42,9 +48,15 @@ export function routerConfigSchema() {
   return z
     .object({
       dcs: DcsSchema,
-      namespace: z.string().regex(/^\/?[A-Za-z0-9_.\/-]*$/, 'expected a path like /service').default('/service'),
+      namespace: z
+        .string()
+        .regex(/^\/?[A-Za-z0-9_./-]*$/, 'expected a path like /service')
+        .default('/service'),
       clusters: z.array(z.union([scopeName, z.literal('*')])).min(1),
-      api: z.object({ listen: hostPort.default('127.0.0.1:8009') }).strict().default({}),
+      api: z
+        .object({ listen: hostPort.default('127.0.0.1:8009') })
+        .strict()
+        .default({}),
       routing: z
         .object({
           max_replica_lag: z.union([z.number().int().nonnegative(), z.string()]).nullable().default('1MB'),
@@ -53,7 +65,10 @@ export function routerConfigSchema() {
         })
         .strict()
         .default({}),
-      log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') }).strict().default({}),
+      log: z
+        .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') })
+        .strict()
+        .default({}),
       targets: z
         .object(targetShape)
         .strict()
@@ -88,9 +103,13 @@ export function loadRouterConfig(path: string): RouterConfig {
   try {
     text = readFileSync(absolute, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read config ${absolute}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, [], {
-      cause: err,
-    });
+    throw new ConfigError(
+      `cannot read config ${absolute}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      [],
+      {
+        cause: err,
+      },
+    );
   }
   return parseRouterConfig(text, absolute);
 }
@@ -104,12 +123,21 @@ export function parseRouterConfig(text: string, path: string): RouterConfig {
   const result = routerConfigSchema().safeParse(doc.toJS());
   if (!result.success) {
     const problems = formatIssues(path, result.error);
-    throw new ConfigError(`${path} has ${problems.length} problem${problems.length > 1 ? 's' : ''}`, problems);
+    throw new ConfigError(
+      `${path} has ${problems.length} problem${problems.length > 1 ? 's' : ''}`,
+      problems,
+    );
   }
   const c = result.data;
   const dir = dirname(path);
   const where = (key: string) => `${path}: ${key}`;
-  const hosts = typeof c.dcs.hosts === 'string' ? c.dcs.hosts.split(',').map((h) => h.trim()).filter(Boolean) : c.dcs.hosts;
+  const hosts =
+    typeof c.dcs.hosts === 'string'
+      ? c.dcs.hosts
+          .split(',')
+          .map((h) => h.trim())
+          .filter(Boolean)
+      : c.dcs.hosts;
   const lag = c.routing.max_replica_lag;
   let maxReplicaLagBytes: number | null;
   try {
@@ -123,7 +151,10 @@ export function parseRouterConfig(text: string, path: string): RouterConfig {
       routing: {
         ...c.routing,
         maxReplicaLagBytes,
-        writable_probe: { ...c.routing.writable_probe, password: resolveSecret(c.routing.writable_probe, where('routing.writable_probe'), dir) },
+        writable_probe: {
+          ...c.routing.writable_probe,
+          password: resolveSecret(c.routing.writable_probe, where('routing.writable_probe'), dir),
+        },
       },
     };
   } catch (err) {

@@ -9,7 +9,10 @@ import { ConfigError } from '../errors.js';
  */
 export const SecretFields = {
   password: z.string().min(1).optional(),
-  password_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+  password_env: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
+    .optional(),
   password_file: z.string().min(1).optional(),
 };
 
@@ -38,7 +41,9 @@ export function resolveSecret(source: SecretSource, where: string, baseDir: stri
     try {
       return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
     } catch (err) {
-      throw new ConfigError(`${where}.password_file: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      throw new ConfigError(
+        `${where}.password_file: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
     }
   }
   return undefined;

@@ -19,7 +19,8 @@ const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, mb: 1024 ** 2, gb
 export function parseByteSize(value: string): number {
   const m = /^\s*(\d+)\s*([kKmMgG]?[bB]?)\s*$/.exec(value);
   const unit = m ? UNITS[(m[2] ?? '').toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw new ConfigError(`expected a size like 1MB or 16384, got ${JSON.stringify(value)}`);
+  if (!m || unit === undefined)
+    throw new ConfigError(`expected a size like 1MB or 16384, got ${JSON.stringify(value)}`);
   return Number(m[1]) * unit;
 }
 
@@ -27,6 +28,7 @@ export function parseByteSize(value: string): number {
 export function parseListen(value: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(value);
   const port = Number(m?.[3]);
-  if (!m || !(port >= 0 && port <= 65535)) throw new ConfigError(`expected host:port, got ${JSON.stringify(value)}`);
+  if (!m || !(port >= 0 && port <= 65535))
+    throw new ConfigError(`expected host:port, got ${JSON.stringify(value)}`);
   return { host: m[1] ?? m[2] ?? '', port };
 }

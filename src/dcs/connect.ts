@@ -55,15 +55,24 @@ export async function connectEtcd(conn: EtcdConnection): Promise<Etcd3> {
       const cert = conn.tls.cert ? await readFile(conn.tls.cert) : undefined;
       const key = conn.tls.key ? await readFile(conn.tls.key) : undefined;
       if (!ca) throw new Error('tls.ca is required to verify etcd');
-      options.credentials = { rootCertificate: ca, ...(cert ? { certChain: cert } : {}), ...(key ? { privateKey: key } : {}) };
+      options.credentials = {
+        rootCertificate: ca,
+        ...(cert ? { certChain: cert } : {}),
+        ...(key ? { privateKey: key } : {}),
+      };
     } catch (err) {
-      throw new SwitchyardError('SY_ERR_CONFIG_UNREADABLE', `cannot read etcd TLS files: ${describeError(err)}`, { cause: err });
+      throw new SwitchyardError(
+        'SY_ERR_CONFIG_UNREADABLE',
+        `cannot read etcd TLS files: ${describeError(err)}`,
+        { cause: err },
+      );
     }
   }
   return new Etcd3(options);
 }
 
-const UNAVAILABLE = /unavailable|deadline|timed? ?out|ECONNREFUSED|ECONNRESET|EHOSTUNREACH|No connection established|broken circuit|no leader|not a primary lessor|Connection dropped|closed/i;
+const UNAVAILABLE =
+  /unavailable|deadline|timed? ?out|ECONNREFUSED|ECONNRESET|EHOSTUNREACH|No connection established|broken circuit|no leader|not a primary lessor|Connection dropped|closed/i;
 
 /** Translates gRPC/client failures into DcsUnavailableError; other errors pass through. */
 export function translateEtcdError(err: unknown, action: string): Error {
@@ -72,5 +81,7 @@ export function translateEtcdError(err: unknown, action: string): Error {
   if (UNAVAILABLE.test(message) || (err as { name?: string })?.name === 'GRPCUnavailableError') {
     return new DcsUnavailableError(`etcd unavailable while ${action}: ${message}`, { cause: err });
   }
-  return new SwitchyardError('SY_ERR_DCS_UNAVAILABLE', `etcd error while ${action}: ${message}`, { cause: err });
+  return new SwitchyardError('SY_ERR_DCS_UNAVAILABLE', `etcd error while ${action}: ${message}`, {
+    cause: err,
+  });
 }

@@ -42,7 +42,13 @@ export interface SourceListener {
 export class EtcdSource {
   private readonly scopes = new Map<string, Map<string, RawKey>>();
   private readonly watchers: Watcher[] = [];
-  private health: SourceHealth = { isConnected: false, lastContactAt: null, lastError: null, revision: 0, resyncs: 0 };
+  private health: SourceHealth = {
+    isConnected: false,
+    lastContactAt: null,
+    lastError: null,
+    revision: 0,
+    resyncs: 0,
+  };
   private isStopped = false;
   private isSyncing = false;
   private checkTimer: NodeJS.Timeout | undefined;
@@ -75,7 +81,11 @@ export class EtcdSource {
   private setHealth(patch: Partial<SourceHealth>): void {
     const before = this.health;
     this.health = { ...this.health, ...patch };
-    if (before.isConnected !== this.health.isConnected || before.lastError !== this.health.lastError || patch.resyncs !== undefined) {
+    if (
+      before.isConnected !== this.health.isConnected ||
+      before.lastError !== this.health.lastError ||
+      patch.resyncs !== undefined
+    ) {
       this.listener.onHealth(this.current());
     }
   }
@@ -108,8 +118,16 @@ export class EtcdSource {
       }
       // Scopes first, health second: the router publishes its first snapshot on "connected".
       this.attempt = 0;
-      this.setHealth({ isConnected: true, lastContactAt: Date.now(), lastError: null, resyncs: this.health.resyncs + 1 });
-      this.options.log.debug({ revision: this.health.revision, scopes: this.scopes.size }, 'dcs snapshot read');
+      this.setHealth({
+        isConnected: true,
+        lastContactAt: Date.now(),
+        lastError: null,
+        resyncs: this.health.resyncs + 1,
+      });
+      this.options.log.debug(
+        { revision: this.health.revision, scopes: this.scopes.size },
+        'dcs snapshot read',
+      );
     } catch (err) {
       const error = translateEtcdError(err, 'reading the cluster keys');
       this.setHealth({ isConnected: false, lastError: describeError(error) });
@@ -191,7 +209,9 @@ export class EtcdSource {
 }
 
 function prefixesFor(namespace: string, clusters: readonly string[]): string[] {
-  return clusters.includes('*') ? [namespacePrefix(namespace)] : clusters.map((s) => scopePrefix(namespace, s));
+  return clusters.includes('*')
+    ? [namespacePrefix(namespace)]
+    : clusters.map((s) => scopePrefix(namespace, s));
 }
 
 /**
@@ -217,7 +237,8 @@ export async function readSnapshot(
     }
     reads.push({ prefix, revision: Number(response.header.revision) });
   }
-  if (!clusters.includes('*')) for (const scope of clusters) if (!scopes.has(scope)) scopes.set(scope, new Map());
+  if (!clusters.includes('*'))
+    for (const scope of clusters) if (!scopes.has(scope)) scopes.set(scope, new Map());
   return { scopes, reads };
 }
 

@@ -19,12 +19,16 @@ export function createApiServer(sources: ApiSources): Server {
       res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
       res.end(body);
     };
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, JSON.stringify({ error: 'only GET and HEAD' }));
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return send(405, JSON.stringify({ error: 'only GET and HEAD' }));
     switch (path) {
       case '/health':
       case '/ready': {
         const s = sources.status();
-        return send(s.healthy ? 200 : 503, `${JSON.stringify({ healthy: s.healthy, reasons: s.reasons, generation: s.generation })}\n`);
+        return send(
+          s.healthy ? 200 : 503,
+          `${JSON.stringify({ healthy: s.healthy, reasons: s.reasons, generation: s.generation })}\n`,
+        );
       }
       case '/status':
         return send(200, `${JSON.stringify(sources.status(), null, 2)}\n`);
@@ -41,7 +45,11 @@ export function createApiServer(sources: ApiSources): Server {
   });
 }
 
-export async function listen(server: Server, host: string, port: number): Promise<{ host: string; port: number }> {
+export async function listen(
+  server: Server,
+  host: string,
+  port: number,
+): Promise<{ host: string; port: number }> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

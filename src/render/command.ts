@@ -67,7 +67,13 @@ export function runCommand(command: string, options: CommandOptions): Promise<Co
       clearTimeout(killTimer);
       if (timedOut) {
         killGroup('SIGKILL');
-        reject(new CommandError(`${options.purpose} command timed out after ${options.timeoutMs} ms: ${command}`, true, all));
+        reject(
+          new CommandError(
+            `${options.purpose} command timed out after ${options.timeoutMs} ms: ${command}`,
+            true,
+            all,
+          ),
+        );
       } else if (code !== 0) {
         const why = signal ? `was killed by ${signal}` : `exited ${code}`;
         reject(new CommandError(`${options.purpose} command ${why}: ${command}${tail(all)}`, false, all));
@@ -90,7 +96,10 @@ export class CommandError extends SwitchyardError {
 }
 
 function tail(output: string): string {
-  const lines = output.trim().split('\n').filter((l) => l.trim() !== '');
+  const lines = output
+    .trim()
+    .split('\n')
+    .filter((l) => l.trim() !== '');
   if (lines.length === 0) return '';
   return `\n${lines.slice(-5).join('\n')}`;
 }

@@ -33,7 +33,10 @@ export interface RenderResult {
  * live file (atomic on POSIX filesystems; the directory is fsync'ed too). A failed check leaves the live
  * file untouched and throws SY_ERR_RENDER_INVALID. With `dryRun` nothing is written.
  */
-export async function renderFile(input: RenderInput, options: { dryRun?: boolean } = {}): Promise<RenderResult> {
+export async function renderFile(
+  input: RenderInput,
+  options: { dryRun?: boolean } = {},
+): Promise<RenderResult> {
   const previous = await readIfExists(input.path);
   const wouldRender = previous !== input.contents;
   if (!wouldRender || options.dryRun) {
@@ -45,11 +48,19 @@ export async function renderFile(input: RenderInput, options: { dryRun?: boolean
     await writeSynced(staged, input.contents, input.mode ?? 0o644);
     if (input.check) {
       try {
-        await runCommand(input.check, { file: staged, timeoutMs: input.checkTimeoutMs ?? 10_000, purpose: 'check' });
-      } catch (err) {
-        throw new SwitchyardError('SY_ERR_RENDER_INVALID', `${input.path}: staged file failed validation; kept the live file. ${describeError(err)}`, {
-          cause: err,
+        await runCommand(input.check, {
+          file: staged,
+          timeoutMs: input.checkTimeoutMs ?? 10_000,
+          purpose: 'check',
         });
+      } catch (err) {
+        throw new SwitchyardError(
+          'SY_ERR_RENDER_INVALID',
+          `${input.path}: staged file failed validation; kept the live file. ${describeError(err)}`,
+          {
+            cause: err,
+          },
+        );
       }
     }
     if (previous !== null && input.isBackupKept !== false) await copyFile(input.path, `${input.path}.bak`);
@@ -58,7 +69,9 @@ export async function renderFile(input: RenderInput, options: { dryRun?: boolean
   } catch (err) {
     await rm(staged, { force: true });
     if (err instanceof SwitchyardError) throw err;
-    throw new SwitchyardError('SY_ERR_RENDER_WRITE', `cannot write ${input.path}: ${describeError(err)}`, { cause: err });
+    throw new SwitchyardError('SY_ERR_RENDER_WRITE', `cannot write ${input.path}: ${describeError(err)}`, {
+      cause: err,
+    });
   }
   return { path: input.path, didRender: true, wouldRender, previous };
 }
@@ -77,7 +90,9 @@ export async function readIfExists(path: string): Promise<string | null> {
     return await readFile(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new SwitchyardError('SY_ERR_RENDER_WRITE', `cannot read ${path}: ${describeError(err)}`, { cause: err });
+    throw new SwitchyardError('SY_ERR_RENDER_WRITE', `cannot read ${path}: ${describeError(err)}`, {
+      cause: err,
+    });
   }
 }
 

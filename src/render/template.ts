@@ -12,7 +12,9 @@ export type CompiledTemplate = (context: object) => string;
 export function compileTemplate(source: string, name: string): CompiledTemplate {
   const hb = Handlebars.create();
   hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
-  hb.registerHelper('join', (list: unknown, sep: unknown) => (Array.isArray(list) ? list.join(typeof sep === 'string' ? sep : ',') : ''));
+  hb.registerHelper('join', (list: unknown, sep: unknown) =>
+    Array.isArray(list) ? list.join(typeof sep === 'string' ? sep : ',') : '',
+  );
   hb.registerHelper('json', (value: unknown) => JSON.stringify(value));
   let template: HandlebarsTemplateDelegate;
   try {
@@ -37,7 +39,11 @@ export async function loadTemplate(path: string): Promise<CompiledTemplate> {
   try {
     source = await readFile(path, 'utf8');
   } catch (err) {
-    throw new SwitchyardError('SY_ERR_RENDER_TEMPLATE', `cannot read template ${path}: ${describeError(err)}`, { cause: err });
+    throw new SwitchyardError(
+      'SY_ERR_RENDER_TEMPLATE',
+      `cannot read template ${path}: ${describeError(err)}`,
+      { cause: err },
+    );
   }
   return compileTemplate(source, path);
 }

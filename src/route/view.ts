@@ -43,7 +43,12 @@ export interface ViewOptions {
 }
 
 function toServer(m: Member): RouteServer {
-  return Object.freeze({ name: m.name, host: m.host, port: m.port, api: m.api ? { host: m.api.host, port: m.api.port } : null });
+  return Object.freeze({
+    name: m.name,
+    host: m.host,
+    port: m.port,
+    api: m.api ? { host: m.api.host, port: m.api.port } : null,
+  });
 }
 
 function writableReason(m: Member): string | null {
@@ -67,7 +72,12 @@ export function computeView(state: ClusterState, options: ViewOptions): Omit<Rou
       if (probe && probe.name === m.name && probe.leaderRevision === state.leader.modRevision) {
         reason = probe.isWritable ? null : (reason ?? `leader ${m.name} did not accept writes when probed`);
       }
-      leader = Object.freeze({ ...toServer(m), isWritable: reason === null, reason, leaderRevision: state.leader.modRevision });
+      leader = Object.freeze({
+        ...toServer(m),
+        isWritable: reason === null,
+        reason,
+        leaderRevision: state.leader.modRevision,
+      });
     }
   }
   const replicas = members
@@ -92,7 +102,10 @@ export function computeView(state: ClusterState, options: ViewOptions): Omit<Rou
 }
 
 function hasReference(state: ClusterState): boolean {
-  return state.optime !== null || (state.leader !== null && state.members.get(state.leader.name)?.xlogLocation != null);
+  return (
+    state.optime !== null ||
+    (state.leader !== null && state.members.get(state.leader.name)?.xlogLocation != null)
+  );
 }
 
 /** Same routing content (generation ignored). */

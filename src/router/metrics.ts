@@ -31,13 +31,21 @@ export function createMetrics() {
       labelNames: ['target'] as const,
       registers: [registry],
     }),
-    generation: new Gauge({ name: 'switchyard_generation', help: 'Latest routing generation.', registers: [registry] }),
+    generation: new Gauge({
+      name: 'switchyard_generation',
+      help: 'Latest routing generation.',
+      registers: [registry],
+    }),
     dcsErrors: new Counter({
       name: 'switchyard_dcs_errors_total',
       help: 'etcd failures (reads, watches, liveness checks).',
       registers: [registry],
     }),
-    dcsConnected: new Gauge({ name: 'switchyard_dcs_connected', help: '1 when etcd answers, else 0.', registers: [registry] }),
+    dcsConnected: new Gauge({
+      name: 'switchyard_dcs_connected',
+      help: '1 when etcd answers, else 0.',
+      registers: [registry],
+    }),
     dcsStaleness: new Gauge({
       name: 'switchyard_dcs_staleness_seconds',
       help: 'Seconds since the last successful etcd answer.',

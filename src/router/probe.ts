@@ -20,14 +20,24 @@ export type ProbeOutcome = { isWritable: true } | { isWritable: false; reason: s
  * `rest`: Patroni `GET /primary` answers 200 — note Patroni answers 200 as soon as it holds the leader
  * lock, possibly before promotion finished, so `sql` is the stricter gate.
  */
-export async function probeOnce(leader: RouteLeader, settings: ProbeSettings, attemptTimeoutMs: number): Promise<ProbeOutcome> {
+export async function probeOnce(
+  leader: RouteLeader,
+  settings: ProbeSettings,
+  attemptTimeoutMs: number,
+): Promise<ProbeOutcome> {
   if (settings.method === 'rest') {
     if (!leader.api) return { isWritable: false, reason: 'leader has no api_url' };
     const url = `http://${leader.api.host.includes(':') ? `[${leader.api.host}]` : leader.api.host}:${leader.api.port}/primary`;
     try {
-      const res = await request(url, { method: 'GET', headersTimeout: attemptTimeoutMs, bodyTimeout: attemptTimeoutMs });
+      const res = await request(url, {
+        method: 'GET',
+        headersTimeout: attemptTimeoutMs,
+        bodyTimeout: attemptTimeoutMs,
+      });
       await res.body.dump();
-      return res.statusCode === 200 ? { isWritable: true } : { isWritable: false, reason: `GET /primary answered ${res.statusCode}` };
+      return res.statusCode === 200
+        ? { isWritable: true }
+        : { isWritable: false, reason: `GET /primary answered ${res.statusCode}` };
     } catch (err) {
       return { isWritable: false, reason: `GET /primary failed: ${(err as Error).message}` };
     }
@@ -46,7 +56,9 @@ export async function probeOnce(leader: RouteLeader, settings: ProbeSettings, at
   try {
     await client.connect();
     const result = await client.query<{ recovery: boolean }>('SELECT pg_is_in_recovery() AS recovery');
-    return result.rows[0]?.recovery === false ? { isWritable: true } : { isWritable: false, reason: 'still in recovery' };
+    return result.rows[0]?.recovery === false
+      ? { isWritable: true }
+      : { isWritable: false, reason: 'still in recovery' };
   } catch (err) {
     return { isWritable: false, reason: `SQL probe failed: ${(err as Error).message}` };
   } finally {
@@ -73,5 +85,7 @@ export async function probeUntilWritable(
     const wait = settings.intervalMs - (Date.now() - started);
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
-  return last.isWritable ? last : { isWritable: false, reason: `not writable after ${settings.timeoutMs} ms (${last.reason})` };
+  return last.isWritable
+    ? last
+    : { isWritable: false, reason: `not writable after ${settings.timeoutMs} ms (${last.reason})` };
 }

@@ -36,10 +36,19 @@ export class Router implements SourceListener {
   private readonly clusters = new Map<string, ClusterEntry>();
   private readonly runners: TargetRunner[] = [];
   private generation = 0;
-  private dcs: SourceHealth = { isConnected: false, lastContactAt: null, lastError: null, revision: 0, resyncs: 0 };
+  private dcs: SourceHealth = {
+    isConnected: false,
+    lastContactAt: null,
+    lastError: null,
+    revision: 0,
+    resyncs: 0,
+  };
   private hasSynced = false;
   private readonly probing = new Set<string>();
-  private readonly pendingLeaderChange = new Map<string, { from: string | null; to: string | null; at: number; generation: number }>();
+  private readonly pendingLeaderChange = new Map<
+    string,
+    { from: string | null; to: string | null; at: number; generation: number }
+  >();
   private failClosedTimer: NodeJS.Timeout | undefined;
   private isFailedClosed = false;
   private lastSentence = 'starting: waiting for the first etcd read';
@@ -50,7 +59,14 @@ export class Router implements SourceListener {
   ) {
     for (const target of targets) {
       this.runners.push(
-        new TargetRunner(target, { onApplied: (t, r, d, s) => this.onApplied(t, r, d, s), onFailed: (t, e, d) => this.onFailed(t, e, d) }, options.log),
+        new TargetRunner(
+          target,
+          {
+            onApplied: (t, r, d, s) => this.onApplied(t, r, d, s),
+            onFailed: (t, e, d) => this.onFailed(t, e, d),
+          },
+          options.log,
+        ),
       );
     }
   }
@@ -64,7 +80,8 @@ export class Router implements SourceListener {
     const entry = this.clusters.get(scope);
     this.reportInvalid(scope, state, entry);
     let probe = entry?.probe;
-    if (probe && (probe.name !== state.leader?.name || probe.leaderRevision !== state.leader?.modRevision)) probe = undefined;
+    if (probe && (probe.name !== state.leader?.name || probe.leaderRevision !== state.leader?.modRevision))
+      probe = undefined;
     const next = computeView(state, { maxReplicaLagBytes: this.options.maxReplicaLagBytes, probe });
     if (entry) {
       entry.state = state;
@@ -118,8 +135,14 @@ export class Router implements SourceListener {
     for (const invalid of state.invalid) {
       const id = `${invalid.key}: ${invalid.reason}`;
       if (entry?.invalidKeys.has(id)) continue;
-      this.options.metrics.invalidValues.inc({ cluster: scope, key: invalid.key.startsWith('members/') ? 'members' : invalid.key });
-      this.options.log.warn({ cluster: scope, key: invalid.key, reason: invalid.reason }, 'ignored an invalid DCS value');
+      this.options.metrics.invalidValues.inc({
+        cluster: scope,
+        key: invalid.key.startsWith('members/') ? 'members' : invalid.key,
+      });
+      this.options.log.warn(
+        { cluster: scope, key: invalid.key, reason: invalid.reason },
+        'ignored an invalid DCS value',
+      );
     }
     if (entry) entry.invalidKeys = now;
     else this.pendingInvalid = now;
@@ -127,7 +150,13 @@ export class Router implements SourceListener {
 
   private pendingInvalid = new Set<string>();
 
-  private setView(scope: string, state: ClusterState, body: Omit<RouteView, 'generation'>, probe: ViewOptions['probe'], entry: ClusterEntry | undefined): void {
+  private setView(
+    scope: string,
+    state: ClusterState,
+    body: Omit<RouteView, 'generation'>,
+    probe: ViewOptions['probe'],
+    entry: ClusterEntry | undefined,
+  ): void {
     const view: RouteView = Object.freeze({ ...body, generation: (entry?.view.generation ?? 0) + 1 });
     const previousLeader = entry?.view.leader?.name ?? null;
     const nextLeader = view.leader?.name ?? null;
@@ -143,8 +172,16 @@ export class Router implements SourceListener {
     this.generation += 1;
     if (entry && previousLeader !== nextLeader) {
       this.options.metrics.leaderChanges.inc({ cluster: scope });
-      this.pendingLeaderChange.set(scope, { from: previousLeader, to: nextLeader, at: this.now(), generation: this.generation });
-      this.options.log.info({ cluster: scope, from: previousLeader, to: nextLeader }, `leader of ${scope}: ${previousLeader ?? '(none)'} → ${nextLeader ?? '(none)'}`);
+      this.pendingLeaderChange.set(scope, {
+        from: previousLeader,
+        to: nextLeader,
+        at: this.now(),
+        generation: this.generation,
+      });
+      this.options.log.info(
+        { cluster: scope, from: previousLeader, to: nextLeader },
+        `leader of ${scope}: ${previousLeader ?? '(none)'} → ${nextLeader ?? '(none)'}`,
+      );
     }
     if (view.leader && !view.leader.isWritable) this.startProbe(scope, view);
     this.publish();
@@ -158,18 +195,27 @@ export class Router implements SourceListener {
     this.probing.add(id);
     const isCurrent = () => {
       const current = this.clusters.get(scope)?.view.leader;
-      return current?.name === leader.name && current.leaderRevision === leader.leaderRevision && !current.isWritable;
+      return (
+        current?.name === leader.name &&
+        current.leaderRevision === leader.leaderRevision &&
+        !current.isWritable
+      );
     };
     void probeUntilWritable(leader, this.options.probe, isCurrent)
       .then((outcome) => {
         const entry = this.clusters.get(scope);
         if (!entry || !isCurrent()) return;
         if (!outcome.isWritable) {
-          this.sentence(`leader ${leader.name} of ${scope} never became writable: ${outcome.reason}; no writes routed`);
+          this.sentence(
+            `leader ${leader.name} of ${scope} never became writable: ${outcome.reason}; no writes routed`,
+          );
           return;
         }
         entry.probe = { name: leader.name, leaderRevision: leader.leaderRevision, isWritable: true };
-        const next = computeView(entry.state, { maxReplicaLagBytes: this.options.maxReplicaLagBytes, probe: entry.probe });
+        const next = computeView(entry.state, {
+          maxReplicaLagBytes: this.options.maxReplicaLagBytes,
+          probe: entry.probe,
+        });
         if (!isSameView(entry.view, next)) this.setView(scope, entry.state, next, entry.probe, entry);
       })
       .catch((err) => this.options.log.error({ err: describeError(err) }, 'writable probe crashed'))
@@ -233,7 +279,10 @@ export class Router implements SourceListener {
           leader: c.view.leader?.name ?? null,
           writable: c.view.leader?.isWritable ?? false,
           reason: c.view.leader ? c.view.leader.reason : 'no leader key',
-          writer: c.view.leader?.isWritable && !this.isFailedClosed ? `${c.view.leader.host}:${c.view.leader.port}` : null,
+          writer:
+            c.view.leader?.isWritable && !this.isFailedClosed
+              ? `${c.view.leader.host}:${c.view.leader.port}`
+              : null,
           replicas: c.view.replicas.map((r) => r.name),
           members: c.view.members.map((m) => m.name),
           generation: c.view.generation,
@@ -244,11 +293,16 @@ export class Router implements SourceListener {
       ]),
     );
     const reasons: string[] = [];
-    if (!this.dcs.isConnected) reasons.push(`etcd unreachable: ${this.dcs.lastError ?? 'no successful read yet'}`);
+    if (!this.dcs.isConnected)
+      reasons.push(`etcd unreachable: ${this.dcs.lastError ?? 'no successful read yet'}`);
     const latest = this.snapshot().generation;
     for (const [name, t] of Object.entries(targets)) {
       if (t.appliedGeneration < latest) {
-        reasons.push(t.lastError ? `${name}: ${t.lastError}` : `${name}: applying generation ${latest} (at ${t.appliedGeneration})`);
+        reasons.push(
+          t.lastError
+            ? `${name}: ${t.lastError}`
+            : `${name}: applying generation ${latest} (at ${t.appliedGeneration})`,
+        );
       }
     }
     return {
@@ -258,7 +312,8 @@ export class Router implements SourceListener {
       generation: latest,
       dcs: {
         connected: this.dcs.isConnected,
-        seconds_since_contact: this.dcs.lastContactAt === null ? null : Math.round((now - this.dcs.lastContactAt) / 100) / 10,
+        seconds_since_contact:
+          this.dcs.lastContactAt === null ? null : Math.round((now - this.dcs.lastContactAt) / 100) / 10,
         last_error: this.dcs.lastError,
         revision: this.dcs.revision,
         resyncs: this.dcs.resyncs,
@@ -270,12 +325,21 @@ export class Router implements SourceListener {
   }
 
   updateStaleness(): void {
-    if (this.dcs.lastContactAt !== null) this.options.metrics.dcsStaleness.set((this.now() - this.dcs.lastContactAt) / 1000);
+    if (this.dcs.lastContactAt !== null)
+      this.options.metrics.dcsStaleness.set((this.now() - this.dcs.lastContactAt) / 1000);
   }
 
   async close(): Promise<void> {
     clearTimeout(this.failClosedTimer);
-    await Promise.all(this.runners.map((r) => r.close().catch((err) => this.options.log.error({ target: r.target.name, err: describeError(err) }, 'target close failed'))));
+    await Promise.all(
+      this.runners.map((r) =>
+        r
+          .close()
+          .catch((err) =>
+            this.options.log.error({ target: r.target.name, err: describeError(err) }, 'target close failed'),
+          ),
+      ),
+    );
   }
 }
 

@@ -87,7 +87,10 @@ export class TargetRunner {
       this.state.consecutiveFailures += 1;
       this.hooks.onFailed(this.target, err, duration);
       if (!this.isClosed) {
-        const delay = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** (this.state.consecutiveFailures - 1));
+        const delay = Math.min(
+          this.backoff.maxMs,
+          this.backoff.initialMs * 2 ** (this.state.consecutiveFailures - 1),
+        );
         this.log.debug({ target: this.target.name, delayMs: delay }, 'retrying apply');
         this.retryTimer = setTimeout(() => this.kick(), delay);
       }

@@ -38,12 +38,23 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
     metrics,
     maxReplicaLagBytes: config.routing.maxReplicaLagBytes,
     onDcsLoss: config.routing.on_dcs_loss,
-    probe: { method: probe.method, intervalMs: probe.interval_ms, timeoutMs: probe.timeout_ms, user: probe.user, dbname: probe.dbname, password: probe.password },
+    probe: {
+      method: probe.method,
+      intervalMs: probe.interval_ms,
+      timeoutMs: probe.timeout_ms,
+      user: probe.user,
+      dbname: probe.dbname,
+      password: probe.password,
+    },
   });
   let server: Server | null = null;
   let source: EtcdSource | null = null;
   try {
-    server = createApiServer({ status: () => router.status(), registry: metrics.registry, beforeMetrics: () => router.updateStaleness() });
+    server = createApiServer({
+      status: () => router.status(),
+      registry: metrics.registry,
+      beforeMetrics: () => router.updateStaleness(),
+    });
     const api = await listen(server, config.api.listen.host, config.api.listen.port);
     const client = await connectEtcd({
       hosts: config.dcs.hosts,
@@ -52,9 +63,21 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
       tls: config.dcs.tls,
       requestTimeoutMs: config.dcs.request_timeout_ms,
     });
-    source = new EtcdSource(client, { namespace: config.namespace, clusters: config.clusters, checkIntervalMs: config.dcs.check_interval_ms, log }, router);
+    source = new EtcdSource(
+      client,
+      {
+        namespace: config.namespace,
+        clusters: config.clusters,
+        checkIntervalMs: config.dcs.check_interval_ms,
+        log,
+      },
+      router,
+    );
     source.start();
-    log.info({ api: `${api.host}:${api.port}`, clusters: config.clusters, targets: targets.map((t) => t.name) }, 'router started');
+    log.info(
+      { api: `${api.host}:${api.port}`, clusters: config.clusters, targets: targets.map((t) => t.name) },
+      'router started',
+    );
     const running: RunningRouter = {
       router,
       api,

@@ -12,13 +12,19 @@ test('parses every key of a recorded Patroni 3.0.2 cluster without an invalid va
   assert.equal(leader?.role, 'primary', '3.0.2 writes role "master"; the model calls it primary');
   assert.equal(leader?.host, '127.0.0.1');
   assert.equal(leader?.port, 24013);
-  assert.deepEqual(leader?.api && { host: leader.api.host, port: leader.api.port }, { host: '127.0.0.1', port: 24023 });
+  assert.deepEqual(leader?.api && { host: leader.api.host, port: leader.api.port }, {
+    host: '127.0.0.1',
+    port: 24023,
+  });
   assert.equal(state.config.ttl, 10);
   assert.equal(state.config.loopWait, 2);
   assert.equal(state.config.isFailsafeMode, true);
   assert.equal(state.config.synchronousMode, true);
   assert.equal(state.optime, 84068584);
-  assert.deepEqual(state.sync && { leader: state.sync.leader, standbys: state.sync.standbys }, { leader: 'node3', standbys: ['node1'] });
+  assert.deepEqual(state.sync && { leader: state.sync.leader, standbys: state.sync.standbys }, {
+    leader: 'node3',
+    standbys: ['node1'],
+  });
   assert.equal(state.history.length, 10);
   assert.equal(state.failover, null, 'an empty {} failover key means nothing pending');
   assert.equal(state.initialize, '7711014012193992191');
@@ -42,14 +48,46 @@ test('ignores and reports hostile or malformed member values instead of using th
     ['members/bad-json', '{"conn_url": ', /not JSON/],
     ['members/wrong-type', JSON.stringify({ conn_url: 5, state: 'running', role: 'replica' }), /conn_url/],
     ['members/space-host', member4x({ port: 5432, apiPort: 8008, host: 'a b' }), /not a URL|host/],
-    ['members/newline', JSON.stringify({ conn_url: 'postgres://h\nserver evil 1.2.3.4:5432/postgres', state: 'running', role: 'replica' }), /conn_url/],
-    ['members/hash', JSON.stringify({ conn_url: 'postgres://host#x:5432/postgres', state: 'running', role: 'replica' }), /conn_url/],
-    ['members/port', JSON.stringify({ conn_url: 'postgres://10.0.0.1:70000/postgres', state: 'running', role: 'replica' }), /conn_url/],
-    ['members/role', JSON.stringify({ conn_url: 'postgres://10.0.0.1:5432/postgres', state: 'running', role: 'boss' }), /role/],
+    [
+      'members/newline',
+      JSON.stringify({
+        conn_url: 'postgres://h\nserver evil 1.2.3.4:5432/postgres',
+        state: 'running',
+        role: 'replica',
+      }),
+      /conn_url/,
+    ],
+    [
+      'members/hash',
+      JSON.stringify({ conn_url: 'postgres://host#x:5432/postgres', state: 'running', role: 'replica' }),
+      /conn_url/,
+    ],
+    [
+      'members/port',
+      JSON.stringify({ conn_url: 'postgres://10.0.0.1:70000/postgres', state: 'running', role: 'replica' }),
+      /conn_url/,
+    ],
+    [
+      'members/role',
+      JSON.stringify({ conn_url: 'postgres://10.0.0.1:5432/postgres', state: 'running', role: 'boss' }),
+      /role/,
+    ],
     ['members/pg 1\nserver x', member4x({ port: 5432, apiPort: 8008 }), /unsafe characters/],
-    ['members/api', JSON.stringify({ conn_url: 'postgres://10.0.0.1:5432/postgres', api_url: 'ftp://x/patroni', state: 'running', role: 'replica' }), /api_url/],
+    [
+      'members/api',
+      JSON.stringify({
+        conn_url: 'postgres://10.0.0.1:5432/postgres',
+        api_url: 'ftp://x/patroni',
+        state: 'running',
+        role: 'replica',
+      }),
+      /api_url/,
+    ],
   ];
-  const state = buildClusterState('demo', [raw('members/good', member4x({ port: 5432, apiPort: 8008 })), ...cases.map(([k, v]) => raw(k, v))]);
+  const state = buildClusterState('demo', [
+    raw('members/good', member4x({ port: 5432, apiPort: 8008 })),
+    ...cases.map(([k, v]) => raw(k, v)),
+  ]);
   assert.deepEqual([...state.members.keys()], ['good']);
   for (const [key, , reason] of cases) {
     const found = state.invalid.find((i) => i.key === key);

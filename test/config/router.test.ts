@@ -45,9 +45,22 @@ test('unknown keys are errors naming the file and key path', () => {
 });
 
 test('wrong types and missing keys name the key path', () => {
-  const p = problems(valid.replace('type: etcd3', 'type: consul').replace('      app-cluster: { primary: "127.0.0.1:5000", replicas: "127.0.0.1:5001" }', '      app-cluster: { primary: 5000 }'));
-  assert.ok(p.some((l) => l.startsWith('/etc/switchyard/router.yml: dcs.type: Invalid literal value')), p.join('\n'));
-  assert.ok(p.some((l) => l.startsWith('/etc/switchyard/router.yml: targets.haproxy.frontends.app-cluster.primary:')), p.join('\n'));
+  const p = problems(
+    valid
+      .replace('type: etcd3', 'type: consul')
+      .replace(
+        '      app-cluster: { primary: "127.0.0.1:5000", replicas: "127.0.0.1:5001" }',
+        '      app-cluster: { primary: 5000 }',
+      ),
+  );
+  assert.ok(
+    p.some((l) => l.startsWith('/etc/switchyard/router.yml: dcs.type: Invalid literal value')),
+    p.join('\n'),
+  );
+  assert.ok(
+    p.some((l) => l.startsWith('/etc/switchyard/router.yml: targets.haproxy.frontends.app-cluster.primary:')),
+    p.join('\n'),
+  );
 });
 
 test('a config without targets is rejected with the list of known targets', () => {
@@ -62,11 +75,21 @@ test('YAML syntax errors are reported with the file', () => {
 
 test('a password_env that is not set is an error naming the key', () => {
   assert.throws(
-    () => parseRouterConfig(valid.replace('  hosts:', '  username: root\n  password_env: SWITCHYARD_TEST_UNSET_VAR\n  hosts:'), '/r.yml'),
-    (err: ConfigError) => /dcs\.password_env: environment variable SWITCHYARD_TEST_UNSET_VAR is not set/.test(err.problems.join()),
+    () =>
+      parseRouterConfig(
+        valid.replace('  hosts:', '  username: root\n  password_env: SWITCHYARD_TEST_UNSET_VAR\n  hosts:'),
+        '/r.yml',
+      ),
+    (err: ConfigError) =>
+      /dcs\.password_env: environment variable SWITCHYARD_TEST_UNSET_VAR is not set/.test(
+        err.problems.join(),
+      ),
   );
 });
 
 test('"*" cannot be combined with cluster names', () => {
-  assert.match(problems(valid.replace('clusters: ["app-cluster"]', 'clusters: ["*", "b"]')).join(), /clusters: "\*" follows every scope/);
+  assert.match(
+    problems(valid.replace('clusters: ["app-cluster"]', 'clusters: ["*", "b"]')).join(),
+    /clusters: "\*" follows every scope/,
+  );
 });

@@ -4,12 +4,17 @@ import { fileURLToPath } from 'node:url';
 import { ConstantBackoff, handleAll, noop, retry } from 'cockatiel';
 import { Etcd3, type Lease } from 'etcd3';
 import { stringify } from 'yaml';
+import type { RouterStatus } from '../../src/router/router.js';
 import { ProcessGroup, freePort, httpRequest, waitFor, type ManagedProcess } from '../harness/index.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Runs `switchyard route` from source in a child process (so it can be killed with -9). */
-export async function startRouterProcess(group: ProcessGroup, name: string, config: object): Promise<{ proc: ManagedProcess; api: string; configPath: string }> {
+export async function startRouterProcess(
+  group: ProcessGroup,
+  name: string,
+  config: object,
+): Promise<{ proc: ManagedProcess; api: string; configPath: string }> {
   const port = await freePort();
   const api = `127.0.0.1:${port}`;
   const configPath = group.writeFile(`${name}.yml`, stringify({ ...config, api: { listen: api } }));
@@ -28,22 +33,42 @@ export async function startRouterProcess(group: ProcessGroup, name: string, conf
   return { proc, api, configPath };
 }
 
-export async function routerStatus(api: string): Promise<any> {
+export interface ClusterStatus {
+  leader: string | null;
+  writable: boolean;
+  writer: string | null;
+  invalid: Array<{ key: string; reason: string }>;
+}
+
+export async function routerStatus(
+  api: string,
+): Promise<
+  RouterStatus & {
+    clusters: Record<string, ClusterStatus>;
+    targets: Record<string, { runtime_api?: { connected: boolean } }>;
+  }
+> {
   const res = await httpRequest(`http://${api}/status`);
   return JSON.parse(res.body);
 }
 
 /** Waits until every target of the router applied its latest generation. */
-export async function waitApplied(api: string, timeoutMs = 5000): Promise<any> {
-  let last: any;
+export async function waitApplied(api: string, timeoutMs = 5000): Promise<RouterStatus> {
+  let last: RouterStatus | undefined;
   await waitFor(
     async () => {
-      last = await routerStatus(api);
-      return Object.values(last.targets as Record<string, { appliedGeneration: number }>).every((t) => t.appliedGeneration >= last.generation);
+      const status = await routerStatus(api);
+      last = status;
+      return Object.values(status.targets).every((t) => t.appliedGeneration >= status.generation);
     },
-    { what: `router ${api} applied its latest generation`, timeoutMs, intervalMs: 20, diagnose: () => JSON.stringify(last?.targets) },
+    {
+      what: `router ${api} applied its latest generation`,
+      timeoutMs,
+      intervalMs: 20,
+      diagnose: () => JSON.stringify(last?.targets),
+    },
   );
-  return last;
+  return last as RouterStatus;
 }
 
 /** Writes Patroni-layout keys exactly as Patroni does: one lease per member, leader by create-only txn. */
@@ -58,7 +83,10 @@ export class PatroniKeys {
     // The test's own writes retry through etcd restarts instead of tripping a circuit breaker.
     this.client = new Etcd3({
       hosts: endpoints.map((e) => `http://${e}`),
-      faultHandling: { host: () => noop, global: retry(handleAll, { maxAttempts: 50, backoff: new ConstantBackoff(200) }) },
+      faultHandling: {
+        host: () => noop,
+        global: retry(handleAll, { maxAttempts: 50, backoff: new ConstantBackoff(200) }),
+      },
     });
   }
   private key(k: string): string {
@@ -78,7 +106,9 @@ export class PatroniKeys {
   }
   async member(name: string, value: string | object): Promise<void> {
     const lease = await this.lease(name);
-    await lease.put(this.key(`members/${name}`)).value(typeof value === 'string' ? value : JSON.stringify(value));
+    await lease
+      .put(this.key(`members/${name}`))
+      .value(typeof value === 'string' ? value : JSON.stringify(value));
   }
   /** Deletes the leader key (as its holder releasing it), then takes it for `name` with a create-only txn. */
   async leader(name: string | null): Promise<void> {
@@ -98,7 +128,13 @@ export class PatroniKeys {
   }
 }
 
-export function memberValue(o: { port: number; apiPort: number; role: 'primary' | 'master' | 'replica'; state?: string; xlog?: number }): object {
+export function memberValue(o: {
+  port: number;
+  apiPort: number;
+  role: 'primary' | 'master' | 'replica';
+  state?: string;
+  xlog?: number;
+}): object {
   return {
     conn_url: `postgres://127.0.0.1:${o.port}/postgres`,
     api_url: `http://127.0.0.1:${o.apiPort}/patroni`,
@@ -131,7 +167,11 @@ export class IdentityNode {
     });
     this.rest = createHttpServer((req, res) => {
       const primary = this.isPrimary();
-      const ok = req.url?.startsWith('/primary') ? primary : req.url?.startsWith('/replica') ? !primary : true;
+      const ok = req.url?.startsWith('/primary')
+        ? primary
+        : req.url?.startsWith('/replica')
+          ? !primary
+          : true;
       res.writeHead(ok ? 200 : 503).end();
     });
     await new Promise<void>((r) => this.tcp.listen(0, '127.0.0.1', r));

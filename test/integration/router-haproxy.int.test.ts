@@ -2,8 +2,28 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { stringify } from 'yaml';
-import { ProcessGroup, freePorts, haproxyCheck, httpRequest, run, startEtcd, startHaproxy, waitFor, type EtcdCluster, type HaproxyInstance } from '../harness/index.js';
-import { IdentityNode, PatroniKeys, ROOT, memberValue, routerStatus, startRouterProcess, waitApplied, whoAnswers } from './helpers.js';
+import {
+  ProcessGroup,
+  freePorts,
+  haproxyCheck,
+  httpRequest,
+  run,
+  startEtcd,
+  startHaproxy,
+  waitFor,
+  type EtcdCluster,
+  type HaproxyInstance,
+} from '../harness/index.js';
+import {
+  IdentityNode,
+  PatroniKeys,
+  ROOT,
+  memberValue,
+  routerStatus,
+  startRouterProcess,
+  waitApplied,
+  whoAnswers,
+} from './helpers.js';
 
 // Router process + real etcd + real HAProxy (runtime API, state file, master-worker reload), with nodes
 // that answer their name: routing is asserted by where connections land.
@@ -22,10 +42,15 @@ before(async () => {
   group = ProcessGroup.create('router-haproxy');
   etcd = await startEtcd();
   keys = new PatroniKeys(etcd.endpoints, 'app');
-  for (const name of ['pg1', 'pg2', 'pg3']) nodes.push(await new IdentityNode(name, () => leader === name).start());
+  for (const name of ['pg1', 'pg2', 'pg3'])
+    nodes.push(await new IdentityNode(name, () => leader === name).start());
   [primaryPort, replicaPort] = (await freePorts(2)) as [number, number];
   await keys.config();
-  for (const n of nodes) await keys.member(n.name, memberValue({ port: n.port, apiPort: n.apiPort, role: n.name === leader ? 'primary' : 'replica' }));
+  for (const n of nodes)
+    await keys.member(
+      n.name,
+      memberValue({ port: n.port, apiPort: n.apiPort, role: n.name === leader ? 'primary' : 'replica' }),
+    );
   await keys.leader(leader);
   const output = `${group.dir}/haproxy.cfg`;
   routerConfig = {
@@ -44,17 +69,32 @@ before(async () => {
     },
   };
   // First render with the CLI (what config management would run), then start HAProxy on it.
-  const routerYml = group.writeFile('render.yml', stringify({ ...routerConfig, api: { listen: '127.0.0.1:0' } }));
-  const dry = await run(process.execPath, ['--import', 'tsx', 'src/cli/run.ts', 'render', '--config', routerYml, '--dry-run', '--diff'], { cwd: ROOT, reject: false });
+  const routerYml = group.writeFile(
+    'render.yml',
+    stringify({ ...routerConfig, api: { listen: '127.0.0.1:0' } }),
+  );
+  const dry = await run(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/run.ts', 'render', '--config', routerYml, '--dry-run', '--diff'],
+    { cwd: ROOT, reject: false },
+  );
   assert.equal(dry.exitCode, 3, `render --dry-run must exit 3 when the file would change: ${dry.stderr}`);
   assert.match(dry.stdout, /\+listen app_primary/);
-  const rendered = await run(process.execPath, ['--import', 'tsx', 'src/cli/run.ts', 'render', '--config', routerYml], { cwd: ROOT, reject: false });
+  const rendered = await run(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/run.ts', 'render', '--config', routerYml],
+    { cwd: ROOT, reject: false },
+  );
   assert.equal(rendered.exitCode, 0, rendered.stderr);
   assert.equal((await haproxyCheck(output)).ok, true);
   haproxy = await startHaproxy({ configPath: output });
   writeFileSync(`${group.dir}/haproxy.pid`, String(haproxy.pid));
   router = await startRouterProcess(group, 'router', routerConfig);
-  await waitFor(async () => (await routerStatus(router.api)).healthy, { what: 'router healthy', timeoutMs: 15_000, diagnose: () => group.logTail('router') });
+  await waitFor(async () => (await routerStatus(router.api)).healthy, {
+    what: 'router healthy',
+    timeoutMs: 15_000,
+    diagnose: () => group.logTail('router'),
+  });
 });
 
 after(async () => {
@@ -69,10 +109,15 @@ async function moveLeader(to: string | null): Promise<void> {
   const from = leader;
   const fromNode = nodes.find((n) => n.name === from);
   leader = to ?? '';
-  if (fromNode) await keys.member(from, memberValue({ port: fromNode.port, apiPort: fromNode.apiPort, role: 'replica' }));
+  if (fromNode)
+    await keys.member(from, memberValue({ port: fromNode.port, apiPort: fromNode.apiPort, role: 'replica' }));
   await keys.leader(to);
   const toNode = nodes.find((n) => n.name === to);
-  if (toNode) await keys.member(toNode.name, memberValue({ port: toNode.port, apiPort: toNode.apiPort, role: 'primary' }));
+  if (toNode)
+    await keys.member(
+      toNode.name,
+      memberValue({ port: toNode.port, apiPort: toNode.apiPort, role: 'primary' }),
+    );
 }
 
 test('writes through the primary listener reach the leader; reads reach replicas', async () => {
@@ -85,30 +130,58 @@ test('writes through the primary listener reach the leader; reads reach replicas
 test('a leader change moves the primary listener within the runtime API, without a reload', async () => {
   const workersBefore = await haproxy.workerPids();
   await moveLeader('pg2');
-  await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg2', { what: 'primary listener on pg2', timeoutMs: 5000, intervalMs: 20 });
+  await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg2', {
+    what: 'primary listener on pg2',
+    timeoutMs: 5000,
+    intervalMs: 20,
+  });
   const status = await routerStatus(router.api);
-  assert.equal(status.clusters.app.leader, 'pg2');
+  assert.equal(status.clusters.app!.leader, 'pg2');
   assert.deepEqual(await haproxy.workerPids(), workersBefore, 'a pure leader change must not reload HAProxy');
-  assert.match(readFileSync(`${group.dir}/haproxy.cfg`, 'utf8'), /server pg2 127\.0\.0\.1:\d+ check port \d+\n/, 'the file follows too');
+  assert.match(
+    readFileSync(`${group.dir}/haproxy.cfg`, 'utf8'),
+    /server pg2 127\.0\.0\.1:\d+ check port \d+\n/,
+    'the file follows too',
+  );
 });
 
 test('without a leader key the primary listener has no server: connections fail fast; replicas keep serving', async () => {
   await moveLeader(null);
-  await waitFor(async () => (await routerStatus(router.api)).clusters.app.leader === null, { what: 'router sees no leader', timeoutMs: 5000 });
+  await waitFor(async () => (await routerStatus(router.api)).clusters.app!.leader === null, {
+    what: 'router sees no leader',
+    timeoutMs: 5000,
+  });
   await waitApplied(router.api);
   const started = Date.now();
   const answer = await whoAnswers(primaryPort);
-  assert.ok(answer === 'closed' || answer.startsWith('error:'), `expected a refused/closed connection, got ${answer}`);
+  assert.ok(
+    answer === 'closed' || answer.startsWith('error:'),
+    `expected a refused/closed connection, got ${answer}`,
+  );
   assert.ok(Date.now() - started < 1000, 'writes fail fast instead of waiting');
   assert.match(await whoAnswers(replicaPort), /^pg[123]$/);
   await moveLeader('pg3');
-  await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg3', { what: 'primary listener on pg3', timeoutMs: 5000, intervalMs: 20 });
+  await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg3', {
+    what: 'primary listener on pg3',
+    timeoutMs: 5000,
+    intervalMs: 20,
+  });
 });
 
 test('hostile member values are ignored, reported in /status and metrics, and never reach the file', async () => {
-  await keys.member('evil', JSON.stringify({ conn_url: 'postgres://1.2.3.4:5432\n    server x 6.6.6.6:5432/postgres', state: 'running', role: 'replica' }));
+  await keys.member(
+    'evil',
+    JSON.stringify({
+      conn_url: 'postgres://1.2.3.4:5432\n    server x 6.6.6.6:5432/postgres',
+      state: 'running',
+      role: 'replica',
+    }),
+  );
   await keys.member('pg9', '{"conn_url": "postgres://10.9.9.9:5432/postgres", "role": 1}');
-  await waitFor(async () => (await routerStatus(router.api)).clusters.app.invalid.length === 2, { what: 'invalid values reported', timeoutMs: 5000 });
+  await waitFor(async () => (await routerStatus(router.api)).clusters.app!.invalid.length === 2, {
+    what: 'invalid values reported',
+    timeoutMs: 5000,
+  });
   const metrics = (await httpRequest(`http://${router.api}/metrics`)).body;
   assert.match(metrics, /switchyard_invalid_values_total\{cluster="app",key="members"\} 2/);
   assert.doesNotMatch(readFileSync(`${group.dir}/haproxy.cfg`, 'utf8'), /6\.6\.6\.6|10\.9\.9\.9|evil/);
@@ -120,9 +193,19 @@ test('a new member changes the server list: the file is rewritten, checked and H
   nodes.push(extra);
   const workersBefore = await haproxy.workerPids();
   await keys.member('pg4', memberValue({ port: extra.port, apiPort: extra.apiPort, role: 'replica' }));
-  await waitFor(async () => readFileSync(`${group.dir}/haproxy.cfg`, 'utf8').includes('server pg4'), { what: 'pg4 in the file', timeoutMs: 5000 });
-  await waitFor(async () => (await haproxy.workerPids())[0] !== workersBefore[0], { what: 'HAProxy reloaded', timeoutMs: 10_000 });
-  await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg3', { what: 'writes still on pg3 after reload', timeoutMs: 5000, intervalMs: 50 });
+  await waitFor(async () => readFileSync(`${group.dir}/haproxy.cfg`, 'utf8').includes('server pg4'), {
+    what: 'pg4 in the file',
+    timeoutMs: 5000,
+  });
+  await waitFor(async () => (await haproxy.workerPids())[0] !== workersBefore[0], {
+    what: 'HAProxy reloaded',
+    timeoutMs: 10_000,
+  });
+  await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg3', {
+    what: 'writes still on pg3 after reload',
+    timeoutMs: 5000,
+    intervalMs: 50,
+  });
 });
 
 test('HAProxy restarted from the file comes up routing to the writer, and the router re-applies live state', async () => {
@@ -131,9 +214,13 @@ test('HAProxy restarted from the file comes up routing to the writer, and the ro
   writeFileSync(`${group.dir}/haproxy.pid`, String(haproxy.pid));
   assert.equal(await whoAnswers(primaryPort), 'pg3', 'the file alone routes writes to the leader');
   await moveLeader('pg1');
-  await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg1', { what: 'primary listener on pg1 after HAProxy restart', timeoutMs: 5000, intervalMs: 20 });
+  await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg1', {
+    what: 'primary listener on pg1 after HAProxy restart',
+    timeoutMs: 5000,
+    intervalMs: 20,
+  });
   const status = await routerStatus(router.api);
-  assert.equal(status.targets.haproxy.runtime_api.connected, true);
+  assert.equal(status.targets.haproxy!.runtime_api!.connected, true);
 });
 
 test('etcd unreachable: routes are kept, /health says why; on return the router resyncs and follows', async () => {
@@ -141,17 +228,27 @@ test('etcd unreachable: routes are kept, /health says why; on return the router 
   etcd.pause();
   try {
     let health: { status: number; body: string } | undefined;
-    await waitFor(async () => (health = await httpRequest(`http://${router.api}/health`)).status === 503, { what: 'health 503 while etcd is frozen', timeoutMs: 10_000 });
+    await waitFor(async () => (health = await httpRequest(`http://${router.api}/health`)).status === 503, {
+      what: 'health 503 while etcd is frozen',
+      timeoutMs: 10_000,
+    });
     assert.match(JSON.parse(health!.body).reasons.join(), /etcd unreachable/);
     const status = await routerStatus(router.api);
-    assert.ok(status.dcs.seconds_since_contact >= 1, 'staleness is visible');
+    assert.ok((status.dcs.seconds_since_contact ?? 0) >= 1, 'staleness is visible');
     assert.equal(await whoAnswers(primaryPort), 'pg1', 'the last applied routes stay');
   } finally {
     etcd.resume();
   }
-  await waitFor(async () => (await routerStatus(router.api)).dcs.connected, { what: 'router reconnected', timeoutMs: 15_000 });
+  await waitFor(async () => (await routerStatus(router.api)).dcs.connected, {
+    what: 'router reconnected',
+    timeoutMs: 15_000,
+  });
   await moveLeader('pg2');
-  await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg2', { what: 'follows after etcd returned', timeoutMs: 5000, intervalMs: 20 });
+  await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg2', {
+    what: 'follows after etcd returned',
+    timeoutMs: 5000,
+    intervalMs: 20,
+  });
 });
 
 test('a compacted watch after an etcd restart is resynced, not left stale', async () => {
@@ -160,12 +257,26 @@ test('a compacted watch after an etcd restart is resynced, not left stale', asyn
     await etcd.kill();
     await etcd.restart();
     await moveLeader('pg3');
-    for (let i = 0; i < 20; i++) await keys.member('pg1', memberValue({ port: nodes[0]!.port, apiPort: nodes[0]!.apiPort, role: 'replica', xlog: 60_000_000 + i }));
+    for (let i = 0; i < 20; i++)
+      await keys.member(
+        'pg1',
+        memberValue({
+          port: nodes[0]!.port,
+          apiPort: nodes[0]!.apiPort,
+          role: 'replica',
+          xlog: 60_000_000 + i,
+        }),
+      );
     await etcd.compact();
   } finally {
     group.signal('router', 'SIGCONT');
   }
-  await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg3', { what: 'primary listener on pg3 after compaction', timeoutMs: 20_000, intervalMs: 50, diagnose: () => group.logTail('router') });
+  await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg3', {
+    what: 'primary listener on pg3 after compaction',
+    timeoutMs: 20_000,
+    intervalMs: 50,
+    diagnose: () => group.logTail('router'),
+  });
 });
 
 test('SIGTERM stops the router cleanly with exit code 0', async () => {

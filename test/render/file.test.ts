@@ -12,10 +12,17 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 test('writes a new file atomically with the requested mode and reports didRender', async () => {
   const path = join(dir, 'secret.ini');
   const result = await renderFile({ path, contents: 'a=1\n', mode: 0o600 });
-  assert.deepEqual({ didRender: result.didRender, wouldRender: result.wouldRender, previous: result.previous }, { didRender: true, wouldRender: true, previous: null });
+  assert.deepEqual(
+    { didRender: result.didRender, wouldRender: result.wouldRender, previous: result.previous },
+    { didRender: true, wouldRender: true, previous: null },
+  );
   assert.equal(readFileSync(path, 'utf8'), 'a=1\n');
   assert.equal(statSync(path).mode & 0o777, 0o600);
-  assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], 'no staged file left behind');
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.endsWith('.tmp')),
+    [],
+    'no staged file left behind',
+  );
 });
 
 test('identical contents cause no write', async () => {
@@ -31,13 +38,19 @@ test('identical contents cause no write', async () => {
 test('a failed check leaves the live file untouched and names the file', async () => {
   const path = join(dir, 'checked.cfg');
   writeFileSync(path, 'good\n');
-  await assert.rejects(renderFile({ path, contents: 'bad\n', check: 'grep -q good {{file}}' }), (err: SwitchyardError) => {
-    assert.equal(err.code, 'SY_ERR_RENDER_INVALID');
-    assert.match(err.message, /checked\.cfg: staged file failed validation; kept the live file/);
-    return true;
-  });
+  await assert.rejects(
+    renderFile({ path, contents: 'bad\n', check: 'grep -q good {{file}}' }),
+    (err: SwitchyardError) => {
+      assert.equal(err.code, 'SY_ERR_RENDER_INVALID');
+      assert.match(err.message, /checked\.cfg: staged file failed validation; kept the live file/);
+      return true;
+    },
+  );
   assert.equal(readFileSync(path, 'utf8'), 'good\n');
-  assert.deepEqual(readdirSync(dir).filter((f) => f.includes('checked.cfg') && f.endsWith('.tmp')), []);
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.includes('checked.cfg') && f.endsWith('.tmp')),
+    [],
+  );
 });
 
 test('the check command sees the staged file, quoted even with spaces in the path', async () => {
@@ -49,7 +62,10 @@ test('the check command sees the staged file, quoted even with spaces in the pat
 test('a check that hangs is killed at its timeout', async () => {
   const path = join(dir, 'slow.cfg');
   const started = Date.now();
-  await assert.rejects(renderFile({ path, contents: 'x', check: 'sleep 5', checkTimeoutMs: 200 }), /timed out after 200 ms/);
+  await assert.rejects(
+    renderFile({ path, contents: 'x', check: 'sleep 5', checkTimeoutMs: 200 }),
+    /timed out after 200 ms/,
+  );
   assert.ok(Date.now() - started < 3000);
 });
 

@@ -10,22 +10,31 @@ test('renders without HTML escaping', () => {
 
 test('a missing field is an error naming the template and line, not an empty string', () => {
   const t = compileTemplate('line one\nserver {{missing}}\n', 'user.hbs');
-  assert.throws(() => t({}), (err: SwitchyardError) => {
-    assert.equal(err.code, 'SY_ERR_RENDER_TEMPLATE');
-    assert.match(err.message, /template user\.hbs: "missing" not defined/);
-    assert.match(err.message, /2:/);
-    return true;
-  });
+  assert.throws(
+    () => t({}),
+    (err: SwitchyardError) => {
+      assert.equal(err.code, 'SY_ERR_RENDER_TEMPLATE');
+      assert.match(err.message, /template user\.hbs: "missing" not defined/);
+      assert.match(err.message, /2:/);
+      return true;
+    },
+  );
 });
 
 test('a syntax error is reported at compile time with the template name', () => {
-  assert.throws(() => compileTemplate('{{#each x}}no close', 'broken.hbs'), /template broken\.hbs: Parse error/);
+  assert.throws(
+    () => compileTemplate('{{#each x}}no close', 'broken.hbs'),
+    /template broken\.hbs: Parse error/,
+  );
 });
 
 test('a strict-mode miss on a secret value does not print the value', () => {
   const t = compileTemplate('{{password.length2}}', 's.hbs');
-  assert.throws(() => t({ password: 'hunter2-secret' }), (err: Error) => {
-    assert.doesNotMatch(err.message, /hunter2/);
-    return true;
-  });
+  assert.throws(
+    () => t({ password: 'hunter2-secret' }),
+    (err: Error) => {
+      assert.doesNotMatch(err.message, /hunter2/);
+      return true;
+    },
+  );
 });

@@ -9,7 +9,10 @@ const options = { maxReplicaLagBytes: 1024 * 1024 };
 function cluster(extra: ReturnType<typeof raw>[] = [], leaderState = 'running', leaderRole = 'primary') {
   return buildClusterState('app', [
     raw('leader', 'pg1', 77, '5'),
-    raw('members/pg1', member4x({ port: 5432, apiPort: 8008, role: leaderRole, state: leaderState, xlog: 100_000_000 })),
+    raw(
+      'members/pg1',
+      member4x({ port: 5432, apiPort: 8008, role: leaderRole, state: leaderState, xlog: 100_000_000 }),
+    ),
     raw('members/pg2', member4x({ port: 5433, apiPort: 8009, xlog: 100_000_000 })),
     raw('members/pg3', member4x({ port: 5434, apiPort: 8010, xlog: 100_000_000 })),
     raw('status', '{"optime":100000000}'),
@@ -22,7 +25,10 @@ test('routes writes to the leader-key holder once it reports running primary', (
   assert.equal(view.leader?.name, 'pg1');
   assert.equal(view.leader?.isWritable, true);
   assert.equal(view.leader?.leaderRevision, 77);
-  assert.deepEqual(view.replicas.map((r) => r.name), ['pg2', 'pg3']);
+  assert.deepEqual(
+    view.replicas.map((r) => r.name),
+    ['pg2', 'pg3'],
+  );
 });
 
 test('a leader still in recovery (role replica) is not writable, with the reason', () => {
@@ -39,9 +45,14 @@ test('a leader not running is not writable', () => {
 
 test('a successful probe of the same leadership makes the leader writable before its member key says so', () => {
   const state = cluster([], 'running', 'replica');
-  assert.equal(computeView(state, { ...options, probe: { name: 'pg1', leaderRevision: 77, isWritable: true } }).leader?.isWritable, true);
   assert.equal(
-    computeView(state, { ...options, probe: { name: 'pg1', leaderRevision: 76, isWritable: true } }).leader?.isWritable,
+    computeView(state, { ...options, probe: { name: 'pg1', leaderRevision: 77, isWritable: true } }).leader
+      ?.isWritable,
+    true,
+  );
+  assert.equal(
+    computeView(state, { ...options, probe: { name: 'pg1', leaderRevision: 76, isWritable: true } }).leader
+      ?.isWritable,
     false,
     'a probe of an earlier leadership must not count',
   );
@@ -51,13 +62,19 @@ test('no leader key means no writer; replicas keep serving', () => {
   const state = buildClusterState('app', [raw('members/pg2', member4x({ port: 5433, apiPort: 8009 }))]);
   const view = computeView(state, options);
   assert.equal(view.leader, null);
-  assert.deepEqual(view.replicas.map((r) => r.name), ['pg2']);
+  assert.deepEqual(
+    view.replicas.map((r) => r.name),
+    ['pg2'],
+  );
 });
 
 test('replicas with noloadbalance, lag over the limit, or not running are not eligible for reads', () => {
   const view = computeView(
     cluster([
-      raw('members/pg2', member4x({ port: 5433, apiPort: 8009, xlog: 100_000_000, tags: { noloadbalance: true } })),
+      raw(
+        'members/pg2',
+        member4x({ port: 5433, apiPort: 8009, xlog: 100_000_000, tags: { noloadbalance: true } }),
+      ),
       raw('members/pg3', member4x({ port: 5434, apiPort: 8010, xlog: 90_000_000 })),
       raw('members/pg4', member4x({ port: 5435, apiPort: 8011, state: 'stopped' })),
     ]),

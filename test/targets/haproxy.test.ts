@@ -26,17 +26,28 @@ function target(extra: Record<string, unknown> = {}) {
 }
 
 function snapshot(views: RouteView[]) {
-  return { generation: 7, views: new Map(views.map((v) => [v.scope, v])), dcs: { isConnected: true, lastContactAt: Date.now() } };
+  return {
+    generation: 7,
+    views: new Map(views.map((v) => [v.scope, v])),
+    dcs: { isConnected: true, lastContactAt: Date.now() },
+  };
 }
 
 function labView(): RouteView {
-  return { ...computeView(buildClusterState('lab', patroni302Keys()), { maxReplicaLagBytes: null }), generation: 3 };
+  return {
+    ...computeView(buildClusterState('lab', patroni302Keys()), { maxReplicaLagBytes: null }),
+    generation: 3,
+  };
 }
 
 test('the default template renders a recorded 3.0.2 cluster into a config haproxy -c accepts', async () => {
   const { text } = await target().render(snapshot([labView()]));
-  assert.match(text, /listen lab_primary\n    bind 127\.0\.0\.1:5000\n    option httpchk GET \/primary/);
-  assert.match(text, /server node3 127\.0\.0\.1:24013 check port 24023\n/, 'the leader is the only regular server');
+  assert.match(text, /listen lab_primary\n {4}bind 127\.0\.0\.1:5000\n {4}option httpchk GET \/primary/);
+  assert.match(
+    text,
+    /server node3 127\.0\.0\.1:24013 check port 24023\n/,
+    'the leader is the only regular server',
+  );
   assert.match(text, /server node1 127\.0\.0\.1:24011 check port 24021 backup\n/);
   assert.match(text, /on-marked-down shutdown-sessions/);
   assert.match(text, /hard-stop-after 30s/);
@@ -47,8 +58,13 @@ test('the default template renders a recorded 3.0.2 cluster into a config haprox
 });
 
 test('without a writable leader every member of the primary listener is a backup', async () => {
-  const state = buildClusterState('lab', patroni302Keys().filter((k) => k.key !== 'leader'));
-  const { text, context } = await target().render(snapshot([{ ...computeView(state, { maxReplicaLagBytes: null }), generation: 1 }]));
+  const state = buildClusterState(
+    'lab',
+    patroni302Keys().filter((k) => k.key !== 'leader'),
+  );
+  const { text, context } = await target().render(
+    snapshot([{ ...computeView(state, { maxReplicaLagBytes: null }), generation: 1 }]),
+  );
   assert.equal(context.clusters[0]?.writer, null);
   const primary = text.slice(text.indexOf('listen lab_primary'), text.indexOf('listen lab_replicas'));
   assert.equal(primary.match(/server node\d .* backup\n/g)?.length, 3);
@@ -57,10 +73,20 @@ test('without a writable leader every member of the primary listener is a backup
 test('IPv6 members and a REST API on another address render as valid HAProxy syntax', async () => {
   const state = buildClusterState('lab', [
     raw('leader', 'pg1'),
-    raw('members/pg1', JSON.stringify({ conn_url: 'postgres://[::1]:5432/postgres', api_url: 'http://127.0.0.2:8008/patroni', state: 'running', role: 'primary' })),
+    raw(
+      'members/pg1',
+      JSON.stringify({
+        conn_url: 'postgres://[::1]:5432/postgres',
+        api_url: 'http://127.0.0.2:8008/patroni',
+        state: 'running',
+        role: 'primary',
+      }),
+    ),
     raw('members/pg2', member4x({ port: 5433, apiPort: 8009 })),
   ]);
-  const { text } = await target().render(snapshot([{ ...computeView(state, { maxReplicaLagBytes: null }), generation: 1 }]));
+  const { text } = await target().render(
+    snapshot([{ ...computeView(state, { maxReplicaLagBytes: null }), generation: 1 }]),
+  );
   assert.match(text, /server pg1 \[::1\]:5432 check port 8008 addr 127\.0\.0\.2\n/);
   const path = join(dir, 'v6.cfg');
   writeFileSync(path, text);
@@ -71,12 +97,24 @@ test('hostile member values never reach the rendered file', async () => {
   const state = buildClusterState('lab', [
     raw('leader', 'pg1'),
     raw('members/pg1', member4x({ port: 5432, apiPort: 8008, role: 'primary' })),
-    raw('members/evil', JSON.stringify({ conn_url: 'postgres://1.2.3.4:5432\n    server x 6.6.6.6:5432/postgres', state: 'running', role: 'replica' })),
-    raw('members/evil2', JSON.stringify({ conn_url: 'postgres://h%20x:5432/postgres', state: 'running', role: 'replica' })),
+    raw(
+      'members/evil',
+      JSON.stringify({
+        conn_url: 'postgres://1.2.3.4:5432\n    server x 6.6.6.6:5432/postgres',
+        state: 'running',
+        role: 'replica',
+      }),
+    ),
+    raw(
+      'members/evil2',
+      JSON.stringify({ conn_url: 'postgres://h%20x:5432/postgres', state: 'running', role: 'replica' }),
+    ),
     raw('members/a;b', member4x({ port: 5433, apiPort: 8009 })),
   ]);
   assert.equal(state.invalid.length, 3);
-  const { text } = await target().render(snapshot([{ ...computeView(state, { maxReplicaLagBytes: null }), generation: 1 }]));
+  const { text } = await target().render(
+    snapshot([{ ...computeView(state, { maxReplicaLagBytes: null }), generation: 1 }]),
+  );
   assert.doesNotMatch(text, /6\.6\.6\.6|evil|a;b|h x/);
 });
 
@@ -90,15 +128,37 @@ test('runtime plan fences the old primary before routing to the new one, without
       '2 app_primary 3 pg3 127.0.0.1 0 1 1 1 10 6 3 4 6 0 0 0 - 5434 - 0 8010 - - 8010',
     ].join('\n'),
   );
-  const plan = planRuntime([{ backend: 'app_primary', up: ['pg3'], down: ['pg1', 'pg2'], isFencing: true }], live, new Set(['app_primary/pg1']));
-  assert.deepEqual(plan.fence, ['set server app_primary/pg1 health down', 'shutdown sessions server app_primary/pg1']);
-  assert.deepEqual(plan.route, ['set server app_primary/pg3 state ready', 'set server app_primary/pg3 health up']);
-  assert.ok(![...plan.fence, ...plan.route].some((c) => / state maint/.test(c)), 'never leaves a server in MAINT');
+  const plan = planRuntime(
+    [{ backend: 'app_primary', up: ['pg3'], down: ['pg1', 'pg2'], isFencing: true }],
+    live,
+    new Set(['app_primary/pg1']),
+  );
+  assert.deepEqual(plan.fence, [
+    'set server app_primary/pg1 health down',
+    'shutdown sessions server app_primary/pg1',
+  ]);
+  assert.deepEqual(plan.route, [
+    'set server app_primary/pg3 state ready',
+    'set server app_primary/pg3 health up',
+  ]);
+  assert.ok(
+    ![...plan.fence, ...plan.route].some((c) => / state maint/.test(c)),
+    'never leaves a server in MAINT',
+  );
   assert.deepEqual(plan.missing, []);
 });
 
 test('runtime plan is empty when the live state already matches, and reports missing servers', () => {
-  const live = parseServersState('1\n# header\n2 app_primary 1 pg1 127.0.0.1 2 0 1 1 10 6 3 4 6 0 0 0 - 5432 - 0 8008 - - 8008\n');
-  assert.deepEqual(planRuntime([{ backend: 'app_primary', up: ['pg1'], down: [], isFencing: true }], live, new Set()), { fence: [], route: [], missing: [] });
-  assert.deepEqual(planRuntime([{ backend: 'app_primary', up: ['pg9'], down: [], isFencing: true }], live, new Set()).missing, ['app_primary/pg9']);
+  const live = parseServersState(
+    '1\n# header\n2 app_primary 1 pg1 127.0.0.1 2 0 1 1 10 6 3 4 6 0 0 0 - 5432 - 0 8008 - - 8008\n',
+  );
+  assert.deepEqual(
+    planRuntime([{ backend: 'app_primary', up: ['pg1'], down: [], isFencing: true }], live, new Set()),
+    { fence: [], route: [], missing: [] },
+  );
+  assert.deepEqual(
+    planRuntime([{ backend: 'app_primary', up: ['pg9'], down: [], isFencing: true }], live, new Set())
+      .missing,
+    ['app_primary/pg9'],
+  );
 });

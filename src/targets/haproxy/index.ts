@@ -1,6 +1,12 @@
 import { resolve } from 'node:path';
 import { describeError, SwitchyardError } from '../../errors.js';
-import { renderFile, restoreBackup, runCommand, loadTemplate, type CompiledTemplate } from '../../render/index.js';
+import {
+  renderFile,
+  restoreBackup,
+  runCommand,
+  loadTemplate,
+  type CompiledTemplate,
+} from '../../render/index.js';
 import { defaultTemplate } from '../../paths.js';
 import { writer, type RouteView } from '../../route/view.js';
 import { defineTarget, type TargetCreateContext } from '../registry.js';
@@ -48,7 +54,9 @@ export class HaproxyTarget implements Target {
 
   /** Renders without touching disk (used by `switchyard render`). */
   async render(snapshot: RouteSnapshot): Promise<{ text: string; context: HaproxyTemplateContext }> {
-    this.template ??= await loadTemplate(resolve(this.ctx.configDir, this.config.template ?? defaultTemplate('haproxy.cfg.hbs')));
+    this.template ??= await loadTemplate(
+      resolve(this.ctx.configDir, this.config.template ?? defaultTemplate('haproxy.cfg.hbs')),
+    );
     const context = buildContext(this.config, snapshot.views, snapshot.generation, writer);
     return { text: this.template(context), context };
   }
@@ -70,7 +78,10 @@ export class HaproxyTarget implements Target {
       } catch (err) {
         this.runtime.connected = false;
         this.runtime.lastError = describeError(err);
-        this.ctx.log.warn({ err: this.runtime.lastError }, 'HAProxy runtime API failed; falling back to file and reload');
+        this.ctx.log.warn(
+          { err: this.runtime.lastError },
+          'HAProxy runtime API failed; falling back to file and reload',
+        );
       }
     }
     const structure = structuralKey(context);
@@ -82,7 +93,10 @@ export class HaproxyTarget implements Target {
     });
     if (file.didRender) parts.push('file written');
     if (!file.didRender && this.liveStructure === null) this.liveStructure = structure; // HAProxy runs this file already
-    const mustReload = this.config.reload !== null && (file.didRender || this.liveStructure !== structure) && (!isRuntimeApplied || this.liveStructure !== structure);
+    const mustReload =
+      this.config.reload !== null &&
+      (file.didRender || this.liveStructure !== structure) &&
+      (!isRuntimeApplied || this.liveStructure !== structure);
     if (mustReload) {
       await this.reload();
       this.liveStructure = structure;
@@ -100,25 +114,48 @@ export class HaproxyTarget implements Target {
   }
 
   /** Makes live server states match the views; returns how many commands were sent. */
-  private async applyRuntime(views: ReadonlyMap<string, RouteView>, context: HaproxyTemplateContext, isFull: boolean): Promise<number> {
+  private async applyRuntime(
+    views: ReadonlyMap<string, RouteView>,
+    context: HaproxyTemplateContext,
+    isFull: boolean,
+  ): Promise<number> {
     const runtime = this.runtime as RuntimeStatus;
     const timeout = Math.min(2000, this.config.command_timeout_ms);
-    const changed = context.clusters.filter((c) => isFull || this.previousWriters.get(c.scope) !== c.writer || !this.previousWriters.has(c.scope) || views.get(c.scope)?.generation !== this.appliedViewGenerations.get(c.scope));
+    const changed = context.clusters.filter(
+      (c) =>
+        isFull ||
+        this.previousWriters.get(c.scope) !== c.writer ||
+        !this.previousWriters.has(c.scope) ||
+        views.get(c.scope)?.generation !== this.appliedViewGenerations.get(c.scope),
+    );
     if (changed.length === 0) return 0;
     const backends = changed.flatMap((c) => [c.primary.name, ...(c.replicas ? [c.replicas.name] : [])]);
-    const query = changed.length === context.clusters.length ? 'show servers state' : backends.map((b) => `show servers state ${b}`).join(';');
+    const query =
+      changed.length === context.clusters.length
+        ? 'show servers state'
+        : backends.map((b) => `show servers state ${b}`).join(';');
     const live = parseServersState(await runtimeCommand(runtime.socket, query, timeout));
     const desired: DesiredBackend[] = [];
     const alwaysFence = new Set<string>();
     for (const c of changed) {
       const names = backendNames(c.scope);
       const members = c.primary.servers.map((s) => s.name);
-      desired.push({ backend: names.primary, up: c.writer ? [c.writer] : [], down: members.filter((m) => m !== c.writer), isFencing: true });
+      desired.push({
+        backend: names.primary,
+        up: c.writer ? [c.writer] : [],
+        down: members.filter((m) => m !== c.writer),
+        isFencing: true,
+      });
       const old = this.previousWriters.get(c.scope);
       if (old && old !== c.writer) alwaysFence.add(`${names.primary}/${old}`);
       if (c.replicas) {
         const up = c.replicas.servers.filter((s) => !s.isBackup).map((s) => s.name);
-        desired.push({ backend: names.replicas, up, down: members.filter((m) => !up.includes(m)), isFencing: false });
+        desired.push({
+          backend: names.replicas,
+          up,
+          down: members.filter((m) => !up.includes(m)),
+          isFencing: false,
+        });
       }
     }
     const plan = planRuntime(desired, live, alwaysFence);
@@ -142,8 +179,16 @@ export class HaproxyTarget implements Target {
 
   private async saveServerState(): Promise<void> {
     const runtime = this.runtime as RuntimeStatus;
-    const state = await runtimeCommand(runtime.socket, 'show servers state', Math.min(2000, this.config.command_timeout_ms));
-    await renderFile({ path: resolve(this.ctx.configDir, this.config.state_file as string), contents: state, isBackupKept: false });
+    const state = await runtimeCommand(
+      runtime.socket,
+      'show servers state',
+      Math.min(2000, this.config.command_timeout_ms),
+    );
+    await renderFile({
+      path: resolve(this.ctx.configDir, this.config.state_file as string),
+      contents: state,
+      isBackupKept: false,
+    });
   }
 
   /** Runs the reload command with retries; after the last failure restores the previous file. */
@@ -159,13 +204,16 @@ export class HaproxyTarget implements Target {
       } catch (err) {
         lastError = err;
         this.ctx.log.warn({ attempt, err: describeError(err) }, 'HAProxy reload failed');
-        if (attempt < this.config.reload_attempts) await new Promise((r) => setTimeout(r, 200 * 2 ** (attempt - 1)));
+        if (attempt < this.config.reload_attempts)
+          await new Promise((r) => setTimeout(r, 200 * 2 ** (attempt - 1)));
       }
     }
     const restored = await restoreBackup(this.output).catch(() => false);
     if (restored) {
       this.rollbacks += 1;
-      await runCommand(command, { timeoutMs: this.config.command_timeout_ms, purpose: 'reload' }).catch(() => undefined);
+      await runCommand(command, { timeoutMs: this.config.command_timeout_ms, purpose: 'reload' }).catch(
+        () => undefined,
+      );
     }
     throw new SwitchyardError(
       'SY_ERR_RELOAD_FAILED',

@@ -11,13 +11,22 @@ export async function runtimeCommand(socketPath: string, command: string, timeou
     const socket = connect(socketPath);
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new SwitchyardError('SY_ERR_RUNTIME_API', `HAProxy runtime API at ${socketPath} did not answer within ${timeoutMs} ms`));
+      reject(
+        new SwitchyardError(
+          'SY_ERR_RUNTIME_API',
+          `HAProxy runtime API at ${socketPath} did not answer within ${timeoutMs} ms`,
+        ),
+      );
     }, timeoutMs);
     socket.on('connect', () => socket.end(`${command}\n`));
     socket.on('data', (chunk) => chunks.push(chunk));
     socket.on('error', (err) => {
       clearTimeout(timer);
-      reject(new SwitchyardError('SY_ERR_RUNTIME_API', `HAProxy runtime API at ${socketPath}: ${err.message}`, { cause: err }));
+      reject(
+        new SwitchyardError('SY_ERR_RUNTIME_API', `HAProxy runtime API at ${socketPath}: ${err.message}`, {
+          cause: err,
+        }),
+      );
     });
     socket.on('close', () => {
       clearTimeout(timer);
@@ -65,7 +74,11 @@ export interface DesiredBackend {
  * they still converge on the leader. A server someone left in MAINT is made ready again when it must be up.
  * Pure; `alwaysFence` names servers whose sessions are cut even if they already look down.
  */
-export function planRuntime(desired: readonly DesiredBackend[], live: ReadonlyMap<string, LiveServer>, alwaysFence: ReadonlySet<string>): { fence: string[]; route: string[]; missing: string[] } {
+export function planRuntime(
+  desired: readonly DesiredBackend[],
+  live: ReadonlyMap<string, LiveServer>,
+  alwaysFence: ReadonlySet<string>,
+): { fence: string[]; route: string[]; missing: string[] } {
   const fence: string[] = [];
   const route: string[] = [];
   const missing: string[] = [];
@@ -78,7 +91,8 @@ export function planRuntime(desired: readonly DesiredBackend[], live: ReadonlyMa
         continue;
       }
       if (s.opState !== 0) fence.push(`set server ${id} health down`);
-      if (b.isFencing && (s.opState !== 0 || alwaysFence.has(id))) fence.push(`shutdown sessions server ${id}`);
+      if (b.isFencing && (s.opState !== 0 || alwaysFence.has(id)))
+        fence.push(`shutdown sessions server ${id}`);
     }
     for (const server of b.up) {
       const id = `${b.backend}/${server}`;
@@ -95,10 +109,17 @@ export function planRuntime(desired: readonly DesiredBackend[], live: ReadonlyMa
 }
 
 /** Runs commands in one round trip; throws with HAProxy's text when any command printed an error. */
-export async function runBatch(socketPath: string, commands: readonly string[], timeoutMs: number): Promise<void> {
+export async function runBatch(
+  socketPath: string,
+  commands: readonly string[],
+  timeoutMs: number,
+): Promise<void> {
   if (commands.length === 0) return;
   const output = (await runtimeCommand(socketPath, commands.join(';'), timeoutMs)).trim();
   if (output !== '') {
-    throw new SwitchyardError('SY_ERR_RUNTIME_API', `HAProxy refused a runtime command (${commands.length} sent): ${output.split('\n').slice(0, 3).join(' | ')}`);
+    throw new SwitchyardError(
+      'SY_ERR_RUNTIME_API',
+      `HAProxy refused a runtime command (${commands.length} sent): ${output.split('\n').slice(0, 3).join(' | ')}`,
+    );
   }
 }
