@@ -1,7 +1,24 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
-import { sleep, sqlQuery, startPostgres, type PostgresServer } from '../harness/index.js';
+import { spawn } from 'node:child_process';
+import { statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import {
+  ProcessGroup,
+  freePort,
+  httpRequest,
+  sleep,
+  sqlQuery,
+  startEtcd,
+  startPatroniCluster,
+  startPostgres,
+  waitFor,
+  type EtcdCluster,
+  type PatroniCluster,
+  type PostgresServer,
+} from '../harness/index.js';
+import { runSwitchover, type SwitchoverOptions } from '../../src/cli/switchover.js';
 import { PgBouncerControl } from '../../src/targets/pgbouncer/control.js';
 import { startPgBouncerBed, type PgBouncerBed } from './pgbouncer-bed.js';
 import { startLoad } from './pgbouncer-load.js';
@@ -184,4 +201,277 @@ describe('PgBouncer target against a real PgBouncer 1.18 and two PostgreSQL serv
       delete process.env['SY_INT_PGB_PW'];
     }
   });
+});
+
+describe('PgBouncer with a real Patroni 3.0.2 cluster, the router and `switchyard switchover`', () => {
+  let etcd: EtcdCluster;
+  let cluster: PatroniCluster;
+  let bed: PgBouncerBed;
+  let routerGroup: ProcessGroup;
+  let configPath: string;
+  const REST = { username: 'patroni-admin', password: 'rest-pw' };
+  const nodePort = (name: string) => cluster.nodes.find((n) => n.name === name)?.pgPort;
+  const appRow = async () =>
+    (await bed.bouncer.adminQuery('SHOW DATABASES')).find((r) => r['name'] === 'app');
+  const isPaused = async () => Number((await appRow())?.['paused']) === 1;
+  const routedPort = async () => Number((await appRow())?.['port']);
+
+  const startRouter = async () => {
+    const proc = routerGroup.spawn({
+      name: 'router',
+      command: process.execPath,
+      args: ['--import', 'tsx', 'src/cli/run.ts', 'route', '--config', configPath],
+      cwd: process.cwd(),
+    });
+    await waitFor(
+      async () =>
+        proc.isRunning() && (await httpRequest(`http://127.0.0.1:${apiPort}/status`)).status === 200,
+      {
+        what: 'router /status',
+        timeoutMs: 20_000,
+        diagnose: () => routerGroup.logTail('router', 30),
+      },
+    );
+    return proc;
+  };
+  let apiPort = 0;
+
+  const switchover = (extra: Partial<SwitchoverOptions> = {}) => {
+    const lines: string[] = [];
+    const out = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(...String(chunk).trimEnd().split('\n'));
+        done();
+      },
+    });
+    const run = runSwitchover(
+      {
+        config: configPath,
+        cluster: 'demo',
+        timeoutSeconds: 30,
+        restUsername: REST.username,
+        restPasswordEnv: 'SY_INT_REST_PW',
+        ...extra,
+      },
+      out,
+    ).then(
+      (code) => ({ code, error: null as (Error & { code?: string }) | null }),
+      (error: Error & { code?: string }) => ({ code: null, error }),
+    );
+    return { lines, run };
+  };
+
+  before(async () => {
+    process.env['SY_INT_REST_PW'] = REST.password;
+    etcd = await startEtcd();
+    cluster = await startPatroniCluster({ scope: 'demo', nodes: 3, etcd, restApiAuth: REST });
+    const leader = await cluster.waitForLeader();
+    await cluster.sql(leader, 'create table if not exists t (id bigserial primary key, v int)');
+    bed = await startPgBouncerBed(
+      `[databases]\napp = host=127.0.0.1 port=${nodePort(leader)} dbname=postgres\n`,
+    );
+    routerGroup = ProcessGroup.create('router');
+    apiPort = await freePort();
+    configPath = join(bed.dir, 'router.yml');
+    writeFileSync(
+      configPath,
+      [
+        'dcs:',
+        '  type: etcd3',
+        `  hosts: [${etcd.endpoints.map((e) => JSON.stringify(e)).join(', ')}]`,
+        'clusters: [demo]',
+        'api:',
+        `  listen: 127.0.0.1:${apiPort}`,
+        'targets:',
+        '  pgbouncer:',
+        `    output: ${bed.routesPath}`,
+        '    databases:',
+        '      app: { cluster: demo, dbname: postgres }',
+        `    admin: { host: 127.0.0.1, port: ${bed.bouncer.port}, user: pgbouncer_admin }`,
+        '    timeouts: { pause_ms: 3000, max_pause_ms: 45000 }',
+        '',
+      ].join('\n'),
+    );
+    await startRouter();
+  });
+
+  after(async () => {
+    await routerGroup?.cleanup();
+    await bed?.stop();
+    await cluster?.stop();
+    await etcd?.stop();
+    delete process.env['SY_INT_REST_PW'];
+  });
+
+  test('switchyard switchover moves clients to the new leader with 0 errors, then resumes', async (t) => {
+    const old = await cluster.waitForLeader();
+    assert.equal(await routedPort(), nodePort(old));
+    const load = startLoad({
+      port: bed.bouncer.port,
+      database: 'app',
+      clients: 8,
+      statement: 'insert into t (v) values (1) returning inet_server_port() as port',
+      longTransactionSeconds: 0.3,
+    });
+    await sleep(1000);
+    const { lines, run } = switchover();
+    const result = await run;
+    await sleep(1000);
+    const report = await load.stop();
+    t.diagnostic(lines.join('\n'));
+    t.diagnostic(
+      `statements ${report.statements}, errors ${report.errors.length}, max latency ${report.maxLatencyMs} ms`,
+    );
+    assert.equal(result.error, null, `${result.error?.message}\n${lines.join('\n')}`);
+    assert.equal(result.code, 0);
+    const next = await cluster.waitForLeader();
+    assert.notEqual(next, old);
+    assert.deepEqual(report.errors, [], lines.join('\n'));
+    assert.deepEqual(report.ports, [nodePort(old), nodePort(next)]);
+    assert.equal(await routedPort(), nodePort(next));
+    assert.equal(await isPaused(), false);
+    for (const pattern of [
+      /paused app/,
+      /POST http/,
+      /leader key released by/,
+      /is writable/,
+      /done: demo switched over to/,
+    ]) {
+      assert.ok(
+        lines.some((l) => pattern.test(l)),
+        `${pattern} in\n${lines.join('\n')}`,
+      );
+    }
+    await cluster.waitForHealthy();
+  });
+
+  test('a REST call that fails (401) resumes PgBouncer and reports', async () => {
+    const { lines, run } = switchover({ restPasswordEnv: 'SY_INT_NO_SUCH_VAR' });
+    const result = await run;
+    assert.equal(result.error?.code, 'SY_ERR_SWITCHOVER');
+    assert.match(result.error?.message ?? '', /Patroni did not switch over: 401/);
+    assert.ok(
+      lines.some((l) => /resumed app/.test(l)),
+      lines.join('\n'),
+    );
+    assert.equal(await isPaused(), false);
+  });
+
+  test('a REST call that hangs (leader Patroni frozen) is bounded and PgBouncer resumed', async () => {
+    const leader = await cluster.waitForLeader();
+    cluster.sigstop(leader);
+    try {
+      const { lines, run } = switchover({ timeoutSeconds: 3 });
+      const result = await run;
+      assert.equal(result.error?.code, 'SY_ERR_SWITCHOVER');
+      assert.match(result.error?.message ?? '', /no new writable leader within 3 s/);
+      assert.ok(
+        lines.some((l) => /resumed app/.test(l)),
+        lines.join('\n'),
+      );
+      assert.equal(await isPaused(), false);
+    } finally {
+      cluster.sigcont(leader);
+    }
+    // Patroni may still serve the queued request once thawed: let the cluster settle either way.
+    await sleep(3000);
+    await cluster.waitForHealthy({ timeoutMs: 60_000 });
+    await waitFor(
+      async () => !(await isPaused()) && (await routedPort()) === nodePort(await cluster.waitForLeader()),
+      {
+        what: 'router to follow the settled leader',
+        timeoutMs: 20_000,
+      },
+    );
+  });
+
+  test('killing the leader (Patroni and PostgreSQL) mid-switchover never leaves PgBouncer paused', async () => {
+    const { lines, run } = switchover({ timeoutSeconds: 40 });
+    await waitFor(() => lines.some((l) => /POST http/.test(l)), { what: 'the POST', timeoutMs: 10_000 });
+    const killed = await cluster.killLeader();
+    const result = await run;
+    assert.equal(await isPaused(), false, lines.join('\n'));
+    if (result.error) assert.equal(result.error.code, 'SY_ERR_SWITCHOVER');
+    const next = await cluster.waitForLeader({ not: killed, timeoutMs: 60_000 });
+    await waitFor(async () => (await routedPort()) === nodePort(next) && !(await isPaused()), {
+      what: `PgBouncer routed to ${next} and not paused`,
+      timeoutMs: 20_000,
+    });
+    await cluster.startNode(killed);
+    await cluster.waitForHealthy({ timeoutMs: 90_000 });
+  });
+
+  test('switchover killed -9 after PAUSE: the running router resumes PgBouncer', async () => {
+    const child = spawnSwitchover();
+    try {
+      await waitFor(() => /paused app/.test(child.output()), {
+        what: 'switchover to pause',
+        timeoutMs: 15_000,
+        diagnose: child.output,
+      });
+      child.kill9();
+      await waitFor(async () => !(await isPaused()), { what: 'the router to resume app', timeoutMs: 10_000 });
+    } finally {
+      child.kill9();
+    }
+    await cluster.waitForHealthy({ timeoutMs: 60_000 });
+  });
+
+  test('router and switchover both killed -9 while paused: the next router start resumes PgBouncer', async () => {
+    await routerGroup.stop('router', 'SIGKILL', 5000);
+    const child = spawnSwitchover();
+    try {
+      await waitFor(() => /paused app/.test(child.output()), {
+        what: 'switchover to pause',
+        timeoutMs: 15_000,
+        diagnose: child.output,
+      });
+      child.kill9();
+    } finally {
+      child.kill9();
+    }
+    assert.equal(await isPaused(), true);
+    await startRouter();
+    await waitFor(async () => !(await isPaused()), {
+      what: 'the fresh router to resume app',
+      timeoutMs: 15_000,
+    });
+    await cluster.waitForHealthy({ timeoutMs: 60_000 });
+    const leader = await cluster.waitForLeader();
+    await waitFor(async () => (await routedPort()) === nodePort(leader), {
+      what: `app routed to ${leader}`,
+      timeoutMs: 20_000,
+    });
+  });
+
+  function spawnSwitchover(): { output(): string; kill9(): void } {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'src/cli/run.ts',
+        'switchover',
+        '--config',
+        configPath,
+        '--cluster',
+        'demo',
+        '--rest-username',
+        REST.username,
+        '--rest-password-env',
+        'SY_INT_REST_PW',
+      ],
+      { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } },
+    );
+    let text = '';
+    child.stdout?.on('data', (d) => (text += String(d)));
+    child.stderr?.on('data', (d) => (text += String(d)));
+    return {
+      output: () => text,
+      kill9: () => {
+        if (child.exitCode === null && child.signalCode === null && child.pid)
+          process.kill(child.pid, 'SIGKILL');
+      },
+    };
+  }
 });

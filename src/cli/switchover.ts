@@ -1,0 +1,417 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import type { Etcd3 } from 'etcd3';
+import { request } from 'undici';
+import { buildClusterState, type ClusterState } from '../cluster/index.js';
+import { loadRouterConfig, type RouterConfig } from '../config/router.js';
+import { connectEtcd } from '../dcs/connect.js';
+import { readSnapshot } from '../dcs/source.js';
+import { SwitchyardError, describeError } from '../errors.js';
+import { silentLogger } from '../log.js';
+import { computeView, writer, type RouteView } from '../route/view.js';
+import { PgBouncerTarget } from '../targets/pgbouncer.js';
+import type { PgBouncerConfig } from '../targets/pgbouncer/config.js';
+import { removeMarker, writeMarker } from '../targets/pgbouncer/marker.js';
+import { resolvePgBouncerOptions } from '../targets/pgbouncer/options.js';
+import { writeDatabases, clustersOf } from '../targets/pgbouncer/routes.js';
+
+export interface SwitchoverOptions {
+  config: string;
+  cluster: string;
+  candidate?: string | undefined;
+  /** ISO 8601 with a timezone; Patroni runs the switchover then, and the databases are paused just before. */
+  scheduled?: string | undefined;
+  /** Bound of the pause window (PAUSE → RESUME), seconds. */
+  timeoutSeconds: number;
+  restUsername?: string | undefined;
+  restPasswordEnv?: string | undefined;
+  restPasswordFile?: string | undefined;
+  /** Seconds to pause before a scheduled switchover (default 1). */
+  pauseLeadSeconds?: number;
+}
+
+const POLL_MS = 50;
+
+class SwitchoverError extends SwitchyardError {
+  override name = 'SwitchoverError';
+  constructor(message: string, options: { cause?: unknown; exitCode?: number } = {}) {
+    super('SY_ERR_SWITCHOVER', message, options);
+  }
+}
+
+/** Prints one line per step with the time since the start. */
+class Steps {
+  private readonly started = Date.now();
+  constructor(private readonly out: NodeJS.WritableStream) {}
+  get elapsed(): number {
+    return Date.now() - this.started;
+  }
+  say(text: string): void {
+    this.out.write(`[${String(this.elapsed).padStart(6)} ms] ${text}\n`);
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolveSleep) => {
+    const timer = setTimeout(resolveSleep, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolveSleep();
+    });
+  });
+}
+
+async function readClusters(
+  client: Etcd3,
+  config: RouterConfig,
+  scopes: readonly string[],
+): Promise<Map<string, ClusterState>> {
+  const { scopes: raw } = await readSnapshot(client, config.namespace, scopes);
+  const out = new Map<string, ClusterState>();
+  for (const scope of scopes)
+    out.set(scope, buildClusterState(scope, (raw.get(scope) ?? new Map()).values()));
+  return out;
+}
+
+function viewOf(state: ClusterState, config: RouterConfig, generation: number): RouteView {
+  return { ...computeView(state, { maxReplicaLagBytes: config.routing.maxReplicaLagBytes }), generation };
+}
+
+function restAuth(opts: SwitchoverOptions): string | null {
+  if (!opts.restUsername) return null;
+  let password = '';
+  if (opts.restPasswordEnv) password = process.env[opts.restPasswordEnv] ?? '';
+  else if (opts.restPasswordFile)
+    password = readFileSync(resolve(opts.restPasswordFile), 'utf8').replace(/\r?\n$/, '');
+  return `Basic ${Buffer.from(`${opts.restUsername}:${password}`).toString('base64')}`;
+}
+
+interface RestOutcome {
+  status: number | null;
+  body: string;
+  error: string | null;
+}
+
+/** POST/DELETE on Patroni's REST API; never throws, bounded by `signal` and `timeoutMs`. */
+async function callPatroni(
+  url: string,
+  method: 'POST' | 'DELETE',
+  body: object | null,
+  auth: string | null,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<RestOutcome> {
+  try {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (auth) headers['authorization'] = auth;
+    const res = await request(url, {
+      method,
+      headers,
+      body: body ? JSON.stringify(body) : null,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
+    });
+    const text = (await res.body.text()).trim();
+    return { status: res.statusCode, body: text.slice(0, 300), error: null };
+  } catch (err) {
+    return { status: null, body: '', error: describeError(err) };
+  }
+}
+
+/**
+ * Planned switchover that clients do not notice: PAUSE the cluster's PgBouncer databases → POST
+ * /switchover to the leader's Patroni REST API → follow the keys until a new leader is writable →
+ * repoint (write + RELOAD + verify) → RESUME. Every step is bounded; on any failure, timeout or signal the
+ * databases are resumed before returning. Returns the exit code; prints each step with its time.
+ */
+export async function runSwitchover(
+  opts: SwitchoverOptions,
+  out: NodeJS.WritableStream = process.stdout,
+): Promise<number> {
+  const config = loadRouterConfig(opts.config);
+  const pgbConfig = (config.targets as Record<string, unknown>)['pgbouncer'] as PgBouncerConfig | undefined;
+  if (!pgbConfig)
+    throw new SwitchoverError(
+      `${config.path} has no targets.pgbouncer: there is nothing to pause (use patronictl switchover)`,
+      { exitCode: 2 },
+    );
+  const databases = writeDatabases(pgbConfig, opts.cluster);
+  if (databases.length === 0) {
+    throw new SwitchoverError(
+      `targets.pgbouncer in ${config.path} routes no database of cluster ${opts.cluster}`,
+      { exitCode: 2 },
+    );
+  }
+  const scheduledAt = opts.scheduled ? Date.parse(opts.scheduled) : null;
+  if (
+    opts.scheduled &&
+    (scheduledAt === null || Number.isNaN(scheduledAt) || !/(Z|[+-]\d\d:?\d\d)$/.test(opts.scheduled))
+  ) {
+    throw new SwitchoverError(
+      `--scheduled ${JSON.stringify(opts.scheduled)} is not an ISO 8601 time with a timezone (e.g. 2026-11-22T18:00:00+00:00)`,
+      { exitCode: 2 },
+    );
+  }
+  const pgbOptions = resolvePgBouncerOptions(pgbConfig, config.dir);
+  const auth = restAuth(opts);
+  const steps = new Steps(out);
+  const abort = new AbortController();
+  const onSignal = (sig: string) => {
+    steps.say(`${sig}: stopping, resuming PgBouncer`);
+    abort.abort();
+  };
+  const onInt = () => onSignal('SIGINT');
+  const onTerm = () => onSignal('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+
+  const client = await connectEtcd({
+    hosts: config.dcs.hosts,
+    username: config.dcs.username,
+    password: config.dcs.password,
+    tls: config.dcs.tls,
+    requestTimeoutMs: config.dcs.request_timeout_ms,
+  });
+  const target = new PgBouncerTarget(pgbOptions, { log: silentLogger(), now: Date.now });
+  const scopes = clustersOf(pgbConfig);
+  let pausedAt: number | null = null;
+  let isDone = false;
+  let restUrl: string | null = null;
+  try {
+    // 1. Who leads now, and may we switch over?
+    const before = viewOf(
+      (await readClusters(client, config, [opts.cluster])).get(opts.cluster) as ClusterState,
+      config,
+      1,
+    );
+    const old = before.leader;
+    if (!old || !old.isWritable) {
+      throw new SwitchoverError(
+        `cluster ${opts.cluster} has no writable leader (${old?.reason ?? 'no leader key'}); nothing to switch over`,
+        { exitCode: 2 },
+      );
+    }
+    const state = (await readClusters(client, config, [opts.cluster])).get(opts.cluster) as ClusterState;
+    const member = state.members.get(old.name);
+    if (!member?.api)
+      throw new SwitchoverError(`leader ${old.name} publishes no api_url; cannot reach its REST API`, {
+        exitCode: 2,
+      });
+    if (opts.candidate !== undefined) {
+      if (opts.candidate === old.name)
+        throw new SwitchoverError(`candidate ${opts.candidate} is already the leader`, { exitCode: 2 });
+      if (!state.members.has(opts.candidate))
+        throw new SwitchoverError(`candidate ${opts.candidate} is not a member of ${opts.cluster}`, {
+          exitCode: 2,
+        });
+    }
+    restUrl = new URL('/switchover', member.api.url).toString();
+    const body = {
+      leader: old.name,
+      ...(opts.candidate ? { candidate: opts.candidate } : {}),
+      ...(opts.scheduled ? { scheduled_at: opts.scheduled } : {}),
+    };
+    steps.say(
+      `switchover of ${opts.cluster}: leader ${old.name} (${old.host}:${old.port})${opts.candidate ? `, candidate ${opts.candidate}` : ''}; PgBouncer databases ${databases.join(', ')}`,
+    );
+
+    // 2. A scheduled switchover is registered first; the pause starts just before its time.
+    let rest: Promise<RestOutcome> | null = null;
+    if (scheduledAt !== null) {
+      const r = await callPatroni(restUrl, 'POST', body, auth, pgbConfig.timeouts.command_ms, abort.signal);
+      if (r.status !== 202 && r.status !== 200)
+        throw new SwitchoverError(
+          `Patroni refused the scheduled switchover: ${r.status ?? r.error} ${r.body}`,
+        );
+      steps.say(`Patroni scheduled the switchover for ${opts.scheduled}: ${r.body}`);
+      const waitMs = scheduledAt - Date.now() - (opts.pauseLeadSeconds ?? 1) * 1000;
+      if (waitMs > 24 * 3600_000)
+        throw new SwitchoverError(
+          '--scheduled is more than 24 h ahead; schedule it with patronictl and run this closer to the time',
+        );
+      if (waitMs > 0) {
+        steps.say(`waiting ${Math.round(waitMs / 1000)} s until just before the scheduled time`);
+        await sleep(waitMs, abort.signal);
+      }
+      if (abort.signal.aborted) throw new SwitchoverError('interrupted before the scheduled time');
+    }
+
+    // 3. PAUSE (a stall is cancelled by the control; then nothing is requested).
+    const deadline = Date.now() + opts.timeoutSeconds * 1000;
+    await writeMarker(pgbOptions.output, { cluster: opts.cluster, databases, deadlineAt: deadline + 5000 });
+    pausedAt = Date.now();
+    const outcomes = await Promise.all(
+      databases.map((db) => target.control.pause(db, pgbConfig.timeouts.pause_ms).then((o) => ({ db, o }))),
+    );
+    const stalled = outcomes.filter(({ o }) => !o.isPaused);
+    if (stalled.length > 0) {
+      throw new SwitchoverError(
+        `PAUSE of ${stalled.map((s) => s.db).join(', ')} stalled after ${pgbConfig.timeouts.pause_ms} ms (a long transaction holds a server connection); no switchover was requested`,
+      );
+    }
+    steps.say(`paused ${databases.join(', ')} (PAUSE took ${Math.max(...outcomes.map(({ o }) => o.ms))} ms)`);
+
+    // 4. Ask Patroni, and follow the keys meanwhile.
+    if (scheduledAt === null) {
+      steps.say(`POST ${restUrl} ${JSON.stringify(body)}`);
+      rest = callPatroni(restUrl, 'POST', body, auth, opts.timeoutSeconds * 1000, abort.signal);
+    }
+    let restResult: RestOutcome | null = null;
+    void rest?.then((r) => {
+      restResult = r;
+      steps.say(`Patroni answered ${r.status ?? `no answer (${r.error})`}${r.body ? `: ${r.body}` : ''}`);
+    });
+    let sawRelease = false;
+    let holder: string | null = null;
+    let views = new Map<string, RouteView>();
+    let generation = 1;
+    while (true) {
+      if (abort.signal.aborted) throw new SwitchoverError('interrupted');
+      if (Date.now() >= deadline) {
+        throw new SwitchoverError(
+          `no new writable leader within ${opts.timeoutSeconds} s${sawRelease ? ` (leader key released${holder ? `, now held by ${holder}` : ''})` : ` (${old.name} still holds the leader key)`}`,
+        );
+      }
+      try {
+        const states = await readClusters(client, config, scopes);
+        views = new Map([...states].map(([scope, s]) => [scope, viewOf(s, config, ++generation)]));
+      } catch (err) {
+        steps.say(`etcd read failed (${describeError(err)}); retrying`);
+        await sleep(POLL_MS * 4, abort.signal);
+        continue;
+      }
+      const v = views.get(opts.cluster) as RouteView;
+      const name = v.leader?.name ?? null;
+      if (!sawRelease && name !== old.name) {
+        sawRelease = true;
+        steps.say(`leader key released by ${old.name}`);
+      }
+      if (name !== null && name !== old.name && name !== holder) {
+        holder = name;
+        steps.say(`${name} holds the leader key`);
+      }
+      const w = writer(v);
+      if (w && w.name !== old.name) {
+        steps.say(`${w.name} is writable (${w.host}:${w.port})`);
+        break;
+      }
+      const r = restResult as RestOutcome | null;
+      if (
+        r &&
+        !sawRelease &&
+        (r.status === null ? !/timeout|aborted/i.test(r.error ?? '') : r.status >= 400)
+      ) {
+        throw new SwitchoverError(`Patroni did not switch over: ${r.status ?? r.error} ${r.body}`.trim());
+      }
+      await sleep(POLL_MS, abort.signal);
+    }
+
+    // 5. Repoint (write + RELOAD + verify) and RESUME, through the same code as the router.
+    const applied = await target.apply({
+      generation,
+      views,
+      dcs: { isConnected: true, lastContactAt: Date.now() },
+    });
+    steps.say(applied.summary);
+    for (const db of databases) await target.control.resume(db);
+    isDone = true;
+    steps.say(
+      `done: ${opts.cluster} switched over to ${holder}; PgBouncer paused for ${Date.now() - pausedAt} ms`,
+    );
+    if (rest && !restResult) await Promise.race([rest, sleep(1000)]);
+    return 0;
+  } catch (err) {
+    if (pausedAt !== null || !(err instanceof SwitchoverError) || err.exitCode !== 2)
+      steps.say(`failed: ${describeError(err)}`);
+    throw err;
+  } finally {
+    if (!isDone && pausedAt !== null) await resumeAll(target, databases, steps);
+    if (!isDone && scheduledAt !== null && restUrl && pausedAt === null) {
+      const r = await callPatroni(
+        restUrl,
+        'DELETE',
+        null,
+        auth,
+        pgbConfig.timeouts.command_ms,
+        new AbortController().signal,
+      );
+      steps.say(`cancelled the scheduled switchover: ${r.status ?? r.error} ${r.body}`.trim());
+    }
+    await removeMarker(pgbOptions.output).catch(() => undefined);
+    abort.abort();
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+    await target.control.close().catch(() => undefined);
+    client.close();
+  }
+}
+
+/** RESUME every database, a few bounded attempts each: PgBouncer is never left paused by us. */
+async function resumeAll(target: PgBouncerTarget, databases: readonly string[], steps: Steps): Promise<void> {
+  for (const db of databases) {
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        const wasPaused = await target.control.resume(db);
+        steps.say(wasPaused ? `resumed ${db}` : `${db} was not paused`);
+        break;
+      } catch (err) {
+        steps.say(`RESUME ${db} failed (attempt ${attempt}/3): ${describeError(err)}`);
+        if (attempt < 3) await sleep(500);
+      }
+    }
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('switchover')
+    .description('planned switchover with the PgBouncer databases paused: clients wait instead of failing')
+    .requiredOption('-c, --config <file>', 'router configuration (YAML) with targets.pgbouncer')
+    .requiredOption('--cluster <scope>', 'Patroni scope to switch over')
+    .option('--candidate <name>', 'member to promote (default: Patroni picks the healthiest)')
+    .option('--scheduled <time>', 'ISO 8601 time with timezone; the pause starts 1 s before it')
+    .option(
+      '--timeout <seconds>',
+      'longest pause window; past it PgBouncer is resumed and the command fails',
+      '30',
+    )
+    .option('--rest-username <user>', 'Patroni REST basic auth user (restapi.authentication)')
+    .option('--rest-password-env <name>', 'environment variable holding the REST password')
+    .option('--rest-password-file <path>', 'file holding the REST password')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 switched over and resumed; 1 failed (PgBouncer resumed, see the last lines); 2 refused before pausing.\n',
+    )
+    .action(
+      async (o: {
+        config: string;
+        cluster: string;
+        candidate?: string;
+        scheduled?: string;
+        timeout: string;
+        restUsername?: string;
+        restPasswordEnv?: string;
+        restPasswordFile?: string;
+      }) => {
+        const timeoutSeconds = Number(o.timeout);
+        if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0 || timeoutSeconds > 600) {
+          throw new SwitchoverError(
+            `Expected --timeout to be a number of seconds in (0, 600], got ${JSON.stringify(o.timeout)}`,
+            { exitCode: 2 },
+          );
+        }
+        process.exitCode = await runSwitchover({
+          config: o.config,
+          cluster: o.cluster,
+          candidate: o.candidate,
+          scheduled: o.scheduled,
+          timeoutSeconds,
+          restUsername: o.restUsername,
+          restPasswordEnv: o.restPasswordEnv,
+          restPasswordFile: o.restPasswordFile,
+        });
+      },
+    );
+}
