@@ -9,7 +9,8 @@ import {
   queryInterface,
   type AddressOptions,
 } from './vip/address.js';
-import { announce, assertCanAnnounce, detectArpingFlavour, type ArpingFlavour } from './vip/announce.js';
+import { assertCanAnnounce, detectArpingFlavour, type ArpingFlavour } from './vip/announce.js';
+import { Announcer } from './vip/announcer.js';
 import { vipConfigSchema, type VipConfig } from './vip/config.js';
 import { execProgram, VipError, type Exec } from './vip/exec.js';
 import { decideVip, type Decision } from './vip/policy.js';
@@ -43,6 +44,7 @@ export class VipTarget implements Target {
   readonly kind = 'vip';
   readonly name = 'vip';
   private readonly addressOptions: AddressOptions;
+  private readonly announcer: Announcer;
   private snapshot: RouteSnapshot | null = null;
   private isHeld = false;
   private heldRevision: number | null = null;
@@ -76,7 +78,30 @@ export class VipTarget implements Target {
       timeoutMs: config.command_timeout_ms,
     };
     this.flavour = config.arping.flavour === 'auto' ? null : config.arping.flavour;
+    this.announcer = new Announcer({
+      exec: deps.exec,
+      iface: config.interface,
+      vip: config.address,
+      intervalMs: config.announce.interval_ms,
+      timeoutMs: config.command_timeout_ms,
+      arpingCommand: config.arping.command,
+      ndptool: config.ndptool.command,
+      flavour: () => this.arpingFlavour(),
+      log: ctx.log,
+      onSent: (result) => {
+        this.needsAnnounce = false;
+        this.counters.announcements++;
+        this.counters.framesSent += result.frames;
+        this.ctx.log.debug(`announced ${config.address.cidr} on ${config.interface} (${result.description})`);
+      },
+      onFailed: (err) => {
+        this.counters.announceFailures++;
+        this.lastError = describeError(err);
+      },
+    });
     this.startedAt = ctx.now();
+    // Learn the arping flavour now, so it is not on the path of the first take.
+    if (this.flavour === null && config.address.family === 4) this.arpingFlavour().catch(() => undefined);
     if (deps.hasExitHook) process.on('exit', this.exitHook);
     this.scheduleCheck(0);
   }
@@ -94,6 +119,7 @@ export class VipTarget implements Target {
     this.clearTimers();
     const release = this.queue.then(async () => {
       try {
+        await this.announcer.stop();
         const removed = await deconfigureAddress(this.addressOptions, this.config.address);
         this.setHeld(false);
         const summary = removed
@@ -101,7 +127,7 @@ export class VipTarget implements Target {
           : `${this.config.address.cidr} was not on ${this.config.interface} at shutdown`;
         if (removed) this.counters.releases++;
         this.lastSummary = summary;
-        this.ctx.log.info({ target: 'vip' }, summary);
+        this.ctx.log.info(summary);
       } finally {
         if (this.deps.hasExitHook) process.off('exit', this.exitHook);
       }
@@ -142,11 +168,9 @@ export class VipTarget implements Target {
       this.checkTimer = null;
       void this.serialize(() => this.reconcile())
         .then((r) => {
-          if (r.didChange) this.ctx.log.info({ target: 'vip' }, r.summary);
+          if (r.didChange) this.ctx.log.info(r.summary);
         })
-        .catch((err: unknown) =>
-          this.ctx.log.warn({ target: 'vip', err: describeError(err) }, 'VIP check failed'),
-        )
+        .catch((err: unknown) => this.ctx.log.warn({ err: describeError(err) }, 'VIP check failed'))
         .finally(() => this.scheduleCheck(this.config.check_interval_ms));
     }, delayMs);
     this.checkTimer.unref();
@@ -176,12 +200,6 @@ export class VipTarget implements Target {
   private async cycle(): Promise<CycleResult> {
     const { address: vip, interface: iface } = this.config;
     const now = this.ctx.now();
-    const state = await queryInterface(this.addressOptions);
-    if (state.mac) this.ownMac = state.mac;
-    const linkCameUp = state.isUp && this.wasUp === false;
-    this.wasUp = state.isUp;
-    const isPresent = findVip(state, vip) !== null;
-
     if (this.snapshot === null && now - this.startedAt < this.config.startup_grace_ms) {
       return {
         summary: `waiting for the first view of ${this.scope} before touching ${vip.cidr}`,
@@ -200,45 +218,34 @@ export class VipTarget implements Target {
       heldRevision: this.heldRevision,
     });
     this.lastDecision = decision;
+    if (decision.action === 'release') return this.release(decision);
+
     const revision = view?.leader?.leaderRevision ?? null;
-
-    if (decision.action === 'release') {
-      this.conflictSince = null;
-      if (!isPresent) {
-        this.setHeld(false);
-        return { summary: `not holding ${vip.cidr}: ${decision.reason}`, didChange: false };
-      }
-      await deconfigureAddress(this.addressOptions, vip);
-      const wasHeld = this.isHeld;
-      this.setHeld(false);
-      this.counters.releases++;
-      const verb = wasHeld ? 'released' : 'removed a stale';
-      return { summary: `${verb} ${vip.cidr} from ${iface}: ${decision.reason}`, didChange: true };
-    }
-
-    if (!state.exists) {
+    const state = await queryInterface(this.addressOptions);
+    if (state.mac) this.ownMac = state.mac;
+    const linkCameUp = state.isUp && this.wasUp === false;
+    this.wasUp = state.isUp;
+    if (!state.exists)
       throw new VipError('config', `cannot take ${vip.cidr}: interface ${iface} does not exist`);
-    }
     assertCanAnnounce(state, iface, vip);
-    if (!isPresent) {
+
+    if (findVip(state, vip) === null) {
       const waiting = await this.checkDuplicate(now);
       if (waiting) return { summary: waiting, didChange: false };
       await configureAddress(this.addressOptions, vip, this.config.label);
       const wasHeld = this.isHeld;
       this.setHeld(true, revision);
-      this.needsAnnounce = true;
-      const sent = await this.announceNow(this.config.announce.count);
-      this.scheduleRepeat();
+      const frames = await this.startAnnouncing();
       if (wasHeld) {
         this.counters.repairs++;
         return {
-          summary: `re-added ${vip.cidr} on ${iface} after something else removed it, and announced it (${sent})`,
+          summary: `re-added ${vip.cidr} on ${iface} after something else removed it, and announced it (${frames})`,
           didChange: true,
         };
       }
       this.counters.takes++;
       return {
-        summary: `took ${vip.cidr} on ${iface} and announced it (${sent}): ${decision.reason}`,
+        summary: `took ${vip.cidr} on ${iface} and announced it (${frames}): ${decision.reason}`,
         didChange: true,
       };
     }
@@ -247,17 +254,30 @@ export class VipTarget implements Target {
     if (!this.isHeld) why = `found ${vip.cidr} already on ${iface}, kept it`;
     else if (linkCameUp) why = `${iface} came back up`;
     else if (revision !== this.heldRevision) why = `new leadership of ${this.config.member}`;
-    else if (this.needsAnnounce) why = 'the last announcement failed';
+    else if (this.needsAnnounce && !this.announcer.isRunning) why = 'the last announcement failed';
     this.setHeld(true, revision);
     if (why === null)
       return { summary: `holding ${vip.cidr} on ${iface}: ${decision.reason}`, didChange: false };
-    this.needsAnnounce = true;
-    const sent = await this.announceNow(this.config.announce.count);
-    this.scheduleRepeat();
+    const frames = await this.startAnnouncing();
     return {
-      summary: `${why}; announced ${vip.cidr} on ${iface} (${sent}): ${decision.reason}`,
+      summary: `${why}; announced ${vip.cidr} on ${iface} (${frames}): ${decision.reason}`,
       didChange: true,
     };
+  }
+
+  /** Removes the VIP without looking first (`ip addr del` is idempotent): releasing is the fast path. */
+  private async release(decision: Decision): Promise<CycleResult> {
+    const { address: vip, interface: iface } = this.config;
+    this.conflictSince = null;
+    // no announcement may leave after the address is gone: clients would learn a host that dropped it
+    await this.announcer.stop();
+    const removed = await deconfigureAddress(this.addressOptions, vip);
+    const wasHeld = this.isHeld;
+    this.setHeld(false);
+    if (!removed) return { summary: `not holding ${vip.cidr}: ${decision.reason}`, didChange: false };
+    this.counters.releases++;
+    const verb = wasHeld ? 'released' : 'removed a stale';
+    return { summary: `${verb} ${vip.cidr} from ${iface}: ${decision.reason}`, didChange: true };
   }
 
   /** Duplicate probe before taking; returns a sentence when the target must wait, else null. */
@@ -279,7 +299,7 @@ export class VipTarget implements Target {
     }
     this.counters.duplicateConflicts++;
     const who = `${this.config.address.address} answers ARP from ${result.otherMac ?? 'another host'}`;
-    this.ctx.log.warn({ target: 'vip', otherMac: result.otherMac }, `duplicate probe: ${who}`);
+    this.ctx.log.warn({ otherMac: result.otherMac }, `duplicate probe: ${who}`);
     this.conflictSince ??= now;
     const waited = now - this.conflictSince;
     if (probe.on_conflict === 'wait' && (probe.max_wait_ms === 0 || waited < probe.max_wait_ms)) {
@@ -297,30 +317,12 @@ export class VipTarget implements Target {
     return this.flavour;
   }
 
-  private async announceNow(count: number): Promise<string> {
-    const { address: vip, announce: settings } = this.config;
-    try {
-      const result = await announce({
-        exec: this.deps.exec,
-        iface: this.config.interface,
-        vip,
-        count,
-        intervalMs: settings.interval_ms,
-        timeoutMs: this.config.command_timeout_ms,
-        arping: {
-          command: this.config.arping.command,
-          flavour: vip.family === 4 ? await this.arpingFlavour() : 'habets',
-        },
-        ndptool: this.config.ndptool.command,
-      });
-      this.needsAnnounce = false;
-      this.counters.announcements++;
-      this.counters.framesSent += result.frames;
-      return result.description;
-    } catch (err) {
-      this.counters.announceFailures++;
-      throw err;
-    }
+  /** Starts the first burst in the background and schedules the second; returns what the first sends. */
+  private async startAnnouncing(): Promise<string> {
+    this.needsAnnounce = true;
+    const frames = await this.announcer.start(this.config.announce.count);
+    this.scheduleRepeat();
+    return frames;
   }
 
   /** keepalived's habit: a second burst a few seconds later, for gear that missed the first. */
@@ -333,10 +335,10 @@ export class VipTarget implements Target {
       this.repeatTimer = null;
       void this.serialize(async () => {
         if (!this.isHeld || this.isClosed) return;
-        const sent = await this.announceNow(count);
-        this.ctx.log.info({ target: 'vip' }, `announced ${this.config.address.cidr} again (${sent})`);
+        await this.announcer.settled();
+        await this.announcer.start(count);
       }).catch((err: unknown) =>
-        this.ctx.log.warn({ target: 'vip', err: describeError(err) }, 'second announcement failed'),
+        this.ctx.log.warn({ err: describeError(err) }, 'second announcement failed'),
       );
     }, delay);
     this.repeatTimer.unref();
@@ -347,6 +349,7 @@ export class VipTarget implements Target {
     if (!isHeld) {
       this.heldSince = null;
       this.needsAnnounce = false;
+      this.wasUp = null;
       if (this.repeatTimer) clearTimeout(this.repeatTimer);
       this.repeatTimer = null;
     }

@@ -265,21 +265,85 @@ test('re-announces when the link comes back up', async () => {
   }
 });
 
-test('a failed announcement is retried on the next cycle', async () => {
+test('a failed announcement is recorded and retried on the next cycle', async () => {
   const host = new FakeHost();
   host.arpingError = 'arping: libnet_init(LIBNET_LINK, eth0): libnet_check_iface(): eth0 is down';
   const target = makeTarget(host);
   try {
-    await assert.rejects(target.apply(snapshot('pg1')), { code: 'SY_ERR_VIP', step: 'announce' });
+    await target.apply(snapshot('pg1'));
     assert.ok(host.addresses.has('10.0.0.100/24'), 'the address stays: clients may still reach it');
+    await waitFor(() => target.status().counters.announceFailures === 1, {
+      what: 'failure counted',
+      timeoutMs: 1000,
+      intervalMs: 5,
+    });
+    assert.match(
+      target.status().lastError ?? '',
+      /could not send gratuitous ARP requests for 10\.0\.0\.100 on eth0: .*eth0 is down/,
+    );
     host.arpingError = null;
     const result = await target.apply(snapshot('pg1'));
     assert.equal(
       result.summary,
       'the last announcement failed; announced 10.0.0.100/24 on eth0 (5 ARP requests + 5 ARP replies): the leader key of app names pg1',
     );
-    assert.equal(target.status().counters.announceFailures, 1);
-    assert.equal(target.status().counters.errors, 1);
+    await waitFor(() => target.status().counters.announcements === 1, {
+      what: 'announcement counted',
+      timeoutMs: 1000,
+      intervalMs: 5,
+    });
+  } finally {
+    await target.close();
+  }
+});
+
+test('a release stops an announcement in flight before removing the address', async () => {
+  const host = new FakeHost();
+  const slow = host.exec;
+  const order: string[] = [];
+  const exec: typeof slow = async (file, args, timeoutMs, signal) => {
+    if (file === 'arping' && args[0] === '-U') {
+      order.push('arping started');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 5000);
+        signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()));
+      });
+      order.push(signal?.aborted ? 'arping killed' : 'arping finished');
+      return { exitCode: -1, stdout: '', stderr: 'canceled', timedOut: false };
+    }
+    if (file === 'ip' && args[1] === 'del') order.push('ip addr del');
+    return slow(file, args, timeoutMs, signal);
+  };
+  const config = vipConfigSchema.parse({
+    address: '10.0.0.100/24',
+    interface: 'eth0',
+    member: 'pg1',
+    announce: { repeat_count: 0 },
+    check_interval_ms: 10_000,
+  });
+  const target = new VipTarget(
+    config,
+    'app',
+    { log: silentLogger(), now: Date.now },
+    { exec, hasExitHook: false },
+  );
+  try {
+    await target.apply(snapshot('pg1'));
+    const started = Date.now();
+    const released = await target.apply(snapshot('pg2'));
+    assert.ok(Date.now() - started < 1000, 'the release did not wait for the burst');
+    assert.equal(
+      released.summary,
+      'released 10.0.0.100/24 from eth0: the leader key of app names pg2, not pg1',
+    );
+    assert.deepEqual(order, [
+      'arping started',
+      'arping started',
+      'arping killed',
+      'arping killed',
+      'ip addr del',
+    ]);
+    assert.equal(target.status().counters.announceFailures, 0, 'a killed burst is not a failure');
   } finally {
     await target.close();
   }

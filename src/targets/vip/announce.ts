@@ -94,6 +94,8 @@ export interface AnnounceOptions {
   readonly timeoutMs: number;
   readonly arping: { readonly command: string; readonly flavour: ArpingFlavour };
   readonly ndptool: string;
+  /** Stops the burst (the VIP is being released: no frame may follow). */
+  readonly signal?: AbortSignal;
 }
 
 export interface AnnounceResult {
@@ -105,6 +107,11 @@ export interface AnnounceResult {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** What a burst of `count` will send, for sentences written before it finishes. */
+export function plannedFrames(vip: VipAddress, count: number): string {
+  return vip.family === 4 ? `${count} ARP requests + ${count} ARP replies` : `${count} unsolicited NA`;
+}
+
 /** One burst: gratuitous ARP requests and replies (IPv4) or unsolicited neighbour advertisements (IPv6). */
 export async function announce(options: AnnounceOptions): Promise<AnnounceResult> {
   return options.vip.family === 4 ? announceArp(options) : announceNa(options);
@@ -115,7 +122,10 @@ async function announceArp(options: AnnounceOptions): Promise<AnnounceResult> {
   const runs = garpRuns(flavour, options.iface, options.vip, options.count, options.intervalMs);
   const deadline = options.timeoutMs + options.count * options.intervalMs;
   // Requests and replies go out side by side, so the first frame of each leaves at once.
-  const results = await Promise.all(runs.map((run) => options.exec(command, run.args, deadline)));
+  const results = await Promise.all(
+    runs.map((run) => options.exec(command, run.args, deadline, options.signal)),
+  );
+  if (options.signal?.aborted) return { frames: 0, description: 'stopped' };
   let frames = 0;
   const parts: string[] = [];
   results.forEach((result, i) => {
@@ -142,7 +152,8 @@ async function announceNa(options: AnnounceOptions): Promise<AnnounceResult> {
   const args = ['-t', 'na', '-U', '-i', options.iface, '-T', options.vip.address, 'send'];
   for (let i = 0; i < options.count; i++) {
     if (i > 0) await sleep(options.intervalMs);
-    const result = await options.exec(options.ndptool, args, options.timeoutMs);
+    if (options.signal?.aborted) return { frames: i, description: 'stopped' };
+    const result = await options.exec(options.ndptool, args, options.timeoutMs, options.signal);
     if (result.exitCode !== 0) {
       throw new VipError(
         'announce',

@@ -9,18 +9,29 @@ export interface ExecResult {
   readonly timedOut: boolean;
 }
 
-/** Runs a program (no shell) with a deadline. Injected so tests can fake `ip`, `arping` and `ndptool`. */
-export type Exec = (file: string, args: readonly string[], timeoutMs: number) => Promise<ExecResult>;
+/**
+ * Runs a program (no shell) with a deadline; `signal` kills it early. Injected so tests can fake `ip`,
+ * `arping` and `ndptool`.
+ */
+export type Exec = (
+  file: string,
+  args: readonly string[],
+  timeoutMs: number,
+  signal?: AbortSignal,
+) => Promise<ExecResult>;
 
 /** The real {@link Exec}: argv only, never through a shell, so no value from config or DCS is interpreted. */
-export const execProgram: Exec = async (file, args, timeoutMs) => {
+export const execProgram: Exec = async (file, args, timeoutMs, signal) => {
   const result = await execa(file, [...args], {
     timeout: timeoutMs,
+    ...(signal ? { cancelSignal: signal } : {}),
     reject: false,
     stdin: 'ignore',
     forceKillAfterDelay: 500,
     env: { LC_ALL: 'C' },
   });
+  if (result.isCanceled)
+    return { exitCode: -1, stdout: String(result.stdout ?? ''), stderr: 'canceled', timedOut: false };
   if (result.failed && result.exitCode === undefined && !result.timedOut) {
     // spawn failure (ENOENT, EACCES): say which program, the most common cause of a broken setup.
     throw new VipError('exec', `cannot run ${file}: ${result.originalMessage ?? result.shortMessage}`, {

@@ -1,0 +1,213 @@
+// Shared by the VIP integration test and bench/vip-failover: a Patroni-like member writing keys the way
+// Patroni's etcd3 backend does, a sampler of which hosts hold the VIP, and client-side probes.
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { Etcd3, Lease } from 'etcd3';
+import { holdsAddress, type Lab } from '../harness/netns.js';
+
+const run = promisify(execFile);
+
+/** One Patroni member: a lease (TTL = ttl), its member key on it, the leader key by create-only txn. */
+export class PatroniMember {
+  private lease: Lease | null = null;
+
+  constructor(
+    private readonly etcd: Etcd3,
+    private readonly scope: string,
+    readonly name: string,
+    private readonly ip: string,
+    private readonly ttl: number,
+  ) {}
+
+  private key(rel: string): string {
+    return `/service/${this.scope}/${rel}`;
+  }
+
+  private memberValue(role: 'primary' | 'replica'): string {
+    return JSON.stringify({
+      conn_url: `postgres://${this.ip}:5432/postgres`,
+      api_url: `http://${this.ip}:8008/patroni`,
+      state: 'running',
+      role: role === 'primary' ? 'master' : 'replica',
+      version: '3.0.2',
+      xlog_location: 67108864,
+      timeline: 1,
+    });
+  }
+
+  /** A fresh lease and member key (Patroni re-grants when its lease is gone). */
+  async register(): Promise<void> {
+    const old = this.lease;
+    this.lease = null;
+    if (old) await old.revoke().catch(() => undefined);
+    const lease = this.etcd.lease(this.ttl, { autoKeepAlive: true });
+    lease.on('lost', () => undefined);
+    await lease.grant();
+    this.lease = lease;
+    await lease.put(this.key(`members/${this.name}`)).value(this.memberValue('replica'));
+  }
+
+  /** Patroni's `_do_attempt_to_acquire_leader`: txn CREATE(leader)==0 → put(leader=name, lease). */
+  async acquire(): Promise<boolean> {
+    const lease = this.lease;
+    if (!lease) throw new Error(`${this.name} has no lease: register() first`);
+    const result = await this.etcd
+      .if(this.key('leader'), 'Create', '==', 0)
+      .then(lease.put(this.key('leader')).value(this.name))
+      .commit();
+    if (result.succeeded)
+      await lease.put(this.key(`members/${this.name}`)).value(this.memberValue('primary'));
+    return result.succeeded;
+  }
+
+  /** Patroni 4.x release: txn VALUE(leader)==name → delete; then the member key shows a replica. */
+  async release(): Promise<void> {
+    await this.etcd
+      .if(this.key('leader'), 'Value', '==', this.name)
+      .then(this.etcd.delete().key(this.key('leader')))
+      .commit();
+    if (this.lease) await this.lease.put(this.key(`members/${this.name}`)).value(this.memberValue('replica'));
+  }
+
+  async close(): Promise<void> {
+    const lease = this.lease;
+    this.lease = null;
+    if (lease) await lease.revoke().catch(() => undefined);
+  }
+}
+
+interface Sample {
+  readonly t: number;
+  readonly holders: readonly string[];
+  readonly isInjected: boolean;
+}
+
+/** Reads every host's local routes every 10 ms (no exec) and keeps the samples. */
+export class HoldSampler {
+  private readonly samples: Sample[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private windowStart = 0;
+  private isPaused = false;
+
+  constructor(
+    private readonly hosts: ReadonlyArray<{ name: string; pid: number }>,
+    private readonly address: string,
+    private readonly intervalMs = 10,
+  ) {}
+
+  holdersNow(): string[] {
+    return this.hosts.filter((h) => holdsAddress(h.pid, this.address)).map((h) => h.name);
+  }
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.samples.push({ t: Date.now(), holders: this.holdersNow(), isInjected: this.isPaused });
+    }, this.intervalMs);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Samples from now on are judged by `doubleHolds()` and `gaps()`. */
+  resetWindow(): void {
+    this.windowStart = Date.now();
+  }
+
+  /** While paused, samples are kept but flagged as a fault the test injected on purpose. */
+  pause(): void {
+    this.isPaused = true;
+  }
+
+  resume(): void {
+    this.isPaused = false;
+  }
+
+  private window(): Sample[] {
+    return this.samples.filter((s) => s.t >= this.windowStart && !s.isInjected);
+  }
+
+  doubleHolds(): Sample[] {
+    return this.window().filter((s) => s.holders.length > 1);
+  }
+
+  gaps(): Sample[] {
+    return this.window().filter((s) => s.holders.length === 0);
+  }
+
+  windowSamples(): number {
+    return this.window().length;
+  }
+
+  allDoubleHolds(): Sample[] {
+    return this.samples.filter((s) => !s.isInjected && s.holders.length > 1);
+  }
+
+  totalSamples(): number {
+    return this.samples.length;
+  }
+}
+
+/** The MAC the client's neighbour table holds for `address`, or null. */
+export async function clientNeighbour(lab: Lab, address: string): Promise<string | null> {
+  const { stdout } = await run('ip', ['-n', lab.client.ns, '-j', 'neigh', 'show', address, 'dev', 'eth0'], {
+    timeout: 2000,
+  });
+  const entries = JSON.parse(stdout || '[]') as Array<{ lladdr?: string }>;
+  return entries[0]?.lladdr ?? null;
+}
+
+/** Opens a TCP connection from the client to address:port and returns what the server said (its host name). */
+export async function clientConnect(lab: Lab, address: string, port: number, timeoutS = 1): Promise<string> {
+  try {
+    const { stdout } = await run(
+      'ip',
+      [
+        'netns',
+        'exec',
+        lab.client.ns,
+        'socat',
+        `-T${timeoutS}`,
+        '-',
+        `TCP:${address}:${port},connect-timeout=${timeoutS}`,
+      ],
+      { timeout: (timeoutS + 2) * 1000 },
+    );
+    return stdout.trim();
+  } catch (err) {
+    return `(no answer: ${(err as Error).message.split('\n')[0]})`;
+  }
+}
+
+/** The router's /status document, read inside its namespace (api.listen 127.0.0.1:8009) with socat. */
+export async function routerStatus(lab: Lab, ns: string): Promise<RouterStatusDoc> {
+  const child = spawn(
+    'ip',
+    ['netns', 'exec', ns, 'socat', '-t2', '-T2', '-', 'TCP:127.0.0.1:8009,connect-timeout=1'],
+    {
+      stdio: ['pipe', 'pipe', 'ignore'],
+    },
+  );
+  const chunks: Buffer[] = [];
+  child.stdout.on('data', (b: Buffer) => chunks.push(b));
+  child.stdin.end('GET /status HTTP/1.0\r\nHost: localhost\r\n\r\n');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await new Promise((resolve) => child.once('close', resolve));
+  clearTimeout(timer);
+  const text = Buffer.concat(chunks).toString();
+  const body = text.slice(text.indexOf('\r\n\r\n') + 4);
+  return JSON.parse(body) as RouterStatusDoc;
+}
+
+export interface RouterStatusDoc {
+  dcs: { connected: boolean; seconds_since_contact: number | null };
+  targets: {
+    vip?: {
+      isHeld: boolean;
+      dcsState: string | null;
+      reason: string | null;
+      counters: Record<string, number>;
+    };
+  };
+}
