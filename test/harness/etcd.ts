@@ -12,8 +12,15 @@ import { waitFor } from './wait.js';
 export interface EtcdOptions {
   /** 1 (default) or 3 members. */
   members?: 1 | 3;
-  /** Client TLS with client-certificate auth (peers stay plain http). */
+  /** Client TLS (peers stay plain http). */
   tls?: boolean;
+  /**
+   * With `tls`: require a client certificate signed by the test CA (default true). Set false with
+   * `auth` when Patroni 3.0.2 must connect: etcd 3.4's gRPC gateway, which Patroni uses, rejects
+   * gateway requests that carry a client certificate once auth is enabled ("CommonName of client
+   * sending a request against gateway will be ignored").
+   */
+  clientCertAuth?: boolean;
   /** Enable etcd auth with user `root` and this password (username must be "root"). */
   auth?: { username: string; password: string };
   /** Also serve the v2 API (`--enable-v2`; vip-manager 1.0.2 needs it). */
@@ -46,6 +53,8 @@ export interface EtcdCluster {
   /** `http(s)://127.0.0.1:<port>` per member. */
   clientUrls: string[];
   protocol: 'http' | 'https';
+  /** True when etcd requires a client certificate (`tls` and `clientCertAuth` not false). */
+  clientCertAuth: boolean;
   /** Client certificate files when started with `tls: true`. */
   tls?: EtcdClientTls;
   /** All certificates (incl. server) when started with `tls: true`. */
@@ -130,6 +139,7 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<EtcdCluster>
   try {
     const ports = await freePorts(count * 2);
     const protocol = options.tls ? 'https' : 'http';
+    const clientCertAuth = Boolean(options.tls) && options.clientCertAuth !== false;
     const certificates = options.tls ? await makeCertificates(group.mkdir('tls')) : undefined;
     const members: EtcdMember[] = Array.from({ length: count }, (_, i) => {
       const name = `etcd${i}`;
@@ -174,12 +184,10 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<EtcdCluster>
           '--log-level=warn',
           ...(options.enableV2 ? ['--enable-v2=true'] : []),
           ...(certificates
-            ? [
-                '--client-cert-auth',
-                `--trusted-ca-file=${certificates.ca}`,
-                `--cert-file=${certificates.serverCert}`,
-                `--key-file=${certificates.serverKey}`,
-              ]
+            ? [`--cert-file=${certificates.serverCert}`, `--key-file=${certificates.serverKey}`]
+            : []),
+          ...(certificates && clientCertAuth
+            ? ['--client-cert-auth', `--trusted-ca-file=${certificates.ca}`]
             : []),
         ],
       });
@@ -244,6 +252,7 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<EtcdCluster>
       endpoints,
       clientUrls,
       protocol,
+      clientCertAuth,
       ...(tls ? { tls } : {}),
       ...(certificates ? { certificates } : {}),
       ...(options.auth ? { auth: { ...options.auth } } : {}),

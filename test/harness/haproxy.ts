@@ -1,8 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { run } from './exec.js';
 import { ProcessGroup, isAlive, signalTree } from './processes.js';
-import { waitFor } from './wait.js';
+import { WaitAbortedError, waitFor } from './wait.js';
 
 /**
  * Sends one command to an HAProxy UNIX socket (stats/runtime API or master CLI) and returns the whole
@@ -51,6 +52,8 @@ export interface HaproxyProc {
   /** True for workers listed under "# old workers" (still draining after a reload). */
   isOld: boolean;
   reloads: number;
+  /** Master only: failed reloads so far (`[failed: N]`). */
+  failedReloads?: number;
 }
 
 /** Parses HAProxy 2.6 master CLI `show proc` output. */
@@ -60,10 +63,16 @@ export function parseShowProc(text: string): HaproxyProc[] {
   for (const line of text.split('\n')) {
     if (line.startsWith('# old workers')) isOld = true;
     else if (line.startsWith('# workers')) isOld = false;
-    const m =
-      /^(\d+)\s+(master|worker)\s+\[?(\d+)/.exec(line.trim()) ??
-      /^(\d+)\s+(master|worker)\s+(\d+)/.exec(line.trim());
-    if (m) procs.push({ pid: Number(m[1]), type: m[2] as 'master' | 'worker', isOld, reloads: Number(m[3]) });
+    const m = /^(\d+)\s+(master|worker)\s+(\d+)(?:\s+\[failed:\s*(\d+)\])?/.exec(line.trim());
+    if (!m) continue;
+    const proc: HaproxyProc = {
+      pid: Number(m[1]),
+      type: m[2] as 'master' | 'worker',
+      isOld,
+      reloads: Number(m[3]),
+    };
+    if (m[4] !== undefined) proc.failedReloads = Number(m[4]);
+    procs.push(proc);
   }
   return procs;
 }
@@ -82,12 +91,19 @@ export interface HaproxyInstance {
   pid: number;
   configPath: string;
   masterSocket: string;
+  /** Path of the first `stats socket` in the config (runtime API), if any. */
+  statsSocket?: string;
   group: ProcessGroup;
   /** Current (not old) worker pids from `show proc`. */
   workerPids(): Promise<number[]>;
   /** Raw master CLI command, e.g. "show proc". */
   master(command: string): Promise<string>;
-  /** SIGUSR2 to the master, then waits (default 10 s) for a new worker; throws with the log tail if none appears. Returns its pid. */
+  /** Runtime API command on {@link statsSocket}, e.g. "show servers state"; throws if the config has none. */
+  runtime(command: string): Promise<string>;
+  /**
+   * SIGUSR2 to the master, then waits (default 10 s) for a new worker and returns its pid. Throws at
+   * once, with the log tail, when the master counts a failed reload (bad config: old worker kept).
+   */
   reload(options?: { timeoutMs?: number }): Promise<number>;
   logTail(lines?: number): string;
   /** SIGTERM master (workers follow), SIGKILL after 5 s. */
@@ -105,6 +121,7 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyInst
     let configPath = options.configPath;
     if (options.config !== undefined) configPath = group.writeFile('haproxy.cfg', options.config);
     if (!configPath) throw new Error('startHaproxy: give `configPath` or `config`');
+    const statsSocket = /^\s*stats\s+socket\s+(\S+)/m.exec(readFileSync(configPath, 'utf8'))?.[1];
     const masterSocket = join(group.dir, 'master.sock');
     const proc = group.spawn({
       name: 'haproxy',
@@ -112,14 +129,16 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyInst
       args: ['-W', '-db', '-S', `${masterSocket},mode,600`, '-f', configPath],
     });
     const master = (command: string): Promise<string> => haproxyCommand(masterSocket, command);
+    const showProc = async (): Promise<HaproxyProc[]> => parseShowProc(await master('show proc'));
     const workerPids = async (): Promise<number[]> =>
-      parseShowProc(await master('show proc'))
-        .filter((p) => p.type === 'worker' && !p.isOld)
-        .map((p) => p.pid);
+      (await showProc()).filter((p) => p.type === 'worker' && !p.isOld).map((p) => p.pid);
     const diagnose = (): string => `haproxy log:\n${group.logTail('haproxy', 30)}`;
+    const assertRunning = (): void => {
+      if (!proc.isRunning()) throw new WaitAbortedError('haproxy master exited');
+    };
     await waitFor(
       async () => {
-        if (!proc.isRunning()) throw new Error(`haproxy exited: ${group.logTail('haproxy', 10)}`);
+        assertRunning();
         return (await workerPids()).length > 0;
       },
       { timeoutMs: options.timeoutMs ?? 15_000, intervalMs: 100, what: 'haproxy worker to start', diagnose },
@@ -128,16 +147,28 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyInst
       pid: proc.pid,
       configPath,
       masterSocket,
+      ...(statsSocket ? { statsSocket } : {}),
       group,
       workerPids,
       master,
+      runtime(command) {
+        if (!statsSocket) throw new Error(`haproxy: no "stats socket" line in ${configPath}`);
+        return haproxyCommand(statsSocket, command);
+      },
       async reload(opts = {}) {
-        const before = new Set(await workerPids());
+        const procs = await showProc();
+        const before = new Set(procs.filter((p) => p.type === 'worker').map((p) => p.pid));
+        const failedBefore = procs.find((p) => p.type === 'master')?.failedReloads ?? 0;
         process.kill(proc.pid, 'SIGUSR2');
         return waitFor(
           async () => {
-            if (!proc.isRunning()) throw new Error('haproxy master exited during reload');
-            return (await workerPids()).find((pid) => !before.has(pid) && isAlive(pid));
+            assertRunning();
+            const now = await showProc();
+            const failed = now.find((p) => p.type === 'master')?.failedReloads ?? 0;
+            if (failed > failedBefore)
+              throw new WaitAbortedError(`haproxy reported a failed reload (${failed})`);
+            return now.find((p) => p.type === 'worker' && !p.isOld && !before.has(p.pid) && isAlive(p.pid))
+              ?.pid;
           },
           {
             timeoutMs: opts.timeoutMs ?? 10_000,

@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import {
   freePort,
   haproxyCheck,
   haproxyCommand,
   isAlive,
+  reapOrphans,
   patroniHaproxyConfig,
   startEtcd,
   startHaproxy,
@@ -110,6 +113,11 @@ describe('patroni with haproxy', () => {
         );
         const newWorker = await h.reload();
         assert.ok(isAlive(newWorker));
+        const good = readFileSync(h.configPath, 'utf8');
+        writeFileSync(h.configPath, 'this is not a config\n');
+        await assert.rejects(h.reload(), /haproxy reported a failed reload/);
+        writeFileSync(h.configPath, good);
+        assert.deepEqual(await h.workerPids(), [newWorker]);
 
         const second = await cluster.switchover();
         assert.notEqual(second, first);
@@ -137,5 +145,57 @@ describe('patroni with haproxy', () => {
     );
     assert.equal(existsSync(cluster.group.dir), false);
     assert.equal(existsSync(haproxyDir), false);
+  });
+});
+
+describe('cleanup of forgotten processes', () => {
+  const processesModule = fileURLToPath(new URL('./processes.ts', import.meta.url));
+
+  /** Runs a node child that starts `sleep 300` in a ProcessGroup, prints `<dir> <pid>`, then runs `ending`. */
+  function runOwner(ending: string): Promise<{ dir: string; pid: number; code: number | null }> {
+    const script = [
+      `import { ProcessGroup } from ${JSON.stringify(processesModule)};`,
+      `const g = ProcessGroup.create('selftest');`,
+      `const p = g.spawn({ name: 'sleeper', command: 'sleep', args: ['300'] });`,
+      `console.log(g.dir + ' ' + p.pid);`,
+      ending,
+    ].join('\n');
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (ending.includes('SIGKILL') && out.includes('\n')) child.kill('SIGKILL');
+      });
+      child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      child.on('error', reject);
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        const [dir, pid] = out.trim().split(' ');
+        if (!dir || !pid) reject(new Error(`owner printed nothing; stderr: ${err}`));
+        else resolve({ dir, pid: Number(pid), code });
+      });
+    });
+  }
+
+  test('a test process that throws still kills its children and removes its temp dir', async () => {
+    const { dir, pid, code } = await runOwner("throw new Error('test failed');");
+    assert.equal(code, 1);
+    assert.equal(isAlive(pid), false);
+    assert.equal(existsSync(dir), false);
+  });
+
+  test('children of a SIGKILLed test process are reaped by the next harness start', async () => {
+    const { dir, pid } = await runOwner(
+      "setInterval(() => undefined, 1000); // killed by the parent: 'SIGKILL'",
+    );
+    assert.equal(isAlive(pid), true);
+    assert.ok(reapOrphans() >= 1);
+    await waitFor(() => !isAlive(pid), { timeoutMs: 5_000, what: `orphan ${pid} to die` });
+    assert.equal(existsSync(dir), false);
   });
 });

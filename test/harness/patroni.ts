@@ -5,7 +5,7 @@ import { httpRequest } from './http.js';
 import { freePorts } from './ports.js';
 import { ProcessGroup, postmasterPid, signalTree } from './processes.js';
 import { sqlQuery } from './sql.js';
-import { waitFor } from './wait.js';
+import { WaitAbortedError, waitFor } from './wait.js';
 import type { EtcdCluster } from './etcd.js';
 
 const PG_BIN = '/usr/lib/postgresql/15/bin';
@@ -24,7 +24,7 @@ export interface PatroniClusterOptions {
   /** etcd `host:port` list. Either this or `etcd`. */
   etcdEndpoints?: string[];
   /** A harness etcd: gives endpoints, protocol, TLS files and credentials. */
-  etcd?: Pick<EtcdCluster, 'endpoints' | 'protocol' | 'tls' | 'auth'>;
+  etcd?: Pick<EtcdCluster, 'endpoints' | 'protocol' | 'tls' | 'auth'> & { clientCertAuth?: boolean };
   ttl?: number;
   loopWait?: number;
   retryTimeout?: number;
@@ -83,10 +83,18 @@ export interface PatroniCluster {
   members(): Promise<PatroniMember[]>;
   /** Name of the running leader per `/cluster`, or undefined. */
   leader(): Promise<string | undefined>;
-  /** Waits for a running leader (and by default one that accepts writes); `not` excludes a name. Returns its name. */
-  waitForLeader(options?: { timeoutMs?: number; writable?: boolean; not?: string }): Promise<string>;
-  /** Waits until every node with a running Patroni is running and every replica streams from the leader. */
-  waitForHealthy(options?: { timeoutMs?: number }): Promise<string>;
+  /**
+   * Waits (default 90 s) for a running leader, by default one that accepts writes; `not` excludes a
+   * name; `mustRun` names nodes whose Patroni exiting ends the wait at once. Returns the leader's name.
+   */
+  waitForLeader(options?: {
+    timeoutMs?: number;
+    writable?: boolean;
+    not?: string;
+    mustRun?: string[];
+  }): Promise<string>;
+  /** Waits (default 90 s) until every node with a running Patroni is running and every replica streams from the leader; returns the leader. */
+  waitForHealthy(options?: { timeoutMs?: number; mustRun?: string[] }): Promise<string>;
   /** `patronictl switchover --force`; waits for a new writable leader and returns its name. */
   switchover(options?: { candidate?: string; timeoutMs?: number }): Promise<string>;
   /** SIGKILL the leader's Patroni and its postgres; returns the killed leader's name. */
@@ -120,7 +128,9 @@ function buildConfig(
 ): Record<string, unknown> {
   const etcd = options.etcd;
   const etcd3: Record<string, unknown> = { hosts: etcdHosts, protocol: etcd?.protocol ?? 'http' };
-  if (etcd?.tls) Object.assign(etcd3, { cacert: etcd.tls.ca, cert: etcd.tls.cert, key: etcd.tls.key });
+  if (etcd?.tls) Object.assign(etcd3, { cacert: etcd.tls.ca });
+  if (etcd?.tls && etcd.clientCertAuth !== false)
+    Object.assign(etcd3, { cert: etcd.tls.cert, key: etcd.tls.key });
   if (etcd?.auth) Object.assign(etcd3, { username: etcd.auth.username, password: etcd.auth.password });
   Object.assign(etcd3, options.extraEtcd3);
   const restapi: Record<string, unknown> = {
@@ -134,9 +144,6 @@ function buildConfig(
     name: node.name,
     log: { level: 'INFO' },
     restapi,
-    ...(options.restApiAuth
-      ? { ctl: { auth: `${options.restApiAuth.username}:${options.restApiAuth.password}` } }
-      : {}),
     etcd3,
     bootstrap: {
       dcs: {
@@ -212,6 +219,12 @@ export async function startPatroniCluster(options: PatroniClusterOptions): Promi
   const names = options.names ?? Array.from({ length: count }, (_, i) => `pg${i + 1}`);
   const etcdHosts = options.etcd?.endpoints ?? options.etcdEndpoints;
   if (!etcdHosts?.length) throw new Error('startPatroniCluster: give `etcdEndpoints` or `etcd`');
+  if (options.etcd?.tls && options.etcd.auth && options.etcd.clientCertAuth !== false) {
+    throw new Error(
+      'startPatroniCluster: Patroni 3.0.2 cannot use an etcd 3.4 that has both auth and client-certificate auth ' +
+        '(the gRPC gateway rejects client certificates once auth is on); start etcd with `clientCertAuth: false`',
+    );
+  }
   const timeoutMs = options.timeoutMs ?? 120_000;
   const namespace = options.namespace ?? '/service';
   const group = ProcessGroup.create(`patroni-${options.scope}`);
@@ -242,10 +255,11 @@ export async function startPatroniCluster(options: PatroniClusterOptions): Promi
     });
     const cluster = makeCluster(options, namespace, nodes, group);
     const first = nodes[0] as PatroniNode;
+    const deadline = Date.now() + timeoutMs;
     spawnPatroni(group, first);
-    await cluster.waitForLeader({ timeoutMs });
+    await cluster.waitForLeader({ timeoutMs, mustRun: [first.name] });
     for (const node of nodes.slice(1)) spawnPatroni(group, node);
-    await cluster.waitForHealthy({ timeoutMs });
+    await cluster.waitForHealthy({ timeoutMs: Math.max(1_000, deadline - Date.now()), mustRun: names });
     return cluster;
   } catch (error) {
     await group.cleanup();
@@ -313,9 +327,14 @@ function makeCluster(
     const rows = await sql<{ r: boolean }>(name, 'select pg_is_in_recovery() as r');
     return rows[0]?.r === false;
   };
+  const assertRunning = (names: string[] | undefined): void => {
+    const dead = (names ?? []).filter((n) => node(n).patroniPid() === undefined);
+    if (dead.length) throw new WaitAbortedError(`Patroni exited on ${dead.join(', ')}`);
+  };
   const waitForLeader: PatroniCluster['waitForLeader'] = (opts = {}) =>
     waitFor(
       async () => {
+        assertRunning(opts.mustRun);
         const name = await leader();
         if (name === undefined || name === opts.not) return undefined;
         if ((opts.writable ?? true) && !(await isWritable(name))) return undefined;
@@ -348,6 +367,7 @@ function makeCluster(
     async waitForHealthy(opts = {}) {
       return waitFor(
         async () => {
+          assertRunning(opts.mustRun);
           const list = await members();
           const lead = list.find((m) => m.role === 'leader' && m.state === 'running');
           if (!lead) return undefined;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { freePort } from './ports.js';
 import { ProcessGroup, signalTree } from './processes.js';
 import { sqlQuery } from './sql.js';
-import { waitFor } from './wait.js';
+import { WaitAbortedError, waitFor } from './wait.js';
 
 /** Options of {@link startPgbouncer}: either your own `iniPath`, or `databases` (and friends) for a generated ini. */
 export interface PgbouncerOptions {
@@ -31,7 +31,7 @@ export interface PgbouncerInstance {
   /** Sends a signal to the pgbouncer process (SIGHUP = reload). */
   signal(signal: NodeJS.Signals): void;
   logTail(lines?: number): string;
-  /** SIGINT (safe shutdown) and wait, SIGKILL after 5 s. */
+  /** SIGTERM (immediate shutdown) and wait, SIGKILL after 5 s. */
   stopProcess(): Promise<void>;
   kill9(): Promise<void>;
   /** Starts pgbouncer again with the same ini; waits for the admin console. */
@@ -100,7 +100,7 @@ export async function startPgbouncer(options: PgbouncerOptions): Promise<Pgbounc
       });
       await waitFor(
         async () => {
-          if (!proc.isRunning()) throw new Error('pgbouncer exited');
+          if (!proc.isRunning()) throw new WaitAbortedError('pgbouncer exited');
           return (await adminQuery('SHOW VERSION')).length > 0;
         },
         {
@@ -126,7 +126,7 @@ export async function startPgbouncer(options: PgbouncerOptions): Promise<Pgbounc
         return group.logTail('pgbouncer', lines);
       },
       async stopProcess() {
-        await group.stop('pgbouncer', 'SIGINT', 5_000);
+        await group.stop('pgbouncer', 'SIGTERM', 5_000);
       },
       async kill9() {
         const pid = group.pid('pgbouncer');

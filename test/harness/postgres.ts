@@ -3,7 +3,7 @@ import { run } from './exec.js';
 import { freePort } from './ports.js';
 import { ProcessGroup, postgresUser, postmasterPid } from './processes.js';
 import { sqlQuery } from './sql.js';
-import { waitFor } from './wait.js';
+import { WaitAbortedError, waitFor } from './wait.js';
 
 const PG_BIN = '/usr/lib/postgresql/15/bin';
 
@@ -79,7 +79,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
       });
       await waitFor(
         async () => {
-          if (!proc.isRunning()) throw new Error('postgres exited');
+          if (!proc.isRunning()) throw new WaitAbortedError('postgres exited');
           return (await sql('select 1 as ok')).length === 1;
         },
         {

@@ -209,7 +209,7 @@ export function reapOrphans(): number {
         killed++;
       }
     }
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
   }
   return killed;
 }
@@ -444,7 +444,12 @@ export class ProcessGroup {
     }
     this.cleanedUp = true;
     liveGroups.delete(this);
-    rmSync(this.dir, { recursive: true, force: true });
+    // A process killed a moment ago may still be writing; retry instead of throwing from an exit handler.
+    try {
+      rmSync(this.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+    } catch (error) {
+      process.stderr.write(`switchyard harness: could not remove ${this.dir}: ${String(error)}\n`);
+    }
   }
 
   private writeRegistry(): void {

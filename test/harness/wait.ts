@@ -10,6 +10,15 @@ export interface WaitOptions {
   diagnose?: () => string | Promise<string>;
 }
 
+/**
+ * Throw this from a {@link waitFor} callback to stop waiting at once (e.g. the awaited process
+ * exited); waitFor rethrows it with `what` and the diagnosis added to the message.
+ */
+export class WaitAbortedError extends Error {
+  override readonly name = 'WaitAbortedError';
+  readonly aborted = true;
+}
+
 /** Thrown by {@link waitFor} when the condition did not hold in time; `lastValue`/`lastError` keep the last attempt. */
 export class WaitTimeoutError extends Error {
   override readonly name = 'WaitTimeoutError';
@@ -38,7 +47,8 @@ function describe(value: unknown): string {
 }
 
 /**
- * Calls `fn` until it returns a truthy value, and returns that value. A throw counts as "not yet".
+ * Calls `fn` until it returns a truthy value, and returns that value. A throw counts as "not yet",
+ * except {@link WaitAbortedError}, which ends the wait at once.
  * Bounded by `timeoutMs` (each attempt is not interrupted, so a hanging `fn` must bound itself);
  * on timeout throws {@link WaitTimeoutError} naming `what` and the last value or error.
  */
@@ -57,6 +67,10 @@ export async function waitFor<T>(fn: () => T | Promise<T>, options: WaitOptions)
       lastValue = value;
       lastError = undefined;
     } catch (error) {
+      if (error instanceof WaitAbortedError) {
+        error.message = `gave up waiting for ${options.what}: ${error.message}${await diagnosis(options)}`;
+        throw error;
+      }
       lastError = error;
     }
     if (Date.now() + intervalMs > deadline) break;
@@ -65,12 +79,15 @@ export async function waitFor<T>(fn: () => T | Promise<T>, options: WaitOptions)
   let message =
     `timed out after ${timeoutMs} ms (${attempts} attempts) waiting for ${options.what}; last ` +
     (lastError !== undefined ? `error: ${describe(lastError)}` : `value: ${describe(lastValue)}`);
-  if (options.diagnose) {
-    try {
-      message += `\n${await options.diagnose()}`;
-    } catch (error) {
-      message += `\n(diagnose failed: ${describe(error)})`;
-    }
-  }
+  message += await diagnosis(options);
   throw new WaitTimeoutError(message, lastValue, lastError);
+}
+
+async function diagnosis(options: WaitOptions): Promise<string> {
+  if (!options.diagnose) return '';
+  try {
+    return `\n${await options.diagnose()}`;
+  } catch (error) {
+    return `\n(diagnose failed: ${describe(error)})`;
+  }
 }
