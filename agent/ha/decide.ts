@@ -83,7 +83,7 @@ function notRunning(s: HaSnapshot, cluster: ClusterState): HaDecision {
   return decision(
     leader
       ? `starting as a secondary following ${leader}${rewind ? ' after pg_rewind' : ''}`
-      : 'starting as readonly because i had the session lock',
+      : 'starting as a secondary: no leader yet',
     {
       kind: 'start_replica',
       leader,

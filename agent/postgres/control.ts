@@ -235,6 +235,15 @@ export class PgControl {
     );
   }
 
+  /** Last lines of the PostgreSQL server log (for error messages). */
+  logTail(lines: number): string {
+    try {
+      return readFileSync(this.logFile, 'utf8').trim().split('\n').slice(-lines).join('\n');
+    } catch {
+      return '';
+    }
+  }
+
   /** Lines of `pg_wal/<timeline>.history`, or [] for timeline 1 / a missing file. */
   timelineHistory(timeline: number): { timeline: number; lsn: number; reason: string }[] {
     const file = join(

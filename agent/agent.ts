@@ -1,0 +1,463 @@
+import type { Server } from 'node:http';
+import type { Etcd3, Watcher } from 'etcd3';
+import type { ClusterState } from '../src/cluster/index.js';
+import { connectEtcd } from '../src/dcs/connect.js';
+import { ClusterWriter } from '../src/dcs/cluster-writer.js';
+import { AgentLease, monotonicMs } from '../src/dcs/lease.js';
+import { SwitchyardError, describeError } from '../src/errors.js';
+import type { Logger } from '../src/log.js';
+import { createApiServer } from './api/server.js';
+import type { NodeView } from './api/view.js';
+import type { AgentConfig } from './config/load.js';
+import { decide } from './ha/decide.js';
+import type { HaSnapshot, PeerStatus } from './ha/types.js';
+import { Executor } from './execute.js';
+import { memberValue, observePostgres, type Observation } from './observe.js';
+import { confirmFailsafe, probePeers } from './peers.js';
+import { PgControl } from './postgres/control.js';
+import { PgQuery } from './postgres/query.js';
+import { AgentApiImpl } from './api-impl.js';
+import { FencingWatchdog } from './watchdog.js';
+
+/** Timing from `/config` (or bootstrap.dcs before the cluster exists). */
+export interface Timing {
+  ttl: number;
+  loopWait: number;
+  retryTimeout: number;
+}
+
+/** `postgresql.parameters` of a dynamic configuration object. */
+function dcsPgParameters(config: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const pg = config['postgresql'];
+  const params = pg && typeof pg === 'object' ? (pg as Record<string, unknown>)['parameters'] : undefined;
+  return params && typeof params === 'object' ? (params as Record<string, unknown>) : {};
+}
+
+/** Margin before the lease's certain expiry by which a primary stops accepting writes (Patroni's safety_margin). */
+export function safetyMarginMs(ttlSeconds: number): number {
+  return Math.max(1000, Math.min(5000, (ttlSeconds * 1000) / 4));
+}
+
+/**
+ * One agent, one PostgreSQL. Each cycle: renew the lease, read the cluster, look at PostgreSQL, decide
+ * (pure), apply the steps, publish the member key, and log one sentence. Cycles run every loop_wait, or
+ * sooner when the leader/failover/config keys change or the REST API asks.
+ */
+export class Agent {
+  readonly control: PgControl;
+  readonly query: PgQuery;
+  readonly watchdog = new FencingWatchdog();
+  client!: Etcd3;
+  writer!: ClusterWriter;
+  lease!: AgentLease;
+  executor!: Executor;
+  server: Server | null = null;
+
+  cluster: ClusterState | null = null;
+  isDcsReachable = false;
+  dcsLastSeen = 0;
+  obs: Observation | null = null;
+  lastSentence = 'starting';
+  lastCycleAt = 0;
+  hasLock = false;
+  failsafeActive = false;
+  failsafeLeaderAliveUntil = 0;
+  task: { name: string; state: string; promise: Promise<void> } | null = null;
+  #stopped = false;
+  #wake: (() => void) | null = null;
+  #wakePending = false;
+  #watcher: Watcher | null = null;
+  #guard: NodeJS.Timeout | null = null;
+  #cycleRunning: Promise<void> | null = null;
+  readonly #leaderWaiters = new Set<() => void>();
+
+  constructor(
+    readonly config: AgentConfig,
+    readonly log: Logger,
+  ) {
+    this.control = new PgControl(config);
+    this.query = new PgQuery(config);
+    this.control.setDcsParameters(dcsPgParameters(config.bootstrapDcs));
+  }
+
+  timing(): Timing {
+    const raw = this.config.bootstrapDcs;
+    const fromDcs = this.cluster?.config.modRevision != null ? this.cluster.config : null;
+    return {
+      ttl: fromDcs?.ttl ?? (raw['ttl'] as number | undefined) ?? 30,
+      loopWait: fromDcs?.loopWait ?? (raw['loop_wait'] as number | undefined) ?? 10,
+      retryTimeout: fromDcs?.retryTimeout ?? (raw['retry_timeout'] as number | undefined) ?? 10,
+    };
+  }
+
+  /** Holds the leader key with a lease that is certainly alive now (minus the safety margin). */
+  isLeaderNow(): boolean {
+    return (
+      this.hasLock &&
+      this.lease.id !== null &&
+      monotonicMs() < this.lease.aliveUntil - safetyMarginMs(this.lease.ttlSeconds)
+    );
+  }
+
+  async start(): Promise<void> {
+    const t = this.timing();
+    this.client = await connectEtcd({
+      ...this.config.etcd,
+      requestTimeoutMs: Math.min(2000, t.retryTimeout * 500),
+    });
+    this.writer = new ClusterWriter(this.client, this.config.namespace, this.config.scope);
+    this.lease = new AgentLease(this.client, {
+      ttlSeconds: t.ttl,
+      requestTimeoutMs: Math.min(2000, t.retryTimeout * 500),
+    });
+    this.executor = new Executor({
+      config: this.config,
+      control: this.control,
+      query: this.query,
+      writer: this.writer,
+      lease: this.lease,
+      log: this.log,
+      runTask: (name, state, fn) => this.#runTask(name, state, fn),
+      onLeadership: (isLeader) => this.#setLock(isLeader),
+    });
+    this.watchdog.onFenced = (pid) =>
+      this.log.error({ pid }, 'watchdog fenced PostgreSQL: the leader lease was not renewed in time');
+    this.watchdog.start();
+    this.server = createApiServer(new AgentApiImpl(this), this.config.restapi.auth);
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(this.config.restapi.listenPort, this.config.restapi.listenHost, () => resolve());
+    });
+    this.#watch();
+    void this.#loop();
+  }
+
+  #setLock(isLeader: boolean): void {
+    this.hasLock = isLeader;
+    if (!isLeader) this.watchdog.disarm();
+    this.#armGuards();
+  }
+
+  /**
+   * While this node holds the lock and PostgreSQL is primary: an in-process timer stops PostgreSQL at the
+   * lease's safe deadline, and the watchdog process does the same a little later if this process is frozen.
+   */
+  #armGuards(): void {
+    if (this.#guard) clearTimeout(this.#guard);
+    this.#guard = null;
+    const pid = this.control.postmasterPid();
+    const isPrimary = this.obs?.local.isRunning && this.obs.local.isInRecovery === false;
+    if (
+      !this.hasLock ||
+      this.lease.id === null ||
+      pid === null ||
+      !isPrimary ||
+      this.cluster?.config.isPaused
+    ) {
+      if (!this.failsafeActive) this.watchdog.disarm();
+      return;
+    }
+    const margin = safetyMarginMs(this.lease.ttlSeconds);
+    const safeUntil = this.lease.aliveUntil - margin;
+    this.watchdog.arm(this.lease.aliveUntil - margin / 2, pid);
+    this.#guard = setTimeout(
+      () => {
+        if (monotonicMs() < this.lease.aliveUntil - margin) return this.#armGuards();
+        this.log.error('demoting: the leader lease was not renewed in time; stopping PostgreSQL');
+        this.hasLock = false;
+        this.control.fence();
+      },
+      Math.max(0, safeUntil - monotonicMs()),
+    );
+  }
+
+  #runTask(name: string, state: string, fn: () => Promise<void>): void {
+    const promise = fn().then(
+      () => {
+        this.log.info({ task: name }, `${name} finished`);
+        this.task = null;
+        this.wake();
+      },
+      (err: unknown) => {
+        // No wake-up: the next regular cycle retries, so a failing step is not retried in a tight loop.
+        this.log.error({ task: name, err: describeError(err) }, `${name} failed`);
+        this.task = null;
+      },
+    );
+    this.task = { name, state, promise };
+  }
+
+  #watch(): void {
+    const prefix = this.writer.prefix;
+    this.client
+      .watch()
+      .prefix(prefix)
+      .create()
+      .then((w) => {
+        this.#watcher = w;
+        const onEvent = (kv: { key: Buffer }) => {
+          const rel = kv.key.toString().slice(prefix.length);
+          if (
+            rel === 'leader' ||
+            rel === 'failover' ||
+            rel === 'config' ||
+            (rel === 'status' && !this.hasLock)
+          )
+            this.wake();
+          if (rel === 'leader') for (const fn of this.#leaderWaiters) fn();
+        };
+        w.on('put', onEvent);
+        w.on('delete', onEvent);
+        w.on('error', () => undefined);
+      })
+      .catch((err: unknown) => {
+        this.log.warn({ err: describeError(err) }, 'cannot watch the cluster keys; retrying in loop_wait');
+        if (!this.#stopped) setTimeout(() => this.#watch(), this.timing().loopWait * 1000).unref();
+      });
+  }
+
+  /** Runs the next cycle now, or right after the current one (an event during a cycle is not lost). */
+  wake(): void {
+    if (this.#wake) this.#wake();
+    else this.#wakePending = true;
+  }
+
+  /** Resolves when the leader key changes (or after `ms`). */
+  onLeaderEvent(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#leaderWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#leaderWaiters.add(done);
+    });
+  }
+
+  async #loop(): Promise<void> {
+    while (!this.#stopped) {
+      const started = monotonicMs();
+      this.#wakePending = false;
+      this.#cycleRunning = this.cycle().then(
+        () => undefined,
+        (err: unknown) => {
+          if (err instanceof SwitchyardError && err.exitCode === 3) {
+            this.log.fatal(err.message);
+            void this.stop({ leavePostgres: true }).finally(() => process.exit(3));
+            this.#stopped = true;
+          } else this.log.error({ err: describeError(err) }, 'HA cycle failed');
+        },
+      );
+      await this.#cycleRunning;
+      if (this.#stopped) break;
+      const wait = this.#wakePending
+        ? 0
+        : Math.max(0, this.timing().loopWait * 1000 - (monotonicMs() - started)) + (this.hasLock ? 0 : 100);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, wait);
+        function done() {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.#wake = done;
+      });
+      this.#wake = null;
+    }
+  }
+
+  async #renewLease(): Promise<boolean> {
+    try {
+      if (this.lease.id === null || !(await this.lease.keepalive())) {
+        if (this.hasLock) this.#setLock(false);
+        this.writer.forgetMember(this.config.name);
+        await this.lease.grant();
+      }
+      return true;
+    } catch (err) {
+      this.log.warn({ err: describeError(err) }, 'lease renewal failed');
+      return false;
+    }
+  }
+
+  /** One HA cycle; returns its sentence. */
+  async cycle(): Promise<string> {
+    const renewed = await this.#renewLease();
+    let cluster: ClusterState | null = null;
+    if (renewed) {
+      try {
+        cluster = (await this.writer.read()).state;
+        this.cluster = cluster;
+        this.isDcsReachable = true;
+        this.dcsLastSeen = Date.now();
+      } catch (err) {
+        this.log.warn({ err: describeError(err) }, 'reading the cluster failed');
+      }
+    }
+    if (!cluster) this.isDcsReachable = false;
+    const lockOwner = cluster?.leader?.name;
+    if (cluster && lockOwner !== this.config.name && this.hasLock) this.#setLock(false);
+    if (cluster && lockOwner === this.config.name && cluster.leader?.lease === this.lease.id)
+      this.hasLock = true;
+    if (cluster && cluster.config.modRevision !== null)
+      this.control.setDcsParameters(dcsPgParameters(cluster.config.raw));
+
+    this.obs = await observePostgres(
+      this.control,
+      this.query,
+      cluster ?? this.cluster,
+      this.task?.state ?? null,
+    );
+    let sentence: string;
+    if (this.task) {
+      sentence = `${this.task.name} in progress`;
+    } else {
+      sentence = await this.#decideAndApply(cluster);
+    }
+    if (this.isDcsReachable && this.lease.id && this.obs) {
+      try {
+        await this.writer.touchMember(
+          this.config.name,
+          memberValue(this.config, this.obs, cluster?.config.isPaused === true),
+          this.lease.id,
+        );
+      } catch (err) {
+        this.log.warn({ err: describeError(err) }, 'writing the member key failed');
+      }
+    }
+    this.#armGuards();
+    this.lastCycleAt = Date.now();
+    if (sentence !== this.lastSentence || this.log.isLevelEnabled('debug')) this.log.info(sentence);
+    this.lastSentence = sentence;
+    return sentence;
+  }
+
+  async #decideAndApply(cluster: ClusterState | null): Promise<string> {
+    const obs = this.obs as Observation;
+    const needsPeers = cluster !== null && (cluster.leader === null || cluster.failover !== null);
+    const peers: ReadonlyMap<string, PeerStatus> = needsPeers
+      ? await probePeers(cluster, this.config.name)
+      : new Map();
+    this.failsafeActive = false;
+    let failsafeAllAccepted = false;
+    const known = cluster ?? this.cluster;
+    if (!cluster && known?.config.isFailsafeMode && known.failsafe && obs.local.isInRecovery === false) {
+      failsafeAllAccepted = await confirmFailsafe(
+        known.failsafe,
+        {
+          name: this.config.name,
+          connUrl: `postgres://${this.config.postgresql.connectHost}:${this.config.postgresql.connectPort}/${this.config.postgresql.database}`,
+          apiUrl: `http://${this.config.restapi.connectAddress}/patroni`,
+        },
+        this.config.restapi.auth,
+      );
+      this.failsafeActive = failsafeAllAccepted;
+    }
+    const now = Date.now();
+    const margin = safetyMarginMs(this.lease.ttlSeconds);
+    const snapshot: HaSnapshot = {
+      now,
+      name: this.config.name,
+      cluster,
+      pg: obs.local,
+      lease: { id: this.lease.id, safeUntil: now + (this.lease.aliveUntil - margin - monotonicMs()) },
+      tags: {
+        isNoFailover:
+          this.config.tags['nofailover'] === true ||
+          (typeof this.config.tags['failover_priority'] === 'number' &&
+            this.config.tags['failover_priority'] <= 0),
+        failoverPriority:
+          typeof this.config.tags['failover_priority'] === 'number'
+            ? this.config.tags['failover_priority']
+            : 1,
+        isNoSync: this.config.tags['nosync'] === true,
+      },
+      peers,
+      failsafeAllAccepted,
+      failsafeLeaderAliveUntil: this.failsafeLeaderAliveUntil,
+      bootstrap: { synchronousMode: this.config.bootstrapDcs['synchronous_mode'] === true },
+    };
+    const d = decide(snapshot);
+    if (!cluster) {
+      for (const a of d.actions)
+        if (a.kind === 'demote') await this.executor.apply(a, { cluster: known as ClusterState, obs });
+      if (d.actions.some((a) => a.kind === 'demote')) this.#setLock(false);
+      return d.sentence;
+    }
+    for (const action of d.actions) {
+      try {
+        const r = await this.executor.apply(action, { cluster, obs });
+        if (!r.ok) return `${d.sentence}; stopped: ${r.reason}`;
+      } catch (err) {
+        if (err instanceof SwitchyardError && err.exitCode === 3) throw err;
+        return `${d.sentence}; failed at ${action.kind}: ${describeError(err)}`;
+      }
+      if (action.kind === 'promote' || action.kind === 'switchover' || action.kind === 'acquire_lock')
+        this.wake();
+    }
+    return d.sentence;
+  }
+
+  view(): NodeView {
+    const obs = this.obs;
+    return {
+      name: this.config.name,
+      scope: this.config.scope,
+      pgState: obs?.local.state ?? 'unknown',
+      pg: obs?.status ?? null,
+      isLeader: this.isLeaderNow(),
+      cluster: this.cluster,
+      isDcsReachable: this.isDcsReachable,
+      dcsLastSeen: this.dcsLastSeen,
+      tags: this.config.tags,
+      isFailsafeActive: this.failsafeActive,
+      lastCycleAt: this.lastCycleAt,
+      lastSentence: this.lastSentence,
+      now: Date.now(),
+    };
+  }
+
+  /** Refreshes the PostgreSQL part of the view (REST `GET /patroni` must be current for other nodes' races). */
+  async refreshView(): Promise<NodeView> {
+    if (!this.task) this.obs = await observePostgres(this.control, this.query, this.cluster, null);
+    return this.view();
+  }
+
+  /**
+   * Graceful stop (SIGTERM): stop PostgreSQL (unless paused or `leavePostgres`), release the leader key,
+   * revoke the lease so the member key disappears at once.
+   */
+  async stop(options: { leavePostgres?: boolean } = {}): Promise<void> {
+    this.#stopped = true;
+    this.wake();
+    await this.#cycleRunning?.catch(() => undefined);
+    if (this.#guard) clearTimeout(this.#guard);
+    const paused = this.cluster?.config.isPaused === true;
+    try {
+      if (!paused && !options.leavePostgres) {
+        await this.query.reset();
+        await this.control.stop('fast').catch(() => this.control.stop('immediate'));
+        this.watchdog.stop();
+        if (this.hasLock) await this.writer.releaseLeader(this.config.name).catch(() => false);
+        await this.lease.revoke().catch(() => undefined);
+      } else {
+        this.watchdog.stop();
+      }
+    } finally {
+      this.hasLock = false;
+      await this.#watcher?.cancel().catch(() => undefined);
+      const server = this.server;
+      if (server) {
+        const closed = new Promise<void>((r) => server.close(() => r()));
+        server.closeAllConnections();
+        await closed;
+      }
+      await this.query.close();
+      this.client?.close();
+    }
+  }
+
+  peers(cluster: ClusterState): Promise<Map<string, PeerStatus>> {
+    return probePeers(cluster, this.config.name);
+  }
+}

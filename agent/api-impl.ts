@@ -1,0 +1,102 @@
+import type { ClusterState } from '../src/cluster/index.js';
+import type { Agent } from './agent.js';
+import type { AgentApi } from './api/server.js';
+import type { NodeView } from './api/view.js';
+import type { PeerStatus } from './ha/types.js';
+
+/** The REST API's window onto a running Agent: reads, intent writes, wake-ups. */
+export class AgentApiImpl implements AgentApi {
+  constructor(private readonly agent: Agent) {}
+
+  view(): NodeView {
+    return this.agent.view();
+  }
+
+  refreshView(): Promise<NodeView> {
+    return this.agent.refreshView();
+  }
+
+  async readCluster(): Promise<ClusterState> {
+    return (await this.agent.writer.read()).state;
+  }
+
+  probePeers(cluster: ClusterState): Promise<ReadonlyMap<string, PeerStatus>> {
+    return this.agent.peers(cluster);
+  }
+
+  writeFailover(value: { leader?: string; member?: string; scheduled_at?: string }): Promise<void> {
+    return this.agent.writer.writeFailover(value);
+  }
+
+  async clearFailover(): Promise<void> {
+    await this.agent.writer.clearFailover(null);
+  }
+
+  writeConfig(config: Record<string, unknown>, modRevision: number): Promise<boolean> {
+    return this.agent.writer.writeConfig(config, modRevision);
+  }
+
+  wake(): void {
+    this.agent.wake();
+  }
+
+  async restart(): Promise<{ ok: boolean; message: string }> {
+    const a = this.agent;
+    if (a.task) return { ok: false, message: `${a.task.name} in progress` };
+    if (a.cluster?.config.isPaused === false && !a.control.isRunning())
+      return { ok: false, message: 'postgres is not running' };
+    const wasPrimary = a.obs?.local.isInRecovery === false;
+    try {
+      await a.query.reset();
+      await a.control.stop('fast');
+      await a.control.start({
+        standby: !wasPrimary,
+        following: null,
+        synchronousStandbyNames: a.executor.ssn,
+      });
+      a.wake();
+      return { ok: true, message: 'restarted successfully' };
+    } catch (err) {
+      a.wake();
+      return { ok: false, message: `restart failed: ${err instanceof Error ? err.message : String(err)}` };
+    }
+  }
+
+  async reinitialize(force: boolean): Promise<{ ok: boolean; message: string }> {
+    const a = this.agent;
+    const cluster = (await a.writer.read()).state;
+    if (cluster.leader?.name === a.config.name)
+      return { ok: false, message: 'I am the leader, can not reinitialize' };
+    if (!cluster.leader) return { ok: false, message: 'Cluster has no leader, can not reinitialize' };
+    if (a.task && !force) return { ok: false, message: `${a.task.name} already in progress` };
+    await a.query.reset();
+    await a.control.stop('immediate');
+    a.control.wipe();
+    a.wake();
+    return { ok: true, message: 'reinitialize started' };
+  }
+
+  reload(): void {
+    this.agent.wake();
+  }
+
+  acceptFailsafe(_from: string): { ok: boolean; lsn: number | null; message: string } {
+    const a = this.agent;
+    if (a.isLeaderNow()) return { ok: false, lsn: null, message: 'Running as a leader' };
+    const cluster = a.cluster;
+    if (!cluster?.config.isFailsafeMode)
+      return { ok: false, lsn: null, message: 'failsafe mode is not enabled' };
+    a.failsafeLeaderAliveUntil = Date.now() + cluster.config.ttl * 1000;
+    return { ok: true, lsn: a.obs?.local.walPosition ?? null, message: 'Accepted' };
+  }
+
+  async waitForLeaderChange(from: string, timeoutMs: number): Promise<string | null> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const leader = (await this.agent.writer.read()).state.leader?.name ?? null;
+      if (leader && leader !== from) return leader;
+      await this.agent.onLeaderEvent(Math.min(500, deadline - Date.now()));
+    }
+    return null;
+  }
+}

@@ -1,0 +1,282 @@
+import type { ClusterState, Member } from '../src/cluster/index.js';
+import type { ClusterWriter } from '../src/dcs/cluster-writer.js';
+import type { AgentLease } from '../src/dcs/lease.js';
+import { SwitchyardError, describeError } from '../src/errors.js';
+import type { Logger } from '../src/log.js';
+import type { AgentConfig } from './config/load.js';
+import type { HaAction } from './ha/types.js';
+import type { Observation } from './observe.js';
+import { probePeers } from './peers.js';
+import type { PgControl } from './postgres/control.js';
+import { slotName, type Following } from './postgres/files.js';
+import type { PgQuery } from './postgres/query.js';
+
+/** Context of one cycle's actions. */
+export interface ActionContext {
+  readonly cluster: ClusterState;
+  readonly obs: Observation;
+}
+
+/** Result of one step: ok, or the reason the cycle stopped there. */
+export type StepResult = { ok: true; note?: string } | { ok: false; reason: string };
+
+export interface ExecutorDeps {
+  config: AgentConfig;
+  control: PgControl;
+  query: PgQuery;
+  writer: ClusterWriter;
+  lease: AgentLease;
+  log: Logger;
+  /** Runs a long step in the background (the loop keeps renewing the lease meanwhile). */
+  runTask(name: string, state: string, task: () => Promise<void>): void;
+  /** Called right after this node took or lost the leader key. */
+  onLeadership(isLeader: boolean): void;
+}
+
+/** `{host, port, slot}` of the member to stream from. */
+export function followingOf(member: Member, self: string): Following {
+  return { host: member.host, port: member.port, slot: slotName(self) };
+}
+
+const pyNow = () => new Date().toISOString().replace('Z', '+00:00');
+
+/**
+ * Applies HA steps (the I/O half of the loop). Each method does one thing and reports failure as data, so
+ * the loop can stop at the first failed step and let the next cycle re-read the world.
+ */
+export class Executor {
+  /** `synchronous_standby_names` the agent wants (written into switchyard.conf on every start). */
+  ssn = '';
+
+  constructor(private readonly d: ExecutorDeps) {}
+
+  #leaderMember(cluster: ClusterState, name: string | null): Member | null {
+    return name ? (cluster.members.get(name) ?? null) : null;
+  }
+
+  async apply(action: HaAction, ctx: ActionContext): Promise<StepResult> {
+    const { config, control, writer, lease } = this.d;
+    const name = config.name;
+    switch (action.kind) {
+      case 'bootstrap': {
+        if (!(await writer.raceInitialize()))
+          return { ok: false, reason: 'failed to acquire initialize lock' };
+        this.d.runTask('bootstrap', 'initializing new cluster', () => this.#bootstrap());
+        return { ok: true };
+      }
+      case 'clone': {
+        const src = ctx.cluster.members.get(action.from);
+        if (!src) return { ok: false, reason: `member ${action.from} to clone from has no member key` };
+        this.d.runTask('clone', 'creating replica', () =>
+          control.basebackup({ host: src.host, port: src.port }),
+        );
+        return { ok: true };
+      }
+      case 'start_primary':
+        this.d.runTask('start', 'starting', () =>
+          control.start({ standby: false, following: null, synchronousStandbyNames: this.ssn }),
+        );
+        return { ok: true };
+      case 'start_replica': {
+        const leader = this.#leaderMember(ctx.cluster, action.leader);
+        const following = leader ? followingOf(leader, name) : null;
+        this.d.runTask(action.rewind ? 'rewind' : 'start', 'starting', async () => {
+          if (action.rewind && leader) {
+            await control.stop('fast').catch(() => control.stop('immediate'));
+            try {
+              await control.rewind({ host: leader.host, port: leader.port });
+            } catch (err) {
+              this.d.log.warn(
+                { err: describeError(err) },
+                'pg_rewind failed; removing the data directory to re-clone',
+              );
+              control.wipe();
+              return;
+            }
+          }
+          await control.start({ standby: true, following, synchronousStandbyNames: '' });
+        });
+        return { ok: true };
+      }
+      case 'follow': {
+        const leader = this.#leaderMember(ctx.cluster, action.leader);
+        if (!leader) return { ok: false, reason: `leader ${action.leader} has no member key yet` };
+        await control.repoint(followingOf(leader, name), '');
+        return { ok: true };
+      }
+      case 'acquire_lock': {
+        const id = lease.id ?? (await lease.grant());
+        if (!(await writer.acquireLeader(name, id)))
+          return { ok: false, reason: 'failed to acquire the leader lock' };
+        this.d.onLeadership(true);
+        return { ok: true };
+      }
+      case 'take_over_own_key': {
+        const id = lease.id ?? (await lease.grant());
+        if (!(await writer.moveLeaderToLease(name, id)))
+          return { ok: false, reason: 'the leader key no longer names me' };
+        this.d.onLeadership(true);
+        return { ok: true };
+      }
+      case 'promote':
+        await control.promote();
+        return { ok: true };
+      case 'demote': {
+        this.d.onLeadership(false);
+        await control.stop(action.mode === 'immediate' ? 'immediate' : 'fast');
+        if (action.releaseLock) await writer.releaseLeader(name);
+        return { ok: true };
+      }
+      case 'switchover':
+        return this.#switchover(action.candidate, ctx);
+      case 'clear_failover':
+        await writer.clearFailover(action.modRevision);
+        return { ok: true };
+      case 'write_initialize': {
+        const sysid = ctx.obs.local.systemId;
+        if (sysid && (ctx.cluster.initialize === null || ctx.cluster.initialize === ''))
+          await writer.writeInitialize(sysid);
+        if (ctx.cluster.config.modRevision === null) await writer.writeConfig({ ...config.bootstrapDcs }, 0);
+        return { ok: true };
+      }
+      case 'write_status': {
+        const wal = ctx.obs.local.walPosition;
+        if (wal !== null && wal !== ctx.cluster.optime) await writer.writeStatus(wal);
+        await this.#ensureSlots(ctx.cluster);
+        return { ok: true };
+      }
+      case 'write_history':
+        await writer.writeHistory(this.#history(ctx));
+        return { ok: true };
+      case 'write_failsafe': {
+        const map: Record<string, string> = {};
+        for (const m of ctx.cluster.members.values()) if (m.api) map[m.name] = m.api.url;
+        if (JSON.stringify(map) !== JSON.stringify(ctx.cluster.failsafe ?? {}))
+          await writer.writeFailsafe(map);
+        return { ok: true };
+      }
+      case 'write_sync': {
+        if (!(await writer.writeSync(name, action.standbys, action.modRevision))) {
+          return { ok: false, reason: 'Synchronous replication key updated by someone else' };
+        }
+        return { ok: true };
+      }
+      case 'set_synchronous_standby_names':
+        this.ssn = action.value;
+        await control.repoint(null, action.value);
+        return { ok: true };
+      case 'fatal':
+        throw new SwitchyardError('SY_ERR_AGENT', `fatal: ${action.reason}`, { exitCode: 3 });
+    }
+  }
+
+  async #bootstrap(): Promise<void> {
+    const { config, control, query, writer, lease, log } = this.d;
+    try {
+      await control.initdb();
+      await control.start({ standby: false, following: null, synchronousStandbyNames: '' });
+    } catch (err) {
+      await control.stop('immediate').catch(() => undefined);
+      control.wipe();
+      await writer.cancelInitialize().catch(() => false);
+      throw err;
+    }
+    const pg = config.postgresql;
+    const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
+    const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
+    const ensureRole = async (user: string, password: string | undefined, options: string) => {
+      const exists = (await query.exec('SELECT 1 FROM pg_roles WHERE rolname = $1', [user])).rowCount;
+      const pw = password !== undefined ? ` PASSWORD ${lit(password)}` : '';
+      await query.exec(`${exists ? 'ALTER' : 'CREATE'} ROLE ${ident(user)} WITH ${options}${pw}`);
+    };
+    await ensureRole(pg.replication.username, pg.replication.password, 'LOGIN REPLICATION');
+    if (pg.rewind && pg.rewind.username !== pg.superuser.username) {
+      await ensureRole(pg.rewind.username, pg.rewind.password, 'LOGIN');
+      for (const fn of [
+        'pg_ls_dir(text, boolean, boolean)',
+        'pg_stat_file(text, boolean)',
+        'pg_read_binary_file(text)',
+        'pg_read_binary_file(text, bigint, bigint, boolean)',
+      ]) {
+        await query.exec(`GRANT EXECUTE ON function pg_catalog.${fn} TO ${ident(pg.rewind.username)}`);
+      }
+    }
+    for (const [user, u] of Object.entries(config.bootstrapUsers)) {
+      await ensureRole(user, u.password, ['LOGIN', ...u.options.map((o) => o.toUpperCase())].join(' '));
+    }
+    const status = await query.status();
+    const id = lease.id ?? (await lease.grant());
+    if (await writer.acquireLeader(config.name, id)) this.d.onLeadership(true);
+    await writer.writeInitialize(status.systemId);
+    await writer.writeConfig({ ...config.bootstrapDcs }, 0);
+    log.info({ systemId: status.systemId }, 'bootstrapped a new cluster');
+  }
+
+  /** Physical slots on the leader for every other member; stale inactive ones dropped. */
+  async #ensureSlots(cluster: ClusterState): Promise<void> {
+    const { query, config } = this.d;
+    const wanted = new Set([...cluster.members.keys()].filter((n) => n !== config.name).map(slotName));
+    const rows = (
+      await query.exec("SELECT slot_name, active FROM pg_replication_slots WHERE slot_type = 'physical'")
+    ).rows as {
+      slot_name: string;
+      active: boolean;
+    }[];
+    const have = new Set(rows.map((r) => r.slot_name));
+    for (const slot of wanted) {
+      if (!have.has(slot)) await query.exec('SELECT pg_create_physical_replication_slot($1, true)', [slot]);
+    }
+    for (const r of rows) {
+      if (!wanted.has(r.slot_name) && !r.active)
+        await query.exec('SELECT pg_drop_replication_slot($1)', [r.slot_name]);
+    }
+  }
+
+  #history(ctx: ActionContext): (number | string | null)[][] {
+    const tl = ctx.obs.local.timeline ?? 1;
+    const existing = new Map(ctx.cluster.history.map((l) => [l[0] as number, [...l]]));
+    return this.d.control
+      .timelineHistory(tl)
+      .map((h) => existing.get(h.timeline) ?? [h.timeline, h.lsn, h.reason, pyNow(), this.d.config.name]);
+  }
+
+  /**
+   * Planned switchover, leader side: fast shutdown (writes the shutdown checkpoint), wait until a candidate
+   * received it, publish the final optime, then release the leader key. No acknowledged commit is lost:
+   * every one of them is at or before the shutdown checkpoint the candidate already has.
+   */
+  async #switchover(candidate: string | null, ctx: ActionContext): Promise<StepResult> {
+    const { control, writer, config, log } = this.d;
+    this.d.onLeadership(false);
+    await this.d.query.reset();
+    await control.stop('fast');
+    const cd = await control.controlData();
+    const target = cd?.checkpointLsn ?? 0;
+    const deadline = Date.now() + Math.max(5000, ctx.cluster.config.loopWait * 2000);
+    let caughtUp: string | null = null;
+    while (Date.now() < deadline && caughtUp === null) {
+      const peers = await probePeers(ctx.cluster, config.name);
+      for (const p of peers.values()) {
+        if (
+          (candidate === null || p.name === candidate) &&
+          p.isReachable &&
+          p.isInRecovery &&
+          p.walPosition >= target
+        )
+          caughtUp = p.name;
+      }
+      if (caughtUp === null) await new Promise((r) => setTimeout(r, 50));
+    }
+    if (caughtUp === null)
+      log.warn(
+        { target },
+        'no candidate confirmed the shutdown checkpoint in time; releasing the leader key anyway',
+      );
+    if (target > 0) await writer.writeStatus(target);
+    await writer.releaseLeader(config.name);
+    return {
+      ok: true,
+      note: caughtUp ? `${caughtUp} received the shutdown checkpoint` : 'released without confirmation',
+    };
+  }
+}

@@ -1,0 +1,121 @@
+import type { ClusterState } from '../src/cluster/index.js';
+import type { AgentConfig } from './config/load.js';
+import type { LocalPostgres } from './ha/types.js';
+import type { PgControl } from './postgres/control.js';
+import type { PgQuery, RunningStatus } from './postgres/query.js';
+import { COMPAT_VERSION } from './api/view.js';
+
+export interface Observation {
+  readonly local: LocalPostgres;
+  readonly status: RunningStatus | null;
+}
+
+function memberAt(
+  cluster: ClusterState | null,
+  target: { host: string; port: number } | null,
+): string | null {
+  if (!cluster || !target) return null;
+  for (const m of cluster.members.values())
+    if (m.host === target.host && m.port === target.port) return m.name;
+  return null;
+}
+
+/** One look at the local PostgreSQL: query it when the postmaster is alive, else read pg_controldata. */
+export async function observePostgres(
+  control: PgControl,
+  query: PgQuery,
+  cluster: ClusterState | null,
+  stateOverride: string | null,
+): Promise<Observation> {
+  const base = {
+    isDataDirEmpty: false,
+    followingMember: null,
+    replication: [],
+    synchronousStandbyNames: '',
+  };
+  if (control.isDataDirEmpty()) {
+    return {
+      status: null,
+      local: {
+        ...base,
+        state: stateOverride ?? 'stopped',
+        isRunning: false,
+        isDataDirEmpty: true,
+        isInRecovery: null,
+        wasPrimary: false,
+        timeline: null,
+        walPosition: null,
+        systemId: null,
+      },
+    };
+  }
+  if (control.isRunning()) {
+    try {
+      const st = await query.status();
+      return {
+        status: st,
+        local: {
+          ...base,
+          state: stateOverride ?? 'running',
+          isRunning: true,
+          isInRecovery: st.isInRecovery,
+          wasPrimary: !st.isInRecovery,
+          timeline: st.timeline,
+          walPosition: st.isInRecovery ? Math.max(st.receiveLsn ?? 0, st.replayLsn ?? 0) : st.flushLsn,
+          systemId: st.systemId,
+          followingMember: st.isInRecovery ? memberAt(cluster, st.primaryConninfo) : null,
+          replication: st.replication,
+          synchronousStandbyNames: st.synchronousStandbyNames,
+        },
+      };
+    } catch {
+      // The postmaster is up but does not answer (starting, recovering, or shutting down).
+    }
+  }
+  const cd = await control.controlData();
+  const stateText = cd?.state ?? 'unknown';
+  const isRunning = control.isRunning();
+  return {
+    status: null,
+    local: {
+      ...base,
+      state:
+        stateOverride ?? (isRunning ? 'starting' : stateText === 'in production' ? 'crashed' : 'stopped'),
+      isRunning,
+      isInRecovery: null,
+      wasPrimary:
+        (stateText === 'shut down' || stateText === 'in production') && !control.isStandbyConfigured(),
+      timeline: cd?.timeline ?? null,
+      walPosition: cd?.walPosition ?? null,
+      systemId: cd?.systemId ?? null,
+    },
+  };
+}
+
+/** The member key value, in Patroni 3.0.2's `touch_member` field order. */
+export function memberValue(
+  config: AgentConfig,
+  obs: Observation,
+  isPaused: boolean,
+): Record<string, unknown> {
+  const pg = obs.local;
+  const role = pg.isDataDirEmpty
+    ? 'uninitialized'
+    : pg.isRunning && pg.isInRecovery === false
+      ? 'master'
+      : 'replica';
+  const value: Record<string, unknown> = {
+    conn_url: `postgres://${config.postgresql.connectHost}:${config.postgresql.connectPort}/${config.postgresql.database}`,
+    api_url: `http://${config.restapi.connectAddress}/patroni`,
+    state: pg.state,
+    role,
+    version: COMPAT_VERSION,
+  };
+  if (Object.keys(config.tags).length > 0) value['tags'] = config.tags;
+  if (['running', 'restarting', 'starting'].includes(pg.state) && pg.walPosition !== null) {
+    value['xlog_location'] = pg.walPosition;
+    if (pg.timeline !== null) value['timeline'] = pg.timeline;
+  }
+  if (isPaused) value['pause'] = true;
+  return value;
+}

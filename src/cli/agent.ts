@@ -1,0 +1,48 @@
+import type { Command } from 'commander';
+import { Agent } from '../../agent/agent.js';
+import { loadAgentConfig } from '../../agent/config/load.js';
+import { createLogger } from '../log.js';
+
+/**
+ * `switchyard agent --config node.yml`: runs the HA agent for one PostgreSQL node from a Patroni YAML file.
+ * Invalid configuration ends the command before anything starts (exit 2). SIGTERM/SIGINT stop PostgreSQL,
+ * release the leader key and revoke the lease; a second signal exits at once.
+ */
+export function register(program: Command): void {
+  program
+    .command('agent')
+    .description("run the compact Patroni-compatible HA agent for this node's PostgreSQL")
+    .requiredOption('-c, --config <file>', 'Patroni YAML (patroni.yml) of this node')
+    .option('--check', 'validate the configuration, print warnings, and exit')
+    .action(async (options: { config: string; check?: boolean }) => {
+      const { config, warnings } = await loadAgentConfig(options.config);
+      const log = createLogger({ name: `agent:${config.name}` });
+      for (const w of warnings) log.warn(w);
+      if (options.check) {
+        process.stdout.write(
+          `${options.config}: valid (${warnings.length} warning${warnings.length === 1 ? '' : 's'})\n`,
+        );
+        return;
+      }
+      const agent = new Agent(config, log);
+      await agent.start();
+      log.info(
+        { api: `${config.restapi.listenHost}:${config.restapi.listenPort}`, scope: config.scope },
+        'agent started',
+      );
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const onSignal = (signal: NodeJS.Signals) => {
+          if (stopping) process.exit(130);
+          stopping = true;
+          log.info({ signal }, 'stopping: PostgreSQL, leader key, lease');
+          agent
+            .stop()
+            .catch((err: unknown) => log.error({ err: String(err) }, 'stop failed'))
+            .finally(resolve);
+        };
+        process.on('SIGTERM', onSignal);
+        process.on('SIGINT', onSignal);
+      });
+    });
+}
