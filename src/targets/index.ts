@@ -1,5 +1,6 @@
 import { haproxyTarget } from './haproxy/index.js';
 import { pgbouncerTarget } from './pgbouncer.js';
+import { pgcatTarget } from './pgcat.js';
 import type { TargetFactory } from './registry.js';
 import { vipTarget } from './vip.js';
 
@@ -7,6 +8,7 @@ import { vipTarget } from './vip.js';
 export const TARGET_FACTORIES: readonly TargetFactory<never>[] = [
   haproxyTarget as TargetFactory<never>,
   pgbouncerTarget as TargetFactory<never>,
+  pgcatTarget as TargetFactory<never>,
   vipTarget as TargetFactory<never>,
 ];
 

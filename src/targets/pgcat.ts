@@ -1,0 +1,163 @@
+import { chown } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { resolveSecret } from '../config/secret.js';
+import { ConfigError } from '../errors.js';
+import { readIfExists, renderFile } from '../render/index.js';
+import { writer } from '../route/view.js';
+import { defineTarget } from './registry.js';
+import type { ApplyResult, RouteSnapshot, Target, TargetContext } from './types.js';
+import type { AdminEndpoint } from './pgbouncer/admin.js';
+import { resolveOwner } from './pgbouncer/options.js';
+import { loadTemplateSync, packageTemplatesDir, type LoadedTemplate } from './pgbouncer/render.js';
+import { PgcatConfigSchema, type PgcatConfig } from './pgcat/config.js';
+import { reloadPgcat, verifyPgcat, type PgcatReload } from './pgcat/reload.js';
+import { primariesOf, renderPgcatToml, type PgcatSecrets, type PgcatServer } from './pgcat/render.js';
+
+export interface PgcatOptions {
+  readonly config: PgcatConfig;
+  readonly output: string;
+  readonly template: LoadedTemplate;
+  readonly secrets: PgcatSecrets;
+  readonly console: AdminEndpoint;
+  readonly reload: PgcatReload;
+  readonly isVerified: boolean;
+  readonly owner: { uid: number; gid: number } | null;
+}
+
+export function resolvePgcatOptions(config: PgcatConfig, configDir: string): PgcatOptions {
+  const adminPassword = resolveSecret(config.general.admin, 'targets.pgcat.general.admin', configDir);
+  if (adminPassword === undefined)
+    throw new ConfigError('targets.pgcat.general.admin: pgcat requires an admin password');
+  const users = new Map(
+    Object.entries(config.pools).map(([name, pool]) => [
+      name,
+      pool.users.map((u, i) => resolveSecret(u, `targets.pgcat.pools.${name}.users.${i}`, configDir)),
+    ]),
+  );
+  const r = config.reload;
+  const reload: PgcatReload =
+    r.method === 'signal'
+      ? { method: 'signal', pid: r.pid, pidfile: r.pidfile ? resolve(configDir, r.pidfile) : undefined }
+      : r.method === 'command'
+        ? { method: 'command', command: r.command as string }
+        : { method: 'admin' };
+  return {
+    config,
+    output: resolve(configDir, config.output),
+    template: loadTemplateSync(
+      config.template ? resolve(configDir, config.template) : join(packageTemplatesDir(), 'pgcat.toml.hbs'),
+    ),
+    secrets: { adminPassword, users },
+    console: {
+      host: config.console?.host ?? '127.0.0.1',
+      port: config.console?.port ?? config.general.port,
+      user: config.general.admin.username,
+      password: adminPassword,
+      connectTimeoutMs: config.timeouts.connect_ms,
+      commandTimeoutMs: config.timeouts.command_ms,
+    },
+    reload,
+    isVerified: config.verify ?? (r.method === 'admin' || config.console !== undefined),
+    owner: config.owner ? resolveOwner(config.owner) : null,
+  };
+}
+
+/**
+ * pgcat follows the leader by rewriting pgcat.toml (exactly one `"primary"`, the writable leader; eligible
+ * replicas as `"replica"` when enabled) and reloading it (admin RELOAD, SIGHUP or a command), then checking
+ * `SHOW DATABASES` when the admin console is reachable. No PAUSE: pgcat's PAUSE does not drain and its
+ * RESUME misses pools a reload replaced (targets.md §2.5). While a cluster has no writable leader its pools
+ * keep the primary they have.
+ */
+export class PgcatTarget implements Target {
+  readonly kind = 'pgcat';
+  readonly name = 'pgcat';
+  /** The file may be newer than what pgcat runs (a crash between write and reload): reload once at start. */
+  private needsReload = true;
+  private lastSummary: string | null = null;
+
+  constructor(
+    private readonly options: PgcatOptions,
+    private readonly ctx: TargetContext,
+  ) {}
+
+  async apply(snapshot: RouteSnapshot): Promise<ApplyResult> {
+    const { config } = this.options;
+    const kept = primariesOf(await readIfExists(this.options.output));
+    const servers = new Map<string, PgcatServer[]>();
+    const primaries = new Map<string, PgcatServer>();
+    const waiting: string[] = [];
+    for (const [name, pool] of Object.entries(config.pools)) {
+      const view = snapshot.views.get(pool.cluster);
+      const w = view ? writer(view) : null;
+      const primary: PgcatServer | null = w
+        ? { member: w.name, host: w.host, port: w.port, role: 'primary' }
+        : (kept.get(name) ?? null);
+      if (!primary) {
+        waiting.push(name);
+        continue;
+      }
+      const replicas: PgcatServer[] =
+        pool.replicas && view
+          ? view.replicas
+              .filter((r) => r.host !== primary.host || r.port !== primary.port)
+              .map((r) => ({ member: r.name, host: r.host, port: r.port, role: 'replica' as const }))
+          : [];
+      primaries.set(name, primary);
+      servers.set(name, [primary, ...replicas]);
+    }
+    if (waiting.length > 0) {
+      const summary = `waiting for a writable leader for ${waiting.join(', ')}; pgcat.toml untouched (generation ${snapshot.generation})`;
+      this.lastSummary = summary;
+      return { generation: snapshot.generation, summary, didChange: false };
+    }
+    const text = renderPgcatToml(config, this.options.template, servers, this.options.secrets);
+    const result = await renderFile({
+      path: this.options.output,
+      contents: text,
+      mode: 0o600,
+      check: config.check,
+    });
+    if (this.options.owner && result.didRender)
+      await chown(this.options.output, this.options.owner.uid, this.options.owner.gid);
+    const routes = [...primaries].map(([pool, p]) => `${pool} to ${p.member ?? p.host}:${p.port}`).join(', ');
+    if (!result.didRender && !this.needsReload) {
+      const summary = `pgcat already routes ${routes} (generation ${snapshot.generation})`;
+      this.lastSummary = summary;
+      return { generation: snapshot.generation, summary, didChange: false };
+    }
+    this.needsReload = true;
+    const how = await reloadPgcat(this.options.reload, this.options.console, config.timeouts.command_ms);
+    if (this.options.isVerified)
+      await verifyPgcat(this.options.console, primaries, config.timeouts.command_ms);
+    this.needsReload = false;
+    const summary = `routed ${routes} in pgcat.toml (${how}${this.options.isVerified ? ' verified' : ', not verified'}) (generation ${snapshot.generation})`;
+    this.lastSummary = summary;
+    this.ctx.log.info({ target: this.name, generation: snapshot.generation }, summary);
+    return { generation: snapshot.generation, summary, didChange: true };
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      output: this.options.output,
+      reload: this.options.reload.method,
+      isVerified: this.options.isVerified,
+      warnings: this.options.isVerified
+        ? []
+        : ['reload is not verified: give targets.pgcat.console to check SHOW DATABASES'],
+      lastSummary: this.lastSummary,
+    };
+  }
+
+  async close(): Promise<void> {
+    // Nothing held: connections are opened per reload.
+  }
+}
+
+export const pgcatTarget = defineTarget({
+  key: 'pgcat',
+  schema: PgcatConfigSchema,
+  create(config, ctx) {
+    return new PgcatTarget(resolvePgcatOptions(config, ctx.configDir), ctx);
+  },
+});
