@@ -170,7 +170,9 @@ export async function clientConnect(lab: Lab, address: string, port: number, tim
         'socat',
         `-T${timeoutS}`,
         '-',
-        `TCP:${address}:${port},connect-timeout=${timeoutS}`,
+        address.includes(':')
+          ? `TCP6:[${address}]:${port},connect-timeout=${timeoutS}`
+          : `TCP:${address}:${port},connect-timeout=${timeoutS}`,
       ],
       { timeout: (timeoutS + 2) * 1000 },
     );
