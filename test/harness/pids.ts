@@ -1,0 +1,79 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+// Facts about OS processes, read from /proc (Linux only), and signalling by pid.
+
+/** Field 22 (start time in clock ticks) of /proc/<pid>/stat, or undefined if the pid is gone; identifies a process across pid reuse. */
+export function procStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+export function procGroup(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const pgid = Number(fields[2]);
+    return Number.isInteger(pgid) ? pgid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** True if `pid` exists and is not a zombie. */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+export function trySignal(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const ownGroup = procGroup(process.pid);
+
+/**
+ * Sends `signal` to `pid`'s process group (unless that is the test process's own group) and to
+ * `pid` itself, so that children die too (postgres backends, HAProxy workers).
+ */
+export function signalTree(pid: number, signal: NodeJS.Signals): void {
+  const pgid = procGroup(pid);
+  if (pgid !== undefined && pgid > 1 && pgid !== ownGroup) trySignal(-pgid, signal);
+  trySignal(pid, signal);
+}
+
+/**
+ * The postmaster pid recorded in `<dataDir>/postmaster.pid`, if that process is alive and is a postgres.
+ * Patroni starts postgres in its own session (setsid), so this is the only reliable way to find it.
+ */
+export function postmasterPid(dataDir: string): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(dataDir, 'postmaster.pid'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const pid = Number(text.split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 1 || !isAlive(pid)) return undefined;
+  try {
+    const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    if (comm !== 'postgres' && comm !== 'postmaster') return undefined;
+  } catch {
+    return undefined;
+  }
+  return pid;
+}
