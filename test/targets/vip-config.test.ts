@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { parseVipAddress, vipConfigSchema } from '../../src/targets/vip/config.js';
+import { fileURLToPath } from 'node:url';
+import { parseRouterConfig } from '../../src/config/router.js';
+import { parseVipAddress, vipConfigSchema, type VipConfig } from '../../src/targets/vip/config.js';
 import { vipScope } from '../../src/targets/vip.js';
 
 test('parses an IPv4 VIP with its prefix', () => {
@@ -68,4 +71,18 @@ test('takes the cluster from the router when it follows exactly one scope', () =
     code: 'SY_ERR_CONFIG_INVALID',
     message: 'targets.vip.cluster is required when the router follows more than one cluster',
   });
+});
+
+test('the systemd example router.yml is a valid router config with a vip target', () => {
+  const path = fileURLToPath(new URL('../../examples/vip-systemd/router.yml', import.meta.url));
+  const config = parseRouterConfig(readFileSync(path, 'utf8'), path);
+  const vip = (config.targets as Record<string, unknown>)['vip'] as VipConfig; // parsed by the router's schema
+  assert.equal(vip.address.cidr, '10.0.0.100/24');
+  assert.equal(vipScope(vip, config.clusters), 'app');
+  const unit = readFileSync(path.replace('router.yml', 'switchyard-vip.service'), 'utf8');
+  assert.match(unit, /^AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW$/m);
+  assert.match(
+    unit,
+    new RegExp(`^ExecStopPost=-/usr/sbin/ip addr del ${vip.address.cidr} dev ${vip.interface}$`, 'm'),
+  );
 });
