@@ -60,7 +60,9 @@ export async function observePostgres(
           isRunning: true,
           isInRecovery: st.isInRecovery,
           wasPrimary: !st.isInRecovery,
-          timeline: st.timeline,
+          timeline: st.isInRecovery
+            ? Math.max(st.timeline ?? 0, control.latestHistoryTimeline()) || null
+            : st.timeline,
           walPosition: st.isInRecovery ? Math.max(st.receiveLsn ?? 0, st.replayLsn ?? 0) : st.flushLsn,
           systemId: st.systemId,
           followingMember: st.isInRecovery ? memberAt(cluster, st.primaryConninfo) : null,
@@ -85,7 +87,9 @@ export async function observePostgres(
       isInRecovery: null,
       wasPrimary:
         (stateText === 'shut down' || stateText === 'in production') && !control.isStandbyConfigured(),
-      timeline: cd?.timeline ?? null,
+      timeline:
+        Math.max(cd?.timeline ?? 0, control.isStandbyConfigured() ? control.latestHistoryTimeline() : 0) ||
+        null,
       walPosition: cd?.walPosition ?? null,
       systemId: cd?.systemId ?? null,
     },

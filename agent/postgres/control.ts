@@ -235,6 +235,23 @@ export class PgControl {
     );
   }
 
+  /**
+   * Highest timeline with a history file in pg_wal: the timeline a standby with recovery_target_timeline
+   * = latest follows, even while its walreceiver is down and before a restartpoint updated pg_control.
+   */
+  latestHistoryTimeline(): number {
+    try {
+      let max = 0;
+      for (const f of readdirSync(join(this.dataDir, 'pg_wal'))) {
+        const m = /^([0-9A-F]{8})\.history$/.exec(f);
+        if (m) max = Math.max(max, parseInt(m[1] as string, 16));
+      }
+      return max;
+    } catch {
+      return 0;
+    }
+  }
+
   /** Last lines of the PostgreSQL server log (for error messages). */
   logTail(lines: number): string {
     try {
