@@ -10,6 +10,7 @@ import { readSnapshot } from '../dcs/source.js';
 import { SwitchyardError, describeError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { computeView, writer, type RouteView } from '../route/view.js';
+import { probeOnce } from '../router/probe.js';
 import { PgBouncerTarget } from '../targets/pgbouncer.js';
 import type { PgBouncerConfig } from '../targets/pgbouncer/config.js';
 import { removeMarker, writeMarker } from '../targets/pgbouncer/marker.js';
@@ -74,8 +75,14 @@ async function readClusters(
   return out;
 }
 
-function viewOf(state: ClusterState, config: RouterConfig, generation: number): RouteView {
-  return { ...computeView(state, { maxReplicaLagBytes: config.routing.maxReplicaLagBytes }), generation };
+/** A proven-writable leader (by the configured probe), for computeView's writable gate. */
+type Probed = { name: string; leaderRevision: number; isWritable: boolean } | undefined;
+
+function viewOf(state: ClusterState, config: RouterConfig, generation: number, probe?: Probed): RouteView {
+  return {
+    ...computeView(state, { maxReplicaLagBytes: config.routing.maxReplicaLagBytes, probe }),
+    generation,
+  };
 }
 
 function restAuth(opts: SwitchoverOptions): string | null {
@@ -154,7 +161,11 @@ export async function runSwitchover(
       { exitCode: 2 },
     );
   }
-  const pgbOptions = resolvePgBouncerOptions(pgbConfig, config.dir);
+  // The command applies once; the router (if running) watches the leader's liveness.
+  const pgbOptions = resolvePgBouncerOptions(
+    { ...pgbConfig, liveness: { ...pgbConfig.liveness, enabled: false } },
+    config.dir,
+  );
   const auth = restAuth(opts);
   const steps = new Steps(out);
   const abort = new AbortController();
@@ -267,6 +278,8 @@ export async function runSwitchover(
     let holder: string | null = null;
     let views = new Map<string, RouteView>();
     let generation = 1;
+    let probed: Probed;
+    const probe = config.routing.writable_probe;
     while (true) {
       if (abort.signal.aborted) throw new SwitchoverError('interrupted');
       if (Date.now() >= deadline) {
@@ -276,7 +289,39 @@ export async function runSwitchover(
       }
       try {
         const states = await readClusters(client, config, scopes);
-        views = new Map([...states].map(([scope, s]) => [scope, viewOf(s, config, ++generation)]));
+        const leaderKey = states.get(opts.cluster)?.leader;
+        // With writable_probe sql/rest the new leader counts as writable as soon as it proves it, not when
+        // Patroni next rewrites its member key (up to loop_wait later).
+        if (
+          probe.method !== 'member' &&
+          leaderKey &&
+          leaderKey.name !== old.name &&
+          probed?.leaderRevision !== leaderKey.modRevision
+        ) {
+          const candidateView = viewOf(states.get(opts.cluster) as ClusterState, config, generation);
+          if (candidateView.leader && !candidateView.leader.isWritable) {
+            const outcome = await probeOnce(
+              candidateView.leader,
+              {
+                method: probe.method,
+                intervalMs: probe.interval_ms,
+                timeoutMs: probe.timeout_ms,
+                user: probe.user,
+                dbname: probe.dbname,
+                password: probe.password,
+              },
+              500,
+            );
+            if (outcome.isWritable)
+              probed = { name: leaderKey.name, leaderRevision: leaderKey.modRevision, isWritable: true };
+          }
+        }
+        views = new Map(
+          [...states].map(([scope, s]) => [
+            scope,
+            viewOf(s, config, ++generation, scope === opts.cluster ? probed : undefined),
+          ]),
+        );
       } catch (err) {
         steps.say(`etcd read failed (${describeError(err)}); retrying`);
         await sleep(POLL_MS * 4, abort.signal);
@@ -343,7 +388,7 @@ export async function runSwitchover(
     abort.abort();
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
-    await target.control.close().catch(() => undefined);
+    await target.close().catch(() => undefined);
     client.close();
   }
 }

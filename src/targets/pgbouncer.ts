@@ -5,9 +5,10 @@ import { defineTarget } from './registry.js';
 import type { ApplyResult, RouteSnapshot, Target, TargetContext } from './types.js';
 import { PgBouncerConfigSchema } from './pgbouncer/config.js';
 import { PgBouncerControl, type LiveDatabase, type PgBouncerAdmin } from './pgbouncer/control.js';
+import { LeaderLiveness, type ProbeResult } from './pgbouncer/liveness.js';
 import { isMarkerLive, readMarker } from './pgbouncer/marker.js';
 import { resolvePgBouncerOptions, type PgBouncerOptions } from './pgbouncer/options.js';
-import { renderPgBouncerIni, type EntryInfo } from './pgbouncer/render.js';
+import { renderPgBouncerIni, type Endpoint, type EntryInfo } from './pgbouncer/render.js';
 import {
   clustersToFence,
   isApplied,
@@ -50,14 +51,58 @@ export class PgBouncerTarget implements Target {
   private warnings: string[] = [];
   private configCheckedAt = -Infinity;
   private lastSummary: string | null = null;
+  private lastSnapshot: RouteSnapshot | null = null;
+  private readonly liveness: LeaderLiveness | null;
+  /** Clusters whose lost leader was already reported in a sentence. */
+  private readonly reportedLost = new Set<string>();
 
   constructor(
     private readonly options: PgBouncerOptions,
     private readonly ctx: TargetContext,
     control?: PgBouncerAdmin,
+    probe?: (endpoint: Endpoint, timeoutMs: number) => Promise<ProbeResult>,
   ) {
     this.name = 'pgbouncer';
     this.control = control ?? new PgBouncerControl(options.admin);
+    const l = options.config.liveness;
+    this.liveness = l.enabled
+      ? new LeaderLiveness(
+          { intervalMs: l.interval_ms, timeoutMs: l.timeout_ms, failures: l.failures },
+          () => this.reapply(),
+          probe,
+        )
+      : null;
+  }
+
+  /** A leader was lost or came back between snapshots: apply the last snapshot again at once. */
+  private reapply(): void {
+    const snapshot = this.lastSnapshot;
+    if (!snapshot || this.isClosed) return;
+    this.exclusive(() => this.applyNow(snapshot)).catch((err: unknown) =>
+      this.ctx.log.error(
+        { target: this.name, err: describeError(err) },
+        're-apply after a liveness change failed',
+      ),
+    );
+  }
+
+  /** Writable leaders, minus those whose PostgreSQL port is dead (treated as lost: fence). */
+  private effectiveWants(snapshot: RouteSnapshot, parts: string[]): Wants {
+    const wants = wantedWriters(this.options.config, snapshot.views);
+    if (!this.liveness) return wants;
+    this.liveness.watch(wants);
+    const out = new Map(wants);
+    for (const [cluster, want] of wants) {
+      if (want && this.liveness.isLost(cluster, want)) {
+        out.set(cluster, null);
+        if (!this.reportedLost.has(cluster))
+          parts.push(
+            `leader ${want.member ?? want.host} of ${cluster} stopped answering on ${want.host}:${want.port}`,
+          );
+        this.reportedLost.add(cluster);
+      } else this.reportedLost.delete(cluster);
+    }
+    return out;
   }
 
   apply(snapshot: RouteSnapshot): Promise<ApplyResult> {
@@ -75,8 +120,9 @@ export class PgBouncerTarget implements Target {
     if (this.isClosed) throw new SwitchyardError('SY_ERR_TARGET_APPLY', 'pgbouncer target is closed');
     const { config } = this.options;
     const parts: string[] = [];
+    this.lastSnapshot = snapshot;
     let live = await this.control.showDatabases();
-    const wants = wantedWriters(config, snapshot.views);
+    const wants = this.effectiveWants(snapshot, parts);
 
     for (const [cluster, want] of wants) if (want) this.gaveUp.delete(cluster);
     for (const cluster of clustersToFence(config, wants, live)) {
@@ -315,6 +361,7 @@ export class PgBouncerTarget implements Target {
     return this.exclusive(async () => {
       if (this.isClosed) return;
       this.isClosed = true;
+      this.liveness?.stop();
       if (this.expiryTimer) clearTimeout(this.expiryTimer);
       for (const db of [...this.held.keys()]) {
         try {

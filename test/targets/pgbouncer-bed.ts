@@ -70,6 +70,7 @@ export async function startPgBouncerBed(
         databases: { app: { cluster: 'demo' } },
         admin: { host: '127.0.0.1', port, user: 'pgbouncer_admin' },
         timeouts: { pause_ms: 2000, max_pause_ms: 20_000 },
+        liveness: { enabled: false },
         ...config,
       });
       const t = new PgBouncerTarget(resolvePgBouncerOptions(parsed, dir), {

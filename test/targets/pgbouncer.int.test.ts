@@ -280,6 +280,8 @@ describe('PgBouncer with a real Patroni 3.0.2 cluster, the router and `switchyar
         '  type: etcd3',
         `  hosts: [${etcd.endpoints.map((e) => JSON.stringify(e)).join(', ')}]`,
         'clusters: [demo]',
+        'routing:',
+        '  writable_probe: { method: sql }',
         'api:',
         `  listen: 127.0.0.1:${apiPort}`,
         'targets:',
@@ -397,6 +399,40 @@ describe('PgBouncer with a real Patroni 3.0.2 cluster, the router and `switchyar
       what: `PgBouncer routed to ${next} and not paused`,
       timeoutMs: 20_000,
     });
+    await cluster.startNode(killed);
+    await cluster.waitForHealthy({ timeoutMs: 90_000 });
+  });
+
+  test('unplanned failover: the router pauses when the primary dies; only statements in flight fail', async (t) => {
+    await cluster.waitForHealthy({ timeoutMs: 60_000 });
+    const old = await cluster.waitForLeader();
+    await waitFor(async () => (await routedPort()) === nodePort(old), {
+      what: `app routed to ${old}`,
+      timeoutMs: 20_000,
+    });
+    const load = startLoad({
+      port: bed.bouncer.port,
+      database: 'app',
+      clients: 8,
+      statement: 'insert into t (v) values (2) returning inet_server_port() as port',
+      longTransactionSeconds: 0.3,
+    });
+    await sleep(1000);
+    const killed = await cluster.killLeader();
+    const next = await cluster.waitForLeader({ not: killed, timeoutMs: 60_000 });
+    await waitFor(async () => (await routedPort()) === nodePort(next) && !(await isPaused()), {
+      what: `app routed to ${next}`,
+      timeoutMs: 20_000,
+    });
+    await sleep(1000);
+    const report = await load.stop();
+    t.diagnostic(
+      `statements ${report.statements}, errors ${report.errors.length}, max latency ${report.maxLatencyMs} ms`,
+    );
+    t.diagnostic(report.errors.slice(0, 12).join('\n'));
+    assert.deepEqual(report.ports, [nodePort(old), nodePort(next)]);
+    // 8 writers + 1 long transaction: at most one statement each was in flight when the primary died.
+    assert.ok(report.errors.length <= 9, `${report.errors.length} errors:\n${report.errors.join('\n')}`);
     await cluster.startNode(killed);
     await cluster.waitForHealthy({ timeoutMs: 90_000 });
   });

@@ -45,6 +45,7 @@ function setup(extra: Record<string, unknown> = {}) {
       jobs: { cluster: 'demo', dbname: 'jobsdb' },
     },
     timeouts: { max_pause_ms: 10_000 },
+    liveness: { enabled: false },
     ...extra,
   });
   const options = resolvePgBouncerOptions(config, dir);
@@ -271,4 +272,39 @@ test('close resumes what the target paused', async () => {
   assert.equal(fake.live.get('app')?.isPaused, false);
   assert.equal(fake.live.get('jobs')?.isPaused, false);
   assert.equal(fake.calls.at(-1), 'close');
+});
+
+test('a leader whose PostgreSQL port refuses connections is fenced before its key expires, and resumed when it answers', async () => {
+  const config = PgBouncerConfigSchema.parse({
+    output: 'routes.ini',
+    databases: { app: { cluster: 'demo' } },
+    liveness: { interval_ms: 50 },
+  });
+  const options = resolvePgBouncerOptions(config, dir);
+  const fake = new FakePgBouncer(() => readRoutes(options.output));
+  let answer: 'up' | 'refused' = 'up';
+  const target = new PgBouncerTarget(
+    options,
+    testContext(() => clock),
+    fake,
+    async () => answer,
+  );
+  try {
+    await target.apply(snapshot(1, view('demo', pg1)));
+    answer = 'refused';
+    const deadline = Date.now() + 3000;
+    while (!fake.live.get('app')?.isPaused && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    assert.equal(fake.live.get('app')?.isPaused, true, 'paused on a refused connect');
+    assert.match(
+      target.status().lastSummary as string,
+      /^leader pg1 of demo stopped answering on 127\.0\.0\.1:5432; paused app/,
+    );
+    answer = 'up';
+    while (fake.live.get('app')?.isPaused && Date.now() < deadline + 3000)
+      await new Promise((r) => setTimeout(r, 20));
+    assert.equal(fake.live.get('app')?.isPaused, false, 'resumed when the same leader answers again');
+  } finally {
+    await target.close();
+  }
 });

@@ -102,6 +102,19 @@ export const PgBouncerConfigSchema = z
       })
       .strict()
       .default({}),
+    /**
+     * Watch the routed leader's PostgreSQL port: the leader key outlives a dead primary by up to the ttl, and
+     * pausing as soon as the port refuses (or times out `failures` times) turns those errors into waits.
+     */
+    liveness: z
+      .object({
+        enabled: z.boolean().default(true),
+        interval_ms: z.number().int().min(50).max(10_000).default(200),
+        timeout_ms: z.number().int().min(50).max(10_000).default(500),
+        failures: z.number().int().min(1).max(20).default(2),
+      })
+      .strict()
+      .default({}),
     timeouts: z
       .object({
         connect_ms: z.number().int().positive().default(2000),
