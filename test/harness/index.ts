@@ -17,6 +17,7 @@ export {
   type OsUser,
   type SpawnSpec,
 } from './processes.js';
+export { listensOn, procStartTime } from './pids.js';
 export { makeCertificates, type TestCertificates } from './tls.js';
 export {
   startEtcd,

@@ -4,6 +4,7 @@ import { run } from './exec.js';
 import { PATRONI_SUPERUSER, buildPatroniConfig } from './patroni-config.js';
 import { httpRequest } from './http.js';
 import { freePorts } from './ports.js';
+import { listensOn } from './pids.js';
 import { ProcessGroup, postmasterPid, signalTree } from './processes.js';
 import { sqlQuery } from './sql.js';
 import { WaitAbortedError, waitFor } from './wait.js';
@@ -91,7 +92,11 @@ export interface PatroniCluster {
     not?: string;
     mustRun?: string[];
   }): Promise<string>;
-  /** Waits (default 90 s) until every node with a running Patroni is running and every replica streams from the leader; returns the leader. */
+  /**
+   * Waits (default 90 s) until every node with a running Patroni is running on its own ports, the
+   * leader accepts writes, every replica streams from it and, in synchronous mode, a sync standby
+   * exists. Returns the leader.
+   */
   waitForHealthy(options?: { timeoutMs?: number; mustRun?: string[] }): Promise<string>;
   /** `patronictl switchover --force`; waits for a new writable leader and returns its name. */
   switchover(options?: { candidate?: string; timeoutMs?: number }): Promise<string>;
@@ -241,6 +246,16 @@ function makeCluster(
     const rows = await sql<{ r: boolean }>(name, 'select pg_is_in_recovery() as r');
     return rows[0]?.r === false;
   };
+  const ownsPorts = (n: PatroniNode): boolean => {
+    const patroni = n.patroniPid();
+    const postgres = n.postgresPid();
+    return (
+      patroni !== undefined &&
+      postgres !== undefined &&
+      listensOn(patroni, n.apiPort) &&
+      listensOn(postgres, n.pgPort)
+    );
+  };
   const assertRunning = (names: string[] | undefined): void => {
     const dead = (names ?? []).filter((n) => node(n).patroniPid() === undefined);
     if (dead.length) throw new WaitAbortedError(`Patroni exited on ${dead.join(', ')}`);
@@ -285,9 +300,19 @@ function makeCluster(
           const list = await members();
           const lead = list.find((m) => m.role === 'leader' && m.state === 'running');
           if (!lead) return undefined;
-          const expected = nodes.filter((n) => n.patroniPid() !== undefined).map((n) => n.name);
+          const running = nodes.filter((n) => n.patroniPid() !== undefined);
+          // the ports must be held by our own processes, not by another cluster that took a port
+          const ours = running.every((n) => ownsPorts(n));
+          const expected = running.map((n) => n.name);
           const ok = expected.every((name) => list.some((m) => m.name === name && m.state === 'running'));
-          if (!ok || !(await isWritable(lead.name))) return undefined;
+          if (!ours || !ok || !(await isWritable(lead.name))) return undefined;
+          if (
+            options.synchronousMode &&
+            expected.length > 1 &&
+            !list.some((m) => m.role === 'sync_standby')
+          ) {
+            return undefined;
+          }
           const replicas = expected.filter((n) => n !== lead.name);
           const rows = await sql<{ application_name: string }>(
             lead.name,
@@ -300,7 +325,9 @@ function makeCluster(
         {
           timeoutMs: opts.timeoutMs ?? 90_000,
           intervalMs: 500,
-          what: `cluster ${options.scope} to be healthy (leader writable, replicas streaming)`,
+          what:
+            `cluster ${options.scope} to be healthy (leader writable, replicas streaming` +
+            `${options.synchronousMode ? ', a sync standby' : ''})`,
           diagnose,
         },
       );

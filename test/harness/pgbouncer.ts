@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { freePort } from './ports.js';
+import { listensOn } from './pids.js';
 import { ProcessGroup, signalTree } from './processes.js';
 import { sqlQuery } from './sql.js';
 import { WaitAbortedError, waitFor } from './wait.js';
@@ -101,7 +102,8 @@ export async function startPgbouncer(options: PgbouncerOptions): Promise<Pgbounc
       await waitFor(
         async () => {
           if (!proc.isRunning()) throw new WaitAbortedError('pgbouncer exited');
-          return (await adminQuery('SHOW VERSION')).length > 0;
+          // the port may belong to another pgbouncer: only ours counts
+          return listensOn(proc.pid, port) && (await adminQuery('SHOW VERSION')).length > 0;
         },
         {
           timeoutMs: options.timeoutMs ?? 15_000,

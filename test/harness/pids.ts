@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 // Facts about OS processes, read from /proc (Linux only), and signalling by pid.
@@ -76,4 +76,42 @@ export function postmasterPid(dataDir: string): number | undefined {
     return undefined;
   }
   return pid;
+}
+
+/**
+ * True if process `pid` holds a TCP socket listening on `port` (any local address), read from
+ * /proc/net/tcp{,6} and the process's fds. Needs permission to read /proc/<pid>/fd (root here).
+ * Lets a start-up wait make sure the server that answers is the one it started.
+ */
+export function listensOn(pid: number, port: number): boolean {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set<string>();
+  for (const table of ['tcp', 'tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      // cols: sl local_address rem_address st ... inode (index 9); st 0A = LISTEN
+      if (cols[3] === '0A' && cols[1]?.endsWith(`:${hexPort}`) && cols[9]) inodes.add(cols[9]);
+    }
+  }
+  if (inodes.size === 0) return false;
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return false;
+  }
+  return fds.some((fd) => {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      return m !== null && inodes.has(m[1] as string);
+    } catch {
+      return false;
+    }
+  });
 }

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { run } from './exec.js';
 import { freePort } from './ports.js';
+import { listensOn } from './pids.js';
 import { ProcessGroup, postgresUser, postmasterPid } from './processes.js';
 import { sqlQuery } from './sql.js';
 import { WaitAbortedError, waitFor } from './wait.js';
@@ -80,7 +81,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
       await waitFor(
         async () => {
           if (!proc.isRunning()) throw new WaitAbortedError('postgres exited');
-          return (await sql('select 1 as ok')).length === 1;
+          return listensOn(proc.pid, port) && (await sql('select 1 as ok')).length === 1;
         },
         {
           timeoutMs,
