@@ -62,6 +62,7 @@ export class Agent {
   hasLock = false;
   failsafeActive = false;
   failsafeLeaderAliveUntil = 0;
+  #failsafeConfirmedAt = 0;
   task: { name: string; state: string; promise: Promise<void> } | null = null;
   #stopped = false;
   #wake: (() => void) | null = null;
@@ -95,8 +96,17 @@ export class Agent {
     return (
       this.hasLock &&
       this.lease.id !== null &&
-      monotonicMs() < this.lease.aliveUntil - safetyMarginMs(this.lease.ttlSeconds)
+      monotonicMs() < this.#aliveUntil() - safetyMarginMs(this.lease.ttlSeconds)
     );
+  }
+
+  /**
+   * Until when this node may act as primary: the lease's certain lifetime, extended by ttl from the last
+   * failsafe confirmation (every member answered POST /failsafe while etcd was down).
+   */
+  #aliveUntil(): number {
+    const failsafe = this.failsafeActive ? this.#failsafeConfirmedAt + this.lease.ttlSeconds * 1000 : 0;
+    return Math.max(this.lease.aliveUntil, failsafe);
   }
 
   async start(): Promise<void> {
@@ -158,11 +168,12 @@ export class Agent {
       return;
     }
     const margin = safetyMarginMs(this.lease.ttlSeconds);
-    const safeUntil = this.lease.aliveUntil - margin;
-    this.watchdog.arm(this.lease.aliveUntil - margin / 2, pid);
+    const aliveUntil = this.#aliveUntil();
+    const safeUntil = aliveUntil - margin;
+    this.watchdog.arm(aliveUntil - margin / 2, pid);
     this.#guard = setTimeout(
       () => {
-        if (monotonicMs() < this.lease.aliveUntil - margin) return this.#armGuards();
+        if (monotonicMs() < this.#aliveUntil() - margin) return this.#armGuards();
         this.log.error('demoting: the leader lease was not renewed in time; stopping PostgreSQL');
         this.hasLock = false;
         this.control.fence();
@@ -352,6 +363,7 @@ export class Agent {
         this.config.restapi.auth,
       );
       this.failsafeActive = failsafeAllAccepted;
+      if (failsafeAllAccepted) this.#failsafeConfirmedAt = monotonicMs();
     }
     const now = Date.now();
     const margin = safetyMarginMs(this.lease.ttlSeconds);
@@ -360,7 +372,7 @@ export class Agent {
       name: this.config.name,
       cluster,
       pg: obs.local,
-      lease: { id: this.lease.id, safeUntil: now + (this.lease.aliveUntil - margin - monotonicMs()) },
+      lease: { id: this.lease.id, safeUntil: now + (this.#aliveUntil() - margin - monotonicMs()) },
       tags: {
         isNoFailover:
           this.config.tags['nofailover'] === true ||

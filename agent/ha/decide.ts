@@ -40,6 +40,12 @@ function dcsDown(s: HaSnapshot): HaDecision {
       'continue to run as a leader because failsafe mode is enabled and all members are accessible',
     );
   }
+  // A blip shorter than the lease does not demote (Patroni waits retry_timeout); the lease deadline does.
+  if (s.now < s.lease.safeUntil) {
+    return decision(
+      `DCS is not accessible; still the leader until the lease deadline (${Math.ceil((s.lease.safeUntil - s.now) / 1000)} s)`,
+    );
+  }
   return decision('demoted self because DCS is not accessible and I was a leader', {
     kind: 'demote',
     mode: 'offline',

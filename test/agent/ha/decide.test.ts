@@ -212,10 +212,16 @@ const cases: Case[] = [
     actions: ['write_status', 'write_failsafe'],
   },
   {
-    name: 'DCS unreachable: the primary demotes',
-    s: snapshot({ cluster: null }),
+    name: 'DCS unreachable past the lease deadline: the primary demotes',
+    s: snapshot({ cluster: null, lease: { id: '7', safeUntil: NOW } }),
     sentence: 'demoted self because DCS is not accessible and I was a leader',
     actions: ['demote'],
+  },
+  {
+    name: 'DCS unreachable within the lease: the primary holds until the deadline',
+    s: snapshot({ cluster: null }),
+    sentence: 'DCS is not accessible; still the leader until the lease deadline (8 s)',
+    actions: [],
   },
   {
     name: 'DCS unreachable with failsafe and every member accepting: the primary stays',
