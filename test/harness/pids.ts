@@ -1,4 +1,5 @@
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
 // Facts about OS processes, read from /proc (Linux only), and signalling by pid.
@@ -114,4 +115,49 @@ export function listensOn(pid: number, port: number): boolean {
       return false;
     }
   });
+}
+
+/** The System V shared memory segment a postmaster recorded in `<dataDir>/postmaster.pid` (line 7). */
+export interface PostmasterShm {
+  pid: number;
+  shmid: number;
+}
+
+/** Reads pid (line 1) and shmid (line 7, "key id") of `<dataDir>/postmaster.pid`, alive or not. */
+export function postmasterShm(dataDir: string): PostmasterShm | undefined {
+  try {
+    const lines = readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n');
+    const pid = Number(lines[0]);
+    const shmid = Number(lines[6]?.trim().split(/\s+/)[1]);
+    return Number.isInteger(pid) && Number.isInteger(shmid) && shmid >= 0 ? { pid, shmid } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Removes the 56-byte SysV segment a postmaster leaves behind when it is SIGKILLed (PostgreSQL
+ * would reuse it on the next start in the same data dir, but harness data dirs are deleted). Only
+ * when the segment was created by that pid and nothing is attached. Returns true if removed.
+ */
+export function removeLeftoverShm(shm: PostmasterShm): boolean {
+  let table: string;
+  try {
+    table = readFileSync('/proc/sysvipc/shm', 'utf8');
+  } catch {
+    return false;
+  }
+  const row = table
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/).map(Number))
+    .find((cols) => cols[1] === shm.shmid);
+  // columns: key shmid perms size cpid lpid nattch ...
+  if (!row || row[4] !== shm.pid || row[6] !== 0 || isAlive(shm.pid)) return false;
+  try {
+    execFileSync('ipcrm', ['-m', String(shm.shmid)], { stdio: 'ignore', timeout: 5_000 });
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -16,7 +16,16 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isAlive, postmasterPid, procStartTime, signalTree, trySignal } from './pids.js';
+import {
+  isAlive,
+  postmasterPid,
+  postmasterShm,
+  procStartTime,
+  removeLeftoverShm,
+  signalTree,
+  trySignal,
+  type PostmasterShm,
+} from './pids.js';
 import { sleep } from './wait.js';
 
 export { isAlive, postmasterPid, signalTree } from './pids.js';
@@ -341,15 +350,19 @@ export class ProcessGroup {
    */
   async cleanup(graceMs = 0): Promise<void> {
     if (this.cleanedUp) return;
-    const running = this.history.filter((p) => p.isRunning());
-    await Promise.all(running.map((p) => (graceMs > 0 ? this.stopManaged(p, graceMs) : this.killManaged(p))));
     const postmasters = [...this.dataDirs]
       .map(postmasterPid)
       .filter((pid): pid is number => pid !== undefined);
+    // Supervisors first (so Patroni cannot restart postgres), then postmasters by SIGQUIT: an
+    // immediate shutdown still frees shared memory, which SIGKILL would leak.
+    const running = this.history.filter((p) => p.isRunning() && !postmasters.includes(p.pid));
+    await Promise.all(running.map((p) => (graceMs > 0 ? this.stopManaged(p, graceMs) : this.killManaged(p))));
     for (const pid of postmasters) trySignal(pid, 'SIGQUIT');
     const deadline = Date.now() + 5_000;
     while (postmasters.some(isAlive) && Date.now() < deadline) await sleep(50);
     for (const pid of postmasters) if (isAlive(pid)) signalTree(pid, 'SIGKILL');
+    const killDeadline = Date.now() + 2_000;
+    while (postmasters.some(isAlive) && Date.now() < killDeadline) await sleep(20);
     this.killAllSync();
   }
 
@@ -366,10 +379,12 @@ export class ProcessGroup {
   /** Synchronous last resort: SIGKILL every process and postmaster, remove the temp dir. */
   killAllSync(): void {
     for (const p of this.history) if (p.isRunning()) signalTree(p.pid, 'SIGKILL');
+    const segments = [...this.dataDirs].map(postmasterShm).filter((s): s is PostmasterShm => s !== undefined);
     for (const dataDir of this.dataDirs) {
       const pid = postmasterPid(dataDir);
       if (pid !== undefined) signalTree(pid, 'SIGKILL');
     }
+    for (const segment of segments) removeLeftoverShm(segment);
     this.cleanedUp = true;
     liveGroups.delete(this);
     // A process killed a moment ago may still be writing; retry instead of throwing from an exit handler.
