@@ -39,7 +39,9 @@ function send(
 ): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   const type = typeof body === 'string' ? 'text/plain' : 'application/json';
-  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(text), ...headers });
+  // HEAD and OPTIONS: the status line only (HAProxy's `option httpchk OPTIONS /primary` relies on it).
+  const length = headOnly ? 0 : Buffer.byteLength(text);
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': length, ...headers });
   res.end(headOnly ? undefined : text);
 }
 
