@@ -376,7 +376,10 @@ export class ProcessGroup {
     if (!(await this.waitExit(p, graceMs))) await this.killManaged(p);
   }
 
-  /** Synchronous last resort: SIGKILL every process and postmaster, remove the temp dir. */
+  /**
+   * Synchronous last resort: SIGKILL every process and postmaster, remove the temp dir (kept, with
+   * its logs, when the environment has SWITCHYARD_HARNESS_KEEP=1).
+   */
   killAllSync(): void {
     for (const p of this.history) if (p.isRunning()) signalTree(p.pid, 'SIGKILL');
     const segments = [...this.dataDirs].map(postmasterShm).filter((s): s is PostmasterShm => s !== undefined);
@@ -387,6 +390,12 @@ export class ProcessGroup {
     for (const segment of segments) removeLeftoverShm(segment);
     this.cleanedUp = true;
     liveGroups.delete(this);
+    if (process.env.SWITCHYARD_HARNESS_KEEP === '1') {
+      // Keep logs and data for a post-mortem; without its registry reapOrphans leaves the dir alone.
+      rmSync(join(this.dir, REGISTRY_FILE), { force: true });
+      process.stderr.write(`switchyard harness: kept ${this.dir} (SWITCHYARD_HARNESS_KEEP=1)\n`);
+      return;
+    }
     // A process killed a moment ago may still be writing; retry instead of throwing from an exit handler.
     try {
       rmSync(this.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
