@@ -55,11 +55,15 @@ class Steps {
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolveSleep) => {
-    const timer = setTimeout(resolveSleep, ms);
-    signal?.addEventListener('abort', () => {
+    const onAbort = () => {
       clearTimeout(timer);
       resolveSleep();
-    });
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolveSleep();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 

@@ -9,6 +9,10 @@ export interface LoadReport {
   ports: number[];
   /** Per client, the longest stretch without a completed statement (ms). */
   maxGapMs: number;
+  /** Sum of the latencies of statements that took 100 ms or more: time clients spent waiting. */
+  totalWaitMs: number;
+  /** Server port → epoch ms of its first answer. */
+  firstAnswerAt: Record<number, number>;
 }
 
 export interface LoadOptions {
@@ -31,7 +35,15 @@ export interface LoadOptions {
  * client reconnects. Every wait is bounded (statement timeout, connect timeout).
  */
 export function startLoad(options: LoadOptions): { stop(): Promise<LoadReport> } {
-  const report: LoadReport = { statements: 0, errors: [], maxLatencyMs: 0, ports: [], maxGapMs: 0 };
+  const report: LoadReport = {
+    statements: 0,
+    errors: [],
+    maxLatencyMs: 0,
+    ports: [],
+    maxGapMs: 0,
+    totalWaitMs: 0,
+    firstAnswerAt: {},
+  };
   let isRunning = true;
   const timeout = options.statementTimeoutMs ?? 20_000;
   const connect = async (): Promise<pg.Client> => {
@@ -47,7 +59,7 @@ export function startLoad(options: LoadOptions): { stop(): Promise<LoadReport> }
     await c.connect();
     return c;
   };
-  const loop = async (run: (c: pg.Client) => Promise<number | null>, interval: number) => {
+  const loop = async (run: (c: pg.Client) => Promise<number | null>, interval: number, isMeasured = true) => {
     let client: pg.Client | null = null;
     let last = Date.now();
     while (isRunning) {
@@ -57,10 +69,17 @@ export function startLoad(options: LoadOptions): { stop(): Promise<LoadReport> }
         const port = await run(client);
         const now = Date.now();
         report.statements++;
-        report.maxLatencyMs = Math.max(report.maxLatencyMs, now - started);
-        report.maxGapMs = Math.max(report.maxGapMs, now - last);
+        // The long-transaction client sleeps by design: its latency is not a wait.
+        if (isMeasured) {
+          report.maxLatencyMs = Math.max(report.maxLatencyMs, now - started);
+          report.maxGapMs = Math.max(report.maxGapMs, now - last);
+          if (now - started >= 100) report.totalWaitMs += now - started;
+        }
         last = now;
-        if (port !== null && !report.ports.includes(port)) report.ports.push(port);
+        if (port !== null && !report.ports.includes(port)) {
+          report.ports.push(port);
+          report.firstAnswerAt[port] = now;
+        }
       } catch (err) {
         report.errors.push(err instanceof Error ? err.message : String(err));
         await client?.end().catch(() => undefined);
@@ -84,17 +103,21 @@ export function startLoad(options: LoadOptions): { stop(): Promise<LoadReport> }
   if (options.longTransactionSeconds !== undefined) {
     const seconds = options.longTransactionSeconds;
     loops.push(
-      loop(async (c) => {
-        await c.query('BEGIN');
-        try {
-          await c.query(`select pg_sleep(${Number(seconds)})`);
-          await c.query('COMMIT');
-        } catch (err) {
-          await c.query('ROLLBACK').catch(() => undefined);
-          throw err;
-        }
-        return null;
-      }, 0),
+      loop(
+        async (c) => {
+          await c.query('BEGIN');
+          try {
+            await c.query(`select pg_sleep(${Number(seconds)})`);
+            await c.query('COMMIT');
+          } catch (err) {
+            await c.query('ROLLBACK').catch(() => undefined);
+            throw err;
+          }
+          return null;
+        },
+        0,
+        false,
+      ),
     );
   }
   return {

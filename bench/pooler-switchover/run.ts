@@ -1,0 +1,345 @@
+// Pooler switchover benchmark (issue 4). Real etcd + 3-node Patroni 3.0.2 + PgBouncer 1.18 (transaction mode),
+// 8 clients writing in a loop + 1 client running 300 ms transactions, per event:
+//   A: PgBouncer managed by the Switchyard router; planned = `switchyard switchover`; unplanned = leader killed.
+//   B: PgBouncer -> HAProxy (Patroni checks: inter 3s fall 3 rise 2); planned = `patronictl switchover --force`.
+// Usage: node --import tsx bench/pooler-switchover/run.ts [--planned 10] [--unplanned 3] [--setups A,B]
+//        [--json bench/results/pooler-switchover.json] [--md bench/pooler-switchover/RESULTS.md]
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { Writable } from 'node:stream';
+import {
+  ProcessGroup,
+  freePort,
+  httpRequest,
+  patroniHaproxyConfig,
+  sleep,
+  sqlQuery,
+  startEtcd,
+  startHaproxy,
+  startPatroniCluster,
+  waitFor,
+  type EtcdCluster,
+  type HaproxyInstance,
+  type PatroniCluster,
+} from '../../test/harness/index.js';
+import { startPgBouncerBed, type PgBouncerBed } from '../../test/targets/pgbouncer-bed.js';
+import { startLoad, type LoadReport } from '../../test/targets/pgbouncer-load.js';
+import { runSwitchover } from '../../src/cli/switchover.js';
+
+type Setup = 'A' | 'B';
+type Kind = 'planned' | 'unplanned';
+
+interface EventResult {
+  setup: Setup;
+  kind: Kind;
+  index: number;
+  from: string;
+  to: string;
+  statements: number;
+  errors: number;
+  readOnlyErrors: number;
+  /** Longest single statement of a writer client (ms). */
+  maxWaitMs: number;
+  /** Sum of writer statement latencies >= 100 ms (ms). */
+  totalWaitMs: number;
+  /** Event start → first statement answered by the new leader (ms). */
+  recoveredMs: number | null;
+  /** Patroni's own time: planned A = POST → new leader writable (probe); planned B = patronictl until new writable leader. */
+  patroniMs: number | null;
+  /** A planned: PAUSE → RESUME as printed by `switchyard switchover`. */
+  pauseMs: number | null;
+  sampleErrors: string[];
+}
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] ? (process.argv[i + 1] as string) : fallback;
+}
+
+const PLANNED = Number(arg('planned', '10'));
+const UNPLANNED = Number(arg('unplanned', '3'));
+const SETUPS = arg('setups', 'A,B').split(',') as Setup[];
+const JSON_OUT = arg('json', 'bench/results/pooler-switchover.json');
+const MD_OUT = arg('md', 'bench/pooler-switchover/RESULTS.md');
+const WRITE = 'insert into t (v) values (1) returning inet_server_port() as port';
+
+function log(text: string): void {
+  process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${text}\n`);
+}
+
+function quantile(values: number[], q: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
+}
+
+async function viaPooler(bed: PgBouncerBed): Promise<number | null> {
+  try {
+    const rows = await sqlQuery({ port: bed.bouncer.port, database: 'app' }, WRITE, undefined, 3000);
+    return Number(rows[0]?.['port']);
+  } catch {
+    return null;
+  }
+}
+
+async function settle(cluster: PatroniCluster, bed: PgBouncerBed): Promise<string> {
+  await cluster.waitForHealthy({ timeoutMs: 120_000 });
+  const leader = await cluster.waitForLeader();
+  const port = cluster.nodes.find((n) => n.name === leader)?.pgPort;
+  await waitFor(async () => (await viaPooler(bed)) === port, {
+    what: `writes through PgBouncer to reach ${leader}`,
+    timeoutMs: 60_000,
+    intervalMs: 250,
+  });
+  return leader;
+}
+
+async function runEvent(
+  setup: Setup,
+  kind: Kind,
+  index: number,
+  cluster: PatroniCluster,
+  bed: PgBouncerBed,
+  configPath: string | null,
+): Promise<EventResult> {
+  const from = await settle(cluster, bed);
+  const load = startLoad({
+    port: bed.bouncer.port,
+    database: 'app',
+    clients: 8,
+    statement: WRITE,
+    longTransactionSeconds: 0.3,
+    statementTimeoutMs: 60_000,
+  });
+  await sleep(1000);
+  const t0 = Date.now();
+  let patroniMs: number | null = null;
+  let pauseMs: number | null = null;
+  let to: string;
+  let killed: string | null = null;
+  if (kind === 'planned' && setup === 'A') {
+    const lines: string[] = [];
+    const out = new Writable({
+      write(chunk, _e, done) {
+        lines.push(...String(chunk).trimEnd().split('\n'));
+        done();
+      },
+    });
+    await runSwitchover({ config: configPath as string, cluster: 'demo', timeoutSeconds: 30 }, out);
+    const at = (re: RegExp) =>
+      Number(/\[\s*(\d+) ms\]/.exec(lines.find((l) => re.test(l)) ?? '')?.[1] ?? NaN);
+    patroniMs = at(/ is writable /) - at(/^\[\s*\d+ ms\] POST /);
+    pauseMs = Number(/PgBouncer paused for (\d+) ms/.exec(lines.join('\n'))?.[1] ?? NaN);
+    to = await cluster.waitForLeader({ not: from });
+  } else if (kind === 'planned') {
+    to = await cluster.switchover();
+    patroniMs = Date.now() - t0;
+  } else {
+    killed = await cluster.killLeader();
+    to = await cluster.waitForLeader({ not: killed, timeoutMs: 90_000 });
+  }
+  const toPort = cluster.nodes.find((n) => n.name === to)?.pgPort as number;
+  const deadline = Date.now() + 60_000;
+  while (true) {
+    await sleep(500);
+    const probe = await viaPooler(bed);
+    if (probe === toPort || Date.now() > deadline) break;
+  }
+  await sleep(1000);
+  const report: LoadReport = await load.stop();
+  if (killed) {
+    await cluster.startNode(killed);
+  }
+  const first = report.firstAnswerAt[toPort];
+  const result: EventResult = {
+    setup,
+    kind,
+    index,
+    from,
+    to,
+    statements: report.statements,
+    errors: report.errors.length,
+    readOnlyErrors: report.errors.filter((e) => /read-only/.test(e)).length,
+    maxWaitMs: report.maxLatencyMs,
+    totalWaitMs: report.totalWaitMs,
+    recoveredMs: first === undefined ? null : first - t0,
+    patroniMs,
+    pauseMs,
+    sampleErrors: [...new Set(report.errors)].slice(0, 5),
+  };
+  log(
+    `${setup} ${kind} #${index} ${from}→${to}: ${result.errors} errors, max wait ${result.maxWaitMs} ms, recovered ${result.recoveredMs} ms`,
+  );
+  return result;
+}
+
+async function setupA(etcd: EtcdCluster, leaderPort: number) {
+  const bed = await startPgBouncerBed(
+    `[databases]\napp = host=127.0.0.1 port=${leaderPort} dbname=postgres\n`,
+  );
+  const group = ProcessGroup.create('bench-router');
+  const apiPort = await freePort();
+  const configPath = join(bed.dir, 'router.yml');
+  writeFileSync(
+    configPath,
+    [
+      'dcs:',
+      '  type: etcd3',
+      `  hosts: [${etcd.endpoints.map((e) => JSON.stringify(e)).join(', ')}]`,
+      'clusters: [demo]',
+      'routing:',
+      '  writable_probe: { method: sql }',
+      'api:',
+      `  listen: 127.0.0.1:${apiPort}`,
+      'targets:',
+      '  pgbouncer:',
+      `    output: ${bed.routesPath}`,
+      '    databases:',
+      '      app: { cluster: demo, dbname: postgres }',
+      `    admin: { host: 127.0.0.1, port: ${bed.bouncer.port}, user: pgbouncer_admin }`,
+      '    timeouts: { pause_ms: 3000, max_pause_ms: 45000 }',
+      '',
+    ].join('\n'),
+  );
+  const proc = group.spawn({
+    name: 'router',
+    command: process.execPath,
+    args: ['--import', 'tsx', 'src/cli/run.ts', 'route', '--config', configPath],
+    cwd: process.cwd(),
+  });
+  await waitFor(
+    async () => proc.isRunning() && (await httpRequest(`http://127.0.0.1:${apiPort}/status`)).status === 200,
+    {
+      what: 'router /status',
+      timeoutMs: 20_000,
+      diagnose: () => group.logTail('router', 30),
+    },
+  );
+  return {
+    bed,
+    configPath,
+    async stop() {
+      await group.cleanup();
+      await bed.stop();
+    },
+  };
+}
+
+async function setupB(cluster: PatroniCluster) {
+  const primaryPort = await freePort();
+  const bedDir = await startPgBouncerBed(
+    `[databases]\napp = host=127.0.0.1 port=${primaryPort} dbname=postgres\n`,
+  );
+  let haproxy: HaproxyInstance | null = null;
+  try {
+    haproxy = await startHaproxy({
+      config: patroniHaproxyConfig({
+        nodes: cluster.nodes,
+        primaryPort,
+        statsSocket: join(bedDir.dir, 'haproxy.sock'),
+        checkInter: '3s',
+      }),
+    });
+  } catch (err) {
+    await bedDir.stop();
+    throw err;
+  }
+  return {
+    bed: bedDir,
+    configPath: null,
+    async stop() {
+      await haproxy?.stop();
+      await bedDir.stop();
+    },
+  };
+}
+
+function table(results: EventResult[]): string {
+  const rows: string[] = [
+    '| setup | event | n | client errors: total / median / p99 per event | read-only errors | max client wait ms: median / p99 | total wait ms per event: median / p99 | recovered ms: median / p99 | Patroni time ms: median | pause ms: median |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const setup of ['A', 'B'] as Setup[]) {
+    for (const kind of ['planned', 'unplanned'] as Kind[]) {
+      const r = results.filter((x) => x.setup === setup && x.kind === kind);
+      if (r.length === 0) continue;
+      const f = (v: number | null) => (v === null || Number.isNaN(v) ? '–' : String(Math.round(v)));
+      const col = (pick: (x: EventResult) => number | null) => {
+        const vals = r.map(pick).filter((v): v is number => v !== null && !Number.isNaN(v));
+        return `${f(quantile(vals, 0.5))} / ${f(quantile(vals, 0.99))}`;
+      };
+      const errors = r.map((x) => x.errors);
+      rows.push(
+        `| ${setup} | ${kind} | ${r.length} | ${errors.reduce((a, b) => a + b, 0)} / ${f(quantile(errors, 0.5))} / ${f(quantile(errors, 0.99))} | ${r.reduce((a, x) => a + x.readOnlyErrors, 0)} | ${col((x) => x.maxWaitMs)} | ${col((x) => x.totalWaitMs)} | ${col((x) => x.recoveredMs)} | ${f(
+          quantile(
+            r.map((x) => x.patroniMs).filter((v): v is number => v !== null && !Number.isNaN(v)),
+            0.5,
+          ),
+        )} | ${f(
+          quantile(
+            r.map((x) => x.pauseMs).filter((v): v is number => v !== null && !Number.isNaN(v)),
+            0.5,
+          ),
+        )} |`,
+      );
+    }
+  }
+  return rows.join('\n');
+}
+
+async function main(): Promise<void> {
+  const started = new Date();
+  log(`pooler-switchover: setups ${SETUPS.join(',')}, ${PLANNED} planned + ${UNPLANNED} unplanned each`);
+  const etcd = await startEtcd();
+  let cluster: PatroniCluster | null = null;
+  const results: EventResult[] = [];
+  try {
+    cluster = await startPatroniCluster({ scope: 'demo', nodes: 3, etcd });
+    const leader = await cluster.waitForLeader();
+    await cluster.sql(leader, 'create table if not exists t (id bigserial primary key, v int)');
+    for (const setup of SETUPS) {
+      const leaderNow = await cluster.waitForLeader();
+      const leaderPort = cluster.nodes.find((n) => n.name === leaderNow)?.pgPort as number;
+      const env = setup === 'A' ? await setupA(etcd, leaderPort) : await setupB(cluster);
+      try {
+        for (let i = 1; i <= PLANNED; i++)
+          results.push(await runEvent(setup, 'planned', i, cluster, env.bed, env.configPath));
+        for (let i = 1; i <= UNPLANNED; i++)
+          results.push(await runEvent(setup, 'unplanned', i, cluster, env.bed, env.configPath));
+      } finally {
+        await env.stop();
+      }
+    }
+  } finally {
+    await cluster?.stop();
+    await etcd.stop();
+  }
+  const md = [
+    `# Pooler switchover benchmark`,
+    '',
+    `Run ${started.toISOString()} on one 2-core machine shared with other work (loopback, Patroni 3.0.2 ttl 10 / loop_wait 2 / retry_timeout 4,`,
+    `PgBouncer 1.18 transaction mode with server_login_retry 1 and query_wait_timeout 60, 8 writers every 20 ms + 1 client with 300 ms transactions).`,
+    'A: PgBouncer managed by the Switchyard router (writable_probe sql, liveness on); planned events via `switchyard switchover`.',
+    'B: PgBouncer → HAProxy 2.6 with Patroni checks (`GET /primary`, inter 3s fall 3 rise 2, on-marked-down shutdown-sessions); planned via `patronictl switchover --force`.',
+    "Unplanned (both): SIGKILL of the leader's Patroni and PostgreSQL. p99 of ≤ 10 samples is the maximum.",
+    '',
+    table(results),
+    '',
+    'Per event (JSON): `' + JSON_OUT + '`.',
+    '',
+  ].join('\n');
+  mkdirSync(dirname(JSON_OUT), { recursive: true });
+  writeFileSync(JSON_OUT, JSON.stringify({ started: started.toISOString(), results }, null, 2));
+  writeFileSync(MD_OUT, md);
+  process.stdout.write(`${md}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(
+      `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    process.exit(1);
+  },
+);
