@@ -230,10 +230,8 @@ export function decide(s: HaSnapshot): HaDecision {
   if (cluster === null) return dcsDown(s);
   if (s.pg.isDataDirEmpty) return noData(s, cluster);
   if (cluster.initialize && s.pg.systemId && cluster.initialize !== s.pg.systemId) {
-    return decision(
-      `data directory belongs to another cluster (system identifier ${s.pg.systemId}, cluster ${cluster.initialize}); refusing to start`,
-      { kind: 'fatal', reason: 'system identifier mismatch' },
-    );
+    const reason = `data directory belongs to another cluster (system identifier ${s.pg.systemId}, cluster ${cluster.initialize}); refusing to start`;
+    return decision(reason, { kind: 'fatal', reason });
   }
   if (!s.pg.isRunning) return notRunning(s, cluster);
   const leader = cluster.leader?.name ?? null;
