@@ -8,9 +8,11 @@ import {
   findVip,
   queryInterface,
   type AddressOptions,
+  type InterfaceState,
 } from './vip/address.js';
 import { assertCanAnnounce, detectArpingFlavour, type ArpingFlavour } from './vip/announce.js';
 import { Announcer } from './vip/announcer.js';
+import { RawArpSender } from './vip/rawsender.js';
 import { vipConfigSchema, type VipConfig } from './vip/config.js';
 import { execProgram, VipError, type Exec } from './vip/exec.js';
 import { decideVip, type Decision } from './vip/policy.js';
@@ -23,6 +25,8 @@ export { VipError } from './vip/exec.js';
 /** What the VIP target needs from the outside world; tests replace `exec` and turn the exit hook off. */
 export interface VipDeps {
   readonly exec: Exec;
+  /** Makes the resident IPv4 ARP sender (a real raw socket); tests return null so nothing leaves the host. */
+  readonly createRawSender: (iface: string, python: string, startTimeoutMs: number) => RawArpSender | null;
   /** Remove the VIP synchronously in `process.on('exit')` if `close()` was never reached. */
   readonly hasExitHook: boolean;
 }
@@ -45,6 +49,8 @@ export class VipTarget implements Target {
   readonly name = 'vip';
   private readonly addressOptions: AddressOptions;
   private readonly announcer: Announcer;
+  private rawSender: RawArpSender | null = null;
+  private rawSenderState: 'unknown' | 'ready' | 'failed' = 'unknown';
   private snapshot: RouteSnapshot | null = null;
   private isHeld = false;
   private heldRevision: number | null = null;
@@ -53,6 +59,8 @@ export class VipTarget implements Target {
   private conflictSince: number | null = null;
   private flavour: ArpingFlavour | null;
   private ownMac: string | null = null;
+  /** The interface as last queried; a take uses its MAC and type without querying again. */
+  private link: InterfaceState | null = null;
   private lastDecision: Decision | null = null;
   private lastSummary = 'not checked yet';
   private lastError: string | null = null;
@@ -69,7 +77,11 @@ export class VipTarget implements Target {
     private readonly config: VipConfig,
     private readonly scope: string,
     private readonly ctx: TargetContext,
-    private readonly deps: VipDeps = { exec: execProgram, hasExitHook: true },
+    private readonly deps: VipDeps = {
+      exec: execProgram,
+      hasExitHook: true,
+      createRawSender: (iface, python, timeoutMs) => new RawArpSender(iface, python, timeoutMs),
+    },
   ) {
     this.addressOptions = {
       exec: deps.exec,
@@ -98,10 +110,23 @@ export class VipTarget implements Target {
         this.counters.announceFailures++;
         this.lastError = describeError(err);
       },
+      rawSender: () => this.startRawSender(),
     });
+    const sender = config.announce.sender;
+    if (config.address.family === 4 && sender !== 'arping') {
+      this.rawSender = deps.createRawSender(
+        config.interface,
+        config.announce.python_command,
+        config.command_timeout_ms,
+      );
+      // started now, so the first take does not wait for Python to load
+      this.startRawSender().catch(() => undefined);
+    }
     this.startedAt = ctx.now();
     // Learn the arping flavour now, so it is not on the path of the first take.
-    if (this.flavour === null && config.address.family === 4) this.arpingFlavour().catch(() => undefined);
+    if (this.flavour === null && config.address.family === 4 && config.announce.sender !== 'python') {
+      this.arpingFlavour().catch(() => undefined);
+    }
     if (deps.hasExitHook) process.on('exit', this.exitHook);
     this.scheduleCheck(0);
   }
@@ -129,6 +154,7 @@ export class VipTarget implements Target {
         this.lastSummary = summary;
         this.ctx.log.info(summary);
       } finally {
+        this.rawSender?.close();
         if (this.deps.hasExitHook) process.off('exit', this.exitHook);
       }
     });
@@ -149,6 +175,8 @@ export class VipTarget implements Target {
       dcsPolicy: this.config.on_dcs_loss,
       dcsState: this.lastDecision?.dcsState ?? null,
       arpingFlavour: this.flavour,
+      arpSender:
+        this.config.address.family === 6 ? 'ndptool' : this.rawSenderState === 'ready' ? 'python' : 'arping',
       lastSummary: this.lastSummary,
       lastError: this.lastError,
       counters: { ...this.counters },
@@ -201,6 +229,7 @@ export class VipTarget implements Target {
     const { address: vip, interface: iface } = this.config;
     const now = this.ctx.now();
     if (this.snapshot === null && now - this.startedAt < this.config.startup_grace_ms) {
+      this.link ??= await queryInterface(this.addressOptions);
       return {
         summary: `waiting for the first view of ${this.scope} before touching ${vip.cidr}`,
         didChange: false,
@@ -221,7 +250,10 @@ export class VipTarget implements Target {
     if (decision.action === 'release') return this.release(decision);
 
     const revision = view?.leader?.leaderRevision ?? null;
+    if (!this.isHeld && this.link?.exists && !this.config.duplicate_probe.enabled)
+      return this.take(decision, revision, this.link);
     const state = await queryInterface(this.addressOptions);
+    this.link = state;
     if (state.mac) this.ownMac = state.mac;
     const linkCameUp = state.isUp && this.wasUp === false;
     this.wasUp = state.isUp;
@@ -261,6 +293,33 @@ export class VipTarget implements Target {
     const frames = await this.startAnnouncing();
     return {
       summary: `${why}; announced ${vip.cidr} on ${iface} (${frames}): ${decision.reason}`,
+      didChange: true,
+    };
+  }
+
+  /**
+   * The fast path of a take: `ip addr add` at once (idempotent), with the link facts (MAC, type) learnt
+   * by an earlier check. A query first would put a second process on the failover's critical path.
+   */
+  private async take(
+    decision: Decision,
+    revision: number | null,
+    link: InterfaceState,
+  ): Promise<CycleResult> {
+    const { address: vip, interface: iface } = this.config;
+    assertCanAnnounce(link, iface, vip);
+    const added = await configureAddress(this.addressOptions, vip, this.config.label);
+    this.setHeld(true, revision);
+    const frames = await this.startAnnouncing();
+    if (!added) {
+      return {
+        summary: `found ${vip.cidr} already on ${iface}, kept it; announced ${vip.cidr} on ${iface} (${frames}): ${decision.reason}`,
+        didChange: true,
+      };
+    }
+    this.counters.takes++;
+    return {
+      summary: `took ${vip.cidr} on ${iface} and announced it (${frames}): ${decision.reason}`,
       didChange: true,
     };
   }
@@ -306,6 +365,25 @@ export class VipTarget implements Target {
       return `waiting to take ${this.config.address.cidr}: ${who} (conflict for ${waited} ms)`;
     }
     return null;
+  }
+
+  /** The resident ARP sender if it runs; with `sender: auto`, null (arping) once it failed to start. */
+  private async startRawSender(): Promise<RawArpSender | null> {
+    const sender = this.rawSender;
+    if (!sender || this.rawSenderState === 'failed') return null;
+    try {
+      await sender.start();
+      this.rawSenderState = 'ready';
+      return sender;
+    } catch (err) {
+      if (this.config.announce.sender === 'python') throw err;
+      this.rawSenderState = 'failed';
+      this.ctx.log.warn(
+        { err: describeError(err) },
+        'ARP helper unavailable; announcing with arping instead',
+      );
+      return null;
+    }
   }
 
   private async arpingFlavour(): Promise<ArpingFlavour> {

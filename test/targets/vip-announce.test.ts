@@ -184,3 +184,42 @@ test('duplicate probe: an answer from another MAC is a conflict, our own MAC is 
     otherMac: 'e6:99:67:1a:1c:d1',
   });
 });
+
+test('with a resident raw sender, each frame pair is one send and no arping runs', async () => {
+  const exec = fakeExec(() => ({}));
+  const sent: string[] = [];
+  const rawSender = { send: async (address: string) => (sent.push(address), 2) };
+  const result = await announce({
+    exec,
+    iface: 'eth0',
+    vip: vip4,
+    count: 3,
+    intervalMs: 0,
+    timeoutMs: 1000,
+    arping: { command: 'arping', flavour: 'habets' },
+    ndptool: 'ndptool',
+    rawSender,
+  });
+  assert.deepEqual(result, { frames: 6, description: '3 ARP requests + 3 ARP replies' });
+  assert.deepEqual(sent, ['10.0.0.100', '10.0.0.100', '10.0.0.100']);
+  assert.equal(exec.calls.length, 0);
+});
+
+test('an aborted raw burst sends nothing more', async () => {
+  const controller = new AbortController();
+  const sent: string[] = [];
+  const rawSender = { send: async (address: string) => (sent.push(address), controller.abort(), 2) };
+  const result = await announce({
+    exec: fakeExec(() => ({})),
+    iface: 'eth0',
+    vip: vip4,
+    count: 5,
+    intervalMs: 1,
+    timeoutMs: 1000,
+    arping: { command: 'arping', flavour: 'habets' },
+    ndptool: 'ndptool',
+    rawSender,
+    signal: controller.signal,
+  });
+  assert.deepEqual([result.frames, sent.length], [2, 1]);
+});

@@ -39,7 +39,14 @@ test('fills defaults: member = hostname, ttl policy, 5 + 5 announcements 5 s apa
   assert.equal(config.member, hostname());
   assert.equal(config.on_dcs_loss, 'ttl');
   assert.equal(config.require_writable, false);
-  assert.deepEqual(config.announce, { count: 5, interval_ms: 20, repeat_count: 5, repeat_delay_ms: 5000 });
+  assert.deepEqual(config.announce, {
+    count: 5,
+    interval_ms: 20,
+    repeat_count: 5,
+    repeat_delay_ms: 5000,
+    sender: 'auto',
+    python_command: 'python3',
+  });
   assert.deepEqual(config.arping, { flavour: 'auto', command: 'arping' });
   assert.equal(config.duplicate_probe.enabled, false);
 });

@@ -111,7 +111,12 @@ function makeTarget(host: FakeHost, overrides: Partial<VipConfigInput> = {}, now
     check_interval_ms: 10_000,
     ...overrides,
   });
-  return new VipTarget(config, 'app', { log: silentLogger(), now }, { exec: host.exec, hasExitHook: false });
+  return new VipTarget(
+    config,
+    'app',
+    { log: silentLogger(), now },
+    { exec: host.exec, hasExitHook: false, createRawSender: () => null },
+  );
 }
 
 test('takes the VIP when the leader key names this member, and announces it', async () => {
@@ -132,6 +137,29 @@ test('takes the VIP when the leader key names this member, and announces it', as
       [false, 'holding 10.0.0.100/24 on eth0: the leader key of app names pg1'],
     );
     assert.equal(host.count(isAdd), 1);
+  } finally {
+    await target.close();
+  }
+});
+
+test('once the link is known, a take runs `ip addr add` without querying first, and a release only `ip addr del`', async () => {
+  const host = new FakeHost();
+  const target = makeTarget(host);
+  try {
+    await waitFor(() => host.calls.length > 0, { what: 'the first check', timeoutMs: 1000, intervalMs: 5 });
+    await new Promise((r) => setTimeout(r, 10));
+    const before = host.calls.length;
+    await target.apply(snapshot('pg1'));
+    assert.deepEqual(
+      host.calls.slice(before).filter((c) => c[0] === 'ip'),
+      [['ip', 'addr', 'add', '10.0.0.100/24', 'dev', 'eth0']],
+    );
+    const mid = host.calls.length;
+    await target.apply(snapshot('pg2'));
+    assert.deepEqual(
+      host.calls.slice(mid).filter((c) => c[0] === 'ip'),
+      [['ip', 'addr', 'del', '10.0.0.100/24', 'dev', 'eth0']],
+    );
   } finally {
     await target.close();
   }
@@ -325,7 +353,7 @@ test('a release stops an announcement in flight before removing the address', as
     config,
     'app',
     { log: silentLogger(), now: Date.now },
-    { exec, hasExitHook: false },
+    { exec, hasExitHook: false, createRawSender: () => null },
   );
   try {
     await target.apply(snapshot('pg1'));

@@ -96,6 +96,8 @@ export interface AnnounceOptions {
   readonly ndptool: string;
   /** Stops the burst (the VIP is being released: no frame may follow). */
   readonly signal?: AbortSignal;
+  /** A resident raw-socket sender for IPv4; arping when absent. */
+  readonly rawSender?: { send(address: string): Promise<number> } | null;
 }
 
 export interface AnnounceResult {
@@ -114,7 +116,21 @@ export function plannedFrames(vip: VipAddress, count: number): string {
 
 /** One burst: gratuitous ARP requests and replies (IPv4) or unsolicited neighbour advertisements (IPv6). */
 export async function announce(options: AnnounceOptions): Promise<AnnounceResult> {
-  return options.vip.family === 4 ? announceArp(options) : announceNa(options);
+  if (options.vip.family === 6) return announceNa(options);
+  return options.rawSender ? announceRaw(options, options.rawSender) : announceArp(options);
+}
+
+async function announceRaw(
+  options: AnnounceOptions,
+  sender: { send(address: string): Promise<number> },
+): Promise<AnnounceResult> {
+  let frames = 0;
+  for (let i = 0; i < options.count; i++) {
+    if (i > 0) await sleep(options.intervalMs);
+    if (options.signal?.aborted) return { frames, description: 'stopped' };
+    frames += await sender.send(options.vip.address);
+  }
+  return { frames, description: plannedFrames(options.vip, options.count) };
 }
 
 async function announceArp(options: AnnounceOptions): Promise<AnnounceResult> {

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { describeError } from '../../errors.js';
+import type { RawArpSender } from './rawsender.js';
 import {
   announce,
   plannedFrames,
@@ -8,12 +9,14 @@ import {
   type ArpingFlavour,
 } from './announce.js';
 
-export interface AnnouncerOptions extends Omit<AnnounceOptions, 'count' | 'signal' | 'arping'> {
+export interface AnnouncerOptions extends Omit<AnnounceOptions, 'count' | 'signal' | 'arping' | 'rawSender'> {
   readonly arpingCommand: string;
   readonly flavour: () => Promise<ArpingFlavour>;
   readonly log: Logger;
   readonly onSent: (result: AnnounceResult) => void;
   readonly onFailed: (error: unknown) => void;
+  /** The resident IPv4 sender, or null for arping; resolves once it is started (or has failed over to arping). */
+  readonly rawSender: () => Promise<RawArpSender | null>;
 }
 
 /**
@@ -33,13 +36,15 @@ export class Announcer {
   /** Stops any burst in flight, starts one of `count` frames of each kind, returns what it will send. */
   async start(count: number): Promise<string> {
     await this.stop();
-    const flavour = this.options.vip.family === 4 ? await this.options.flavour() : 'habets';
+    const rawSender = this.options.vip.family === 4 ? await this.options.rawSender() : null;
+    const flavour = this.options.vip.family === 4 && !rawSender ? await this.options.flavour() : 'habets';
     const controller = new AbortController();
     const done = announce({
       ...this.options,
       count,
       arping: { command: this.options.arpingCommand, flavour },
       signal: controller.signal,
+      rawSender,
     }).then(
       (result) => {
         if (!controller.signal.aborted) this.options.onSent(result);

@@ -74,6 +74,12 @@ export const vipConfigSchema = z
         repeat_count: z.number().int().min(0).max(50).default(5),
         /** Delay from taking the VIP to the second burst. */
         repeat_delay_ms: ms(60_000).default(5000),
+        /**
+         * IPv4 frames: `python` = a resident helper with a raw socket (first frame within ~1 ms), `arping` =
+         * one arping run per burst (30–80 ms before the first frame), `auto` = python, else arping.
+         */
+        sender: z.enum(['auto', 'python', 'arping']).default('auto'),
+        python_command: z.string().min(1).default('python3'),
       })
       .strict()
       .default({}),

@@ -46,6 +46,8 @@ export interface VipStatus extends Record<string, unknown> {
   dcsPolicy: DcsLossPolicy;
   dcsState: DcsState | null;
   arpingFlavour: string | null;
+  /** What sends the announcements: `python` (resident helper), `arping`, or `ndptool` (IPv6). */
+  arpSender: 'python' | 'arping' | 'ndptool';
   lastSummary: string;
   lastError: string | null;
   counters: VipCounters;

@@ -1,0 +1,110 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { VipError } from './exec.js';
+
+/**
+ * The helper: one AF_PACKET socket on the interface, opened once. Each `garp A.B.C.D` line sends one
+ * gratuitous ARP request (SPA = TPA = VIP, THA = broadcast, as keepalived sends) and one reply
+ * (SHA = THA = own MAC), both to the Ethernet broadcast address, and answers `sent 2` or `error …`.
+ */
+const HELPER = String.raw`
+import socket, struct, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+s.bind((sys.argv[1], 0x0806))
+mac = s.getsockname()[4]
+print('ready ' + mac.hex(':'), flush=True)
+B = b'\xff' * 6
+for line in sys.stdin:
+    p = line.split()
+    try:
+        ip = socket.inet_aton(p[1])
+        head = B + mac + b'\x08\x06' + struct.pack('!HHBB', 1, 0x0800, 6, 4)
+        s.send((head + struct.pack('!H', 1) + mac + ip + B + ip).ljust(60, b'\x00'))
+        s.send((head + struct.pack('!H', 2) + mac + ip + mac + ip).ljust(60, b'\x00'))
+        print('sent 2', flush=True)
+    except Exception as e:
+        print('error %s' % e, flush=True)
+`;
+
+/**
+ * Gratuitous ARP without a process per burst: arping needs 30–80 ms to start before its first frame,
+ * which is most of a failover. This keeps one small Python helper (Python is on every Patroni host)
+ * with a raw socket open, so a frame leaves within a millisecond of the take. Needs CAP_NET_RAW, like
+ * arping. `start()` fails with the reason when python3 is missing or the socket is refused; the caller
+ * then uses arping.
+ */
+export class RawArpSender {
+  private child: ChildProcessWithoutNullStreams | null = null;
+  private readonly waiting: Array<(line: string) => void> = [];
+  private starting: Promise<void> | null = null;
+  /** The interface MAC the helper's socket reports. */
+  mac: string | null = null;
+
+  constructor(
+    private readonly iface: string,
+    private readonly python: string,
+    private readonly startTimeoutMs: number,
+  ) {}
+
+  /** Starts the helper once; later calls return the same promise until it exits. */
+  start(): Promise<void> {
+    this.starting ??= this.spawnHelper().catch((err: unknown) => {
+      this.starting = null;
+      throw err;
+    });
+    return this.starting;
+  }
+
+  private async spawnHelper(): Promise<void> {
+    const child = spawn(this.python, ['-c', HELPER, this.iface], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = child;
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr = `${stderr}${b.toString()}`.slice(-500)));
+    const lines = createInterface({ input: child.stdout });
+    lines.on('line', (line) => this.waiting.shift()?.(line));
+    const exited = new Promise<string>((resolve) => {
+      child.once('error', (err) => resolve(err.message));
+      child.once('exit', (code, signal) => resolve(`exited ${signal ?? code}`));
+    });
+    void exited.then((why) => {
+      if (this.child === child) {
+        this.child = null;
+        this.starting = null;
+      }
+      for (const resolve of this.waiting.splice(0)) resolve(`error helper ${why}`);
+    });
+    const ready = new Promise<string>((resolve) => this.waiting.push(resolve));
+    const timeout = new Promise<string>((resolve) =>
+      setTimeout(() => resolve('timeout'), this.startTimeoutMs).unref(),
+    );
+    const first = await Promise.race([ready, exited.then((why) => `exit ${why}`), timeout]);
+    if (!first.startsWith('ready ')) {
+      child.kill('SIGKILL');
+      const cause = stderr.trim().split('\n').at(-1) ?? '';
+      throw new VipError(
+        'announce',
+        `cannot start the ARP helper (${this.python}) on ${this.iface}: ${first === 'timeout' ? `no answer in ${this.startTimeoutMs} ms` : first}${cause ? ` (${cause})` : ''}`,
+      );
+    }
+    this.mac = first.slice('ready '.length);
+  }
+
+  /** Sends one gratuitous ARP request and one reply for `address`; resolves with the frames sent. */
+  async send(address: string): Promise<number> {
+    await this.start();
+    const child = this.child;
+    if (!child) throw new VipError('announce', `the ARP helper on ${this.iface} is not running`);
+    const answer = new Promise<string>((resolve) => this.waiting.push(resolve));
+    child.stdin.write(`garp ${address}\n`);
+    const line = await answer;
+    if (!line.startsWith('sent '))
+      throw new VipError('announce', `the ARP helper on ${this.iface} could not send: ${line}`);
+    return Number(line.slice('sent '.length));
+  }
+
+  close(): void {
+    this.child?.kill('SIGKILL');
+    this.child = null;
+    this.starting = null;
+  }
+}
