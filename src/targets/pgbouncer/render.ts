@@ -1,6 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../../paths.js';
 import { compileTemplate, type CompiledTemplate } from '../../render/template.js';
 import { SwitchyardError, describeError } from '../../errors.js';
 import type { PgBouncerConfig, PoolOptionValues } from './config.js';
@@ -47,16 +47,7 @@ function poolParams(options: PoolOptionValues): Array<[string, string]> {
 
 /** The package's `templates/` directory, from src/ (tsx) or dist/src/ (built). */
 export function packageTemplatesDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'templates')))
-      return join(dir, 'templates');
-    dir = dirname(dir);
-  }
-  throw new SwitchyardError(
-    'SY_ERR_RENDER_TEMPLATE',
-    'cannot find the templates/ directory of the switchyard package',
-  );
+  return join(packageRoot(), 'templates');
 }
 
 export interface LoadedTemplate {
