@@ -111,6 +111,8 @@ describe('vip target in network namespaces', { skip: isRoot ? false : 'needs roo
           '    interface: eth0',
           `    member: ${name}`,
           '    label: eth0:vip',
+          // h3 announces with arping, the others with the resident helper: both senders face the client
+          ...(name === 'h3' ? ['    announce:', '      sender: arping'] : []),
           '',
         ].join('\n'),
       );
@@ -155,6 +157,10 @@ describe('vip target in network namespaces', { skip: isRoot ? false : 'needs roo
       );
     }
     assert.deepEqual(sampler.doubleHolds(), [], 'no sample with two holders');
+    const senders = await Promise.all(
+      names().map(async (n) => (await routerStatus(lab, host(n).ns)).targets.vip?.arpSender),
+    );
+    assert.deepEqual(senders, ['python', 'python', 'arping']);
     assert.ok(sampler.windowSamples() > 100, `sampled ${sampler.windowSamples()} times`);
   });
 

@@ -207,6 +207,7 @@ export interface RouterStatusDoc {
   targets: {
     vip?: {
       isHeld: boolean;
+      arpSender: string;
       dcsState: string | null;
       reason: string | null;
       counters: Record<string, number>;
