@@ -49,6 +49,8 @@ interface EventResult {
   /** A planned: PAUSE → RESUME as printed by `switchyard switchover`. */
   pauseMs: number | null;
   sampleErrors: string[];
+  /** Every error with its time since the event started (ms). */
+  errorLog: Array<{ atMs: number; message: string }>;
 }
 
 function arg(name: string, fallback: string): string {
@@ -166,6 +168,7 @@ async function runEvent(
     patroniMs,
     pauseMs,
     sampleErrors: [...new Set(report.errors)].slice(0, 5),
+    errorLog: report.errors.map((message, i) => ({ atMs: (report.errorAt[i] ?? t0) - t0, message })),
   };
   log(
     `${setup} ${kind} #${index} ${from}→${to}: ${result.errors} errors, max wait ${result.maxWaitMs} ms, recovered ${result.recoveredMs} ms`,

@@ -194,6 +194,8 @@ export async function runSwitchover(
   let pausedAt: number | null = null;
   let isDone = false;
   let restUrl: string | null = null;
+  let isScheduled = false;
+  let sawRelease = false;
   try {
     // 1. Who leads now, and may we switch over?
     const before = viewOf(
@@ -240,6 +242,7 @@ export async function runSwitchover(
         throw new SwitchoverError(
           `Patroni refused the scheduled switchover: ${r.status ?? r.error} ${r.body}`,
         );
+      isScheduled = true;
       steps.say(`Patroni scheduled the switchover for ${opts.scheduled}: ${r.body}`);
       const waitMs = scheduledAt - Date.now() - (opts.pauseLeadSeconds ?? 1) * 1000;
       if (waitMs > 24 * 3600_000)
@@ -278,7 +281,6 @@ export async function runSwitchover(
       restResult = r;
       steps.say(`Patroni answered ${r.status ?? `no answer (${r.error})`}${r.body ? `: ${r.body}` : ''}`);
     });
-    let sawRelease = false;
     let holder: string | null = null;
     let views = new Map<string, RouteView>();
     let generation = 1;
@@ -376,8 +378,8 @@ export async function runSwitchover(
       steps.say(`failed: ${describeError(err)}`);
     throw err;
   } finally {
-    if (!isDone && pausedAt !== null) await resumeAll(target, databases, steps);
-    if (!isDone && scheduledAt !== null && restUrl && pausedAt === null) {
+    // A scheduled switchover that has not started must not run later without the pause: cancel it first.
+    if (!isDone && isScheduled && !sawRelease && restUrl) {
       const r = await callPatroni(
         restUrl,
         'DELETE',
@@ -388,6 +390,7 @@ export async function runSwitchover(
       );
       steps.say(`cancelled the scheduled switchover: ${r.status ?? r.error} ${r.body}`.trim());
     }
+    if (!isDone && pausedAt !== null) await resumeAll(target, databases, steps);
     await removeMarker(pgbOptions.output).catch(() => undefined);
     abort.abort();
     process.off('SIGINT', onInt);

@@ -13,6 +13,8 @@ export interface LoadReport {
   totalWaitMs: number;
   /** Server port → epoch ms of its first answer. */
   firstAnswerAt: Record<number, number>;
+  /** Epoch ms of each error, same order as `errors`. */
+  errorAt: number[];
 }
 
 export interface LoadOptions {
@@ -43,6 +45,7 @@ export function startLoad(options: LoadOptions): { stop(): Promise<LoadReport> }
     maxGapMs: 0,
     totalWaitMs: 0,
     firstAnswerAt: {},
+    errorAt: [],
   };
   let isRunning = true;
   const timeout = options.statementTimeoutMs ?? 20_000;
@@ -82,6 +85,7 @@ export function startLoad(options: LoadOptions): { stop(): Promise<LoadReport> }
         }
       } catch (err) {
         report.errors.push(err instanceof Error ? err.message : String(err));
+        report.errorAt.push(Date.now());
         await client?.end().catch(() => undefined);
         client = null;
         await new Promise((r) => setTimeout(r, 50));

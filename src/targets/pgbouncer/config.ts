@@ -109,7 +109,7 @@ export const PgBouncerConfigSchema = z
     liveness: z
       .object({
         enabled: z.boolean().default(true),
-        interval_ms: z.number().int().min(50).max(10_000).default(200),
+        interval_ms: z.number().int().min(20).max(10_000).default(100),
         timeout_ms: z.number().int().min(50).max(10_000).default(500),
         failures: z.number().int().min(1).max(20).default(2),
       })
