@@ -10,6 +10,7 @@ import { createApiServer } from './api/server.js';
 import type { NodeView } from './api/view.js';
 import type { AgentConfig } from './config/load.js';
 import { decide } from './ha/decide.js';
+import { failoverCandidate } from './ha/manual.js';
 import type { HaSnapshot, PeerStatus } from './ha/types.js';
 import { Executor } from './execute.js';
 import { memberValue, observePostgres, type Observation } from './observe.js';
@@ -345,7 +346,13 @@ export class Agent {
 
   async #decideAndApply(cluster: ClusterState | null): Promise<string> {
     const obs = this.obs as Observation;
-    const needsPeers = cluster !== null && (cluster.leader === null || cluster.failover !== null);
+    // The named candidate of a switchover takes the released key without asking anyone (saves a round trip).
+    const isNamedCandidate =
+      cluster?.leader === null &&
+      cluster.failover !== null &&
+      failoverCandidate(cluster.failover) === this.config.name;
+    const needsPeers =
+      cluster !== null && (cluster.leader === null || cluster.failover !== null) && !isNamedCandidate;
     const peers: ReadonlyMap<string, PeerStatus> = needsPeers
       ? await probePeers(cluster, this.config.name)
       : new Map();

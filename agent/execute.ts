@@ -120,6 +120,7 @@ export class Executor {
       }
       case 'promote':
         await control.promote();
+        await this.d.query.waitForPromotion();
         return { ok: true };
       case 'demote': {
         this.d.onLeadership(false);
@@ -265,7 +266,7 @@ export class Executor {
         )
           caughtUp = p.name;
       }
-      if (caughtUp === null) await new Promise((r) => setTimeout(r, 50));
+      if (caughtUp === null) await new Promise((r) => setTimeout(r, 10));
     }
     if (caughtUp === null)
       log.warn(

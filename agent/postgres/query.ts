@@ -128,6 +128,21 @@ export class PgQuery {
     }
   }
 
+  /** Polls every 10 ms until PostgreSQL left recovery (after a promote request); throws after `timeoutMs`. */
+  async waitForPromotion(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      try {
+        const r = await this.#pool.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
+        if (r.rows[0]?.r === false) return;
+      } catch {
+        // still starting up or restarting after promotion
+      }
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    throw new Error(`PostgreSQL did not leave recovery within ${timeoutMs} ms`);
+  }
+
   /** Runs one statement as superuser (CREATE ROLE, slots, CHECKPOINT, ALTER SYSTEM...). */
   async exec(sql: string, params: unknown[] = []): Promise<pg.QueryResult> {
     return this.#pool.query(sql, params);

@@ -1,0 +1,136 @@
+import {
+  PATRONI_SUPERUSER,
+  sqlQuery,
+  startPatroniCluster,
+  waitFor,
+  type EtcdCluster,
+} from '../../test/harness/index.js';
+import { SUPERUSER, startAgentCluster } from '../../test/agent/helpers.js';
+
+/** One HA implementation under test: a 3-node cluster with the same DCS settings. */
+export interface Subject {
+  readonly kind: 'agent' | 'patroni';
+  readonly scope: string;
+  readonly password: string;
+  readonly nodes: readonly { name: string; pgPort: number }[];
+  leader(): Promise<string | undefined>;
+  /** Planned switchover; resolves when another node leads and accepts writes. */
+  switchover(): Promise<string>;
+  /** kill -9 of the leader's HA process and PostgreSQL; returns its name. */
+  killLeader(): Promise<string>;
+  waitForNewLeader(not: string): Promise<string>;
+  restart(name: string): Promise<void>;
+  waitHealthy(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const DCS = { ttl: 10, loopWait: 2, retryTimeout: 4 };
+
+async function writableLeader(
+  etcd: EtcdCluster,
+  scope: string,
+  password: string,
+  ports: Map<string, number>,
+  not?: string,
+): Promise<string> {
+  return waitFor(
+    async () => {
+      const leader = await etcd.get(`/service/${scope}/leader`);
+      if (!leader || leader === not) return null;
+      try {
+        const rows = await sqlQuery<{ r: boolean }>(
+          { port: ports.get(leader) as number, password },
+          'SELECT pg_is_in_recovery() AS r',
+        );
+        return rows[0]?.r === false ? leader : null;
+      } catch {
+        return null;
+      }
+    },
+    {
+      what: `a writable leader of ${scope}${not ? ` other than ${not}` : ''}`,
+      timeoutMs: 60_000,
+      intervalMs: 50,
+    },
+  );
+}
+
+export async function agentSubject(etcd: EtcdCluster): Promise<Subject> {
+  const scope = 'bagent';
+  const c = await startAgentCluster({
+    scope,
+    nodes: 3,
+    etcd,
+    ttl: DCS.ttl,
+    loopWait: DCS.loopWait,
+    retryTimeout: DCS.retryTimeout,
+    synchronousMode: true,
+  });
+  for (const n of c.nodes) c.start(n.name);
+  const ports = new Map(c.nodes.map((n) => [n.name, n.pgPort]));
+  const self: Subject = {
+    kind: 'agent',
+    scope,
+    password: SUPERUSER.password,
+    nodes: c.nodes,
+    leader: () => c.leaderKey(),
+    async switchover() {
+      const old = (await c.leaderKey()) as string;
+      const res = await fetch(`${c.node(old).apiUrl}/switchover`, {
+        method: 'POST',
+        body: JSON.stringify({ leader: old }),
+        signal: AbortSignal.timeout(60_000),
+      });
+      const text = await res.text();
+      if (res.status !== 200) throw new Error(`agent switchover: ${res.status} ${text}`);
+      return writableLeader(etcd, scope, SUPERUSER.password, ports, old);
+    },
+    async killLeader() {
+      const old = (await c.leaderKey()) as string;
+      await c.kill(old);
+      return old;
+    },
+    waitForNewLeader: (not) => writableLeader(etcd, scope, SUPERUSER.password, ports, not),
+    async restart(name) {
+      c.start(name);
+    },
+    async waitHealthy() {
+      await writableLeader(etcd, scope, SUPERUSER.password, ports);
+      await c.waitForReplicas(
+        c.nodes.map((n) => n.name),
+        180_000,
+      );
+    },
+    stop: () => c.stopAll(),
+  };
+  return self;
+}
+
+export async function patroniSubject(etcd: EtcdCluster): Promise<Subject> {
+  const scope = 'bpatroni';
+  const c = await startPatroniCluster({
+    scope,
+    nodes: 3,
+    etcd,
+    ttl: DCS.ttl,
+    loopWait: DCS.loopWait,
+    retryTimeout: DCS.retryTimeout,
+    synchronousMode: true,
+  });
+  const ports = new Map(c.nodes.map((n) => [n.name, n.pgPort]));
+  return {
+    kind: 'patroni',
+    scope,
+    password: PATRONI_SUPERUSER.password,
+    nodes: c.nodes,
+    leader: () => etcd.get(`/service/${scope}/leader`),
+    switchover: () => c.switchover(),
+    killLeader: () => c.killLeader(),
+    waitForNewLeader: (not) => writableLeader(etcd, scope, PATRONI_SUPERUSER.password, ports, not),
+    restart: (name) => c.startNode(name),
+    async waitHealthy() {
+      await c.waitForHealthy({ timeoutMs: 180_000 });
+    },
+    stop: () => c.stop(),
+  };
+}
