@@ -179,9 +179,6 @@ export async function runSwitchover(
   };
   const onInt = () => onSignal('SIGINT');
   const onTerm = () => onSignal('SIGTERM');
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
-
   const client = await connectEtcd({
     hosts: config.dcs.hosts,
     username: config.dcs.username,
@@ -189,6 +186,8 @@ export async function runSwitchover(
     tls: config.dcs.tls,
     requestTimeoutMs: config.dcs.request_timeout_ms,
   });
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
   const target = new PgBouncerTarget(pgbOptions, { log: silentLogger(), now: Date.now });
   const scopes = clustersOf(pgbConfig);
   let pausedAt: number | null = null;
@@ -198,19 +197,14 @@ export async function runSwitchover(
   let sawRelease = false;
   try {
     // 1. Who leads now, and may we switch over?
-    const before = viewOf(
-      (await readClusters(client, config, [opts.cluster])).get(opts.cluster) as ClusterState,
-      config,
-      1,
-    );
-    const old = before.leader;
+    const state = (await readClusters(client, config, [opts.cluster])).get(opts.cluster) as ClusterState;
+    const old = viewOf(state, config, 1).leader;
     if (!old || !old.isWritable) {
       throw new SwitchoverError(
         `cluster ${opts.cluster} has no writable leader (${old?.reason ?? 'no leader key'}); nothing to switch over`,
         { exitCode: 2 },
       );
     }
-    const state = (await readClusters(client, config, [opts.cluster])).get(opts.cluster) as ClusterState;
     const member = state.members.get(old.name);
     if (!member?.api)
       throw new SwitchoverError(`leader ${old.name} publishes no api_url; cannot reach its REST API`, {

@@ -1,0 +1,74 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runSwitchover } from '../../src/cli/switchover.js';
+import { main } from '../../src/cli/main.js';
+
+let dir: string;
+const config = (targets: string) => {
+  const path = join(dir, `router-${Math.random().toString(36).slice(2)}.yml`);
+  writeFileSync(path, `dcs:\n  type: etcd3\n  hosts: [127.0.0.1:1]\nclusters: [demo]\ntargets:\n${targets}`);
+  return path;
+};
+const pgbouncer = `  pgbouncer:\n    output: ${'routes.ini'}\n    databases:\n      app: { cluster: demo }\n`;
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sy-switchover-unit-'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('refuses (exit 2) when router.yml has no PgBouncer target', async () => {
+  const path = config(
+    `  pgcat:\n    output: p.toml\n    general: { admin: { username: a, password: b } }\n    pools:\n      app: { cluster: demo, users: [{ username: u }] }\n`,
+  );
+  await assert.rejects(runSwitchover({ config: path, cluster: 'demo', timeoutSeconds: 5 }), {
+    code: 'SY_ERR_SWITCHOVER',
+    exitCode: 2,
+    message: `${path} has no targets.pgbouncer: there is nothing to pause (use patronictl switchover)`,
+  });
+});
+
+test('refuses (exit 2) a cluster PgBouncer does not route', async () => {
+  const path = config(pgbouncer);
+  await assert.rejects(runSwitchover({ config: path, cluster: 'other', timeoutSeconds: 5 }), {
+    exitCode: 2,
+    message: `targets.pgbouncer in ${path} routes no database of cluster other`,
+  });
+});
+
+test('refuses (exit 2) a --scheduled time without a timezone', async () => {
+  const path = config(pgbouncer);
+  await assert.rejects(
+    runSwitchover({ config: path, cluster: 'demo', timeoutSeconds: 5, scheduled: '2026-11-22T18:00:00' }),
+    {
+      exitCode: 2,
+      message: /--scheduled "2026-11-22T18:00:00" is not an ISO 8601 time with a timezone/,
+    },
+  );
+});
+
+test('the command rejects a --timeout that is not a number of seconds', async () => {
+  const path = config(pgbouncer);
+  const write = process.stderr.write.bind(process.stderr);
+  let text = '';
+  process.stderr.write = ((chunk: string) => ((text += chunk), true)) as typeof process.stderr.write;
+  try {
+    const code = await main([
+      'node',
+      'switchyard',
+      'switchover',
+      '--config',
+      path,
+      '--cluster',
+      'demo',
+      '--timeout',
+      'soon',
+    ]);
+    assert.equal(code, 2);
+  } finally {
+    process.stderr.write = write;
+  }
+  assert.match(text, /Expected --timeout to be a number of seconds in \(0, 600\], got "soon"/);
+});
