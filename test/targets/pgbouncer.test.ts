@@ -293,13 +293,12 @@ test('a leader whose PostgreSQL port refuses connections is fenced before its ke
     await target.apply(snapshot(1, view('demo', pg1)));
     answer = 'refused';
     const deadline = Date.now() + 3000;
-    while (!fake.live.get('app')?.isPaused && Date.now() < deadline)
+    const summary = () => String(target.status().lastSummary);
+    // Wait for the whole re-apply (its sentence), not just the PAUSE inside it.
+    while (!/paused app/.test(summary()) && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 20));
     assert.equal(fake.live.get('app')?.isPaused, true, 'paused on a refused connect');
-    assert.match(
-      target.status().lastSummary as string,
-      /^leader pg1 of demo stopped answering on 127\.0\.0\.1:5432; paused app/,
-    );
+    assert.match(summary(), /^leader pg1 of demo stopped answering on 127\.0\.0\.1:5432; paused app/);
     answer = 'up';
     while (fake.live.get('app')?.isPaused && Date.now() < deadline + 3000)
       await new Promise((r) => setTimeout(r, 20));
@@ -307,4 +306,24 @@ test('a leader whose PostgreSQL port refuses connections is fenced before its ke
   } finally {
     await target.close();
   }
+});
+
+test('full mode writes the whole pgbouncer.ini with the [pgbouncer] settings, 0600', async () => {
+  const { target, output } = setup({
+    mode: 'full',
+    settings: { listen_port: 6432, pool_mode: 'transaction', server_login_retry: 1 },
+  });
+  await target.apply(snapshot(1, view('demo', pg1)));
+  const ini = parseIni(readFileSync(output, 'utf8'));
+  assert.deepEqual(ini.problems, []);
+  assert.deepEqual(ini.sections.get('pgbouncer'), [
+    ['listen_port', '6432'],
+    ['pool_mode', 'transaction'],
+    ['server_login_retry', '1'],
+  ]);
+  assert.deepEqual(
+    ini.sections.get('databases')?.map(([name]) => name),
+    ['app', 'app_ro', 'jobs'],
+  );
+  assert.equal(statSync(output).mode & 0o777, 0o600);
 });
