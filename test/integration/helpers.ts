@@ -52,14 +52,18 @@ export async function routerStatus(
   return JSON.parse(res.body);
 }
 
-/** Waits until every target of the router applied its latest generation. */
+/** Waits until the router has read etcd and every target applied its latest generation. */
 export async function waitApplied(api: string, timeoutMs = 5000): Promise<RouterStatus> {
   let last: RouterStatus | undefined;
   await waitFor(
     async () => {
       const status = await routerStatus(api);
       last = status;
-      return Object.values(status.targets).every((t) => t.appliedGeneration >= status.generation);
+      return (
+        status.dcs.connected &&
+        status.generation > 0 &&
+        Object.values(status.targets).every((t) => t.appliedGeneration >= status.generation)
+      );
     },
     {
       what: `router ${api} applied its latest generation`,

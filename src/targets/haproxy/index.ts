@@ -139,23 +139,12 @@ export class HaproxyTarget implements Target {
     const alwaysFence = new Set<string>();
     for (const c of changed) {
       const names = backendNames(c.scope);
-      const members = c.primary.servers.map((s) => s.name);
-      desired.push({
-        backend: names.primary,
-        up: c.writer ? [c.writer] : [],
-        down: members.filter((m) => m !== c.writer),
-        isFencing: true,
-      });
+      desired.push({ backend: names.primary, up: c.writer ? [c.writer] : [], isFencing: true });
       const old = this.previousWriters.get(c.scope);
       if (old && old !== c.writer) alwaysFence.add(`${names.primary}/${old}`);
       if (c.replicas) {
         const up = c.replicas.servers.filter((s) => !s.isBackup).map((s) => s.name);
-        desired.push({
-          backend: names.replicas,
-          up,
-          down: members.filter((m) => !up.includes(m)),
-          isFencing: false,
-        });
+        desired.push({ backend: names.replicas, up, isFencing: false });
       }
     }
     const plan = planRuntime(desired, live, alwaysFence);

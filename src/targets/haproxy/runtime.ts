@@ -61,18 +61,19 @@ export function parseServersState(text: string): Map<string, LiveServer> {
 
 export interface DesiredBackend {
   backend: string;
-  /** Servers that must carry traffic. Every other server of the backend is forced down. */
+  /** Servers that must carry traffic. Every other live server of the backend is forced down. */
   up: readonly string[];
-  down: readonly string[];
   /** Cut the established sessions of servers forced down (fencing an old primary). */
   isFencing: boolean;
 }
 
 /**
- * The runtime commands that make live servers match the wanted state, fences first. Uses the operational
- * state (`set server … health`), never MAINT: HAProxy's own checks keep running, so if the router dies
- * they still converge on the leader. A server someone left in MAINT is made ready again when it must be up.
- * Pure; `alwaysFence` names servers whose sessions are cut even if they already look down.
+ * The runtime commands that make live servers match the wanted state, fences first. "Every other live
+ * server" matters: a frozen old primary's member key expires with its lease, so etcd no longer lists it,
+ * but HAProxy still has it and must still fence it. Uses the operational state (`set server … health`),
+ * never MAINT: HAProxy's own checks keep running, so if the router dies they still converge on the
+ * leader. A server someone left in MAINT is made ready again when it must be up. Pure; `alwaysFence`
+ * names servers whose sessions are cut even if they already look down (the previous writer).
  */
 export function planRuntime(
   desired: readonly DesiredBackend[],
@@ -83,16 +84,12 @@ export function planRuntime(
   const route: string[] = [];
   const missing: string[] = [];
   for (const b of desired) {
-    for (const server of b.down) {
-      const id = `${b.backend}/${server}`;
-      const s = live.get(id);
-      if (!s) {
-        missing.push(id);
-        continue;
-      }
+    const servers = [...live.values()].filter((s) => s.backend === b.backend);
+    for (const s of servers) {
+      if (b.up.includes(s.server)) continue;
+      const id = `${b.backend}/${s.server}`;
       if (s.opState !== 0) fence.push(`set server ${id} health down`);
-      if (b.isFencing && (s.opState !== 0 || alwaysFence.has(id)))
-        fence.push(`shutdown sessions server ${id}`);
+      if (b.isFencing && (s.opState !== 0 || alwaysFence.has(id))) fence.push(`shutdown sessions server ${id}`);
     }
     for (const server of b.up) {
       const id = `${b.backend}/${server}`;
