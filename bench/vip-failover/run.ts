@@ -16,6 +16,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawn } from 'node:child_process';
+import { availableParallelism, loadavg } from 'node:os';
 import { Etcd3 } from 'etcd3';
 import { createLab, holdsAddress, type Lab, type LabNode } from '../../test/harness/netns.js';
 import { sleep } from '../../test/harness/wait.js';
@@ -62,20 +63,26 @@ setInterval(() => {
     inflight[vip] = (inflight[vip] || 0) + 1;
     const s = net.connect({ host: vip, port: Number(port) });
     let done = false;
-    const end = () => { if (done) return; done = true; inflight[vip]--; s.destroy(); };
-    s.setTimeout(300, end);
+    const timer = setTimeout(() => end(), 300);
+    const end = () => { if (done) return; done = true; clearTimeout(timer); inflight[vip]--; s.destroy(); };
+    s.on('timeout', () => { stats.fail++; });
     s.on('error', end);
+    s.on('close', end);
     s.on('data', (d) => {
+      stats.ok++;
       const name = d.toString().trim();
       if (last[vip] !== name) { last[vip] = name; process.stdout.write(JSON.stringify({ t: Date.now(), vip, name }) + '\\n'); }
       end();
     });
   }
 }, 5);
+const stats = { ok: 0, fail: 0 };
+setInterval(() => process.stdout.write(JSON.stringify({ t: Date.now(), vip: '-', name: JSON.stringify({ ...stats, inflight }) }) + '\\n'), 1000);
 setTimeout(() => process.exit(0), 3600_000);
 `;
 
-const SERVER = `require('node:net').createServer((s) => s.end(process.argv[1] + '\\n')).listen(${PORT});`;
+// a reset from the prober (it gives up on slow connections) must not kill the server
+const SERVER = `require('node:net').createServer((s) => { s.on('error', () => {}); s.end(process.argv[1] + '\\n'); }).listen(${PORT});`;
 
 function percentile(sorted: number[], p: number): number | null {
   if (sorted.length === 0) return null;
@@ -115,6 +122,7 @@ async function waitUntil(fn: () => boolean, timeoutMs: number, stepMs: number): 
 }
 
 async function main(): Promise<void> {
+  const loadAtStart = loadavg()[0] ?? 0;
   const lab = await createLab({ prefix: 'syvb', hostCount: 3, subnet: SUBNET, etcdArgs: ['--enable-v2'] });
   const etcd = new Etcd3({ hosts: `http://${lab.etcdLocal}` });
   const members = new Map<string, PatroniMember>();
@@ -275,6 +283,10 @@ async function main(): Promise<void> {
       }
     } finally {
       prober.kill('SIGKILL');
+      writeFileSync(
+        join(lab.dir, 'prober.json'),
+        JSON.stringify({ seen, t0s: results.map((r) => [r.t0, r.to]) }),
+      );
     }
 
     const saw = results.map((r) => {
@@ -325,6 +337,9 @@ async function main(): Promise<void> {
           `${s.samplesWithTwoHolders} of ${s.samples} | ${s.neighbourUpdated}/${CHANGES} |`,
       ),
       '',
+      `Load average (1 min) at start ${loadAtStart.toFixed(1)}, at end ${(loadavg()[0] ?? 0).toFixed(1)} on ${availableParallelism()} cores; ` +
+        'the 10 ms sampler took fewer samples when the machine was saturated.',
+      '',
       `Switchyard breakdown: t0 → the new leader's router logs the key change (etcd watch + router): median ${fmt(routerSaw.median)} ms, p99 ${fmt(routerSaw.p99)} ms.`,
       '',
     ].join('\n');
@@ -333,7 +348,7 @@ async function main(): Promise<void> {
     writeFileSync(join(OUT, 'results.md'), table);
     writeFileSync(
       join(OUT, 'results.json'),
-      `${JSON.stringify({ date: new Date().toISOString(), changes: CHANGES, gapMs: GAP_MS, summary, routerSaw, results }, null, 2)}\n`,
+      `${JSON.stringify({ date: new Date().toISOString(), changes: CHANGES, gapMs: GAP_MS, loadAtStart, loadAtEnd: loadavg()[0], summary, routerSaw, results }, null, 2)}\n`,
     );
   } finally {
     for (const s of samplers.values()) s.stop();
