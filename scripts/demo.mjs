@@ -13,8 +13,12 @@ if (!existsSync(`${root}node_modules/tsx`) || !existsSync(`${root}node_modules/e
   const ci = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
   if (ci.status !== 0) process.exit(ci.status ?? 1);
 }
-const demo = spawnSync(process.execPath, ['--import', 'tsx', `${root}scripts/demo.ts`, ...process.argv.slice(2)], {
-  cwd: root,
-  stdio: 'inherit',
-});
+const demo = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', `${root}scripts/demo.ts`, ...process.argv.slice(2)],
+  {
+    cwd: root,
+    stdio: 'inherit',
+  },
+);
 process.exit(demo.status ?? 1);

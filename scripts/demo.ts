@@ -83,7 +83,10 @@ targets:
   writeFileSync(`${dir}/router.yml`, yaml);
   step('starting the Switchyard router');
   router = await startRouter(parseRouterConfig(yaml, `${dir}/router.yml`), silentLogger());
-  await waitFor(() => existsSync(`${dir}/haproxy.cfg`), { what: 'router renders haproxy.cfg', timeoutMs: 20_000 });
+  await waitFor(() => existsSync(`${dir}/haproxy.cfg`), {
+    what: 'router renders haproxy.cfg',
+    timeoutMs: 20_000,
+  });
   step('starting HAProxy on the rendered config');
   haproxy = await startHaproxy({ configPath: `${dir}/haproxy.cfg` });
   writeFileSync(`${dir}/haproxy.pid`, String(haproxy.pid));
@@ -109,14 +112,18 @@ async function liveView(c: PatroniCluster, r: RunningRouter): Promise<void> {
   const draw = async () => {
     const members = await c.members().catch(() => []);
     const status = r.router.status();
-    const app = status.clusters['demo'] as { leader: string | null; writer: string | null; replicas: string[] } | undefined;
+    const app = status.clusters['demo'] as
+      { leader: string | null; writer: string | null; replicas: string[] } | undefined;
     if (event && app?.leader && app.leader !== event.from && app.writer) {
       message = `${event.what}: writes routed to ${app.leader} ${((Date.now() - event.at) / 1000).toFixed(2)} s after the key press`;
       event = null;
     }
     const lines = [
       `${new Date().toISOString().slice(11, 19)}  router: writes → ${app?.leader ?? '(none)'} ${app?.writer ? `(${app.writer})` : ''}; reads → ${app?.replicas.join(', ') || '-'}; generation ${status.generation}`,
-      ...members.map((m) => `  ${m.name.padEnd(5)} ${m.role.padEnd(14)} ${m.state.padEnd(10)} TL ${m.timeline ?? '-'}  lag ${m.lag ?? '-'}`),
+      ...members.map(
+        (m) =>
+          `  ${m.name.padEnd(5)} ${m.role.padEnd(14)} ${m.state.padEnd(10)} TL ${m.timeline ?? '-'}  lag ${m.lag ?? '-'}`,
+      ),
       message ? `  ${message}` : '',
     ];
     if (process.stdout.isTTY) process.stdout.write(`\x1b[${lines.length + 1}A\x1b[J`);
@@ -127,7 +134,8 @@ async function liveView(c: PatroniCluster, r: RunningRouter): Promise<void> {
     process.stdin.setRawMode(true);
     process.stdin.on('keypress', (_s: string, key: { name?: string; ctrl?: boolean }) => {
       if (key.name === 'q' || (key.ctrl && key.name === 'c')) void stop(0);
-      const from = (r.router.status().clusters['demo'] as { leader: string | null } | undefined)?.leader ?? null;
+      const from =
+        (r.router.status().clusters['demo'] as { leader: string | null } | undefined)?.leader ?? null;
       if (key.name === 's' && !event) {
         event = { what: 'switchover', at: Date.now(), from };
         message = 'switching over...';
@@ -137,7 +145,9 @@ async function liveView(c: PatroniCluster, r: RunningRouter): Promise<void> {
         event = { what: 'kill -9 of the leader', at: Date.now(), from };
         message = 'killed the leader; waiting for the ttl to expire and a new leader...';
         c.killLeader()
-          .then((killed) => c.waitForLeader({ not: killed, timeoutMs: 60_000 }).then(() => c.startNode(killed)))
+          .then((killed) =>
+            c.waitForLeader({ not: killed, timeoutMs: 60_000 }).then(() => c.startNode(killed)),
+          )
           .catch((err: Error) => (message = `failover: ${err.message}`));
       }
     });

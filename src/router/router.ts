@@ -295,6 +295,14 @@ export class Router implements SourceListener {
     const reasons: string[] = [];
     if (!this.dcs.isConnected)
       reasons.push(`etcd unreachable: ${this.dcs.lastError ?? 'no successful read yet'}`);
+    for (const [scope, c] of this.clusters) {
+      if (this.isFailedClosed) continue;
+      if (!c.view.leader) reasons.push(`${scope}: no leader key (writes are not routed)`);
+      else if (!c.view.leader.isWritable)
+        reasons.push(`${scope}: leader ${c.view.leader.name} not writable: ${c.view.leader.reason ?? ''}`);
+    }
+    if (this.isFailedClosed)
+      reasons.push('routing no writes: etcd unreachable for longer than the ttl (fail_closed)');
     const latest = this.snapshot().generation;
     for (const [name, t] of Object.entries(targets)) {
       if (t.appliedGeneration < latest) {

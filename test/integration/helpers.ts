@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { connect, createServer, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -40,9 +41,7 @@ export interface ClusterStatus {
   invalid: Array<{ key: string; reason: string }>;
 }
 
-export async function routerStatus(
-  api: string,
-): Promise<
+export async function routerStatus(api: string): Promise<
   RouterStatus & {
     clusters: Record<string, ClusterStatus>;
     targets: Record<string, { runtime_api?: { connected: boolean } }>;
@@ -83,10 +82,22 @@ export class PatroniKeys {
     endpoints: string[],
     private readonly scope: string,
     private readonly ttl = 10,
+    tls?: { ca: string; cert: string; key: string },
+    auth?: { username: string; password: string },
   ) {
     // The test's own writes retry through etcd restarts instead of tripping a circuit breaker.
     this.client = new Etcd3({
-      hosts: endpoints.map((e) => `http://${e}`),
+      hosts: endpoints.map((e) => `${tls ? 'https' : 'http'}://${e}`),
+      ...(tls
+        ? {
+            credentials: {
+              rootCertificate: readFileSync(tls.ca),
+              certChain: readFileSync(tls.cert),
+              privateKey: readFileSync(tls.key),
+            },
+          }
+        : {}),
+      ...(auth ? { auth } : {}),
       faultHandling: {
         host: () => noop,
         global: retry(handleAll, { maxAttempts: 50, backoff: new ConstantBackoff(200) }),

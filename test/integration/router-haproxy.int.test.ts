@@ -223,6 +223,63 @@ test('HAProxy restarted from the file comes up routing to the writer, and the ro
   assert.equal(status.targets.haproxy!.runtime_api!.connected, true);
 });
 
+test('leader flapping (10 changes/s for 5 s) ends with the final leader applied, no reload, no backlog', async () => {
+  await waitApplied(router.api);
+  const before = (await routerStatus(router.api)).targets.haproxy as unknown as { reloads: number };
+  const names = ['pg1', 'pg2', 'pg3'];
+  const deadline = Date.now() + 5000;
+  let i = 0;
+  for (; i < 50 && Date.now() < deadline; i++) {
+    await moveLeader(names[i % 3]!);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const final = names[(i - 1) % 3]!;
+  const settled = Date.now();
+  const status = await waitApplied(router.api, 5000);
+  assert.ok(
+    Date.now() - settled < 2000,
+    'the last change is applied within 2 s after flapping stops: no queue to drain',
+  );
+  assert.equal((status.clusters as Record<string, { leader: string }>)['app']?.leader, final);
+  assert.equal(await whoAnswers(primaryPort), final);
+  assert.equal(
+    (status.targets.haproxy as unknown as { reloads: number }).reloads,
+    before.reloads,
+    'leader changes alone never reload',
+  );
+});
+
+test('a new leader that never becomes writable gets no writes, /health says why; the next writable leader is used', async () => {
+  const stuck = nodes.find((n) => n.name === 'pg1')!;
+  const from = nodes.find((n) => n.name === leader)!;
+  leader = '';
+  await keys.member(from.name, memberValue({ port: from.port, apiPort: from.apiPort, role: 'replica' }));
+  await keys.leader('pg1');
+  await keys.member(
+    'pg1',
+    memberValue({ port: stuck.port, apiPort: stuck.apiPort, role: 'replica', state: 'running' }),
+  );
+  await waitApplied(router.api);
+  const health = await httpRequest(`http://${router.api}/health`);
+  assert.equal(health.status, 503);
+  assert.match(
+    JSON.parse(health.body).reasons.join(),
+    /app: leader pg1 not writable: leader pg1 reports role replica/,
+  );
+  const answer = await whoAnswers(primaryPort);
+  assert.ok(
+    answer === 'closed' || answer.startsWith('error:'),
+    `no writes while the leader is not writable, got ${answer}`,
+  );
+  leader = 'pg1';
+  await moveLeader('pg2');
+  await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg2', {
+    what: 'the next writable leader gets writes',
+    timeoutMs: 5000,
+    intervalMs: 20,
+  });
+});
+
 test('etcd unreachable: routes are kept, /health says why; on return the router resyncs and follows', async () => {
   await waitApplied(router.api);
   etcd.pause();
@@ -235,7 +292,7 @@ test('etcd unreachable: routes are kept, /health says why; on return the router 
     assert.match(JSON.parse(health!.body).reasons.join(), /etcd unreachable/);
     const status = await routerStatus(router.api);
     assert.ok((status.dcs.seconds_since_contact ?? 0) >= 1, 'staleness is visible');
-    assert.equal(await whoAnswers(primaryPort), 'pg1', 'the last applied routes stay');
+    assert.equal(await whoAnswers(primaryPort), 'pg2', 'the last applied routes stay');
   } finally {
     etcd.resume();
   }
@@ -243,8 +300,8 @@ test('etcd unreachable: routes are kept, /health says why; on return the router 
     what: 'router reconnected',
     timeoutMs: 15_000,
   });
-  await moveLeader('pg2');
-  await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg2', {
+  await moveLeader('pg3');
+  await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg3', {
     what: 'follows after etcd returned',
     timeoutMs: 5000,
     intervalMs: 20,
@@ -256,13 +313,13 @@ test('a compacted watch after an etcd restart is resynced, not left stale', asyn
   try {
     await etcd.kill();
     await etcd.restart();
-    await moveLeader('pg3');
+    await moveLeader('pg1');
     for (let i = 0; i < 20; i++)
       await keys.member(
-        'pg1',
+        'pg2',
         memberValue({
-          port: nodes[0]!.port,
-          apiPort: nodes[0]!.apiPort,
+          port: nodes[1]!.port,
+          apiPort: nodes[1]!.apiPort,
           role: 'replica',
           xlog: 60_000_000 + i,
         }),
@@ -271,8 +328,8 @@ test('a compacted watch after an etcd restart is resynced, not left stale', asyn
   } finally {
     group.signal('router', 'SIGCONT');
   }
-  await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg3', {
-    what: 'primary listener on pg3 after compaction',
+  await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg1', {
+    what: 'primary listener on pg1 after compaction',
     timeoutMs: 20_000,
     intervalMs: 50,
     diagnose: () => group.logTail('router'),

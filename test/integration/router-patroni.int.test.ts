@@ -2,7 +2,18 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { Etcd3 } from 'etcd3';
-import { PATRONI_SUPERUSER, ProcessGroup, freePort, startEtcd, startHaproxy, startPatroniCluster, waitFor, type EtcdCluster, type HaproxyInstance, type PatroniCluster } from '../harness/index.js';
+import {
+  PATRONI_SUPERUSER,
+  ProcessGroup,
+  freePort,
+  startEtcd,
+  startHaproxy,
+  startPatroniCluster,
+  waitFor,
+  type EtcdCluster,
+  type HaproxyInstance,
+  type PatroniCluster,
+} from '../harness/index.js';
 import { routerStatus, startRouterProcess, waitApplied } from './helpers.js';
 import { Writer, acksFromNonHolders, type HolderSpan } from './writer.js';
 
@@ -65,8 +76,15 @@ before(async () => {
   };
   // Bootstrap: HAProxy needs a file to start on; the router renders it (its reload fails until HAProxy runs).
   router = await startRouterProcess(group, 'router', routerConfig);
-  await waitFor(async () => (await routerStatus(router.api)).clusters.app?.writable === true, { what: 'router sees a writable leader', timeoutMs: 20_000 });
-  await waitFor(() => existsSync(`${dir}/haproxy.cfg`), { what: 'router wrote haproxy.cfg', timeoutMs: 15_000, diagnose: () => group.logTail('router') });
+  await waitFor(async () => (await routerStatus(router.api)).clusters.app?.writable === true, {
+    what: 'router sees a writable leader',
+    timeoutMs: 20_000,
+  });
+  await waitFor(() => existsSync(`${dir}/haproxy.cfg`), {
+    what: 'router wrote haproxy.cfg',
+    timeoutMs: 15_000,
+    diagnose: () => group.logTail('router'),
+  });
   haproxy = await startHaproxy({ configPath: `${dir}/haproxy.cfg` });
   writeFileSync(`${dir}/haproxy.pid`, String(haproxy.pid));
   await waitApplied(router.api, 15_000);
@@ -94,7 +112,10 @@ function portOf(name: string): number {
 
 test('the rendered config passes haproxy -c and writes reach the leader', async () => {
   const result = await writesDuring(async () => undefined, 500);
-  assert.ok(result.acks.length > 20, `expected writes to succeed, got ${result.acks.length} and errors ${[...result.errors]}`);
+  assert.ok(
+    result.acks.length > 20,
+    `expected writes to succeed, got ${result.acks.length} and errors ${[...result.errors]}`,
+  );
   assert.ok(result.acks.every((a) => a.port === portOf(holderNow()!)));
 });
 
@@ -123,22 +144,6 @@ test('after kill -9 of the leader (Patroni and PostgreSQL) writes reach the new 
   await cluster.waitForHealthy();
 });
 
-test('a frozen old primary (Patroni SIGSTOP, PostgreSQL running) gets no write once the key is elsewhere', async () => {
-  const frozen = holderNow()!;
-  const result = await writesDuring(async () => {
-    cluster.sigstop(frozen);
-    try {
-      await waitFor(() => holderNow() !== frozen && holderNow() !== null, { what: 'leader key moved off the frozen node', timeoutMs: 60_000 });
-      await waitFor(async () => (await routerStatus(router.api)).clusters.app?.writable === true, { what: 'new leader writable', timeoutMs: 30_000 });
-    } finally {
-      cluster.sigcont(frozen);
-    }
-  }, 3000);
-  const bad = acksFromNonHolders(result.acks, spans, portToName);
-  assert.deepEqual(bad, [], `writes acknowledged by a node that had lost the key (frozen ${frozen}); leader spans: ${JSON.stringify(spans.slice(-4))}; ports: ${JSON.stringify([...portToName])}`);
-  await cluster.waitForHealthy();
-});
-
 test('with the router killed (-9), HAProxy checks still follow a switchover; a new router re-applies the state', async () => {
   await waitApplied(router.api, 15_000);
   group.signal('router', 'SIGKILL');
@@ -154,5 +159,33 @@ test('with the router killed (-9), HAProxy checks still follow a switchover; a n
   router = await startRouterProcess(group, 'router', routerConfig);
   const status = await waitApplied(router.api, 15_000);
   assert.equal(status.healthy, true, status.reasons.join('; '));
-  assert.equal(status.clusters['app']?.leader === undefined ? null : (status.clusters['app'] as { leader: string }).leader, next);
+  await cluster.waitForHealthy();
+  assert.equal((status.clusters['app'] as { leader: string } | undefined)?.leader, next);
+});
+
+test('a frozen old primary (Patroni SIGSTOP, PostgreSQL running) gets no write once the key is elsewhere', async () => {
+  const frozen = holderNow()!;
+  const result = await writesDuring(async () => {
+    cluster.sigstop(frozen);
+    try {
+      await waitFor(() => holderNow() !== frozen && holderNow() !== null, {
+        what: 'leader key moved off the frozen node',
+        timeoutMs: 60_000,
+      });
+      await waitFor(async () => (await routerStatus(router.api)).clusters.app?.writable === true, {
+        what: 'new leader writable',
+        timeoutMs: 30_000,
+      });
+    } finally {
+      cluster.sigcont(frozen);
+    }
+  }, 3000);
+  const bad = acksFromNonHolders(result.acks, spans, portToName);
+  assert.deepEqual(
+    bad,
+    [],
+    `writes acknowledged by a node that had lost the key (frozen ${frozen}); leader spans: ${JSON.stringify(spans.slice(-4))}; ports: ${JSON.stringify([...portToName])}`,
+  );
+  // Last test on purpose: Patroni 3.0.2's resumed old leader may rewrite the key and leave the cluster
+  // unable to heal (the upstream bug this router cannot fix); nothing runs after it.
 });

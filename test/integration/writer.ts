@@ -45,13 +45,25 @@ export class Writer {
       const started = Date.now();
       try {
         if (!client) {
-          client = new pg.Client({ host: '127.0.0.1', port: this.port, user: 'postgres', password: this.password, database: 'postgres', connectionTimeoutMillis: 2000, query_timeout: 2000 });
+          client = new pg.Client({
+            host: '127.0.0.1',
+            port: this.port,
+            user: 'postgres',
+            password: this.password,
+            database: 'postgres',
+            connectionTimeoutMillis: 2000,
+            query_timeout: 2000,
+          });
           client.on('error', () => undefined);
           await client.connect();
-          await client.query('CREATE TABLE IF NOT EXISTS switchyard_writes (id bigserial primary key, at timestamptz default now())');
+          await client.query(
+            'CREATE TABLE IF NOT EXISTS switchyard_writes (id bigserial primary key, at timestamptz default now())',
+          );
         }
         const sentAt = Date.now();
-        const res = await client.query<{ port: number }>('INSERT INTO switchyard_writes DEFAULT VALUES RETURNING inet_server_port() AS port');
+        const res = await client.query<{ port: number }>(
+          'INSERT INTO switchyard_writes DEFAULT VALUES RETURNING inet_server_port() AS port',
+        );
         result.acks.push({ sentAt, ackAt: Date.now(), port: Number(res.rows[0]?.port) });
       } catch (err) {
         const message = (err as Error).message;
@@ -79,9 +91,16 @@ export interface HolderSpan {
  * Writes acknowledged by a server whose node did not hold the leader key at any moment between sending
  * the write and its acknowledgement (with `slackMs` for the watch delivering the key change late).
  */
-export function acksFromNonHolders(acks: readonly Ack[], spans: readonly HolderSpan[], portToName: ReadonlyMap<number, string>, slackMs = 250): Ack[] {
+export function acksFromNonHolders(
+  acks: readonly Ack[],
+  spans: readonly HolderSpan[],
+  portToName: ReadonlyMap<number, string>,
+  slackMs = 250,
+): Ack[] {
   return acks.filter((ack) => {
     const name = portToName.get(ack.port);
-    return !spans.some((s) => s.name === name && s.from <= ack.ackAt + slackMs && s.to >= ack.sentAt - slackMs);
+    return !spans.some(
+      (s) => s.name === name && s.from <= ack.ackAt + slackMs && s.to >= ack.sentAt - slackMs,
+    );
   });
 }

@@ -153,20 +153,23 @@ test('runtime plan fences a live server that etcd no longer lists (its member ke
     '1\n# header\n2 app_primary 1 old 127.0.0.1 2 0 1 1 10 6 3 4 6 0 0 0 - 5432 - 0 8008 - - 8008\n2 app_primary 2 pg2 127.0.0.1 0 0 1 1 10 6 3 4 6 0 0 0 - 5433 - 0 8009 - - 8009\n',
   );
   const plan = planRuntime([{ backend: 'app_primary', up: ['pg2'], isFencing: true }], live, new Set());
-  assert.deepEqual(plan.fence, ['set server app_primary/old health down', 'shutdown sessions server app_primary/old']);
+  assert.deepEqual(plan.fence, [
+    'set server app_primary/old health down',
+    'shutdown sessions server app_primary/old',
+  ]);
 });
 
 test('runtime plan is empty when the live state already matches, and reports missing servers', () => {
   const live = parseServersState(
     '1\n# header\n2 app_primary 1 pg1 127.0.0.1 2 0 1 1 10 6 3 4 6 0 0 0 - 5432 - 0 8008 - - 8008\n',
   );
+  assert.deepEqual(planRuntime([{ backend: 'app_primary', up: ['pg1'], isFencing: true }], live, new Set()), {
+    fence: [],
+    route: [],
+    missing: [],
+  });
   assert.deepEqual(
-    planRuntime([{ backend: 'app_primary', up: ['pg1'], isFencing: true }], live, new Set()),
-    { fence: [], route: [], missing: [] },
-  );
-  assert.deepEqual(
-    planRuntime([{ backend: 'app_primary', up: ['pg9'], isFencing: true }], live, new Set())
-      .missing,
+    planRuntime([{ backend: 'app_primary', up: ['pg9'], isFencing: true }], live, new Set()).missing,
     ['app_primary/pg9'],
   );
 });

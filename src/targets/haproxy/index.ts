@@ -52,7 +52,7 @@ export class HaproxyTarget implements Target {
     this.reconcileIntervalMs = config.runtime_api ? 1000 : undefined;
   }
 
-  /** Renders without touching disk (used by `switchyard render`). */
+  /** Renders without touching disk. */
   async render(snapshot: RouteSnapshot): Promise<{ text: string; context: HaproxyTemplateContext }> {
     this.template ??= await loadTemplate(
       resolve(this.ctx.configDir, this.config.template ?? defaultTemplate('haproxy.cfg.hbs')),
@@ -67,7 +67,9 @@ export class HaproxyTarget implements Target {
 
   async apply(snapshot: RouteSnapshot): Promise<ApplyResult> {
     const isReconcile = snapshot.generation === this.lastGeneration;
-    const { text, context } = await this.render(snapshot);
+    const context = buildContext(this.config, snapshot.views, snapshot.generation, writer);
+    const structure = structuralKey(context);
+    const moved = context.clusters.filter((c) => this.previousWriters.get(c.scope) !== c.writer);
     const parts: string[] = [];
     let isRuntimeApplied = false;
     if (this.runtime) {
@@ -84,34 +86,82 @@ export class HaproxyTarget implements Target {
         );
       }
     }
-    const structure = structuralKey(context);
-    const file = await renderFile({
-      path: this.output,
-      contents: text,
-      check: this.config.check ?? undefined,
-      checkTimeoutMs: this.config.command_timeout_ms,
-    });
-    if (file.didRender) parts.push('file written');
-    if (!file.didRender && this.liveStructure === null) this.liveStructure = structure; // HAProxy runs this file already
-    const mustReload =
-      this.config.reload !== null &&
-      (file.didRender || this.liveStructure !== structure) &&
-      (!isRuntimeApplied || this.liveStructure !== structure);
-    if (mustReload) {
-      await this.reload();
+    if (isRuntimeApplied && this.liveStructure === structure) {
+      // Live state is right; the file only has to follow for the next start. Rendering and checking a
+      // large file is proportional to the number of clusters, so it runs after this apply, coalesced.
+      this.syncFileInBackground(context);
+    } else {
+      const didWrite = await this.writeFile(context);
+      if (didWrite) parts.push('file written');
+      if (this.liveStructure === null && !didWrite) this.liveStructure = structure; // HAProxy runs this file already
+      const needsReload = this.liveStructure !== structure || (didWrite && !isRuntimeApplied);
+      if (this.config.reload !== null && needsReload) {
+        await this.reload();
+        parts.push('reloaded');
+        if (this.runtime) await this.applyRuntime(snapshot.views, context, true).catch(() => undefined);
+      }
       this.liveStructure = structure;
-      parts.push('reloaded');
-      if (this.runtime) await this.applyRuntime(snapshot.views, context, true).catch(() => undefined);
     }
     this.lastGeneration = snapshot.generation;
     for (const c of context.clusters) this.previousWriters.set(c.scope, c.writer);
-    const writes = context.clusters.map((c) => `${c.scope} → ${c.writer ?? '(none)'}`).join(', ');
+    const writes = moved.slice(0, 5).map((c) => `${c.scope} → ${c.writer ?? '(none)'}`);
+    if (moved.length > 5) writes.push(`${moved.length - 5} more`);
     return {
       generation: snapshot.generation,
       didChange: parts.length > 0,
-      summary: `haproxy: ${parts.length ? parts.join(', ') : 'already current'}; writes ${writes} (generation ${snapshot.generation})`,
+      summary: `haproxy: ${parts.length ? parts.join(', ') : 'already current'}${writes.length ? `; writes ${writes.join(', ')}` : ''} (generation ${snapshot.generation})`,
     };
   }
+
+  /** Renders and writes the file (validated, atomic). Serialised with background writes. */
+  private async writeFile(context: HaproxyTemplateContext): Promise<boolean> {
+    const previous = this.fileChain;
+    let release!: () => void;
+    this.fileChain = new Promise<void>((r) => (release = r));
+    await previous;
+    try {
+      this.template ??= await loadTemplate(
+        resolve(this.ctx.configDir, this.config.template ?? defaultTemplate('haproxy.cfg.hbs')),
+      );
+      const file = await renderFile({
+        path: this.output,
+        contents: this.template(context),
+        check: this.config.check ?? undefined,
+        checkTimeoutMs: this.config.command_timeout_ms,
+      });
+      this.fileError = null;
+      return file.didRender;
+    } catch (err) {
+      this.fileError = describeError(err);
+      throw err;
+    } finally {
+      release();
+    }
+  }
+
+  private syncFileInBackground(context: HaproxyTemplateContext): void {
+    const isIdle = this.pendingFile === null;
+    this.pendingFile = context;
+    if (!isIdle) return;
+    void (async () => {
+      while (this.pendingFile) {
+        const next = this.pendingFile;
+        try {
+          await this.writeFile(next);
+        } catch (err) {
+          this.ctx.log.error(
+            { err: describeError(err) },
+            'HAProxy file not updated; live state is correct, a restart would not be',
+          );
+        }
+        if (this.pendingFile === next) this.pendingFile = null;
+      }
+    })();
+  }
+
+  private fileChain: Promise<void> = Promise.resolve();
+  private pendingFile: HaproxyTemplateContext | null = null;
+  private fileError: string | null = null;
 
   /** Makes live server states match the views; returns how many commands were sent. */
   private async applyRuntime(
@@ -214,6 +264,7 @@ export class HaproxyTarget implements Target {
   status(): Record<string, unknown> {
     return {
       output: this.output,
+      file_error: this.fileError,
       reloads: this.reloads,
       rollbacks: this.rollbacks,
       ...(this.runtime ? { runtime_api: { ...this.runtime } } : {}),

@@ -89,7 +89,8 @@ export function planRuntime(
       if (b.up.includes(s.server)) continue;
       const id = `${b.backend}/${s.server}`;
       if (s.opState !== 0) fence.push(`set server ${id} health down`);
-      if (b.isFencing && (s.opState !== 0 || alwaysFence.has(id))) fence.push(`shutdown sessions server ${id}`);
+      if (b.isFencing && (s.opState !== 0 || alwaysFence.has(id)))
+        fence.push(`shutdown sessions server ${id}`);
     }
     for (const server of b.up) {
       const id = `${b.backend}/${server}`;

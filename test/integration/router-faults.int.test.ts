@@ -1,0 +1,191 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import {
+  ProcessGroup,
+  freePort,
+  httpRequest,
+  startEtcd,
+  waitFor,
+  type EtcdCluster,
+} from '../harness/index.js';
+import { PatroniKeys, memberValue, routerStatus, startRouterProcess } from './helpers.js';
+
+// Faults and bad input around the router, with real etcd (plain, TLS with client certificates, auth)
+// and the HAProxy target writing files only (no HAProxy process needed to observe them).
+let group: ProcessGroup;
+let etcd: EtcdCluster;
+let keys: PatroniKeys;
+
+before(async () => {
+  group = ProcessGroup.create('router-faults');
+  etcd = await startEtcd();
+  keys = new PatroniKeys(etcd.endpoints, 'app', 10);
+  await keys.config({ ttl: 3, loop_wait: 1, retry_timeout: 1 });
+  await keys.member('pg1', memberValue({ port: 15432, apiPort: 18008, role: 'primary' }));
+  await keys.member('pg2', memberValue({ port: 15433, apiPort: 18009, role: 'replica' }));
+  await keys.leader('pg1');
+});
+
+after(async () => {
+  await group?.cleanup();
+  await keys?.close();
+  await etcd?.stop();
+});
+
+function haproxyTarget(name: string, extra: Record<string, unknown> = {}) {
+  return {
+    haproxy: {
+      output: `${group.dir}/${name}.cfg`,
+      check: 'haproxy -c -q -f {{file}}',
+      frontends: { app: { primary: '127.0.0.1:25000' } },
+      ...extra,
+    },
+  };
+}
+
+test('etcd unreachable at start: /health is 503 with the reason and nothing is written', async () => {
+  const deadPort = await freePort();
+  const { api } = await startRouterProcess(group, 'no-etcd', {
+    dcs: { type: 'etcd3', hosts: [`127.0.0.1:${deadPort}`], request_timeout_ms: 300 },
+    clusters: ['app'],
+    targets: haproxyTarget('no-etcd'),
+  });
+  const health = await httpRequest(`http://${api}/health`);
+  assert.equal(health.status, 503);
+  assert.match(JSON.parse(health.body).reasons.join(), /waiting for the first etcd read/);
+  await waitFor(async () => /etcd unavailable/.test((await routerStatus(api)).dcs.last_error ?? ''), {
+    what: 'the etcd error in /status',
+    timeoutMs: 5000,
+  });
+  assert.equal(existsSync(`${group.dir}/no-etcd.cfg`), false);
+  await group.stop('no-etcd');
+});
+
+test('a template error leaves the live file untouched and shows the template line in /status', async () => {
+  const live = `${group.dir}/tmpl.cfg`;
+  writeFileSync(live, '# the last good file\n');
+  const template = group.writeFile(
+    'broken.hbs',
+    'global\n    maxconn {{global.maxconn}}\n    {{global.nonexistent}}\n',
+  );
+  const { api } = await startRouterProcess(group, 'tmpl', {
+    dcs: { type: 'etcd3', hosts: etcd.endpoints },
+    clusters: ['app'],
+    targets: haproxyTarget('tmpl', { template }),
+  });
+  await waitFor(
+    async () =>
+      (await routerStatus(api)).targets.haproxy?.lastError !== null &&
+      (await routerStatus(api)).targets.haproxy?.lastError !== undefined,
+    { what: 'template error in /status', timeoutMs: 5000 },
+  );
+  const status = await routerStatus(api);
+  assert.match(status.targets.haproxy!.lastError!, /broken\.hbs: "nonexistent" not defined - line 3:/);
+  assert.equal(status.healthy, false);
+  assert.equal(readFileSync(live, 'utf8'), '# the last good file\n');
+  assert.match(group.logTail('tmpl', 200), /failed to apply/);
+  await group.stop('tmpl');
+});
+
+test('a failed check leaves the live file untouched and is reported', async () => {
+  const live = `${group.dir}/checked.cfg`;
+  writeFileSync(live, '# the last good file\n');
+  const { api } = await startRouterProcess(group, 'checked', {
+    dcs: { type: 'etcd3', hosts: etcd.endpoints },
+    clusters: ['app'],
+    targets: haproxyTarget('checked', { check: 'echo "line 3: unknown keyword" >&2; exit 1' }),
+  });
+  await waitFor(async () => Boolean((await routerStatus(api)).targets.haproxy?.lastError), {
+    what: 'check failure in /status',
+    timeoutMs: 5000,
+  });
+  assert.match(
+    (await routerStatus(api)).targets.haproxy!.lastError!,
+    /staged file failed validation; kept the live file.*line 3: unknown keyword/s,
+  );
+  assert.equal(readFileSync(live, 'utf8'), '# the last good file\n');
+  await group.stop('checked');
+});
+
+test('on_dcs_loss: fail_closed routes no writes once etcd has been unreachable for the cluster ttl', async () => {
+  const { api } = await startRouterProcess(group, 'closed', {
+    dcs: { type: 'etcd3', hosts: etcd.endpoints, request_timeout_ms: 300, check_interval_ms: 200 },
+    clusters: ['app'],
+    routing: { on_dcs_loss: 'fail_closed' },
+    targets: haproxyTarget('closed'),
+  });
+  const file = `${group.dir}/closed.cfg`;
+  await waitFor(() => existsSync(file) && /writes to pg1/.test(readFileSync(file, 'utf8')), {
+    what: 'writes to pg1 rendered',
+    timeoutMs: 10_000,
+  });
+  etcd.pause();
+  try {
+    await waitFor(() => /no writable leader/.test(readFileSync(file, 'utf8')), {
+      what: 'fail-closed render after ttl (3 s)',
+      timeoutMs: 15_000,
+    });
+    const status = await routerStatus(api);
+    assert.equal(status.dcs.failed_closed, true);
+    assert.match(status.reasons.join(), /fail_closed/);
+  } finally {
+    etcd.resume();
+  }
+  await waitFor(() => /writes to pg1/.test(readFileSync(file, 'utf8')), {
+    what: 'routes restored when etcd is back',
+    timeoutMs: 15_000,
+  });
+  await group.stop('closed');
+});
+
+test('follows a TLS etcd with client certificates, and one with auth (password from a file)', async () => {
+  const tlsEtcd = await startEtcd({ tls: true });
+  const authEtcd = await startEtcd({ auth: { username: 'root', password: 'etcd-root-pw' } });
+  const writers = [tlsEtcd, authEtcd].map((e) => new PatroniKeys(e.endpoints, 'app', 10, e.tls, e.auth));
+  try {
+    for (const k of writers) {
+      await k.member('pg7', memberValue({ port: 15432, apiPort: 18008, role: 'primary' }));
+      await k.leader('pg7');
+    }
+    const pwFile = group.writeFile('etcd.pw', 'etcd-root-pw\n', { mode: 0o600 });
+    const tls = await startRouterProcess(group, 'tls', {
+      dcs: { type: 'etcd3', hosts: tlsEtcd.endpoints, tls: tlsEtcd.tls },
+      clusters: ['app'],
+      targets: haproxyTarget('tls'),
+    });
+    const auth = await startRouterProcess(group, 'auth', {
+      dcs: { type: 'etcd3', hosts: authEtcd.endpoints, username: 'root', password_file: pwFile },
+      clusters: ['app'],
+      targets: haproxyTarget('auth'),
+    });
+    for (const r of [tls, auth]) {
+      await waitFor(async () => (await routerStatus(r.api)).clusters['app']?.leader === 'pg7', {
+        what: 'leader read through TLS/auth',
+        timeoutMs: 10_000,
+      });
+    }
+    assert.doesNotMatch(group.logTail('auth', 500), /etcd-root-pw/, 'the password never reaches the logs');
+    const wrong = await startRouterProcess(group, 'auth-wrong', {
+      dcs: {
+        type: 'etcd3',
+        hosts: authEtcd.endpoints,
+        username: 'root',
+        password: 'nope',
+        request_timeout_ms: 500,
+      },
+      clusters: ['app'],
+      targets: haproxyTarget('auth-wrong'),
+    });
+    await waitFor(async () => (await routerStatus(wrong.api)).dcs.last_error !== null, {
+      what: 'auth failure reported',
+      timeoutMs: 10_000,
+    });
+    assert.equal((await httpRequest(`http://${wrong.api}/health`)).status, 503);
+    assert.doesNotMatch(group.logTail('auth-wrong', 500), /"nope"|password.?:.?"?nope/);
+  } finally {
+    for (const k of writers) await k.close();
+    await tlsEtcd.stop();
+    await authEtcd.stop();
+  }
+});
