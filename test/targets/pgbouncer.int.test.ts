@@ -288,7 +288,7 @@ describe('PgBouncer with a real Patroni 3.0.2 cluster, the router and `switchyar
         '  pgbouncer:',
         `    output: ${bed.routesPath}`,
         '    databases:',
-        '      app: { cluster: demo, dbname: postgres }',
+        '      app: { cluster: demo, dbname: postgres, read_only: { name: app_ro } }',
         `    admin: { host: 127.0.0.1, port: ${bed.bouncer.port}, user: pgbouncer_admin }`,
         '    timeouts: { pause_ms: 3000, max_pause_ms: 45000 }',
         '',
@@ -345,6 +345,31 @@ describe('PgBouncer with a real Patroni 3.0.2 cluster, the router and `switchyar
       );
     }
     await cluster.waitForHealthy();
+  });
+
+  test('the read-only entry follows an eligible replica, and /status shows the target without warnings', async () => {
+    const leader = await cluster.waitForLeader();
+    await waitFor(
+      async () => {
+        const rows = await bed.bouncer.adminQuery('SHOW DATABASES');
+        const port = Number(rows.find((r) => r['name'] === 'app_ro')?.['port']);
+        return port !== nodePort(leader) && cluster.nodes.some((n) => n.pgPort === port);
+      },
+      { what: 'app_ro on a replica', timeoutMs: 20_000 },
+    );
+    const rows = await sqlQuery(
+      { port: bed.bouncer.port, database: 'app_ro' },
+      'select pg_is_in_recovery() as r',
+    );
+    assert.equal(rows[0]?.['r'], true);
+    const status = JSON.parse((await httpRequest(`http://127.0.0.1:${apiPort}/status`)).body) as {
+      targets: Record<string, { warnings?: string[]; paused?: unknown[]; mode?: string }>;
+    };
+    const pgb = status.targets['pgbouncer'];
+    assert.equal(pgb?.mode, 'include');
+    assert.deepEqual(pgb?.warnings, []);
+    assert.deepEqual(pgb?.paused, []);
+    assert.doesNotMatch(JSON.stringify(status), /rest-pw/);
   });
 
   test('a scheduled switchover pauses just before its time and resumes after it', async () => {
