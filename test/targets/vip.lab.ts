@@ -193,6 +193,7 @@ export async function routerStatus(lab: Lab, ns: string): Promise<RouterStatusDo
   );
   const chunks: Buffer[] = [];
   child.stdout.on('data', (b: Buffer) => chunks.push(b));
+  child.stdin.on('error', () => undefined); // socat gone: connection refused, router not up yet
   child.stdin.end('GET /status HTTP/1.0\r\nHost: localhost\r\n\r\n');
   const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
   await new Promise((resolve) => child.once('close', resolve));
@@ -208,6 +209,7 @@ export interface RouterStatusDoc {
     vip?: {
       isHeld: boolean;
       arpSender: string;
+      lastSummary: string;
       dcsState: string | null;
       reason: string | null;
       counters: Record<string, number>;

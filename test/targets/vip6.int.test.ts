@@ -69,7 +69,7 @@ describe('vip target with an IPv6 address', { skip: isRoot ? false : 'needs root
     }
     await waitFor(() => JSON.stringify(sampler.holdersNow()) === '["h1"]', {
       what: 'h1 to hold the VIP',
-      timeoutMs: 20_000,
+      timeoutMs: 60_000, // routers start slowly on a busy machine
       intervalMs: 20,
     });
     assert.equal(await clientConnect(lab, VIP, PORT), 'h1');

@@ -58,6 +58,8 @@ export class RawArpSender {
   private async spawnHelper(): Promise<void> {
     const child = spawn(this.python, ['-c', HELPER, this.iface], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
+    // a helper that died makes the next write fail with EPIPE: that must be an answer, not a crash
+    child.stdin.on('error', () => undefined);
     let stderr = '';
     child.stderr.on('data', (b: Buffer) => (stderr = `${stderr}${b.toString()}`.slice(-500)));
     const lines = createInterface({ input: child.stdout });
