@@ -68,6 +68,7 @@ export class Agent {
   #stopped = false;
   #wake: (() => void) | null = null;
   #wakePending = false;
+  #lastRenewAt = 0;
   #watcher: Watcher | null = null;
   #guard: NodeJS.Timeout | null = null;
   #cycleRunning: Promise<void> | null = null;
@@ -279,7 +280,10 @@ export class Agent {
   }
 
   async #renewLease(): Promise<boolean> {
+    // A cycle woken by an event right after a renewal skips the round trip: it is on the switchover path.
+    if (this.lease.id !== null && monotonicMs() - this.#lastRenewAt < 1000) return true;
     try {
+      this.#lastRenewAt = monotonicMs();
       if (this.lease.id === null || !(await this.lease.keepalive())) {
         if (this.hasLock) this.#setLock(false);
         this.writer.forgetMember(this.config.name);
@@ -287,6 +291,7 @@ export class Agent {
       }
       return true;
     } catch (err) {
+      this.#lastRenewAt = 0;
       this.log.warn({ err: describeError(err) }, 'lease renewal failed');
       return false;
     }

@@ -248,33 +248,59 @@ export class Executor {
    */
   async #switchover(candidate: string | null, ctx: ActionContext): Promise<StepResult> {
     const { control, writer, config, log } = this.d;
+    const t0 = Date.now();
     this.d.onLeadership(false);
     await this.d.query.reset();
     await control.stop('fast');
+    const stoppedAt = Date.now();
+    const isSync = ctx.cluster.config.synchronousMode === true;
+    const eligible = (name: string) =>
+      (candidate === null || name === candidate) &&
+      ctx.cluster.members.get(name)?.isNoFailover !== true &&
+      (!isSync || (ctx.cluster.sync?.standbys ?? []).includes(name));
+    // Ask the candidates while pg_controldata runs: the first answers usually already have the checkpoint.
+    let peersAnswer = probePeers(ctx.cluster, config.name);
     const cd = await control.controlData();
     const target = cd?.checkpointLsn ?? 0;
     const deadline = Date.now() + Math.max(5000, ctx.cluster.config.loopWait * 2000);
     let caughtUp: string | null = null;
-    while (Date.now() < deadline && caughtUp === null) {
-      const peers = await probePeers(ctx.cluster, config.name);
-      for (const p of peers.values()) {
+    while (caughtUp === null) {
+      for (const p of (await peersAnswer).values()) {
         if (
-          (candidate === null || p.name === candidate) &&
+          caughtUp === null &&
+          eligible(p.name) &&
           p.isReachable &&
           p.isInRecovery &&
           p.walPosition >= target
         )
           caughtUp = p.name;
       }
-      if (caughtUp === null) await new Promise((r) => setTimeout(r, 10));
+      if (caughtUp !== null || Date.now() >= deadline) break;
+      await new Promise((r) => setTimeout(r, 10));
+      peersAnswer = probePeers(ctx.cluster, config.name);
     }
+    const confirmedAt = Date.now();
     if (caughtUp === null)
       log.warn(
         { target },
         'no candidate confirmed the shutdown checkpoint in time; releasing the leader key anyway',
       );
-    if (target > 0) await writer.writeStatus(target);
-    await writer.releaseLeader(config.name);
+    // One transaction: final optime, the caught-up standby named as candidate (so it takes the key at once
+    // instead of every replica racing), and the leader key's deletion.
+    await writer.releaseLeaderWith(
+      config.name,
+      target > 0 ? target : null,
+      caughtUp !== null ? { leader: config.name, member: caughtUp } : null,
+    );
+    log.info(
+      {
+        stopMs: stoppedAt - t0,
+        confirmMs: confirmedAt - stoppedAt,
+        releaseMs: Date.now() - confirmedAt,
+        candidate: caughtUp,
+      },
+      'switchover: leader key released',
+    );
     return {
       ok: true,
       note: caughtUp ? `${caughtUp} received the shutdown checkpoint` : 'released without confirmation',

@@ -80,7 +80,12 @@ export function checkSwitchover(
     }
   }
   if (!at) {
-    const pool = candidate ? [candidate] : [...cluster.members.keys()].filter((n) => n !== leader);
+    const isSync = cluster.config.synchronousMode === true;
+    const pool = candidate
+      ? [candidate]
+      : [...cluster.members.keys()].filter(
+          (n) => n !== leader && (!isSync || (cluster.sync?.standbys ?? []).includes(n)),
+        );
     const healthy = pool.filter((n) => {
       const p = peers.get(n);
       return p && p.isReachable && p.isInRecovery && !p.isNoFailover && p.state === 'running';

@@ -100,10 +100,11 @@ function notRunning(s: HaSnapshot, cluster: ClusterState): HaDecision {
 
 function promoteSteps(s: HaSnapshot, cluster: ClusterState, sentence: string): HaDecision {
   const steps: HaAction[] = [{ kind: 'acquire_lock' }];
-  if (cluster.failover) steps.push({ kind: 'clear_failover', modRevision: null });
   if (isSyncModeActive(cluster))
     steps.push({ kind: 'write_sync', standbys: [], modRevision: cluster.sync?.modRevision ?? null });
   if (!isPrimary(s)) steps.push({ kind: 'promote' });
+  // Cleared after promoting: the request is done once this node leads; clearing first only delays writes.
+  if (cluster.failover) steps.push({ kind: 'clear_failover', modRevision: null });
   return decision(sentence, ...steps);
 }
 

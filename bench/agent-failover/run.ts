@@ -1,7 +1,7 @@
 // Agent vs Patroni 3.0.2, side by side in one run (issue 6 bench): same DCS settings (ttl 10, loop_wait 2,
 // retry_timeout 4, synchronous_mode on), each cluster behind a Switchyard router driving HAProxy, a client
 // writing every 10 ms through the routed endpoint and a probe asking every node every 10 ms.
-//   node --import tsx bench/agent-failover/run.ts [--switchovers 10] [--failovers 5] [--out results.json]
+//   node --import tsx bench/agent-failover/run.ts [--switchovers 10] [--failovers 5] [--out results.json] [--only agent|patroni]
 import { existsSync, writeFileSync } from 'node:fs';
 import {
   ProcessGroup,
@@ -185,7 +185,12 @@ function table(results: SubjectResult[]): string {
 
 async function main(): Promise<void> {
   const results: SubjectResult[] = [];
-  for (const make of [agentSubject, patroniSubject]) {
+  const onlyIndex = process.argv.indexOf('--only');
+  const only = onlyIndex > 0 ? process.argv[onlyIndex + 1] : null;
+  const makers = [agentSubject, patroniSubject].filter(
+    (_, i) => only === null || only === ['agent', 'patroni'][i],
+  );
+  for (const make of makers) {
     const etcd = await startEtcd();
     let subject: Subject | undefined;
     try {

@@ -26,6 +26,20 @@ export interface Subject {
 
 const DCS = { ttl: 10, loopWait: 2, retryTimeout: 4 };
 
+/** Synchronous mode settled: `/sync` names the current leader and a standby (a switchover needs one). */
+async function waitForSync(etcd: EtcdCluster, scope: string): Promise<void> {
+  await waitFor(
+    async () => {
+      const raw = await etcd.get(`/service/${scope}/sync`);
+      const leader = await etcd.get(`/service/${scope}/leader`);
+      if (!raw || !leader) return null;
+      const v = JSON.parse(raw) as { leader?: string; sync_standby?: string | null };
+      return v.leader === leader && v.sync_standby ? true : null;
+    },
+    { what: `/sync of ${scope} naming a standby`, timeoutMs: 60_000, intervalMs: 100 },
+  );
+}
+
 async function writableLeader(
   etcd: EtcdCluster,
   scope: string,
@@ -82,7 +96,11 @@ export async function agentSubject(etcd: EtcdCluster): Promise<Subject> {
         signal: AbortSignal.timeout(60_000),
       });
       const text = await res.text();
-      if (res.status !== 200) throw new Error(`agent switchover: ${res.status} ${text}`);
+      if (res.status !== 200) {
+        throw new Error(
+          `agent switchover: ${res.status} ${text}\n${c.nodes.map((n) => `--- ${n.name}\n${c.logTail(n.name, 25)}`).join('\n')}`,
+        );
+      }
       return writableLeader(etcd, scope, SUPERUSER.password, ports, old);
     },
     async killLeader() {
@@ -100,6 +118,7 @@ export async function agentSubject(etcd: EtcdCluster): Promise<Subject> {
         c.nodes.map((n) => n.name),
         180_000,
       );
+      await waitForSync(etcd, scope);
     },
     stop: () => c.stopAll(),
   };
@@ -130,6 +149,7 @@ export async function patroniSubject(etcd: EtcdCluster): Promise<Subject> {
     restart: (name) => c.startNode(name),
     async waitHealthy() {
       await c.waitForHealthy({ timeoutMs: 180_000 });
+      await waitForSync(etcd, scope);
     },
     stop: () => c.stop(),
   };

@@ -112,6 +112,30 @@ export class ClusterWriter {
     );
   }
 
+  /**
+   * Switchover hand-off in one round trip: while the leader key still names me, write `status` (final
+   * optime) and `failover` (the caught-up candidate), and delete the leader key. False when the key no
+   * longer names me (then nothing is written).
+   */
+  releaseLeaderWith(
+    name: string,
+    optime: number | null,
+    failover: { leader: string; member: string } | null,
+  ): Promise<boolean> {
+    const key = this.#key('leader');
+    const ops: IRequestOp[] = [];
+    if (optime !== null)
+      ops.push({ request_put: { key: this.#key('status'), value: Buffer.from(pythonJson({ optime })) } });
+    if (failover)
+      ops.push({ request_put: { key: this.#key('failover'), value: Buffer.from(pythonJson(failover)) } });
+    ops.push({ request_delete_range: { key } });
+    return this.#txn(
+      'handing over the leader key',
+      [{ key, target: 'Value', result: 'Equal', value: Buffer.from(name) }],
+      ops,
+    );
+  }
+
   /** `members/<name>` on my lease; skipped when the same bytes were written on the same lease. */
   async touchMember(name: string, value: Record<string, unknown>, lease: string): Promise<void> {
     const text = pythonJson(value);

@@ -126,7 +126,7 @@ test('switchover, second half: the candidate takes the released lock without a r
   const c = cluster({ leader: null, failover: { leader: 'pg1', member: 'pg2' } });
   const d = run(snapshot({ name: 'pg2', pg: replicaPg, cluster: c }));
   assert.equal(d.sentence, 'promoted self to leader by acquiring session lock (manual failover)');
-  assert.deepEqual(d.kinds, ['acquire_lock', 'clear_failover', 'promote']);
+  assert.deepEqual(d.kinds, ['acquire_lock', 'promote', 'clear_failover']);
   const other = run(snapshot({ name: 'pg3', pg: replicaPg, cluster: c, peers: peers(peer('pg2')) }));
   assert.equal(other.sentence, 'manual failover: waiting for pg2 to take the leader lock');
 });
@@ -136,7 +136,7 @@ test('failover to a vanished candidate: others race without the lag check, the o
   const d = run(
     snapshot({ name: 'pg3', pg: replicaPg, cluster: c, peers: peers(peer('pg2', { isReachable: false })) }),
   );
-  assert.deepEqual(d.kinds, ['acquire_lock', 'clear_failover', 'promote']);
+  assert.deepEqual(d.kinds, ['acquire_lock', 'promote', 'clear_failover']);
   const old = run(
     snapshot({ name: 'pg1', pg: replicaPg, cluster: c, peers: peers(peer('pg2', { isReachable: false })) }),
   );
