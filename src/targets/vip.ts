@@ -10,9 +10,10 @@ import {
   type AddressOptions,
   type InterfaceState,
 } from './vip/address.js';
-import { assertCanAnnounce, detectArpingFlavour, type ArpingFlavour } from './vip/announce.js';
+import { assertCanAnnounce } from './vip/announce.js';
 import { Announcer } from './vip/announcer.js';
 import { RawArpSender } from './vip/rawsender.js';
+import { AnnounceSenders, type CreateRawSender } from './vip/senders.js';
 import { vipConfigSchema, type VipConfig } from './vip/config.js';
 import { execProgram, VipError, type Exec } from './vip/exec.js';
 import { decideVip, type Decision } from './vip/policy.js';
@@ -26,7 +27,7 @@ export { VipError } from './vip/exec.js';
 export interface VipDeps {
   readonly exec: Exec;
   /** Makes the resident IPv4 ARP sender (a real raw socket); tests return null so nothing leaves the host. */
-  readonly createRawSender: (iface: string, python: string, startTimeoutMs: number) => RawArpSender | null;
+  readonly createRawSender: CreateRawSender;
   /** Remove the VIP synchronously in `process.on('exit')` if `close()` was never reached. */
   readonly hasExitHook: boolean;
 }
@@ -49,15 +50,13 @@ export class VipTarget implements Target {
   readonly name = 'vip';
   private readonly addressOptions: AddressOptions;
   private readonly announcer: Announcer;
-  private rawSender: RawArpSender | null = null;
-  private rawSenderState: 'unknown' | 'ready' | 'failed' = 'unknown';
+  private readonly senders: AnnounceSenders;
   private snapshot: RouteSnapshot | null = null;
   private isHeld = false;
   private heldRevision: number | null = null;
   private needsAnnounce = false;
   private wasUp: boolean | null = null;
   private conflictSince: number | null = null;
-  private flavour: ArpingFlavour | null;
   private ownMac: string | null = null;
   /** The interface as last queried; a take uses its MAC and type without querying again. */
   private link: InterfaceState | null = null;
@@ -89,7 +88,7 @@ export class VipTarget implements Target {
       iface: config.interface,
       timeoutMs: config.command_timeout_ms,
     };
-    this.flavour = config.arping.flavour === 'auto' ? null : config.arping.flavour;
+    this.senders = new AnnounceSenders(config, deps.exec, ctx.log, deps.createRawSender);
     this.announcer = new Announcer({
       exec: deps.exec,
       iface: config.interface,
@@ -98,7 +97,8 @@ export class VipTarget implements Target {
       timeoutMs: config.command_timeout_ms,
       arpingCommand: config.arping.command,
       ndptool: config.ndptool.command,
-      flavour: () => this.arpingFlavour(),
+      flavour: () => this.senders.arpingFlavour(),
+      rawSender: () => this.senders.rawSender(),
       log: ctx.log,
       onSent: (result) => {
         this.needsAnnounce = false;
@@ -110,23 +110,8 @@ export class VipTarget implements Target {
         this.counters.announceFailures++;
         this.lastError = describeError(err);
       },
-      rawSender: () => this.startRawSender(),
     });
-    const sender = config.announce.sender;
-    if (config.address.family === 4 && sender !== 'arping') {
-      this.rawSender = deps.createRawSender(
-        config.interface,
-        config.announce.python_command,
-        config.command_timeout_ms,
-      );
-      // started now, so the first take does not wait for Python to load
-      this.startRawSender().catch(() => undefined);
-    }
     this.startedAt = ctx.now();
-    // Learn the arping flavour now, so it is not on the path of the first take.
-    if (this.flavour === null && config.address.family === 4 && config.announce.sender !== 'python') {
-      this.arpingFlavour().catch(() => undefined);
-    }
     if (deps.hasExitHook) process.on('exit', this.exitHook);
     this.scheduleCheck(0);
   }
@@ -154,7 +139,7 @@ export class VipTarget implements Target {
         this.lastSummary = summary;
         this.ctx.log.info(summary);
       } finally {
-        this.rawSender?.close();
+        this.senders.close();
         if (this.deps.hasExitHook) process.off('exit', this.exitHook);
       }
     });
@@ -174,9 +159,8 @@ export class VipTarget implements Target {
       reason: this.lastDecision?.reason ?? null,
       dcsPolicy: this.config.on_dcs_loss,
       dcsState: this.lastDecision?.dcsState ?? null,
-      arpingFlavour: this.flavour,
-      arpSender:
-        this.config.address.family === 6 ? 'ndptool' : this.rawSenderState === 'ready' ? 'python' : 'arping',
+      arpingFlavour: this.senders.arpingFlavourName,
+      arpSender: this.senders.name,
       lastSummary: this.lastSummary,
       lastError: this.lastError,
       counters: { ...this.counters },
@@ -346,7 +330,7 @@ export class VipTarget implements Target {
     const result = await probeDuplicate({
       exec: this.deps.exec,
       command: this.config.arping.command,
-      flavour: await this.arpingFlavour(),
+      flavour: await this.senders.arpingFlavour(),
       iface: this.config.interface,
       vip: this.config.address,
       timeoutMs: probe.timeout_ms,
@@ -365,34 +349,6 @@ export class VipTarget implements Target {
       return `waiting to take ${this.config.address.cidr}: ${who} (conflict for ${waited} ms)`;
     }
     return null;
-  }
-
-  /** The resident ARP sender if it runs; with `sender: auto`, null (arping) once it failed to start. */
-  private async startRawSender(): Promise<RawArpSender | null> {
-    const sender = this.rawSender;
-    if (!sender || this.rawSenderState === 'failed') return null;
-    try {
-      await sender.start();
-      this.rawSenderState = 'ready';
-      return sender;
-    } catch (err) {
-      if (this.config.announce.sender === 'python') throw err;
-      this.rawSenderState = 'failed';
-      this.ctx.log.warn(
-        { err: describeError(err) },
-        'ARP helper unavailable; announcing with arping instead',
-      );
-      return null;
-    }
-  }
-
-  private async arpingFlavour(): Promise<ArpingFlavour> {
-    this.flavour ??= await detectArpingFlavour(
-      this.deps.exec,
-      this.config.arping.command,
-      this.config.command_timeout_ms,
-    );
-    return this.flavour;
   }
 
   /** Starts the first burst in the background and schedules the second; returns what the first sends. */
