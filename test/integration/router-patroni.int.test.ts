@@ -129,22 +129,8 @@ test('after patronictl switchover writes reach the new primary, never a node wit
   assert.equal(result.readOnlyErrors, 0, 'no write was sent to a read-only node');
 });
 
-test('after kill -9 of the leader (Patroni and PostgreSQL) writes reach the new primary', async () => {
-  let killed = '';
-  const result = await writesDuring(async () => {
-    killed = await cluster.killLeader();
-    await cluster.waitForLeader({ not: killed, timeoutMs: 60_000 });
-  });
-  const leader = holderNow();
-  assert.notEqual(leader, killed);
-  assert.equal(result.acks.at(-1)?.port, portOf(leader!));
-  assert.deepEqual(acksFromNonHolders(result.acks, spans, portToName), []);
-  assert.equal(result.readOnlyErrors, 0);
-  await cluster.startNode(killed);
-  await cluster.waitForHealthy();
-});
-
 test('with the router killed (-9), HAProxy checks still follow a switchover; a new router re-applies the state', async () => {
+  await cluster.waitForHealthy();
   await waitApplied(router.api, 15_000);
   group.signal('router', 'SIGKILL');
   await router.proc.exited;
@@ -159,8 +145,22 @@ test('with the router killed (-9), HAProxy checks still follow a switchover; a n
   router = await startRouterProcess(group, 'router', routerConfig);
   const status = await waitApplied(router.api, 15_000);
   assert.equal(status.healthy, true, status.reasons.join('; '));
-  await cluster.waitForHealthy();
   assert.equal((status.clusters['app'] as { leader: string } | undefined)?.leader, next);
+});
+
+test('after kill -9 of the leader (Patroni and PostgreSQL) writes reach the new primary', async () => {
+  let killed = '';
+  const result = await writesDuring(async () => {
+    killed = await cluster.killLeader();
+    await cluster.waitForLeader({ not: killed, timeoutMs: 60_000 });
+  });
+  const leader = holderNow();
+  assert.notEqual(leader, killed);
+  assert.equal(result.acks.at(-1)?.port, portOf(leader!));
+  assert.deepEqual(acksFromNonHolders(result.acks, spans, portToName), []);
+  assert.equal(result.readOnlyErrors, 0);
+  // The killed node stays down: the remaining tests need only two nodes, and Patroni 3.0.2 healing a
+  // killed old primary on a loaded 2-core machine is slow and not what this file tests.
 });
 
 test('a frozen old primary (Patroni SIGSTOP, PostgreSQL running) gets no write once the key is elsewhere', async () => {
