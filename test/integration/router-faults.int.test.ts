@@ -189,3 +189,32 @@ test('follows a TLS etcd with client certificates, and one with auth (password f
     await authEtcd.stop();
   }
 });
+
+test('SIGHUP re-reads the config: an invalid one is reported and the running one kept, a valid one applied', async () => {
+  const r = await startRouterProcess(group, 'hup', {
+    dcs: { type: 'etcd3', hosts: etcd.endpoints },
+    clusters: ['app'],
+    targets: haproxyTarget('hup-a'),
+  });
+  await waitFor(() => existsSync(`${group.dir}/hup-a.cfg`), {
+    what: 'first output written',
+    timeoutMs: 10_000,
+  });
+  const original = readFileSync(r.configPath, 'utf8');
+  writeFileSync(r.configPath, `${original}\nunknown_top_level_key: 1\n`);
+  group.signal('hup', 'SIGHUP');
+  await waitFor(() => /new config is invalid; keeping the running one/.test(group.logTail('hup', 100)), {
+    what: 'invalid config reported',
+    timeoutMs: 10_000,
+  });
+  assert.match(group.logTail('hup', 100), /unknown key 'unknown_top_level_key'/);
+  assert.equal((await routerStatus(r.api)).clusters['app']?.leader, 'pg1', 'still routing');
+  writeFileSync(r.configPath, original.replace(`${group.dir}/hup-a.cfg`, `${group.dir}/hup-b.cfg`));
+  group.signal('hup', 'SIGHUP');
+  await waitFor(() => existsSync(`${group.dir}/hup-b.cfg`), {
+    what: 'the new config applied (new output written)',
+    timeoutMs: 15_000,
+    diagnose: () => group.logTail('hup'),
+  });
+  await group.stop('hup');
+});
