@@ -32,6 +32,9 @@ export interface VipDeps {
   readonly hasExitHook: boolean;
 }
 
+/** While not holding, how often the timer looks for a stale copy of the VIP (a take never waits for it). */
+const STALE_CHECK_MS = 2000;
+
 interface CycleResult {
   readonly summary: string;
   readonly didChange: boolean;
@@ -64,6 +67,8 @@ export class VipTarget implements Target {
   private lastSummary = 'not checked yet';
   private lastError: string | null = null;
   private heldSince: number | null = null;
+  /** When a release cycle last made sure the VIP is not on the interface. */
+  private lastAbsentAt = Number.NEGATIVE_INFINITY;
   private readonly counters: VipCounters = emptyCounters();
   private queue: Promise<unknown> = Promise.resolve();
   private checkTimer: NodeJS.Timeout | null = null;
@@ -118,7 +123,7 @@ export class VipTarget implements Target {
 
   async apply(snapshot: RouteSnapshot): Promise<ApplyResult> {
     this.snapshot = snapshot;
-    const result = await this.serialize(() => this.reconcile());
+    const result = await this.serialize(() => this.reconcile('apply'));
     return { generation: snapshot.generation, ...result };
   }
 
@@ -178,7 +183,7 @@ export class VipTarget implements Target {
     if (this.isClosed) return;
     this.checkTimer = setTimeout(() => {
       this.checkTimer = null;
-      void this.serialize(() => this.reconcile())
+      void this.serialize(() => this.reconcile('check'))
         .then((r) => {
           if (r.didChange) this.ctx.log.info(r.summary);
         })
@@ -195,10 +200,10 @@ export class VipTarget implements Target {
     this.repeatTimer = null;
   }
 
-  private async reconcile(): Promise<CycleResult> {
+  private async reconcile(trigger: 'apply' | 'check'): Promise<CycleResult> {
     if (this.isClosed) return { summary: 'closed', didChange: false };
     try {
-      const result = await this.cycle();
+      const result = await this.cycle(trigger);
       this.lastSummary = result.summary;
       this.lastError = null;
       return result;
@@ -209,7 +214,7 @@ export class VipTarget implements Target {
     }
   }
 
-  private async cycle(): Promise<CycleResult> {
+  private async cycle(trigger: 'apply' | 'check'): Promise<CycleResult> {
     const { address: vip, interface: iface } = this.config;
     const now = this.ctx.now();
     if (this.snapshot === null && now - this.startedAt < this.config.startup_grace_ms) {
@@ -231,7 +236,14 @@ export class VipTarget implements Target {
       heldRevision: this.heldRevision,
     });
     this.lastDecision = decision;
-    if (decision.action === 'release') return this.release(decision);
+    if (decision.action === 'release') {
+      // Not holding and checked recently: a timer check that runs `ip` on every tick would sit in the
+      // queue in front of the next take. A stale copy is still found within STALE_CHECK_MS.
+      if (trigger === 'check' && !this.isHeld && now - this.lastAbsentAt < STALE_CHECK_MS) {
+        return { summary: `not holding ${vip.cidr}: ${decision.reason}`, didChange: false };
+      }
+      return this.release(decision, now);
+    }
 
     const revision = view?.leader?.leaderRevision ?? null;
     if (!this.isHeld && this.link?.exists && !this.config.duplicate_probe.enabled)
@@ -309,7 +321,7 @@ export class VipTarget implements Target {
   }
 
   /** Removes the VIP without looking first (`ip addr del` is idempotent): releasing is the fast path. */
-  private async release(decision: Decision): Promise<CycleResult> {
+  private async release(decision: Decision, now: number): Promise<CycleResult> {
     const { address: vip, interface: iface } = this.config;
     this.conflictSince = null;
     // no announcement may leave after the address is gone: clients would learn a host that dropped it
@@ -317,6 +329,7 @@ export class VipTarget implements Target {
     const removed = await deconfigureAddress(this.addressOptions, vip);
     const wasHeld = this.isHeld;
     this.setHeld(false);
+    this.lastAbsentAt = now;
     if (!removed) return { summary: `not holding ${vip.cidr}: ${decision.reason}`, didChange: false };
     this.counters.releases++;
     const verb = wasHeld ? 'released' : 'removed a stale';
