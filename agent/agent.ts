@@ -64,11 +64,12 @@ export class Agent {
   failsafeActive = false;
   failsafeLeaderAliveUntil = 0;
   #failsafeConfirmedAt = 0;
-  task: { name: string; state: string; promise: Promise<void> } | null = null;
+  task: { name: string; state: string; promise: Promise<string | null> } | null = null;
   #stopped = false;
   #wake: (() => void) | null = null;
   #wakePending = false;
   #lastRenewAt = 0;
+  #oldLeaseAliveUntil: number | null = null;
   #watcher: Watcher | null = null;
   #guard: NodeJS.Timeout | null = null;
   #cycleRunning: Promise<void> | null = null;
@@ -94,6 +95,10 @@ export class Agent {
   }
 
   /** Holds the leader key with a lease that is certainly alive now (minus the safety margin). */
+  #requestTimeoutMs(): number {
+    return Math.min(2000, this.timing().retryTimeout * 500);
+  }
+
   isLeaderNow(): boolean {
     return (
       this.hasLock &&
@@ -108,16 +113,27 @@ export class Agent {
    */
   #aliveUntil(): number {
     const failsafe = this.failsafeActive ? this.#failsafeConfirmedAt + this.lease.ttlSeconds * 1000 : 0;
-    return Math.max(this.lease.aliveUntil, failsafe);
+    const lease =
+      this.#oldLeaseAliveUntil === null
+        ? this.lease.aliveUntil
+        : Math.min(this.lease.aliveUntil, this.#oldLeaseAliveUntil);
+    return Math.max(lease, failsafe);
   }
 
   async start(): Promise<void> {
-    const t = this.timing();
+    const t0 = this.timing();
     this.client = await connectEtcd({
       ...this.config.etcd,
-      requestTimeoutMs: Math.min(2000, t.retryTimeout * 500),
+      requestTimeoutMs: Math.min(2000, t0.retryTimeout * 500),
     });
     this.writer = new ClusterWriter(this.client, this.config.namespace, this.config.scope);
+    // Joining an existing cluster: its /config ttl, not bootstrap.dcs, sets the lease TTL.
+    try {
+      this.cluster = (await this.writer.read()).state;
+    } catch {
+      // etcd not reachable yet: the loop retries; bootstrap.dcs timing until then
+    }
+    const t = this.timing();
     this.lease = new AgentLease(this.client, {
       ttlSeconds: t.ttl,
       requestTimeoutMs: Math.min(2000, t.retryTimeout * 500),
@@ -127,9 +143,9 @@ export class Agent {
       control: this.control,
       query: this.query,
       writer: this.writer,
-      lease: this.lease,
+      lease: () => this.lease,
       log: this.log,
-      runTask: (name, state, fn) => this.#runTask(name, state, fn),
+      runTask: (name, state, fn) => void this.runTask(name, state, fn),
       onLeadership: (isLeader) => this.#setLock(isLeader),
     });
     this.watchdog.onFenced = (pid) =>
@@ -146,6 +162,7 @@ export class Agent {
 
   #setLock(isLeader: boolean): void {
     this.hasLock = isLeader;
+    this.#oldLeaseAliveUntil = null;
     if (!isLeader) this.watchdog.disarm();
     this.#armGuards();
   }
@@ -184,20 +201,27 @@ export class Agent {
     );
   }
 
-  #runTask(name: string, state: string, fn: () => Promise<void>): void {
+  /**
+   * Runs a long step (bootstrap, clone, start, rewind, restart, reinit) while cycles keep renewing the lease
+   * and publishing the member key. Resolves with the step's error message, or null on success.
+   */
+  runTask(name: string, state: string, fn: () => Promise<void>): Promise<string | null> {
     const promise = fn().then(
       () => {
         this.log.info({ task: name }, `${name} finished`);
         this.task = null;
         this.wake();
+        return null;
       },
       (err: unknown) => {
         // No wake-up: the next regular cycle retries, so a failing step is not retried in a tight loop.
         this.log.error({ task: name, err: describeError(err) }, `${name} failed`);
         this.task = null;
+        return describeError(err);
       },
     );
     this.task = { name, state, promise };
+    return promise;
   }
 
   #watch(): void {
@@ -312,6 +336,27 @@ export class Agent {
       }
     }
     if (!cluster) this.isDcsReachable = false;
+    if (cluster && cluster.config.modRevision !== null && cluster.config.ttl !== this.lease.ttlSeconds) {
+      // Like Patroni: a new ttl means a new lease. The old one is left to expire (revoking it would delete
+      // the leader key at once); the leader key moves over by VALUE==name (take_over_own_key).
+      this.log.info(
+        { from: this.lease.ttlSeconds, to: cluster.config.ttl },
+        'ttl changed: granting a new lease',
+      );
+      // Until the leader key is on the new lease, the old lease's deadline still bounds this primary.
+      this.#oldLeaseAliveUntil = this.lease.aliveUntil;
+      this.lease = new AgentLease(this.client, {
+        ttlSeconds: cluster.config.ttl,
+        requestTimeoutMs: this.#requestTimeoutMs(),
+      });
+      this.writer.forgetMember(this.config.name);
+      try {
+        await this.lease.grant();
+        this.#lastRenewAt = monotonicMs();
+      } catch (err) {
+        this.log.warn({ err: describeError(err) }, 'granting the new lease failed');
+      }
+    }
     const lockOwner = cluster?.leader?.name;
     if (cluster && lockOwner !== this.config.name && this.hasLock) this.#setLock(false);
     if (cluster && lockOwner === this.config.name && cluster.leader?.lease === this.lease.id)

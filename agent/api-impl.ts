@@ -3,6 +3,7 @@ import type { Agent } from './agent.js';
 import type { AgentApi } from './api/server.js';
 import type { NodeView } from './api/view.js';
 import type { PeerStatus } from './ha/types.js';
+import { followingOf } from './execute.js';
 
 /** The REST API's window onto a running Agent: reads, intent writes, wake-ups. */
 export class AgentApiImpl implements AgentApi {
@@ -43,23 +44,26 @@ export class AgentApiImpl implements AgentApi {
   async restart(): Promise<{ ok: boolean; message: string }> {
     const a = this.agent;
     if (a.task) return { ok: false, message: `${a.task.name} in progress` };
-    if (a.cluster?.config.isPaused === false && !a.control.isRunning())
-      return { ok: false, message: 'postgres is not running' };
+    if (!a.control.isRunning()) return { ok: false, message: 'postgres is not running' };
     const wasPrimary = a.obs?.local.isInRecovery === false;
-    try {
+    const following = a.obs?.status?.primaryConninfo ?? null;
+    const error = await a.runTask('restart', 'restarting', async () => {
       await a.query.reset();
       await a.control.stop('fast');
+      const leader = following
+        ? [...(a.cluster?.members.values() ?? [])].find(
+            (m) => m.host === following.host && m.port === following.port,
+          )
+        : undefined;
       await a.control.start({
         standby: !wasPrimary,
-        following: null,
-        synchronousStandbyNames: a.executor.ssn,
+        following: leader ? followingOf(leader, a.config.name) : null,
+        synchronousStandbyNames: wasPrimary ? a.executor.ssn : '',
       });
-      a.wake();
-      return { ok: true, message: 'restarted successfully' };
-    } catch (err) {
-      a.wake();
-      return { ok: false, message: `restart failed: ${err instanceof Error ? err.message : String(err)}` };
-    }
+    });
+    return error === null
+      ? { ok: true, message: 'restarted successfully' }
+      : { ok: false, message: `restart failed: ${error}` };
   }
 
   async reinitialize(force: boolean): Promise<{ ok: boolean; message: string }> {
@@ -69,10 +73,11 @@ export class AgentApiImpl implements AgentApi {
       return { ok: false, message: 'I am the leader, can not reinitialize' };
     if (!cluster.leader) return { ok: false, message: 'Cluster has no leader, can not reinitialize' };
     if (a.task && !force) return { ok: false, message: `${a.task.name} already in progress` };
-    await a.query.reset();
-    await a.control.stop('immediate');
-    a.control.wipe();
-    a.wake();
+    void a.runTask('reinitialize', 'creating replica', async () => {
+      await a.query.reset();
+      await a.control.stop('immediate');
+      a.control.wipe();
+    });
     return { ok: true, message: 'reinitialize started' };
   }
 

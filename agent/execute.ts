@@ -25,7 +25,8 @@ export interface ExecutorDeps {
   control: PgControl;
   query: PgQuery;
   writer: ClusterWriter;
-  lease: AgentLease;
+  /** The agent's current lease (replaced when the cluster's ttl changes). */
+  lease: () => AgentLease;
   log: Logger;
   /** Runs a long step in the background (the loop keeps renewing the lease meanwhile). */
   runTask(name: string, state: string, task: () => Promise<void>): void;
@@ -55,7 +56,8 @@ export class Executor {
   }
 
   async apply(action: HaAction, ctx: ActionContext): Promise<StepResult> {
-    const { config, control, writer, lease } = this.d;
+    const { config, control, writer } = this.d;
+    const lease = this.d.lease();
     const name = config.name;
     switch (action.kind) {
       case 'bootstrap': {
@@ -172,7 +174,8 @@ export class Executor {
   }
 
   async #bootstrap(): Promise<void> {
-    const { config, control, query, writer, lease, log } = this.d;
+    const { config, control, query, writer, log } = this.d;
+    const lease = this.d.lease();
     try {
       await control.initdb();
       await control.start({ standby: false, following: null, synchronousStandbyNames: '' });
