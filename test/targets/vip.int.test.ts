@@ -111,6 +111,7 @@ describe('vip target in network namespaces', { skip: isRoot ? false : 'needs roo
           '    interface: eth0',
           `    member: ${name}`,
           '    label: eth0:vip',
+          '    startup_grace_ms: 10000', // a restarted router on a busy machine may need > 3 s to read etcd
           // h3 announces with arping, the others with the resident helper: both senders face the client
           ...(name === 'h3' ? ['    announce:', '      sender: arping'] : []),
           '',
