@@ -152,6 +152,26 @@ export class VipTarget implements Target {
     await release;
   }
 
+  /**
+   * Stops this target WITHOUT removing the VIP, for a config reload that hands the address to a new
+   * target at once: the new one finds it, keeps it if this host still leads (within its startup grace),
+   * and removes it otherwise. Every other exit path must use `close()`.
+   */
+  async detach(): Promise<void> {
+    if (this.isClosed) return this.queue.then(() => undefined);
+    this.isClosed = true;
+    this.clearTimers();
+    const stop = this.queue.then(async () => {
+      await this.announcer.stop();
+      this.senders.close();
+      if (this.deps.hasExitHook) process.off('exit', this.exitHook);
+      this.lastSummary = `detached from ${this.config.address.cidr} on ${this.config.interface} (left in place for a reload)`;
+      this.ctx.log.info(this.lastSummary);
+    });
+    this.queue = stop.catch(() => undefined);
+    await stop;
+  }
+
   status(): VipStatus {
     return {
       address: this.config.address.cidr,

@@ -469,3 +469,22 @@ test('the second burst follows after repeat_delay_ms, and not after a release', 
     await target.close();
   }
 });
+
+test('detach() stops checking and leaves the VIP for the next target of a reload', async () => {
+  const host = new FakeHost();
+  const target = makeTarget(host, { check_interval_ms: 50 });
+  await target.apply(snapshot('pg1'));
+  await target.detach();
+  assert.ok(host.addresses.has('10.0.0.100/24'));
+  const calls = host.calls.length;
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(host.calls.length, calls, 'no checks after detach');
+  const next = makeTarget(host);
+  try {
+    const adopted = await next.apply(snapshot('pg1'));
+    assert.match(adopted.summary, /^found 10\.0\.0\.100\/24 already on eth0, kept it/);
+    assert.equal(host.count(isDel), 0);
+  } finally {
+    await next.close();
+  }
+});
