@@ -2,6 +2,7 @@
 // 8 clients writing in a loop + 1 client running 300 ms transactions, per event:
 //   A: PgBouncer managed by the Switchyard router; planned = `switchyard switchover`; unplanned = leader killed.
 //   B: PgBouncer -> HAProxy (Patroni checks: inter 3s fall 3 rise 2); planned = `patronictl switchover --force`.
+//   C (optional): A's router, but planned = `patronictl switchover --force` (the router alone, no command).
 // Usage: node --import tsx bench/pooler-switchover/run.ts [--planned 10] [--unplanned 3] [--setups A,B]
 //        [--json bench/results/pooler-switchover.json] [--md bench/pooler-switchover/RESULTS.md]
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -26,7 +27,7 @@ import { startPgBouncerBed, type PgBouncerBed } from '../../test/targets/pgbounc
 import { startLoad, type LoadReport } from '../../test/targets/pgbouncer-load.js';
 import { runSwitchover } from '../../src/cli/switchover.js';
 
-type Setup = 'A' | 'B';
+type Setup = 'A' | 'B' | 'C';
 type Kind = 'planned' | 'unplanned';
 
 interface EventResult {
@@ -42,8 +43,10 @@ interface EventResult {
   maxWaitMs: number;
   /** Sum of writer statement latencies >= 100 ms (ms). */
   totalWaitMs: number;
-  /** Event start → first statement answered by the new leader (ms). */
+  /** Event start → first statement answered by the new leader (ms; includes the command's own start-up). */
   recoveredMs: number | null;
+  /** Longest time no writer statement succeeded, across all clients (ms). */
+  outageMs: number;
   /** Patroni's own time: planned A = POST → new leader writable (probe); planned B = patronictl until new writable leader. */
   patroniMs: number | null;
   /** A planned: PAUSE → RESUME as printed by `switchyard switchover`. */
@@ -165,13 +168,14 @@ async function runEvent(
     maxWaitMs: report.maxLatencyMs,
     totalWaitMs: report.totalWaitMs,
     recoveredMs: first === undefined ? null : first - t0,
+    outageMs: report.maxOutageMs,
     patroniMs,
     pauseMs,
     sampleErrors: [...new Set(report.errors)].slice(0, 5),
     errorLog: report.errors.map((message, i) => ({ atMs: (report.errorAt[i] ?? t0) - t0, message })),
   };
   log(
-    `${setup} ${kind} #${index} ${from}→${to}: ${result.errors} errors, max wait ${result.maxWaitMs} ms, recovered ${result.recoveredMs} ms`,
+    `${setup} ${kind} #${index} ${from}→${to}: ${result.errors} errors, outage ${result.outageMs} ms, max wait ${result.maxWaitMs} ms, recovered ${result.recoveredMs} ms`,
   );
   return result;
 }
@@ -259,10 +263,10 @@ async function setupB(cluster: PatroniCluster) {
 
 function table(results: EventResult[]): string {
   const rows: string[] = [
-    '| setup | event | n | client errors: total / median / p99 per event | read-only errors | max client wait ms: median / p99 | total wait ms per event: median / p99 | recovered ms: median / p99 | Patroni time ms: median | pause ms: median |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| setup | event | n | client errors: total / median / p99 per event | read-only errors | outage ms: median / p99 | max client wait ms: median / p99 | total wait ms per event: median / p99 | recovered ms: median / p99 | Patroni time ms: median | pause ms: median |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
-  for (const setup of ['A', 'B'] as Setup[]) {
+  for (const setup of ['A', 'B', 'C'] as Setup[]) {
     for (const kind of ['planned', 'unplanned'] as Kind[]) {
       const r = results.filter((x) => x.setup === setup && x.kind === kind);
       if (r.length === 0) continue;
@@ -273,7 +277,7 @@ function table(results: EventResult[]): string {
       };
       const errors = r.map((x) => x.errors);
       rows.push(
-        `| ${setup} | ${kind} | ${r.length} | ${errors.reduce((a, b) => a + b, 0)} / ${f(quantile(errors, 0.5))} / ${f(quantile(errors, 0.99))} | ${r.reduce((a, x) => a + x.readOnlyErrors, 0)} | ${col((x) => x.maxWaitMs)} | ${col((x) => x.totalWaitMs)} | ${col((x) => x.recoveredMs)} | ${f(
+        `| ${setup} | ${kind} | ${r.length} | ${errors.reduce((a, b) => a + b, 0)} / ${f(quantile(errors, 0.5))} / ${f(quantile(errors, 0.99))} | ${r.reduce((a, x) => a + x.readOnlyErrors, 0)} | ${col((x) => x.outageMs)} | ${col((x) => x.maxWaitMs)} | ${col((x) => x.totalWaitMs)} | ${col((x) => x.recoveredMs)} | ${f(
           quantile(
             r.map((x) => x.patroniMs).filter((v): v is number => v !== null && !Number.isNaN(v)),
             0.5,
@@ -303,7 +307,7 @@ async function main(): Promise<void> {
     for (const setup of SETUPS) {
       const leaderNow = await cluster.waitForLeader();
       const leaderPort = cluster.nodes.find((n) => n.name === leaderNow)?.pgPort as number;
-      const env = setup === 'A' ? await setupA(etcd, leaderPort) : await setupB(cluster);
+      const env = setup === 'B' ? await setupB(cluster) : await setupA(etcd, leaderPort);
       try {
         for (let i = 1; i <= PLANNED; i++)
           results.push(await runEvent(setup, 'planned', i, cluster, env.bed, env.configPath));
@@ -323,6 +327,7 @@ async function main(): Promise<void> {
     `Run ${started.toISOString()} on one 2-core machine shared with other work (loopback, Patroni 3.0.2 ttl 10 / loop_wait 2 / retry_timeout 4,`,
     `PgBouncer 1.18 transaction mode with server_login_retry 1 and query_wait_timeout 60, 8 writers every 20 ms + 1 client with 300 ms transactions).`,
     'A: PgBouncer managed by the Switchyard router (writable_probe sql, liveness on); planned events via `switchyard switchover`.',
+    "C (when run): A's router, planned via `patronictl switchover --force` (no `switchyard switchover`).",
     'B: PgBouncer → HAProxy 2.6 with Patroni checks (`GET /primary`, inter 3s fall 3 rise 2, on-marked-down shutdown-sessions); planned via `patronictl switchover --force`.',
     "Unplanned (both): SIGKILL of the leader's Patroni and PostgreSQL. p99 of ≤ 10 samples is the maximum.",
     '',

@@ -15,6 +15,8 @@ export interface LoadReport {
   firstAnswerAt: Record<number, number>;
   /** Epoch ms of each error, same order as `errors`. */
   errorAt: number[];
+  /** Longest time during which no writer statement succeeded, across all clients: the outage clients saw. */
+  maxOutageMs: number;
 }
 
 export interface LoadOptions {
@@ -46,7 +48,9 @@ export function startLoad(options: LoadOptions): { stop(): Promise<LoadReport> }
     totalWaitMs: 0,
     firstAnswerAt: {},
     errorAt: [],
+    maxOutageMs: 0,
   };
+  let lastSuccessAny = Date.now();
   let isRunning = true;
   const timeout = options.statementTimeoutMs ?? 20_000;
   const connect = async (): Promise<pg.Client> => {
@@ -74,6 +78,8 @@ export function startLoad(options: LoadOptions): { stop(): Promise<LoadReport> }
         report.statements++;
         // The long-transaction client sleeps by design: its latency is not a wait.
         if (isMeasured) {
+          report.maxOutageMs = Math.max(report.maxOutageMs, now - lastSuccessAny);
+          lastSuccessAny = now;
           report.maxLatencyMs = Math.max(report.maxLatencyMs, now - started);
           report.maxGapMs = Math.max(report.maxGapMs, now - last);
           if (now - started >= 100) report.totalWaitMs += now - started;

@@ -525,6 +525,42 @@ describe('PgBouncer with a real Patroni 3.0.2 cluster, the router and `switchyar
     });
   });
 
+  test('without a router, switchyard switchover repoints PgBouncer itself (write + RELOAD + verify)', async () => {
+    await routerGroup.stop('router', 'SIGTERM', 10_000);
+    try {
+      await cluster.waitForHealthy({ timeoutMs: 60_000 });
+      const old = await cluster.waitForLeader();
+      await waitFor(async () => (await routedPort()) === nodePort(old), {
+        what: `app routed to ${old}`,
+        timeoutMs: 20_000,
+      });
+      const load = startLoad({
+        port: bed.bouncer.port,
+        database: 'app',
+        clients: 8,
+        statement: 'insert into t (v) values (3) returning inet_server_port() as port',
+      });
+      await sleep(500);
+      const { lines, run } = switchover();
+      const result = await run;
+      await sleep(500);
+      const report = await load.stop();
+      assert.equal(result.error, null, `${result.error?.message}\n${lines.join('\n')}`);
+      const next = await cluster.waitForLeader();
+      assert.ok(
+        lines.some((l) =>
+          new RegExp(`repointed app to ${next}:\\d+ \\(RELOAD verified\\); .*resumed app after`).test(l),
+        ),
+        lines.join('\n'),
+      );
+      assert.deepEqual(report.errors, []);
+      assert.equal(await routedPort(), nodePort(next));
+      assert.equal(await isPaused(), false);
+    } finally {
+      await startRouter();
+    }
+  });
+
   function spawnSwitchover(): { output(): string; kill9(): void } {
     const child = spawn(
       process.execPath,
