@@ -15,6 +15,10 @@ export function needsRewind(s: HaSnapshot, cluster: ClusterState): boolean {
   const tl = s.pg.timeline;
   const lsn = s.pg.walPosition;
   if (tl === null || lsn === null) return s.pg.wasPrimary;
+  // A former primary on an older timeline may have written WAL past the switch point that its control
+  // file does not show (a crash leaves the checkpoint behind): let pg_rewind decide, it is cheap when
+  // nothing diverged.
+  if (s.pg.wasPrimary && tl < clusterTimeline(cluster)) return true;
   const line = cluster.history.find((l) => l[0] === tl);
   if (!line) return s.pg.wasPrimary && tl < clusterTimeline(cluster);
   return lsn > (line[1] as number);

@@ -58,6 +58,17 @@ test('a resumed frozen leader never retakes an empty leader key while the cluste
   assert.deepEqual(d.kinds, ['demote']);
 });
 
+test('a former primary killed before its last checkpoint caught up still rejoins through pg_rewind', () => {
+  // Its control file shows a checkpoint before the switch point, but it may have written WAL past it.
+  const d = run(
+    snapshot({
+      pg: { state: 'crashed', isRunning: false, isInRecovery: null, timeline: 2, walPosition: 900 },
+      cluster: cluster(afterFailover),
+    }),
+  );
+  assert.deepEqual(d.actions, [{ kind: 'start_replica', leader: 'pg2', rewind: true }]);
+});
+
 test('the leader demotes when its lease deadline passed even though etcd still shows its key', () => {
   const d = run(snapshot({ lease: { id: '7', safeUntil: NOW } }));
   assert.deepEqual(d.kinds, ['demote']);
