@@ -61,7 +61,13 @@ export function register(program: Command): void {
             return;
           }
           log.info('SIGHUP: applying the new config');
-          await running.stop();
+          // Targets the new config keeps are detached, not released: a VIP stays up through a reload.
+          const kept = new Set(
+            Object.keys(next.targets).filter(
+              (k) => (next.targets as Record<string, unknown>)[k] !== undefined,
+            ),
+          );
+          await running.stop(kept);
           config = next;
           running = await startRouter(config, log);
         });

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Target } from '../targets/types.js';
 
 /** The router's Prometheus metrics (reference: docs/metrics.md). One registry per router. */
 export function createMetrics() {
@@ -68,3 +69,46 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+function snakeCase(key: string): string {
+  return key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+}
+
+/**
+ * Exports what targets report in `status()`: every number in `counters` as a Prometheus counter
+ * `switchyard_<target>_<key>_total`, and a boolean `isHeld` as the gauge `switchyard_<target>_held`.
+ * Values are read at scrape time.
+ */
+export function registerTargetMetrics(metrics: Metrics, targets: readonly Target[]): void {
+  for (const target of targets) {
+    const initial = target.status?.() ?? {};
+    const counters = initial['counters'];
+    if (counters && typeof counters === 'object') {
+      for (const [key, value] of Object.entries(counters)) {
+        if (typeof value !== 'number') continue;
+        let reported = 0;
+        new Counter({
+          name: `switchyard_${target.name}_${snakeCase(key)}_total`,
+          help: `${target.kind} target: ${snakeCase(key).replace(/_/g, ' ')} since the router started.`,
+          registers: [metrics.registry],
+          collect() {
+            const now =
+              (target.status?.()['counters'] as Record<string, number> | undefined)?.[key] ?? reported;
+            if (now > reported) this.inc(now - reported);
+            reported = Math.max(reported, now);
+          },
+        });
+      }
+    }
+    if (typeof initial['isHeld'] === 'boolean') {
+      new Gauge({
+        name: `switchyard_${target.name}_held`,
+        help: `${target.kind} target: 1 while this host holds the address.`,
+        registers: [metrics.registry],
+        collect() {
+          this.set(target.status?.()['isHeld'] === true ? 1 : 0);
+        },
+      });
+    }
+  }
+}

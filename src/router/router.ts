@@ -337,12 +337,13 @@ export class Router implements SourceListener {
       this.options.metrics.dcsStaleness.set((this.now() - this.dcs.lastContactAt) / 1000);
   }
 
-  async close(): Promise<void> {
+  /** Closes every target; those named in `handover` are detached instead (a config reload keeps them). */
+  async close(handover: ReadonlySet<string> = new Set()): Promise<void> {
     clearTimeout(this.failClosedTimer);
     await Promise.all(
       this.runners.map((r) =>
         r
-          .close()
+          .close(5000, handover.has(r.target.name))
           .catch((err) =>
             this.options.log.error({ target: r.target.name, err: describeError(err) }, 'target close failed'),
           ),

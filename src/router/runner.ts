@@ -104,13 +104,17 @@ export class TargetRunner {
     }
   }
 
-  /** Stops retries and waits for an apply in progress (bounded), then closes the target. */
-  async close(timeoutMs = 5000): Promise<void> {
+  /**
+   * Stops retries and waits for an apply in progress (bounded), then closes the target — or, for a
+   * config reload that keeps this target, detaches it so the next instance adopts the live state.
+   */
+  async close(timeoutMs = 5000, isHandover = false): Promise<void> {
     this.isClosed = true;
     clearTimeout(this.retryTimer);
     clearInterval(this.reconcileTimer);
     const deadline = Date.now() + timeoutMs;
     while (this.isRunning && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    await this.target.close();
+    if (isHandover && this.target.detach) await this.target.detach();
+    else await this.target.close();
   }
 }

@@ -6,13 +6,14 @@ import { EtcdSource } from '../dcs/source.js';
 import { createApiServer, listen } from '../http/server.js';
 import { TARGET_FACTORIES, type Target, type TargetCreateContext } from '../targets/index.js';
 import { SwitchyardError } from '../errors.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, registerTargetMetrics } from './metrics.js';
 import { Router } from './router.js';
 
 export interface RunningRouter {
   router: Router;
   api: { host: string; port: number };
-  stop(): Promise<void>;
+  /** Releases every target; `handover` names targets to detach instead (config reload keeps them). */
+  stop(handover?: ReadonlySet<string>): Promise<void>;
 }
 
 /** Builds every configured target. Unknown keys were rejected by the schema already. */
@@ -32,6 +33,7 @@ export function createTargets(config: RouterConfig, log: Logger): Target[] {
 export async function startRouter(config: RouterConfig, log: Logger): Promise<RunningRouter> {
   const metrics = createMetrics();
   const targets = createTargets(config, log);
+  registerTargetMetrics(metrics, targets);
   const probe = config.routing.writable_probe;
   const router = new Router(targets, {
     log,
@@ -81,8 +83,8 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
     const running: RunningRouter = {
       router,
       api,
-      async stop() {
-        await router.close();
+      async stop(handover) {
+        await router.close(handover);
         await source?.stop();
         client.close();
         await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));

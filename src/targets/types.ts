@@ -43,7 +43,15 @@ export interface Target {
   reconcileIntervalMs?: number;
   /** Release what must not outlive the router (a VIP) and close connections. Called on every exit path. */
   close(): Promise<void>;
-  /** Extra target-specific fields for /status (warnings, socket state...). Must hold no secrets. */
+  /**
+   * Optional: stop without releasing, so the instance built from a reloaded config (SIGHUP) adopts the
+   * live state (a VIP stays up through a reload). Only called when the new config has this target too.
+   */
+  detach?(): Promise<void>;
+  /**
+   * Extra target-specific fields for /status (warnings, socket state...). Must hold no secrets. A
+   * numeric `counters` object is also exported as Prometheus counters `switchyard_<name>_<key>_total`.
+   */
   status?(): Record<string, unknown>;
 }
 
