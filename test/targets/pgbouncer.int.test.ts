@@ -388,6 +388,32 @@ describe('PgBouncer with a real Patroni 3.0.2 cluster, the router and `switchyar
     await cluster.waitForHealthy();
   });
 
+  test('SIGINT while waiting for a scheduled switchover cancels it in Patroni; nothing stays paused', async () => {
+    const old = await cluster.waitForLeader();
+    const at = new Date(Date.now() + 60_000).toISOString().replace('Z', '+00:00');
+    const child = spawnSwitchover(['--scheduled', at]);
+    try {
+      await waitFor(() => /waiting \d+ s until just before the scheduled time/.test(child.output()), {
+        what: 'the command to wait for the scheduled time',
+        timeoutMs: 15_000,
+        diagnose: child.output,
+      });
+      const apiUrl = cluster.nodes.find((n) => n.name === old)?.apiUrl as string;
+      const scheduled = async () =>
+        ((await httpRequest(`${apiUrl}/cluster`)).json as { scheduled_switchover?: unknown })
+          .scheduled_switchover;
+      assert.notEqual(await scheduled(), undefined);
+      child.signal('SIGINT');
+      assert.equal(await Promise.race([child.exited, sleep(15_000).then(() => 'still running')]), 1);
+      assert.match(child.output(), /cancelled the scheduled switchover: 200/);
+      assert.equal(await scheduled(), undefined);
+      assert.equal(await isPaused(), false);
+      assert.equal(await cluster.waitForLeader(), old);
+    } finally {
+      child.kill9();
+    }
+  });
+
   test('a REST call that fails (401) resumes PgBouncer and reports', async () => {
     const { lines, run } = switchover({ restPasswordEnv: 'SY_INT_NO_SUCH_VAR' });
     const result = await run;
@@ -561,7 +587,12 @@ describe('PgBouncer with a real Patroni 3.0.2 cluster, the router and `switchyar
     }
   });
 
-  function spawnSwitchover(): { output(): string; kill9(): void } {
+  function spawnSwitchover(extra: string[] = []): {
+    output(): string;
+    kill9(): void;
+    signal(sig: NodeJS.Signals): void;
+    exited: Promise<number | null>;
+  } {
     const child = spawn(
       process.execPath,
       [
@@ -577,18 +608,24 @@ describe('PgBouncer with a real Patroni 3.0.2 cluster, the router and `switchyar
         REST.username,
         '--rest-password-env',
         'SY_INT_REST_PW',
+        ...extra,
       ],
       { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } },
     );
     let text = '';
     child.stdout?.on('data', (d) => (text += String(d)));
     child.stderr?.on('data', (d) => (text += String(d)));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     return {
       output: () => text,
       kill9: () => {
         if (child.exitCode === null && child.signalCode === null && child.pid)
           process.kill(child.pid, 'SIGKILL');
       },
+      signal: (sig) => {
+        if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, sig);
+      },
+      exited,
     };
   }
 });
