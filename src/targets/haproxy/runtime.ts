@@ -83,9 +83,16 @@ export function planRuntime(
   const fence: string[] = [];
   const route: string[] = [];
   const missing: string[] = [];
+  // Index once: a full reconcile has every backend in `desired`, and scanning all live servers per
+  // backend made it quadratic in the number of clusters (500 clusters: ~0.3 s of CPU per reconcile).
+  const byBackend = new Map<string, LiveServer[]>();
+  for (const s of live.values()) {
+    const list = byBackend.get(s.backend);
+    if (list) list.push(s);
+    else byBackend.set(s.backend, [s]);
+  }
   for (const b of desired) {
-    const servers = [...live.values()].filter((s) => s.backend === b.backend);
-    for (const s of servers) {
+    for (const s of byBackend.get(b.backend) ?? []) {
       if (b.up.includes(s.server)) continue;
       const id = `${b.backend}/${s.server}`;
       if (s.opState !== 0) fence.push(`set server ${id} health down`);
