@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { buildClusterState } from '../cluster/index.js';
-import { loadRouterConfig } from '../config/router.js';
+import { loadRouterConfig, etcdConnection } from '../config/router.js';
 import { connectEtcd, translateEtcdError } from '../dcs/connect.js';
 import { readSnapshot } from '../dcs/source.js';
 import { readIfExists, renderFile } from '../render/index.js';
@@ -28,13 +28,7 @@ export function register(program: Command): void {
     )
     .action(async (opts: { config: string; dryRun?: boolean; diff?: boolean }) => {
       const config = loadRouterConfig(opts.config);
-      const client = await connectEtcd({
-        hosts: config.dcs.hosts,
-        username: config.dcs.username,
-        password: config.dcs.password,
-        tls: config.dcs.tls,
-        requestTimeoutMs: config.dcs.request_timeout_ms,
-      });
+      const client = await connectEtcd(etcdConnection(config));
       let result;
       try {
         result = await readSnapshot(client, config.namespace, config.clusters);

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import type { Etcd3 } from 'etcd3';
 import { request } from 'undici';
 import { buildClusterState, type ClusterState } from '../cluster/index.js';
-import { loadRouterConfig, type RouterConfig } from '../config/router.js';
+import { loadRouterConfig, type RouterConfig, etcdConnection } from '../config/router.js';
 import { connectEtcd } from '../dcs/connect.js';
 import { readSnapshot } from '../dcs/source.js';
 import { SwitchyardError, describeError } from '../errors.js';
@@ -179,13 +179,7 @@ export async function runSwitchover(
   };
   const onInt = () => onSignal('SIGINT');
   const onTerm = () => onSignal('SIGTERM');
-  const client = await connectEtcd({
-    hosts: config.dcs.hosts,
-    username: config.dcs.username,
-    password: config.dcs.password,
-    tls: config.dcs.tls,
-    requestTimeoutMs: config.dcs.request_timeout_ms,
-  });
+  const client = await connectEtcd(etcdConnection(config));
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
   const target = new PgBouncerTarget(pgbOptions, { log: silentLogger(), now: Date.now });

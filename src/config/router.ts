@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import type { EtcdConnection } from '../dcs/connect.js';
 import { ConfigError } from '../errors.js';
 import { TARGET_FACTORIES } from '../targets/index.js';
 import { SecretFields, resolveSecret } from './secret.js';
@@ -161,4 +162,15 @@ export function parseRouterConfig(text: string, path: string): RouterConfig {
     if (err instanceof ConfigError) throw new ConfigError(`${path} has a problem`, [err.message]);
     throw err;
   }
+}
+
+/** The etcd connection settings of a router config (used by `route`, `render` and `switchover`). */
+export function etcdConnection(config: RouterConfig): EtcdConnection {
+  return {
+    hosts: config.dcs.hosts,
+    username: config.dcs.username,
+    password: config.dcs.password,
+    tls: config.dcs.tls,
+    requestTimeoutMs: config.dcs.request_timeout_ms,
+  };
 }

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
-import type { RouterConfig } from '../config/router.js';
+import { etcdConnection, type RouterConfig } from '../config/router.js';
 import { connectEtcd } from '../dcs/connect.js';
 import { EtcdSource } from '../dcs/source.js';
 import { createApiServer, listen } from '../http/server.js';
@@ -58,13 +58,7 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
       beforeMetrics: () => router.updateStaleness(),
     });
     const api = await listen(server, config.api.listen.host, config.api.listen.port);
-    const client = await connectEtcd({
-      hosts: config.dcs.hosts,
-      username: config.dcs.username,
-      password: config.dcs.password,
-      tls: config.dcs.tls,
-      requestTimeoutMs: config.dcs.request_timeout_ms,
-    });
+    const client = await connectEtcd(etcdConnection(config));
     source = new EtcdSource(
       client,
       {
