@@ -25,6 +25,8 @@ export interface AgentClusterOptions {
   failsafeMode?: boolean;
   restApiAuth?: { username: string; password: string };
   tags?: Record<string, Record<string, unknown>>;
+  /** Extra keys of the `etcd3:` section (TLS files, credentials). */
+  etcd3Extra?: Record<string, string>;
 }
 
 export interface AgentCluster {
@@ -65,7 +67,9 @@ restapi:
   connect_address: 127.0.0.1:${n.apiPort}${auth}
 etcd3:
   hosts: ${hosts}
-bootstrap:
+${Object.entries(o.etcd3Extra ?? {})
+  .map(([k, v]) => `  ${k}: ${JSON.stringify(v)}\n`)
+  .join('')}bootstrap:
   dcs:
     ttl: ${o.ttl ?? 10}
     loop_wait: ${o.loopWait ?? 2}
