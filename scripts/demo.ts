@@ -415,7 +415,9 @@ async function liveView(c: AgentCluster, r: RunningRouter, b: PgbouncerInstance)
     if (isTty) {
       if (lastLines > 0) process.stdout.write(`\x1b[${lastLines}A\x1b[J`);
       process.stdout.write(text);
-      lastLines = lines.length;
+      // Rows on screen, counting lines the terminal wrapped, so the next redraw starts at the top.
+      const columns = process.stdout.columns || 80;
+      lastLines = lines.reduce((rows, line) => rows + Math.max(1, Math.ceil(line.length / columns)), 0);
     } else {
       // Without a terminal: print the view when something other than the clock and the client counters
       // changed, and every 15 s.
