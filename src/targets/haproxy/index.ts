@@ -15,6 +15,9 @@ import { HaproxyConfigSchema, type HaproxyConfig } from './config.js';
 import { backendNames, buildContext, structuralKey, type HaproxyTemplateContext } from './context.js';
 import { parseServersState, planRuntime, runBatch, runtimeCommand, type DesiredBackend } from './runtime.js';
 
+/** How often a reconcile compares every live server with the wanted state (drift made by hand). */
+const FULL_CHECK_MS = 10_000;
+
 interface RuntimeStatus {
   socket: string;
   connected: boolean;
@@ -74,7 +77,10 @@ export class HaproxyTarget implements Target {
     let isRuntimeApplied = false;
     if (this.runtime) {
       try {
-        const sent = await this.applyRuntime(snapshot.views, context, isReconcile);
+        // A periodic reconcile reads the full live state only when HAProxy's worker changed (restart,
+        // reload) or every FULL_CHECK_MS; otherwise one `show info` keeps an idle router near 0% CPU.
+        const isFull = isReconcile && (await this.isFullCheckDue());
+        const sent = isReconcile && !isFull ? 0 : await this.applyRuntime(snapshot.views, context, isFull);
         isRuntimeApplied = true;
         if (sent > 0) parts.push(`runtime API: ${sent} command${sent > 1 ? 's' : ''}`);
       } catch (err) {
@@ -205,6 +211,7 @@ export class HaproxyTarget implements Target {
     await runBatch(runtime.socket, plan.fence, timeout);
     await runBatch(runtime.socket, plan.route, timeout);
     const sent = plan.fence.length + plan.route.length;
+    if (isFull) this.lastFullCheckAt = Date.now();
     if (isFull && sent > 0 && runtime.connected) runtime.fullReapplies += 1;
     runtime.connected = true;
     runtime.lastError = null;
@@ -215,6 +222,25 @@ export class HaproxyTarget implements Target {
   }
 
   private readonly appliedViewGenerations = new Map<string, number>();
+  private liveWorkerPid: string | null = null;
+  private lastFullCheckAt = 0;
+
+  /** True when the HAProxy worker is not the one last reconciled, or a full check is due. */
+  private async isFullCheckDue(): Promise<boolean> {
+    const runtime = this.runtime as RuntimeStatus;
+    const info = await runtimeCommand(
+      runtime.socket,
+      'show info',
+      Math.min(2000, this.config.command_timeout_ms),
+    );
+    const pid = /^Pid: (\d+)$/m.exec(info)?.[1] ?? null;
+    const isNewWorker = pid !== this.liveWorkerPid;
+    if (isNewWorker && this.liveWorkerPid !== null) {
+      this.ctx.log.info({ pid }, 'HAProxy worker changed (restart or reload): re-applying the full state');
+    }
+    this.liveWorkerPid = pid;
+    return isNewWorker || Date.now() - this.lastFullCheckAt >= FULL_CHECK_MS;
+  }
 
   private async saveServerState(): Promise<void> {
     const runtime = this.runtime as RuntimeStatus;
