@@ -1,0 +1,410 @@
+// Part 1: one real Patroni 3.0.2 cluster, two HAProxy listeners over the same nodes (A: Switchyard
+// runtime API + sql writable probe; B: Patroni-style HTTP checks), a writer through each, a direct
+// write probe on every node, planned switchovers and kill -9 failovers.
+import { existsSync, writeFileSync } from 'node:fs';
+import { Etcd3 } from 'etcd3';
+import {
+  PATRONI_SUPERUSER,
+  ProcessGroup,
+  freePort,
+  patroniHaproxyConfig,
+  startEtcd,
+  startHaproxy,
+  startPatroniCluster,
+  waitFor,
+  type HaproxyInstance,
+  type PatroniCluster,
+} from '../../test/harness/index.js';
+import { routerStatus, waitApplied } from '../../test/integration/helpers.js';
+import { startCompiledRouter } from './router.js';
+import {
+  Writer,
+  acksFromNonHolders,
+  type Ack,
+  type HolderSpan,
+  type WriterResult,
+} from '../../test/integration/writer.js';
+import { DirectWriteProbe, ServerStatePoller, type DirectAck } from './direct.js';
+import { sampleProc, sleep, summarize, type Summary } from './stats.js';
+
+export type EventKind = 'switchover' | 'failover';
+export type ListenerName = 'A' | 'B';
+
+export interface ListenerEvent {
+  /** Longest gap between consecutive acknowledged writes in the event window (ms). */
+  outageMs: number;
+  /** First write acknowledged through the listener by the new primary − first direct write it accepted (ms). */
+  routeLagMs: number | null;
+  errors: Record<string, number>;
+  readOnlyErrors: number;
+  acks: number;
+  /** Acks from a node that did not hold the leader key between sending and acknowledging. */
+  nonHolderAcks: number;
+  /**
+   * Breakdown of the route lag: HAProxy had the new primary running (`show servers state`, polled every
+   * ~5 ms) − first direct write it accepted; and first ack through the listener − that moment (the
+   * client's reconnect through the listener).
+   */
+  haproxyUpLagMs: number | null;
+  clientAfterUpMs: number | null;
+}
+
+export interface PatroniEvent {
+  kind: EventKind;
+  from: string;
+  to: string;
+  /** Command (or kill) → new leader accepts writes, per the harness (ms). */
+  commandMs: number;
+  /** Last direct write accepted by the old primary → first accepted by the new one (ms). */
+  directOutageMs: number | null;
+  /** Router log: the leader key's change to the new leader seen by the router − first direct write accepted (ms). */
+  routerSawKeyMs: number | null;
+  listeners: Record<ListenerName, ListenerEvent>;
+}
+
+export interface PatroniPartResult {
+  settings: Record<string, unknown>;
+  events: PatroniEvent[];
+  routerRssKb: number;
+  summary: Record<ListenerName, Record<EventKind | 'all', { outage: Summary; routeLag: Summary }>> & {
+    direct: Record<EventKind | 'all', Summary>;
+  };
+  totals: Record<
+    ListenerName,
+    { acks: number; errors: Record<string, number>; readOnlyErrors: number; nonHolderAcks: number }
+  >;
+}
+
+/** Error message → a kind, read-only errors apart. */
+export function errorKind(message: string): string {
+  if (/read-only transaction/.test(message)) return 'read-only';
+  if (/ECONNREFUSED/.test(message)) return 'connection refused';
+  if (/timeout|timed out/i.test(message)) return 'timeout';
+  if (/terminating connection|administrator command/.test(message)) return 'terminated by server';
+  if (/the database system is (starting up|shutting down|in recovery)/.test(message))
+    return 'server starting/stopping';
+  if (/Connection terminated|ECONNRESET|closed|EPIPE|end of file/i.test(message)) return 'connection closed';
+  return 'other';
+}
+
+function classify(errors: ReadonlyMap<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [message, n] of errors) out[errorKind(message)] = (out[errorKind(message)] ?? 0) + n;
+  return out;
+}
+
+/** Longest gap between consecutive acks inside [from, to]; the window edges count as acks. */
+function longestGap(acks: readonly Ack[], from: number, to: number): number {
+  const times = [from, ...acks.filter((a) => a.ackAt >= from && a.ackAt <= to).map((a) => a.ackAt), to];
+  let worst = 0;
+  for (let i = 1; i < times.length; i++)
+    worst = Math.max(worst, (times[i] as number) - (times[i - 1] as number));
+  return worst;
+}
+
+function firstAck<T extends { ackAt: number; port: number }>(
+  acks: readonly T[],
+  port: number,
+  after: number,
+): number | null {
+  let first: number | null = null;
+  for (const a of acks)
+    if (a.port === port && a.ackAt >= after && (first === null || a.ackAt < first)) first = a.ackAt;
+  return first;
+}
+
+function directOutage(acks: readonly DirectAck[], oldPort: number, newFirst: number | null): number | null {
+  if (newFirst === null) return null;
+  let last: number | null = null;
+  for (const a of acks)
+    if (a.port === oldPort && a.ackAt < newFirst && (last === null || a.ackAt > last)) last = a.ackAt;
+  return last === null ? null : newFirst - last;
+}
+
+/** Time (router log) at which the router first logged the leader moving to `to`, at or after `after`. */
+function routerSawLeader(logText: string, to: string, after: number): number | null {
+  for (const line of logText.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const entry = JSON.parse(line) as { time?: number; msg?: string; to?: string | null };
+      if (
+        entry.time !== undefined &&
+        entry.time >= after &&
+        entry.to === to &&
+        entry.msg?.startsWith('leader of ')
+      )
+        return entry.time;
+    } catch {
+      // not a log line
+    }
+  }
+  return null;
+}
+
+/** One write through `port`; resolves to the port of the node that committed it, or null. */
+async function oneWrite(port: number): Promise<number | null> {
+  const r = await new Writer(port, PATRONI_SUPERUSER.password, 10, 1).start().stop();
+  return r.acks[0]?.port ?? null;
+}
+
+export async function runPatroniPart(opts: {
+  switchovers: number;
+  failovers: number;
+  log: (line: string) => void;
+}): Promise<PatroniPartResult> {
+  const etcd = await startEtcd();
+  let cluster: PatroniCluster | undefined;
+  let haA: HaproxyInstance | undefined;
+  let haB: HaproxyInstance | undefined;
+  let watchClient: Etcd3 | undefined;
+  const group = ProcessGroup.create('route-bench-patroni');
+  try {
+    cluster = await startPatroniCluster({
+      scope: 'bench',
+      nodes: 3,
+      etcd,
+      ttl: 10,
+      loopWait: 2,
+      retryTimeout: 4,
+    });
+    const first = await cluster.waitForHealthy();
+    await cluster.sql(
+      first,
+      'CREATE TABLE IF NOT EXISTS switchyard_writes (id bigserial primary key, at timestamptz default now())',
+    );
+    const portOf = (name: string) => (cluster as PatroniCluster).node(name).pgPort;
+    const portToName = new Map(cluster.nodes.map((n) => [n.pgPort, n.name]));
+
+    // The leader-key timeline as etcd reports it, for the "acks from non-holders" check.
+    const spans: HolderSpan[] = [];
+    watchClient = new Etcd3({ hosts: etcd.clientUrls });
+    const watcher = await watchClient.watch().key('/service/bench/leader').create();
+    const record = (name: string | null) => {
+      const now = Date.now();
+      const last = spans.at(-1);
+      if (last?.name === name) return;
+      if (last) last.to = now;
+      spans.push({ name, from: now, to: Number.MAX_SAFE_INTEGER });
+    };
+    record((await watchClient.get('/service/bench/leader').string()) ?? null);
+    watcher.on('put', (kv) => record(kv.value.toString()));
+    watcher.on('delete', () => record(null));
+
+    // A: the router renders the file and drives HAProxy's runtime API.
+    const portA = await freePort();
+    const portB = await freePort();
+    const dir = group.dir;
+    const routerConfig = {
+      dcs: { type: 'etcd3', hosts: etcd.endpoints },
+      clusters: ['bench'],
+      routing: {
+        writable_probe: {
+          method: 'sql',
+          interval_ms: 20,
+          user: 'postgres',
+          password: PATRONI_SUPERUSER.password,
+        },
+      },
+      targets: {
+        haproxy: {
+          output: `${dir}/haproxy-a.cfg`,
+          runtime_api: `${dir}/admin-a.sock`,
+          state_file: `${dir}/haproxy-a.state`,
+          reload: `kill -USR2 $(cat ${dir}/haproxy-a.pid)`,
+          timeouts: { connect: '300ms' },
+          frontends: { bench: { primary: `127.0.0.1:${portA}` } },
+        },
+      },
+    };
+    const router = await startCompiledRouter(group, 'router', routerConfig);
+    await waitFor(async () => (await routerStatus(router.api)).clusters['bench']?.writable === true, {
+      what: 'router sees a writable leader',
+      timeoutMs: 30_000,
+    });
+    await waitFor(() => existsSync(`${dir}/haproxy-a.cfg`), {
+      what: 'router wrote haproxy-a.cfg',
+      timeoutMs: 15_000,
+    });
+    haA = await startHaproxy({ configPath: `${dir}/haproxy-a.cfg` });
+    writeFileSync(`${dir}/haproxy-a.pid`, String(haA.pid));
+    await waitApplied(router.api, 15_000);
+
+    // B: Patroni's recommended HAProxy config (HTTP checks on /primary, inter 3s fall 3 rise 2).
+    haB = await startHaproxy({
+      config: patroniHaproxyConfig({
+        nodes: cluster.nodes,
+        primaryPort: portB,
+        statsSocket: `${dir}/admin-b.sock`,
+        checkInter: '3s',
+      }),
+    });
+    const leaderNow = async () => (cluster as PatroniCluster).waitForHealthy();
+    const routedTo = async (port: number, name: string, what: string) =>
+      waitFor(async () => (await oneWrite(port)) === portOf(name), {
+        what,
+        timeoutMs: 60_000,
+        intervalMs: 200,
+      });
+    const initial = await leaderNow();
+    await routedTo(portA, initial, 'A routes to the leader');
+    await routedTo(portB, initial, 'B routes to the leader');
+    const routerRssKb = sampleProc(router.proc.pid).rssKb;
+
+    const plan: EventKind[] = [
+      ...Array<EventKind>(opts.switchovers).fill('switchover'),
+      ...Array<EventKind>(opts.failovers).fill('failover'),
+    ];
+    const events: PatroniEvent[] = [];
+    for (const [i, kind] of plan.entries()) {
+      const from = await leaderNow();
+      await routedTo(portA, from, `A routes to ${from} before event ${i + 1}`);
+      await routedTo(portB, from, `B routes to ${from} before event ${i + 1}`);
+      const writers = {
+        A: new Writer(portA, PATRONI_SUPERUSER.password).start(),
+        B: new Writer(portB, PATRONI_SUPERUSER.password).start(),
+      };
+      const direct = new DirectWriteProbe(
+        cluster.nodes.map((n) => n.pgPort),
+        PATRONI_SUPERUSER.password,
+      ).start();
+      const pollers = {
+        A: new ServerStatePoller(`${dir}/admin-a.sock`, 'bench_primary').start(),
+        B: new ServerStatePoller(`${dir}/admin-b.sock`, 'primary').start(),
+      };
+      let to = '';
+      let t0 = 0;
+      let commandMs = 0;
+      let results: Record<ListenerName, WriterResult>;
+      let directAcks: DirectAck[];
+      try {
+        await sleep(1000);
+        t0 = Date.now();
+        if (kind === 'switchover') {
+          to = await cluster.switchover({ timeoutMs: 90_000 });
+        } else {
+          const killed = await cluster.killLeader();
+          if (killed !== from) throw new Error(`killed ${killed}, expected the leader ${from}`);
+          to = await cluster.waitForLeader({ not: killed, timeoutMs: 90_000 });
+        }
+        commandMs = Date.now() - t0;
+        await routedTo(portA, to, `A routes to the new leader ${to}`);
+        await routedTo(portB, to, `B routes to the new leader ${to}`);
+        await sleep(500);
+      } finally {
+        results = { A: await writers.A.stop(), B: await writers.B.stop() };
+        directAcks = await direct.stop();
+        await pollers.A.stop();
+        await pollers.B.stop();
+      }
+      const end = Date.now();
+      const firstDirect = firstAck(directAcks, portOf(to), t0);
+      const listeners = {} as Record<ListenerName, ListenerEvent>;
+      for (const name of ['A', 'B'] as const) {
+        const r = results[name];
+        const firstRouted = firstAck(r.acks, portOf(to), t0);
+        const up = pollers[name].firstUp(to, t0);
+        listeners[name] = {
+          outageMs: longestGap(r.acks, t0 - 500, end),
+          routeLagMs: firstRouted !== null && firstDirect !== null ? firstRouted - firstDirect : null,
+          errors: classify(r.errors),
+          readOnlyErrors: r.readOnlyErrors,
+          acks: r.acks.length,
+          nonHolderAcks: acksFromNonHolders(r.acks, spans, portToName).length,
+          haproxyUpLagMs: up !== null && firstDirect !== null ? up - firstDirect : null,
+          clientAfterUpMs: up !== null && firstRouted !== null ? firstRouted - up : null,
+        };
+      }
+      const sawKey = routerSawLeader(group.logTail('router', 200), to, t0);
+      const event: PatroniEvent = {
+        kind,
+        from,
+        to,
+        commandMs,
+        directOutageMs: directOutage(directAcks, portOf(from), firstDirect),
+        routerSawKeyMs: sawKey !== null && firstDirect !== null ? sawKey - firstDirect : null,
+        listeners,
+      };
+      events.push(event);
+      opts.log(
+        `patroni ${i + 1}/${plan.length} ${kind} ${from}→${to}: direct outage ${event.directOutageMs} ms; ` +
+          `router saw key ${event.routerSawKeyMs}; A outage ${listeners.A.outageMs} lag ${listeners.A.routeLagMs} ` +
+          `(haproxy up ${listeners.A.haproxyUpLagMs} + client ${listeners.A.clientAfterUpMs}) ro ${listeners.A.readOnlyErrors} nonholder ${listeners.A.nonHolderAcks}; ` +
+          `B outage ${listeners.B.outageMs} lag ${listeners.B.routeLagMs} ro ${listeners.B.readOnlyErrors}`,
+      );
+      if (kind === 'failover') {
+        await cluster.startNode(from);
+        await cluster.waitForHealthy({ timeoutMs: 120_000 });
+      }
+    }
+    return {
+      settings: {
+        patroni: { version: '3.0.2', ttl: 10, loop_wait: 2, retry_timeout: 4, nodes: 3 },
+        A: {
+          writable_probe: 'sql every 20 ms',
+          timeout_connect: '300ms',
+          checks: 'GET /primary inter 3s fall 3 rise 2 (router defaults)',
+        },
+        B: {
+          checks: 'option httpchk GET /primary, inter 3s fall 3 rise 2 on-marked-down shutdown-sessions',
+          timeout_connect: '2s',
+        },
+        writers: 'one per listener, INSERT every 10 ms, reconnect on error',
+        direct: 'INSERT every 10 ms on every node, persistent connection per node',
+      },
+      events,
+      routerRssKb,
+      summary: summarizePatroni(events),
+      totals: totalsOf(events),
+    };
+  } finally {
+    watchClient?.close();
+    await group.cleanup();
+    await haA?.stop();
+    await haB?.stop();
+    await cluster?.stop();
+    await etcd.stop();
+  }
+}
+
+function summarizePatroni(events: readonly PatroniEvent[]): PatroniPartResult['summary'] {
+  const of = (kind: EventKind | 'all') => events.filter((e) => kind === 'all' || e.kind === kind);
+  const listener = (name: ListenerName) =>
+    Object.fromEntries(
+      (['switchover', 'failover', 'all'] as const).map((k) => [
+        k,
+        {
+          outage: summarize(of(k).map((e) => e.listeners[name].outageMs)),
+          routeLag: summarize(
+            of(k).flatMap((e) =>
+              e.listeners[name].routeLagMs === null ? [] : [e.listeners[name].routeLagMs as number],
+            ),
+          ),
+        },
+      ]),
+    ) as Record<EventKind | 'all', { outage: Summary; routeLag: Summary }>;
+  return {
+    A: listener('A'),
+    B: listener('B'),
+    direct: Object.fromEntries(
+      (['switchover', 'failover', 'all'] as const).map((k) => [
+        k,
+        summarize(of(k).flatMap((e) => (e.directOutageMs === null ? [] : [e.directOutageMs]))),
+      ]),
+    ) as Record<EventKind | 'all', Summary>,
+  };
+}
+
+function totalsOf(events: readonly PatroniEvent[]): PatroniPartResult['totals'] {
+  const total = (name: ListenerName) => {
+    const errors: Record<string, number> = {};
+    for (const e of events)
+      for (const [k, n] of Object.entries(e.listeners[name].errors)) errors[k] = (errors[k] ?? 0) + n;
+    return {
+      acks: events.reduce((s, e) => s + e.listeners[name].acks, 0),
+      errors,
+      readOnlyErrors: events.reduce((s, e) => s + e.listeners[name].readOnlyErrors, 0),
+      nonHolderAcks: events.reduce((s, e) => s + e.listeners[name].nonHolderAcks, 0),
+    };
+  };
+  return { A: total('A'), B: total('B') };
+}

@@ -1,0 +1,70 @@
+import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { stringify } from 'yaml';
+import {
+  ProcessGroup,
+  freePort,
+  httpRequest,
+  run,
+  waitFor,
+  type ManagedProcess,
+} from '../../test/harness/index.js';
+import { ROOT } from '../../test/integration/helpers.js';
+
+/** Where the bench unpacks the committed source and compiles it (no tsx loader, as `npx switchyard` runs). */
+const SOURCE_DIR = `${ROOT}.tmp/route-bench-src`;
+export const BUILD_DIR = `${SOURCE_DIR}/dist`;
+
+/**
+ * Compiles the router at `HEAD` (git archive of src/, agent/, templates/ and the tsconfigs, so work in
+ * progress in the working tree can neither break nor flatter the run) into {@link BUILD_DIR}. Returns
+ * the commit and any type errors (tsc emits anyway).
+ */
+export async function buildRouter(): Promise<{ commit: string; typeErrors: string }> {
+  const commit = (await run('git', ['rev-parse', 'HEAD'], { cwd: ROOT })).stdout.trim();
+  rmSync(SOURCE_DIR, { recursive: true, force: true });
+  mkdirSync(SOURCE_DIR, { recursive: true });
+  const paths = ['src', 'agent', 'templates', 'tsconfig.json', 'tsconfig.build.json', 'package.json'];
+  await run('sh', ['-c', `git archive ${commit} ${paths.join(' ')} | tar -x -C ${SOURCE_DIR}`], {
+    cwd: ROOT,
+    timeoutMs: 60_000,
+  });
+  symlinkSync(`${ROOT}node_modules`, `${SOURCE_DIR}/node_modules`);
+  const result = await run(
+    process.execPath,
+    [`${ROOT}node_modules/typescript/bin/tsc`, '-p', `${SOURCE_DIR}/tsconfig.build.json`],
+    {
+      cwd: SOURCE_DIR,
+      timeoutMs: 600_000,
+      reject: false,
+    },
+  );
+  if (!existsSync(`${BUILD_DIR}/src/cli/run.js`))
+    throw new Error(`build produced no ${BUILD_DIR}/src/cli/run.js: ${result.stdout}`);
+  return { commit, typeErrors: result.exitCode === 0 ? '' : result.stdout.trim() };
+}
+
+/**
+ * Runs `switchyard route` from the compiled build in a child process of `group` (so its pid gives
+ * /proc figures, and it is killed by pid at cleanup). Resolves once /status answers.
+ */
+export async function startCompiledRouter(
+  group: ProcessGroup,
+  name: string,
+  config: object,
+): Promise<{ proc: ManagedProcess; api: string; configPath: string }> {
+  const port = await freePort();
+  const api = `127.0.0.1:${port}`;
+  const configPath = group.writeFile(`${name}.yml`, stringify({ ...config, api: { listen: api } }));
+  const proc = group.spawn({
+    name,
+    command: process.execPath,
+    args: [`${BUILD_DIR}/src/cli/run.js`, 'route', '--config', configPath],
+    cwd: ROOT,
+  });
+  await waitFor(async () => (await httpRequest(`http://${api}/status`).catch(() => null))?.status === 200, {
+    what: `router ${name} API on ${api}`,
+    timeoutMs: 30_000,
+    diagnose: () => group.logTail(name),
+  });
+  return { proc, api, configPath };
+}
