@@ -8,6 +8,8 @@ import { buildClusterState } from '../../src/cluster/index.js';
 import { computeView, type RouteView } from '../../src/route/view.js';
 import { HaproxyConfigSchema } from '../../src/targets/haproxy/config.js';
 import { HaproxyTarget } from '../../src/targets/haproxy/index.js';
+import { buildContext, structuralKey } from '../../src/targets/haproxy/context.js';
+import { writer } from '../../src/route/view.js';
 import { parseServersState, planRuntime } from '../../src/targets/haproxy/runtime.js';
 import { silentLogger } from '../../src/log.js';
 import { member4x, patroni302Keys, raw } from '../fixtures.js';
@@ -68,6 +70,36 @@ test('without a writable leader every member of the primary listener is a backup
   assert.equal(context.clusters[0]?.writer, null);
   const primary = text.slice(text.indexOf('listen lab_primary'), text.indexOf('listen lab_replicas'));
   assert.equal(primary.match(/server node\d .* backup\n/g)?.length, 3);
+});
+
+test('file-only mode without a writable leader renders the primary servers disabled (a new worker counts servers UP)', async () => {
+  const state = buildClusterState(
+    'lab',
+    patroni302Keys().filter((k) => k.key !== 'leader'),
+  );
+  const { text } = await target({ runtime_api: null }).render(
+    snapshot([{ ...computeView(state, { maxReplicaLagBytes: null }), generation: 1 }]),
+  );
+  const primary = text.slice(text.indexOf('listen lab_primary'), text.indexOf('listen lab_replicas'));
+  assert.equal(primary.match(/ backup disabled\n/g)?.length, 3);
+  assert.doesNotMatch(text.slice(text.indexOf('listen lab_replicas')), /disabled/, 'reads keep serving');
+  const path = join(dir, 'fenced.cfg');
+  writeFileSync(path, text);
+  execFileSync('haproxy', ['-c', '-q', '-f', path]);
+});
+
+test('a member whose key expired stays in the file as a backup: a failover needs no reload', () => {
+  const all = labView();
+  const withoutNode1 = { ...all, members: all.members.filter((m) => m.name !== 'node1') };
+  const retained = new Map([['lab', all.members]]);
+  const config = HaproxyConfigSchema.parse({
+    output: '/x',
+    frontends: { lab: { primary: '127.0.0.1:5000' } },
+  });
+  const before = buildContext(config, new Map([['lab', all]]), 1, writer);
+  const after = buildContext(config, new Map([['lab', withoutNode1]]), 2, writer, retained);
+  assert.equal(structuralKey(after), structuralKey(before));
+  assert.equal(after.clusters[0]?.primary.servers.find((s) => s.name === 'node1')?.isBackup, true);
 });
 
 test('IPv6 members and a REST API on another address render as valid HAProxy syntax', async () => {

@@ -38,19 +38,26 @@ export interface HaproxyServer {
   checkPort: number | null;
   checkAddr: string | null;
   isBackup: boolean;
+  /**
+   * Rendered `disabled`: only in file-only mode (no runtime API) for a primary listener without a
+   * writable leader — a freshly (re)loaded worker counts every server UP until its first check, so
+   * backups alone would take writes for seconds. With the runtime API, forced health does this instead.
+   */
+  isDisabled: boolean;
 }
 
 function formatAddress(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-function toServer(s: RouteServer, isBackup: boolean): HaproxyServer {
+function toServer(s: RouteServer, isBackup: boolean, isDisabled = false): HaproxyServer {
   return {
     name: s.name,
     address: formatAddress(s.host, s.port),
     checkPort: s.api?.port ?? null,
     checkAddr: s.api && s.api.host !== s.host ? s.api.host : null,
     isBackup,
+    isDisabled,
   };
 }
 
@@ -58,17 +65,27 @@ export function backendNames(scope: string): { primary: string; replicas: string
   return { primary: `${scope}_primary`, replicas: `${scope}_replicas` };
 }
 
-/** Builds the template context from the views of the clusters that have a frontend. Pure. */
+/**
+ * Builds the template context from the views of the clusters that have a frontend. Pure. `retained`
+ * adds servers of members whose keys expired (a killed node): they stay in the file as backups so a
+ * failover never waits for a reload; they go at the next router start.
+ */
 export function buildContext(
   config: HaproxyConfig,
   views: ReadonlyMap<string, RouteView>,
   generation: number,
   writable: (view: RouteView) => RouteServer | null,
+  retained: ReadonlyMap<string, readonly RouteServer[]> = new Map(),
 ): HaproxyTemplateContext {
+  const isFileOnly = config.runtime_api === null;
   const clusters: HaproxyCluster[] = [];
   for (const [scope, frontend] of Object.entries(config.frontends).sort(([a], [b]) => a.localeCompare(b))) {
     const view = views.get(scope);
-    const members = view?.members ?? [];
+    const current = view?.members ?? [];
+    const names0 = new Set(current.map((m) => m.name));
+    const members = [...current, ...(retained.get(scope) ?? []).filter((m) => !names0.has(m.name))].sort(
+      (a, b) => a.name.localeCompare(b.name),
+    );
     const writer = view ? writable(view) : null;
     const names = backendNames(scope);
     const eligible = new Set(view?.replicas.map((r) => r.name) ?? []);
@@ -79,7 +96,7 @@ export function buildContext(
         name: names.primary,
         bind: frontend.primary,
         checkPath: config.checks.primary,
-        servers: members.map((m) => toServer(m, m.name !== writer?.name)),
+        servers: members.map((m) => toServer(m, m.name !== writer?.name, isFileOnly && writer === null)),
       },
       replicas: frontend.replicas
         ? {

@@ -8,7 +8,7 @@ import {
   type CompiledTemplate,
 } from '../../render/index.js';
 import { defaultTemplate } from '../../paths.js';
-import { writer, type RouteView } from '../../route/view.js';
+import { writer, type RouteServer, type RouteView } from '../../route/view.js';
 import { defineTarget, type TargetCreateContext } from '../registry.js';
 import type { ApplyResult, RouteSnapshot, Target } from '../types.js';
 import { HaproxyConfigSchema, type HaproxyConfig } from './config.js';
@@ -60,7 +60,7 @@ export class HaproxyTarget implements Target {
     this.template ??= await loadTemplate(
       resolve(this.ctx.configDir, this.config.template ?? defaultTemplate('haproxy.cfg.hbs')),
     );
-    const context = buildContext(this.config, snapshot.views, snapshot.generation, writer);
+    const context = buildContext(this.config, snapshot.views, snapshot.generation, writer, this.retained);
     return { text: this.template(context), context };
   }
 
@@ -70,7 +70,8 @@ export class HaproxyTarget implements Target {
 
   async apply(snapshot: RouteSnapshot): Promise<ApplyResult> {
     const isReconcile = snapshot.generation === this.lastGeneration;
-    const context = buildContext(this.config, snapshot.views, snapshot.generation, writer);
+    this.retainMembers(snapshot.views);
+    const context = buildContext(this.config, snapshot.views, snapshot.generation, writer, this.retained);
     const structure = structuralKey(context);
     const moved = context.clusters.filter((c) => this.previousWriters.get(c.scope) !== c.writer);
     const parts: string[] = [];
@@ -222,6 +223,18 @@ export class HaproxyTarget implements Target {
   }
 
   private readonly appliedViewGenerations = new Map<string, number>();
+  /** Every member seen per cluster (latest address), so an expired member key does not force a reload. */
+  private readonly retained = new Map<string, RouteServer[]>();
+
+  private retainMembers(views: ReadonlyMap<string, RouteView>): void {
+    for (const scope of Object.keys(this.config.frontends)) {
+      const view = views.get(scope);
+      if (!view) continue;
+      const byName = new Map((this.retained.get(scope) ?? []).map((m) => [m.name, m]));
+      for (const m of view.members) byName.set(m.name, m);
+      this.retained.set(scope, [...byName.values()]);
+    }
+  }
   private liveWorkerPid: string | null = null;
   private lastFullCheckAt = 0;
 
