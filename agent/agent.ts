@@ -69,6 +69,7 @@ export class Agent {
   #wake: (() => void) | null = null;
   #wakePending = false;
   #lastRenewAt = 0;
+  #notStreamingSince: number | null = null;
   #oldLeaseAliveUntil: number | null = null;
   #watcher: Watcher | null = null;
   #guard: NodeJS.Timeout | null = null;
@@ -364,12 +365,19 @@ export class Agent {
     if (cluster && cluster.config.modRevision !== null)
       this.control.setDcsParameters(dcsPgParameters(cluster.config.raw));
 
-    this.obs = await observePostgres(
+    const observed = await observePostgres(
       this.control,
       this.query,
       cluster ?? this.cluster,
       this.task?.state ?? null,
     );
+    // How long a running standby has gone without streaming (a stalled follower is rejoined, see decide).
+    const stalled =
+      observed.status?.isInRecovery === true && !observed.status.walReceiverStreaming && !this.task;
+    if (!stalled) this.#notStreamingSince = null;
+    else this.#notStreamingSince ??= monotonicMs();
+    const notStreamingMs = this.#notStreamingSince === null ? 0 : monotonicMs() - this.#notStreamingSince;
+    this.obs = { ...observed, local: { ...observed.local, notStreamingMs } };
     let sentence: string;
     if (this.task) {
       sentence = `${this.task.name} in progress`;

@@ -48,6 +48,7 @@ const pyNow = () => new Date().toISOString().replace('Z', '+00:00');
 export class Executor {
   /** `synchronous_standby_names` the agent wants (written into switchyard.conf on every start). */
   ssn = '';
+  #startFailures = 0;
 
   constructor(private readonly d: ExecutorDeps) {}
 
@@ -82,8 +83,12 @@ export class Executor {
       case 'start_replica': {
         const leader = this.#leaderMember(ctx.cluster, action.leader);
         const following = leader ? followingOf(leader, name) : null;
-        this.d.runTask(action.rewind ? 'rewind' : 'start', 'starting', async () => {
-          if (action.rewind && leader) {
+        // After a failed start as a replica, the next attempt rewinds first: a standby whose timeline
+        // forked from the leader's ("requested timeline is not a child of this server's history") cannot
+        // start, and its control file does not always show that it wrote past the switch point.
+        const rewind = (action.rewind || this.#startFailures > 0) && leader !== null;
+        this.d.runTask(rewind ? 'rewind' : 'start', 'starting', async () => {
+          if (rewind && leader) {
             await control.stop('fast').catch(() => control.stop('immediate'));
             try {
               await control.rewind({ host: leader.host, port: leader.port });
@@ -92,11 +97,28 @@ export class Executor {
                 { err: describeError(err) },
                 'pg_rewind failed; removing the data directory to re-clone',
               );
+              this.#startFailures = 0;
               control.wipe();
               return;
             }
           }
-          await control.start({ standby: true, following, synchronousStandbyNames: '' });
+          try {
+            await control.start({ standby: true, following, synchronousStandbyNames: '' });
+            this.#startFailures = 0;
+          } catch (err) {
+            // Still failing after a rewind: re-clone rather than retry forever.
+            if (++this.#startFailures >= 3 && leader) {
+              this.d.log.warn(
+                { err: describeError(err) },
+                'PostgreSQL failed to start 3 times; removing the data directory to re-clone',
+              );
+              this.#startFailures = 0;
+              await control.stop('immediate').catch(() => undefined);
+              control.wipe();
+              return;
+            }
+            throw err;
+          }
         });
         return { ok: true };
       }

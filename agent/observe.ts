@@ -32,6 +32,7 @@ export async function observePostgres(
     followingMember: null,
     replication: [],
     synchronousStandbyNames: '',
+    notStreamingMs: 0,
   };
   if (control.isDataDirEmpty()) {
     return {
@@ -87,9 +88,9 @@ export async function observePostgres(
       isInRecovery: null,
       wasPrimary:
         (stateText === 'shut down' || stateText === 'in production') && !control.isStandbyConfigured(),
-      timeline:
-        Math.max(cd?.timeline ?? 0, control.isStandbyConfigured() ? control.latestHistoryTimeline() : 0) ||
-        null,
+      // The control file's timeline, not the newest history file: a stopped node's divergence is judged
+      // from where its WAL really is (see needsRewind).
+      timeline: cd?.timeline ?? null,
       walPosition: cd?.walPosition ?? null,
       systemId: cd?.systemId ?? null,
     },

@@ -4,6 +4,9 @@ import { clusterTimeline, isHealthiestNode, isSyncModeActive, isSyncPromotable }
 import { planSync } from './sync.js';
 import { decision, type HaAction, type HaDecision, type HaSnapshot } from './types.js';
 
+/** How long a standby may follow the leader without streaming before it is rejoined through pg_rewind. */
+export const STREAMING_STALL_MS = 30_000;
+
 /** The running PostgreSQL accepts writes (or would, once started, for `wasPrimary`). */
 const isPrimary = (s: HaSnapshot) => s.pg.isRunning && s.pg.isInRecovery === false;
 
@@ -221,6 +224,23 @@ function withoutLock(s: HaSnapshot, cluster: ClusterState, leader: string): HaDe
       });
     }
     return decision(`following new leader ${leader}`, { kind: 'follow', leader });
+  }
+  // Following the right leader but not streaming for long (e.g. its timeline forked from the leader's):
+  // restart through pg_rewind, which is a no-op when nothing diverged.
+  const leaderMember = cluster.members.get(leader);
+  if (
+    !cluster.config.isPaused &&
+    s.pg.notStreamingMs > STREAMING_STALL_MS &&
+    leaderMember?.state === 'running'
+  ) {
+    return decision(
+      `not streaming from ${leader} for ${Math.round(s.pg.notStreamingMs / 1000)} s; rejoining through pg_rewind`,
+      {
+        kind: 'start_replica',
+        leader,
+        rewind: true,
+      },
+    );
   }
   const prefix = cluster.config.isPaused ? 'PAUSE: ' : '';
   return decision(`${prefix}no action. I am (${s.name}), a secondary, and following a leader (${leader})`);

@@ -19,6 +19,8 @@ export interface LocalPostgres {
   readonly followingMember: string | null;
   /** Primary only: walsenders (pg_stat_replication). */
   readonly replication: readonly ReplicationRow[];
+  /** A running standby whose walreceiver has not been streaming for this long (ms); 0 when streaming. */
+  readonly notStreamingMs: number;
   /** Current `synchronous_standby_names`. */
   readonly synchronousStandbyNames: string;
 }

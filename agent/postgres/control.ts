@@ -192,14 +192,16 @@ export class PgControl {
     setStandbySignal(this.dataDir, options.standby, this.user);
     rmSync(join(this.dataDir, 'recovery.signal'), { force: true });
     const t = String(options.timeoutS ?? 60);
-    check(
-      'pg_ctl start',
-      await this.#run(
-        'pg_ctl',
-        ['start', '-D', this.dataDir, '-l', this.logFile, '-w', '-t', t, '-s'],
-        (options.timeoutS ?? 60) * 1000 + 5000,
-      ),
+    const res = await this.#run(
+      'pg_ctl',
+      ['start', '-D', this.dataDir, '-l', this.logFile, '-w', '-t', t, '-s'],
+      (options.timeoutS ?? 60) * 1000 + 5000,
     );
+    if (res.exitCode !== 0) {
+      // pg_ctl only says "Examine the log output": put the server's own last words in the error.
+      const tail = this.logTail(4) || `(no server log in ${this.logFile})`;
+      check('pg_ctl start', { exitCode: res.exitCode, output: `${res.output}\n${tail}` });
+    }
   }
 
   /** Rewrites primary_conninfo/slot and reloads: PostgreSQL ≥ 13 repoints the walreceiver without restart. */

@@ -78,6 +78,7 @@ export const primaryPg: LocalPostgres = {
   followingMember: null,
   replication: [],
   synchronousStandbyNames: '',
+  notStreamingMs: 0,
 };
 
 export const replicaPg: LocalPostgres = { ...primaryPg, isInRecovery: false, wasPrimary: false };

@@ -69,6 +69,12 @@ test('a former primary killed before its last checkpoint caught up still rejoins
   assert.deepEqual(d.actions, [{ kind: 'start_replica', leader: 'pg2', rewind: true }]);
 });
 
+test('a standby following the leader without streaming for 30 s rejoins through pg_rewind', () => {
+  const stalled = run(snapshot({ name: 'pg2', pg: { ...replicaPg, notStreamingMs: 31_000 } }));
+  assert.deepEqual(stalled.actions, [{ kind: 'start_replica', leader: 'pg1', rewind: true }]);
+  assert.equal(run(snapshot({ name: 'pg2', pg: { ...replicaPg, notStreamingMs: 5_000 } })).actions.length, 0);
+});
+
 test('the leader demotes when its lease deadline passed even though etcd still shows its key', () => {
   const d = run(snapshot({ lease: { id: '7', safeUntil: NOW } }));
   assert.deepEqual(d.kinds, ['demote']);
