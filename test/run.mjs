@@ -42,6 +42,8 @@ const child = spawn(
     'tsx',
     '--test',
     '--test-concurrency=1',
+    // A test file whose tests finished must not hang the run on a leaked handle.
+    '--test-force-exit',
     `--test-timeout=${process.env.SWITCHYARD_TEST_TIMEOUT_MS ?? 600000}`,
     '--test-reporter=spec',
     '--test-reporter-destination=stdout',

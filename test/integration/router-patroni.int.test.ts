@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { Etcd3 } from 'etcd3';
+import { Etcd3, type Watcher } from 'etcd3';
 import {
   PATRONI_SUPERUSER,
   ProcessGroup,
@@ -28,6 +28,7 @@ let primaryPort: number;
 let routerConfig: Record<string, unknown>;
 let router: Awaited<ReturnType<typeof startRouterProcess>>;
 let watchClient: Etcd3;
+let leaderWatcher: Watcher | undefined;
 const spans: HolderSpan[] = [];
 const portToName = new Map<number, string>();
 
@@ -46,6 +47,7 @@ before(async () => {
   const initial = await watchClient.get('/service/app/leader').string();
   spans.push({ name: initial, from: Date.now(), to: Number.MAX_SAFE_INTEGER });
   const watcher = await watchClient.watch().key('/service/app/leader').create();
+  leaderWatcher = watcher;
   const record = (name: string | null) => {
     const now = Date.now();
     const last = spans.at(-1);
@@ -91,6 +93,8 @@ before(async () => {
 });
 
 after(async () => {
+  // Cancel before closing: a watcher left on a closed client keeps reconnecting and the process never exits.
+  await leaderWatcher?.cancel().catch(() => undefined);
   watchClient?.close();
   await group?.cleanup();
   await haproxy?.stop();
