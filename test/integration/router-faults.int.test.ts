@@ -218,3 +218,32 @@ test('SIGHUP re-reads the config: an invalid one is reported and the running one
   });
   await group.stop('hup');
 });
+
+test('a reload that keeps failing is retried, then the previous file is restored and the failure shown', async () => {
+  const live = `${group.dir}/reload.cfg`;
+  writeFileSync(live, '# the last good file\n');
+  const { api } = await startRouterProcess(group, 'reload', {
+    dcs: { type: 'etcd3', hosts: etcd.endpoints },
+    clusters: ['app'],
+    targets: haproxyTarget('reload', { reload: 'echo "reload refused" >&2; exit 1', reload_attempts: 2 }),
+  });
+  await waitFor(
+    async () =>
+      /HAProxy reload failed 2 times/.test((await routerStatus(api)).targets.haproxy?.lastError ?? ''),
+    {
+      what: 'reload failure in /status',
+      timeoutMs: 10_000,
+    },
+  );
+  const status = await routerStatus(api);
+  assert.match(status.targets.haproxy!.lastError!, /reload refused.*restored the previous/s);
+  assert.ok((status.targets.haproxy as unknown as { rollbacks: number }).rollbacks >= 1);
+  // The router keeps retrying with growing backoff; between attempts the previous file is in place.
+  await waitFor(() => readFileSync(live, 'utf8') === '# the last good file\n', {
+    what: 'the previous file back in place',
+    timeoutMs: 5000,
+    intervalMs: 20,
+  });
+  assert.equal(status.healthy, false);
+  await group.stop('reload');
+});
