@@ -7,4 +7,11 @@ import { register as agent } from './agent.js';
 import { register as ctl } from './ctl.js';
 
 /** Every subcommand's `register`. Add one line per new command module. */
-export const commands: ReadonlyArray<(program: Command) => void> = [route, render, status, agent, ctl, switchover];
+export const commands: ReadonlyArray<(program: Command) => void> = [
+  route,
+  render,
+  status,
+  agent,
+  ctl,
+  switchover,
+];

@@ -57,7 +57,7 @@ test('switchyard status prints health, reasons, clusters and targets as tables',
     text,
     /^Router: UNHEALTHY · generation 12 · etcd connected \(last contact 0\.4 s ago, revision 881\)\n/,
   );
-  assert.match(text, /  ! app: leader pg2 not writable/);
+  assert.match(text, / {2}! app: leader pg2 not writable/);
   assert.match(
     text,
     /\| app +\| pg2 +\| \(none\) +\| pg3 +\| 5 +\| leader pg2 reports role replica, not primary \|/,
