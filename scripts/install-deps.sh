@@ -9,6 +9,7 @@ PACKAGES=(
   haproxy pgbouncer                    # routing targets under test
   iproute2 arping libndp-tools socat   # VIP target: ip, gratuitous ARP, IPv6 NA; runtime-API socket
   vip-manager                          # VIP benchmark baseline
+  python3                              # the VIP target's resident ARP sender
   openssl procps ca-certificates tmux  # test certificates, ps/kill, demo terminal
 )
 missing=()

@@ -53,32 +53,24 @@ export function register(program: Command): void {
     .requiredOption('-c, --config <file>', 'Patroni YAML of any node of the cluster')
     .option('-f, --format <format>', 'pretty or json', 'pretty');
 
-  ctl
-    .command('list')
-    .description('members, roles, states, timelines and lag')
-    .action(async (_o, cmd: Command) =>
-      withClient(cmd, async (c, g) => {
-        const cluster = await c.read();
-        out(
-          g.format === 'json'
-            ? JSON.stringify(listRows(c.config.scope, cluster))
-            : formatList(c.config.scope, cluster),
-        );
-      }),
-    );
-  ctl
-    .command('topology')
-    .description('members as a tree, leader first')
-    .action(async (_o, cmd: Command) =>
-      withClient(cmd, async (c, g) => {
-        const cluster = await c.read();
-        out(
-          g.format === 'json'
-            ? JSON.stringify(listRows(c.config.scope, cluster))
-            : formatList(c.config.scope, cluster, true),
-        );
-      }),
-    );
+  for (const [name, description, isTree] of [
+    ['list', 'members, roles, states, timelines and lag', false],
+    ['topology', 'members as a tree, leader first', true],
+  ] as const) {
+    ctl
+      .command(name)
+      .description(description)
+      .action(async (_o, cmd: Command) =>
+        withClient(cmd, async (c, g) => {
+          const cluster = await c.read();
+          out(
+            g.format === 'json'
+              ? JSON.stringify(listRows(c.config.scope, cluster))
+              : formatList(c.config.scope, cluster, isTree),
+          );
+        }),
+      );
+  }
   ctl
     .command('history')
     .description('timeline history')
