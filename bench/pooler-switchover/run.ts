@@ -24,7 +24,7 @@ import {
   type PatroniCluster,
 } from '../../test/harness/index.js';
 import { startPgBouncerBed, type PgBouncerBed } from '../../test/targets/pgbouncer-bed.js';
-import { startLoad, type LoadReport } from '../../test/targets/pgbouncer-load.js';
+import { isInFlightError, startLoad, type LoadReport } from '../../test/targets/pgbouncer-load.js';
 import { runSwitchover } from '../../src/cli/switchover.js';
 
 type Setup = 'A' | 'B' | 'C';
@@ -39,6 +39,11 @@ interface EventResult {
   statements: number;
   errors: number;
   readOnlyErrors: number;
+  /**
+   * Unplanned: errors of statements (or reconnects) started after SIGKILL reached PostgreSQL that no server
+   * was running (PgBouncer failed them itself): not in flight.
+   */
+  errorsAfterKill: number | null;
   /** Longest single statement of a writer client (ms). */
   maxWaitMs: number;
   /** Sum of writer statement latencies >= 100 ms (ms). */
@@ -52,8 +57,8 @@ interface EventResult {
   /** A planned: PAUSE → RESUME as printed by `switchyard switchover`. */
   pauseMs: number | null;
   sampleErrors: string[];
-  /** The first 50 errors with their time since the event started (ms). */
-  errorLog: Array<{ atMs: number; message: string }>;
+  /** The first 50 errors: when they failed and when their statement started, since the event started (ms). */
+  errorLog: Array<{ atMs: number; startedMs: number; message: string }>;
 }
 
 function arg(name: string, fallback: string): string {
@@ -122,6 +127,7 @@ async function runEvent(
   let pauseMs: number | null = null;
   let to: string;
   let killed: string | null = null;
+  let killedAt: number | null = null;
   if (kind === 'planned' && setup === 'A') {
     const lines: string[] = [];
     const out = new Writable({
@@ -141,6 +147,7 @@ async function runEvent(
     patroniMs = Date.now() - t0;
   } else {
     killed = await cluster.killLeader();
+    killedAt = Date.now();
     to = await cluster.waitForLeader({ not: killed, timeoutMs: 90_000 });
   }
   const toPort = cluster.nodes.find((n) => n.name === to)?.pgPort as number;
@@ -165,6 +172,13 @@ async function runEvent(
     statements: report.statements,
     errors: report.errors.length,
     readOnlyErrors: report.errors.filter((e) => /read-only/.test(e)).length,
+    errorsAfterKill:
+      killedAt === null
+        ? null
+        : report.errors.filter(
+            (message, i) =>
+              (report.errorStartedAt[i] ?? 0) > (killedAt as number) && !isInFlightError(message),
+          ).length,
     maxWaitMs: report.maxLatencyMs,
     totalWaitMs: report.totalWaitMs,
     recoveredMs: first === undefined ? null : first - t0,
@@ -173,9 +187,11 @@ async function runEvent(
     pauseMs,
     sampleErrors: [...new Set(report.errors)].slice(0, 5),
     // The first 50 are enough to see when errors happen; B produces hundreds per event.
-    errorLog: report.errors
-      .slice(0, 50)
-      .map((message, i) => ({ atMs: (report.errorAt[i] ?? t0) - t0, message })),
+    errorLog: report.errors.slice(0, 50).map((message, i) => ({
+      atMs: (report.errorAt[i] ?? t0) - t0,
+      startedMs: (report.errorStartedAt[i] ?? t0) - t0,
+      message,
+    })),
   };
   log(
     `${setup} ${kind} #${index} ${from}→${to}: ${result.errors} errors, outage ${result.outageMs} ms, max wait ${result.maxWaitMs} ms, recovered ${result.recoveredMs} ms`,
@@ -266,8 +282,8 @@ async function setupB(cluster: PatroniCluster) {
 
 function table(results: EventResult[]): string {
   const rows: string[] = [
-    '| setup | event | n | client errors: total / median / p99 per event | read-only errors | outage ms: median / p99 | max client wait ms: median / p99 | total wait ms per event: median / p99 | recovered ms: median / p99 | Patroni time ms: median | pause ms: median |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| setup | event | n | client errors: total / median / p99 per event | of which not in flight | read-only errors | outage ms: median / p99 | max client wait ms: median / p99 | total wait ms per event: median / p99 | recovered ms: median / p99 | Patroni time ms: median | pause ms: median |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const setup of ['A', 'B', 'C'] as Setup[]) {
     for (const kind of ['planned', 'unplanned'] as Kind[]) {
@@ -280,7 +296,7 @@ function table(results: EventResult[]): string {
       };
       const errors = r.map((x) => x.errors);
       rows.push(
-        `| ${setup} | ${kind} | ${r.length} | ${errors.reduce((a, b) => a + b, 0)} / ${f(quantile(errors, 0.5))} / ${f(quantile(errors, 0.99))} | ${r.reduce((a, x) => a + x.readOnlyErrors, 0)} | ${col((x) => x.outageMs)} | ${col((x) => x.maxWaitMs)} | ${col((x) => x.totalWaitMs)} | ${col((x) => x.recoveredMs)} | ${f(
+        `| ${setup} | ${kind} | ${r.length} | ${errors.reduce((a, b) => a + b, 0)} / ${f(quantile(errors, 0.5))} / ${f(quantile(errors, 0.99))} | ${kind === 'unplanned' ? r.reduce((a, x) => a + (x.errorsAfterKill ?? 0), 0) : '–'} | ${r.reduce((a, x) => a + x.readOnlyErrors, 0)} | ${col((x) => x.outageMs)} | ${col((x) => x.maxWaitMs)} | ${col((x) => x.totalWaitMs)} | ${col((x) => x.recoveredMs)} | ${f(
           quantile(
             r.map((x) => x.patroniMs).filter((v): v is number => v !== null && !Number.isNaN(v)),
             0.5,
@@ -332,7 +348,7 @@ async function main(): Promise<void> {
     'A: PgBouncer managed by the Switchyard router (writable_probe sql, liveness on); planned events via `switchyard switchover`.',
     "C (when run): A's router, planned via `patronictl switchover --force` (no `switchyard switchover`).",
     'B: PgBouncer → HAProxy 2.6 with Patroni checks (`GET /primary`, inter 3s fall 3 rise 2, on-marked-down shutdown-sessions); planned via `patronictl switchover --force`.',
-    "Unplanned (both): SIGKILL of the leader's Patroni and PostgreSQL. p99 of ≤ 10 samples is the maximum.",
+    'Unplanned (both): SIGKILL of the leader\'s Patroni and PostgreSQL; "not in flight" counts errors of statements (or reconnects) begun after SIGKILL reached PostgreSQL that no server was running (PgBouncer failed them itself, e.g. "server login has been failing"). p99 of ≤ 10 samples is the maximum.',
     '',
     table(results),
     '',

@@ -5,7 +5,7 @@ import { defineTarget } from './registry.js';
 import type { ApplyResult, RouteSnapshot, Target, TargetContext } from './types.js';
 import { PgBouncerConfigSchema } from './pgbouncer/config.js';
 import { PgBouncerControl, type LiveDatabase, type PgBouncerAdmin } from './pgbouncer/control.js';
-import { LeaderLiveness, type ProbeResult } from './pgbouncer/liveness.js';
+import { LeaderLiveness, holdPostgres, type Hold, type ProbeResult } from './pgbouncer/liveness.js';
 import { isMarkerLive, readMarker } from './pgbouncer/marker.js';
 import { resolvePgBouncerOptions, type PgBouncerOptions } from './pgbouncer/options.js';
 import { renderPgBouncerIni, type Endpoint, type EntryInfo } from './pgbouncer/render.js';
@@ -61,6 +61,7 @@ export class PgBouncerTarget implements Target {
     private readonly ctx: TargetContext,
     control?: PgBouncerAdmin,
     probe?: (endpoint: Endpoint, timeoutMs: number) => Promise<ProbeResult>,
+    hold: Hold | null = null,
   ) {
     this.name = 'pgbouncer';
     this.control = control ?? new PgBouncerControl(options.admin);
@@ -69,7 +70,13 @@ export class PgBouncerTarget implements Target {
       ? new LeaderLiveness(
           { intervalMs: l.interval_ms, timeoutMs: l.timeout_ms, failures: l.failures },
           () => this.reapply(),
+          (cluster, endpoint, message) =>
+            this.ctx.log.warn(
+              { target: this.name, cluster },
+              `liveness.hold cannot log in to ${endpoint.host}:${endpoint.port} (${message}); a dead primary is found by the probe only`,
+            ),
           probe,
+          hold,
         )
       : null;
   }
@@ -351,7 +358,7 @@ export class PgBouncerTarget implements Target {
         sinceMs: this.ctx.now() - h.since,
       })),
       pausedByOthers: [...this.foreign.keys()],
-      warnings: this.warnings,
+      warnings: [...this.warnings, ...(this.liveness?.holdProblems() ?? [])],
       lastSummary: this.lastSummary,
     };
   }
@@ -384,6 +391,13 @@ export const pgbouncerTarget = defineTarget({
   key: 'pgbouncer',
   schema: PgBouncerConfigSchema,
   create(config, ctx) {
-    return new PgBouncerTarget(resolvePgBouncerOptions(config, ctx.configDir), ctx);
+    const hold = config.liveness.hold ? holdPostgres(ctx.postgresLogin, config.timeouts.connect_ms) : null;
+    return new PgBouncerTarget(
+      resolvePgBouncerOptions(config, ctx.configDir),
+      ctx,
+      undefined,
+      undefined,
+      hold,
+    );
   },
 });

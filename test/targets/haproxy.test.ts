@@ -24,7 +24,13 @@ function target(extra: Record<string, unknown> = {}) {
     frontends: { lab: { primary: '127.0.0.1:5000', replicas: '127.0.0.1:5001' } },
     ...extra,
   });
-  return new HaproxyTarget(config, { log: silentLogger(), now: Date.now, configDir: dir, clusters: ['lab'] });
+  return new HaproxyTarget(config, {
+    log: silentLogger(),
+    now: Date.now,
+    configDir: dir,
+    clusters: ['lab'],
+    postgresLogin: { user: 'postgres', dbname: 'postgres', password: undefined },
+  });
 }
 
 function snapshot(views: RouteView[]) {

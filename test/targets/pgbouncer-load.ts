@@ -15,8 +15,21 @@ export interface LoadReport {
   firstAnswerAt: Record<number, number>;
   /** Epoch ms of each error, same order as `errors`. */
   errorAt: number[];
+  /** Epoch ms at which each failed statement (or its reconnect) started, same order as `errors`. */
+  errorStartedAt: number[];
   /** Longest time during which no writer statement succeeded, across all clients: the outage clients saw. */
   maxOutageMs: number;
+}
+
+/**
+ * Errors PostgreSQL or PgBouncer report for a statement a server was already running when the server died
+ * (its backends exit on their own a few ms after the postmaster is killed). The others are statements
+ * PgBouncer could not place (e.g. "server login has been failing", "query_wait_timeout").
+ */
+export function isInFlightError(message: string): boolean {
+  return /terminating connection due to unexpected postmaster exit|server conn crashed\?|Connection terminated unexpectedly|server closed the connection unexpectedly/.test(
+    message,
+  );
 }
 
 export interface LoadOptions {
@@ -48,6 +61,7 @@ export function startLoad(options: LoadOptions): { stop(): Promise<LoadReport> }
     totalWaitMs: 0,
     firstAnswerAt: {},
     errorAt: [],
+    errorStartedAt: [],
     maxOutageMs: 0,
   };
   let lastSuccessAny = Date.now();
@@ -92,6 +106,7 @@ export function startLoad(options: LoadOptions): { stop(): Promise<LoadReport> }
       } catch (err) {
         report.errors.push(err instanceof Error ? err.message : String(err));
         report.errorAt.push(Date.now());
+        report.errorStartedAt.push(started);
         await client?.end().catch(() => undefined);
         client = null;
         await new Promise((r) => setTimeout(r, 50));

@@ -8,6 +8,7 @@ import { PgBouncerConfigSchema } from '../../src/targets/pgbouncer/config.js';
 import { parseConnString, parseIni } from '../../src/targets/pgbouncer/ini.js';
 import { resolvePgBouncerOptions } from '../../src/targets/pgbouncer/options.js';
 import { markerPath } from '../../src/targets/pgbouncer/marker.js';
+import type { HoldEnd } from '../../src/targets/pgbouncer/liveness.js';
 import { FakePgBouncer, snapshot, testContext, view } from './pgbouncer-fixtures.js';
 
 let dir: string;
@@ -306,6 +307,56 @@ test('a leader whose PostgreSQL port refuses connections is fenced before its ke
   } finally {
     await target.close();
   }
+});
+
+test('the held connection closing pauses at once, long before the next interval probe', async () => {
+  const config = PgBouncerConfigSchema.parse({
+    output: 'routes.ini',
+    databases: { app: { cluster: 'demo' } },
+    liveness: { interval_ms: 10_000 },
+  });
+  const options = resolvePgBouncerOptions(config, dir);
+  const fake = new FakePgBouncer(() => readRoutes(options.output));
+  let answer: 'up' | 'refused' = 'up';
+  const held: Array<{ port: number; close: (end: HoldEnd) => void; released: boolean }> = [];
+  const target = new PgBouncerTarget(
+    options,
+    testContext(() => clock),
+    fake,
+    async () => answer,
+    (endpoint, onClose) => {
+      const h = { port: endpoint.port, close: onClose, released: false };
+      held.push(h);
+      return () => {
+        h.released = true;
+      };
+    },
+  );
+  try {
+    await target.apply(snapshot(1, view('demo', pg1)));
+    assert.deepEqual(
+      held.map((h) => h.port),
+      [5432],
+      'one connection held to the routed leader',
+    );
+    answer = 'refused';
+    const closedAt = Date.now();
+    held[0]?.close({});
+    while (!/paused app/.test(String(target.status().lastSummary)) && Date.now() - closedAt < 2000)
+      await new Promise((r) => setTimeout(r, 5));
+    assert.equal(fake.live.get('app')?.isPaused, true, 'paused by the close, not by the 10 s interval');
+    assert.ok(Date.now() - closedAt < 1000, `paused ${Date.now() - closedAt} ms after the close`);
+    assert.equal(held.length, 1, 'no new hold on a leader that refuses');
+    await target.apply(snapshot(2, view('demo', pg2)));
+    assert.deepEqual(
+      held.map((h) => h.port),
+      [5432, 5433],
+      'the new leader is held',
+    );
+  } finally {
+    await target.close();
+  }
+  assert.equal(held.at(-1)?.released, true, 'close releases the held connection');
 });
 
 test('full mode writes the whole pgbouncer.ini with the [pgbouncer] settings, 0600', async () => {

@@ -112,6 +112,12 @@ export const PgBouncerConfigSchema = z
         interval_ms: z.number().int().min(20).max(10_000).default(100),
         timeout_ms: z.number().int().min(50).max(10_000).default(500),
         failures: z.number().int().min(1).max(20).default(2),
+        /**
+         * Also hold one idle session on the leader (logged in with routing.writable_probe's user, dbname and
+         * password) and probe the moment it closes: a killed primary is paused within milliseconds instead
+         * of up to `interval_ms` later.
+         */
+        hold: z.boolean().default(true),
       })
       .strict()
       .default({}),

@@ -1,4 +1,6 @@
 import { connect } from 'node:net';
+import pg from 'pg';
+import type { PostgresLogin } from '../types.js';
 import type { Endpoint } from './render.js';
 
 export type ProbeResult = 'up' | 'refused' | 'timeout';
@@ -20,6 +22,62 @@ export function probeTcp(endpoint: Endpoint, timeoutMs: number): Promise<ProbeRe
   });
 }
 
+/** Releases a held connection. */
+export type Release = () => void;
+
+/** How a held connection ended: `loginError` when it never got past login (wrong credentials, pg_hba). */
+export interface HoldEnd {
+  readonly loginError?: string;
+}
+
+export type Hold = (endpoint: Endpoint, onEnd: (end: HoldEnd) => void) => Release;
+
+/** Login refused for good: SQLSTATE class 28 (authorization, pg_hba) or 3D000 (no such database). */
+function isLoginRefused(code: string | undefined): boolean {
+  return code !== undefined && (code.startsWith('28') || code === '3D000');
+}
+
+/**
+ * Holds one idle, logged-in session on the leader. A backend exits the moment its postmaster dies and the
+ * session closes with it (6 ms after SIGKILL of the postmaster in the lab), at the same time as
+ * PgBouncer's own server connections. A connection that never sent a startup packet does not: its backend
+ * waits for the packet without watching the postmaster, so the login is needed.
+ */
+export function holdPostgres(login: PostgresLogin, connectTimeoutMs: number): Hold {
+  return (endpoint, onEnd) => {
+    const client = new pg.Client({
+      host: endpoint.host,
+      port: endpoint.port,
+      user: login.user,
+      password: login.password,
+      database: login.dbname,
+      connectionTimeoutMillis: connectTimeoutMs,
+      application_name: 'switchyard-liveness',
+      keepAlive: true,
+    });
+    let isEstablished = false;
+    let isDone = false;
+    const end = (result: HoldEnd) => {
+      if (isDone) return;
+      isDone = true;
+      onEnd(result);
+    };
+    client.on('error', () => undefined);
+    client.on('end', () => end({}));
+    client.connect().then(
+      () => {
+        isEstablished = true;
+      },
+      (err: NodeJS.ErrnoException) =>
+        end(!isEstablished && isLoginRefused(err.code) ? { loginError: err.message } : {}),
+    );
+    return () => {
+      isDone = true;
+      void client.end().catch(() => undefined);
+    };
+  };
+}
+
 export interface LivenessSettings {
   readonly intervalMs: number;
   readonly timeoutMs: number;
@@ -31,13 +89,26 @@ interface Watched {
   endpoint: Endpoint;
   failures: number;
   isLost: boolean;
+  release: Release | null;
+  /** Earliest time of the next hold. */
+  holdAfter: number;
+  /** Why this leader cannot be held (login refused): not retried until the leader changes. */
+  holdError: string | null;
 }
+
+/** Shortest time between two held connections to one leader (a port that accepts and closes at once). */
+const REHOLD_MIN_MS = 1000;
 
 /**
  * Watches the PostgreSQL port of each cluster's routed leader. The leader key outlives a dead primary by up
  * to the cluster's ttl; during that time PgBouncer would hand clients connection errors. A leader whose port
  * refuses connections (or times out `failures` times in a row) is reported lost, so its databases are paused
  * and clients wait for the new leader instead; it is reported back when it answers again.
+ *
+ * Probing alone finds a dead primary up to one interval late, and PgBouncer fails every client statement
+ * that arrives after its own first refused connect (`check_fast_fail`) until the PAUSE lands. So a session
+ * on each leader is also held open (`hold`): when the primary's processes die it closes, and the leader is
+ * probed at once instead of at the next tick.
  */
 export class LeaderLiveness {
   private readonly watched = new Map<string, Watched>();
@@ -48,7 +119,9 @@ export class LeaderLiveness {
     private readonly settings: LivenessSettings,
     /** Called when a cluster's leader is lost or back; the target re-applies. */
     private readonly onChange: (cluster: string) => void,
+    private readonly onHoldError: (cluster: string, endpoint: Endpoint, message: string) => void,
     private readonly probe: (endpoint: Endpoint, timeoutMs: number) => Promise<ProbeResult> = probeTcp,
+    private readonly hold: Hold | null = null,
   ) {}
 
   /** The leaders to watch now (cluster → writable leader); others are dropped. */
@@ -56,12 +129,22 @@ export class LeaderLiveness {
     for (const [cluster, endpoint] of leaders) {
       const current = this.watched.get(cluster);
       if (!endpoint) {
-        if (endpoint === null) this.watched.delete(cluster);
+        if (endpoint === null) this.unwatch(cluster);
         continue;
       }
       if (current && current.endpoint.host === endpoint.host && current.endpoint.port === endpoint.port)
         continue;
-      this.watched.set(cluster, { endpoint, failures: 0, isLost: false });
+      this.unwatch(cluster);
+      const w: Watched = {
+        endpoint,
+        failures: 0,
+        isLost: false,
+        release: null,
+        holdAfter: 0,
+        holdError: null,
+      };
+      this.watched.set(cluster, w);
+      this.startHold(cluster, w);
     }
     if (!this.timer && this.watched.size > 0) {
       this.timer = setInterval(() => void this.probeAll(), this.settings.intervalMs);
@@ -82,26 +165,60 @@ export class LeaderLiveness {
     if (this.isProbing) return;
     this.isProbing = true;
     try {
-      await Promise.all(
-        [...this.watched].map(async ([cluster, w]) => {
-          const result = await this.probe(w.endpoint, this.settings.timeoutMs);
-          if (this.watched.get(cluster) !== w) return;
-          w.failures = result === 'up' ? 0 : w.failures + 1;
-          const isLost = result === 'refused' || w.failures >= this.settings.failures;
-          if (isLost !== w.isLost) {
-            w.isLost = isLost;
-            this.onChange(cluster);
-          }
-        }),
-      );
+      await Promise.all([...this.watched].map(([cluster, w]) => this.probeOne(cluster, w)));
     } finally {
       this.isProbing = false;
     }
   }
 
+  private async probeOne(cluster: string, w: Watched): Promise<void> {
+    const result = await this.probe(w.endpoint, this.settings.timeoutMs);
+    if (this.watched.get(cluster) !== w) return;
+    w.failures = result === 'up' ? 0 : w.failures + 1;
+    const isLost = result === 'refused' || w.failures >= this.settings.failures;
+    if (isLost !== w.isLost) {
+      w.isLost = isLost;
+      this.onChange(cluster);
+    }
+    if (!w.isLost) this.startHold(cluster, w);
+  }
+
+  /**
+   * Holds a connection to a live leader; when it closes, probe at once. A port that accepts and closes at
+   * once must not become a connect loop: a new hold starts no sooner than REHOLD_MIN_MS after the last one,
+   * from a later probe (the interval probe keeps running meanwhile).
+   */
+  private startHold(cluster: string, w: Watched): void {
+    if (!this.hold || w.release || w.isLost || w.holdError || Date.now() < w.holdAfter) return;
+    w.holdAfter = Date.now() + REHOLD_MIN_MS;
+    w.release = this.hold(w.endpoint, (end) => {
+      w.release = null;
+      if (this.watched.get(cluster) !== w) return;
+      if (end.loginError) {
+        w.holdError = end.loginError;
+        this.onHoldError(cluster, w.endpoint, end.loginError);
+      } else void this.probeOne(cluster, w);
+    });
+  }
+
+  /** Leaders that cannot be held, as sentences for /status. */
+  holdProblems(): string[] {
+    return [...this.watched]
+      .filter(([, w]) => w.holdError)
+      .map(
+        ([cluster, w]) =>
+          `liveness.hold cannot log in to the leader of ${cluster} at ${w.endpoint.host}:${w.endpoint.port} (${w.holdError}): a dead primary is found by the probe only (routing.writable_probe user/dbname/password are used)`,
+      );
+  }
+
+  private unwatch(cluster: string): void {
+    this.watched.get(cluster)?.release?.();
+    this.watched.delete(cluster);
+  }
+
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    this.watched.clear();
+    for (const cluster of [...this.watched.keys()]) this.unwatch(cluster);
   }
 }
