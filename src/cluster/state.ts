@@ -114,6 +114,20 @@ function zodReason(error: z.ZodError): string {
 
 type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
+/**
+ * Parse results by key object. The source keeps an unchanged key's object across watch events, so a
+ * member's churn re-validates only that member, not every key of its cluster. Results are frozen.
+ */
+const parsedByKey = new WeakMap<RawKey, Parsed<unknown>>();
+
+function cached<T>(raw: RawKey, parse: () => Parsed<T>): Parsed<T> {
+  const hit = parsedByKey.get(raw);
+  if (hit) return hit as Parsed<T>;
+  const result = parse();
+  parsedByKey.set(raw, result);
+  return result;
+}
+
 function parseWith<T>(raw: string, schema: z.ZodType<T>): Parsed<T> {
   const json = parseJson(raw);
   if (!json.ok) return json;
@@ -166,7 +180,7 @@ export function parseMember(name: string, raw: RawKey): Parsed<Member> {
 function parseConfig(raw: RawKey | undefined, invalid: InvalidValue[], scope: string): DynamicConfig {
   let value: z.infer<typeof DynamicConfigSchema> = {};
   if (raw) {
-    const parsed = parseWith(raw.value, DynamicConfigSchema);
+    const parsed = cached(raw, () => parseWith(raw.value, DynamicConfigSchema));
     if (parsed.ok) value = parsed.value;
     else invalid.push({ scope, key: 'config', reason: parsed.reason });
   }
@@ -198,7 +212,7 @@ export function buildClusterState(scope: string, keys: Iterable<RawKey>): Cluste
   for (const [key, raw] of byKey) {
     if (!key.startsWith('members/')) continue;
     const name = key.slice('members/'.length);
-    const parsed = parseMember(name, raw);
+    const parsed = cached(raw, () => parseMember(name, raw));
     if (parsed.ok) members.set(name, parsed.value);
     else invalid.push({ scope, key, reason: parsed.reason });
   }
@@ -224,7 +238,7 @@ export function buildClusterState(scope: string, keys: Iterable<RawKey>): Cluste
   let optime: number | null = null;
   const statusRaw = byKey.get('status');
   if (statusRaw) {
-    const parsed = parseWith(statusRaw.value, StatusSchema);
+    const parsed = cached(statusRaw, () => parseWith(statusRaw.value, StatusSchema));
     if (parsed.ok) optime = typeof parsed.value === 'number' ? parsed.value : (parsed.value.optime ?? null);
     else invalid.push({ scope, key: 'status', reason: parsed.reason });
   }
@@ -235,7 +249,7 @@ export function buildClusterState(scope: string, keys: Iterable<RawKey>): Cluste
   const optional = <T>(key: string, schema: z.ZodType<T>): T | null => {
     const raw = byKey.get(key);
     if (!raw) return null;
-    const parsed = parseWith(raw.value, schema);
+    const parsed = cached(raw, () => parseWith(raw.value, schema));
     if (parsed.ok) return parsed.value;
     invalid.push({ scope, key, reason: parsed.reason });
     return null;
