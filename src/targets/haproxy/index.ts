@@ -17,6 +17,8 @@ import { parseServersState, planRuntime, runBatch, runtimeCommand, type DesiredB
 
 /** How often a reconcile compares every live server with the wanted state (drift made by hand). */
 const FULL_CHECK_MS = 10_000;
+/** Shortest time between two background file writes (the file only matters for HAProxy's next start). */
+const FILE_SYNC_MS = 1000;
 
 interface RuntimeStatus {
   socket: string;
@@ -70,6 +72,16 @@ export class HaproxyTarget implements Target {
 
   async apply(snapshot: RouteSnapshot): Promise<ApplyResult> {
     const isReconcile = snapshot.generation === this.lastGeneration;
+    if (isReconcile && this.runtime && this.isSettled && !(await this.isFullCheckDue().catch(() => true))) {
+      // The periodic reconcile of a settled router: same views, same HAProxy worker, no full check due.
+      // One `show info`, nothing proportional to the number of clusters (an idle router stays near 0% CPU).
+      return {
+        generation: snapshot.generation,
+        didChange: false,
+        summary: `haproxy: already current (generation ${snapshot.generation})`,
+      };
+    }
+    this.isSettled = false;
     this.retainMembers(snapshot.views);
     const context = buildContext(this.config, snapshot.views, snapshot.generation, writer, this.retained);
     const structure = structuralKey(context);
@@ -78,10 +90,8 @@ export class HaproxyTarget implements Target {
     let isRuntimeApplied = false;
     if (this.runtime) {
       try {
-        // A periodic reconcile reads the full live state only when HAProxy's worker changed (restart,
-        // reload) or every FULL_CHECK_MS; otherwise one `show info` keeps an idle router near 0% CPU.
-        const isFull = isReconcile && (await this.isFullCheckDue());
-        const sent = isReconcile && !isFull ? 0 : await this.applyRuntime(snapshot.views, context, isFull);
+        // A reconcile that got here reads the full live state (new worker, full check due, or a retry).
+        const sent = await this.applyRuntime(snapshot.views, context, isReconcile);
         isRuntimeApplied = true;
         if (sent > 0) parts.push(`runtime API: ${sent} command${sent > 1 ? 's' : ''}`);
       } catch (err) {
@@ -110,6 +120,7 @@ export class HaproxyTarget implements Target {
       this.liveStructure = structure;
     }
     this.lastGeneration = snapshot.generation;
+    this.isSettled = isRuntimeApplied;
     for (const c of context.clusters) this.previousWriters.set(c.scope, c.writer);
     const writes = moved.slice(0, 5).map((c) => `${c.scope} → ${c.writer ?? '(none)'}`);
     if (moved.length > 5) writes.push(`${moved.length - 5} more`);
@@ -153,6 +164,7 @@ export class HaproxyTarget implements Target {
     void (async () => {
       while (this.pendingFile) {
         const next = this.pendingFile;
+        const startedAt = Date.now();
         try {
           await this.writeFile(next);
         } catch (err) {
@@ -162,6 +174,10 @@ export class HaproxyTarget implements Target {
           );
         }
         if (this.pendingFile === next) this.pendingFile = null;
+        // Rendering and `haproxy -c` of a large file cost CPU in proportion to the clusters: under a burst
+        // of leader changes, write at most once per FILE_SYNC_MS (the latest state; live state is exact).
+        const wait = startedAt + FILE_SYNC_MS - Date.now();
+        if (this.pendingFile && wait > 0) await new Promise((r) => setTimeout(r, wait).unref());
       }
     })();
   }
@@ -237,6 +253,8 @@ export class HaproxyTarget implements Target {
   }
   private liveWorkerPid: string | null = null;
   private lastFullCheckAt = 0;
+  /** The last apply went through the runtime API completely: a reconcile may stop at `show info`. */
+  private isSettled = false;
 
   /** True when the HAProxy worker is not the one last reconciled, or a full check is due. */
   private async isFullCheckDue(): Promise<boolean> {
