@@ -65,7 +65,7 @@ async function routed(
         state_file: `${dir}/haproxy.state`,
         reload: `kill -USR2 $(cat ${dir}/haproxy.pid)`,
         timeouts: { connect: '300ms' },
-        checks: { inter: '1s', fall: 2, rise: 1 },
+        checks: { inter: '1s', fall: 2, rise: 2 },
         frontends: { [subject.scope]: { primary: `127.0.0.1:${port}` } },
       },
     },

@@ -55,7 +55,7 @@ test('the router sends writes to the agent leader and follows a switchover', asy
         state_file: `${dir}/haproxy.state`,
         reload: `kill -USR2 $(cat ${dir}/haproxy.pid)`,
         timeouts: { connect: '300ms' },
-        checks: { inter: '1s', fall: 2, rise: 1 },
+        checks: { inter: '1s', fall: 2, rise: 2 },
         frontends: { routed: { primary: `127.0.0.1:${port}` } },
       },
     },

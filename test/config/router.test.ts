@@ -93,3 +93,9 @@ test('"*" cannot be combined with cluster names', () => {
     /clusters: "\*" follows every scope/,
   );
 });
+
+test('haproxy checks.rise below 2 is rejected with the reason (a check could raise a leader before promotion)', () => {
+  assert.deepEqual(problems(valid.replace('    reload:', '    checks: { rise: 1 }\n    reload:')), [
+    '/etc/switchyard/router.yml: targets.haproxy.checks.rise: must be 2 or more: with rise 1 a check can route writes to a not yet promoted leader',
+  ]);
+});

@@ -63,7 +63,7 @@ before(async () => {
         runtime_api: `${group.dir}/admin.sock`,
         state_file: `${group.dir}/haproxy.state`,
         reload: `kill -USR2 $(cat ${group.dir}/haproxy.pid)`,
-        checks: { inter: '500ms', fall: 2, rise: 1 },
+        checks: { inter: '500ms', fall: 2, rise: 2 },
         frontends: { app: { primary: `127.0.0.1:${primaryPort}`, replicas: `127.0.0.1:${replicaPort}` } },
       },
     },

@@ -41,7 +41,14 @@ export const HaproxyConfigSchema = z
         replicas: path.default('/replica'),
         inter: duration.default('3s'),
         fall: z.number().int().min(1).max(100).default(3),
-        rise: z.number().int().min(1).max(100).default(2),
+        // rise 1 lets HAProxy's own check raise a leader before promotion (Patroni's /primary says 200
+        // once the lock is held): read-only errors. docs/haproxy.md, "checks".
+        rise: z
+          .number()
+          .int()
+          .min(2, 'must be 2 or more: with rise 1 a check can route writes to a not yet promoted leader')
+          .max(100)
+          .default(2),
       })
       .strict()
       .default({}),
