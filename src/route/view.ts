@@ -108,10 +108,34 @@ function hasReference(state: ClusterState): boolean {
   );
 }
 
-/** Same routing content (generation ignored). */
+function isSameServer(a: RouteServer, b: RouteServer): boolean {
+  return (
+    a.name === b.name &&
+    a.host === b.host &&
+    a.port === b.port &&
+    a.api?.host === b.api?.host &&
+    a.api?.port === b.api?.port
+  );
+}
+
+function isSameServers(a: readonly RouteServer[], b: readonly RouteServer[]): boolean {
+  return a.length === b.length && a.every((s, i) => isSameServer(s, b[i] as RouteServer));
+}
+
+/** Same routing content (generation ignored). Runs on every member-key event: no allocation. */
 export function isSameView(a: Omit<RouteView, 'generation'>, b: Omit<RouteView, 'generation'>): boolean {
-  const strip = (v: Omit<RouteView, 'generation'> & { generation?: number }) => ({ ...v, generation: 0 });
-  return JSON.stringify(strip(a)) === JSON.stringify(strip(b));
+  if (a.scope !== b.scope || a.ttl !== b.ttl || a.isFailsafeMode !== b.isFailsafeMode) return false;
+  if (a.leader === null || b.leader === null) {
+    if (a.leader !== b.leader) return false;
+  } else if (
+    !isSameServer(a.leader, b.leader) ||
+    a.leader.isWritable !== b.leader.isWritable ||
+    a.leader.reason !== b.leader.reason ||
+    a.leader.leaderRevision !== b.leader.leaderRevision
+  ) {
+    return false;
+  }
+  return isSameServers(a.replicas, b.replicas) && isSameServers(a.members, b.members);
 }
 
 /** The server writes go to right now, or null (the primary listener stays empty). */

@@ -95,3 +95,38 @@ test('member churn (xlog_location moving) produces the same view', () => {
   );
   assert.ok(isSameView(a, b));
 });
+
+test('any change of routing content makes a different view', () => {
+  const a = computeView(cluster(), options);
+  const leader = a.leader as NonNullable<typeof a.leader>;
+  const server = a.members[0] as (typeof a.members)[number];
+  const variants: Array<[string, typeof a]> = [
+    ['scope', { ...a, scope: 'other' }],
+    ['ttl', { ...a, ttl: a.ttl + 1 }],
+    ['failsafe', { ...a, isFailsafeMode: !a.isFailsafeMode }],
+    ['no leader', { ...a, leader: null }],
+    ['leader host', { ...a, leader: { ...leader, host: '10.0.0.9' } }],
+    ['leader port', { ...a, leader: { ...leader, port: leader.port + 1 } }],
+    ['leader api', { ...a, leader: { ...leader, api: null } }],
+    ['leader writable', { ...a, leader: { ...leader, isWritable: !leader.isWritable } }],
+    ['leader reason', { ...a, leader: { ...leader, reason: 'probing' } }],
+    ['leader revision', { ...a, leader: { ...leader, leaderRevision: leader.leaderRevision + 1 } }],
+    ['replica dropped', { ...a, replicas: a.replicas.slice(1) }],
+    [
+      'member api port',
+      { ...a, members: [{ ...server, api: { host: '127.0.0.1', port: 1 } }, ...a.members.slice(1)] },
+    ],
+    ['member name', { ...a, members: [{ ...server, name: 'pgX' }, ...a.members.slice(1)] }],
+  ];
+  assert.ok(isSameView(a, { ...a }));
+  for (const [what, b] of variants) assert.equal(isSameView(a, b), false, what);
+  // Every field of a view is covered above: a new field must be added to isSameView and here.
+  assert.deepEqual(Object.keys(a).sort(), [
+    'isFailsafeMode',
+    'leader',
+    'members',
+    'replicas',
+    'scope',
+    'ttl',
+  ]);
+});
