@@ -58,7 +58,14 @@ export async function startCompiledRouter(
   const proc = group.spawn({
     name,
     command: process.execPath,
-    args: [`${BUILD_DIR}/src/cli/run.js`, 'route', '--config', configPath],
+    // SY_BENCH_ROUTER_NODE_ARGS: extra node flags for the router, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+    args: [
+      ...(process.env['SY_BENCH_ROUTER_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
+      `${BUILD_DIR}/src/cli/run.js`,
+      'route',
+      '--config',
+      configPath,
+    ],
     cwd: ROOT,
   });
   await waitFor(async () => (await httpRequest(`http://${api}/status`).catch(() => null))?.status === 200, {

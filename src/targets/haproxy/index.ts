@@ -12,7 +12,13 @@ import { writer, type RouteServer, type RouteView } from '../../route/view.js';
 import { defineTarget, type TargetCreateContext } from '../registry.js';
 import type { ApplyResult, RouteSnapshot, Target } from '../types.js';
 import { HaproxyConfigSchema, type HaproxyConfig } from './config.js';
-import { backendNames, buildContext, structuralKey, type HaproxyTemplateContext } from './context.js';
+import {
+  backendNames,
+  buildContext,
+  structuralKey,
+  type ContextCache,
+  type HaproxyTemplateContext,
+} from './context.js';
 import { parseServersState, planRuntime, runBatch, runtimeCommand, type DesiredBackend } from './runtime.js';
 
 /** How often a reconcile compares every live server with the wanted state (drift made by hand). */
@@ -83,7 +89,14 @@ export class HaproxyTarget implements Target {
     }
     this.isSettled = false;
     this.retainMembers(snapshot.views);
-    const context = buildContext(this.config, snapshot.views, snapshot.generation, writer, this.retained);
+    const context = buildContext(
+      this.config,
+      snapshot.views,
+      snapshot.generation,
+      writer,
+      this.retained,
+      this.contextCache,
+    );
     const structure = structuralKey(context);
     const moved = context.clusters.filter((c) => this.previousWriters.get(c.scope) !== c.writer);
     const parts: string[] = [];
@@ -239,16 +252,25 @@ export class HaproxyTarget implements Target {
   }
 
   private readonly appliedViewGenerations = new Map<string, number>();
+  private readonly contextCache: ContextCache = new Map();
   /** Every member seen per cluster (latest address), so an expired member key does not force a reload. */
   private readonly retained = new Map<string, RouteServer[]>();
+
+  /** Views whose members are already in `retained` (by identity: views are replaced, never changed). */
+  private readonly retainedFrom = new Map<string, RouteView>();
 
   private retainMembers(views: ReadonlyMap<string, RouteView>): void {
     for (const scope of Object.keys(this.config.frontends)) {
       const view = views.get(scope);
-      if (!view) continue;
-      const byName = new Map((this.retained.get(scope) ?? []).map((m) => [m.name, m]));
+      if (!view || this.retainedFrom.get(scope) === view) continue;
+      this.retainedFrom.set(scope, view);
+      const before = this.retained.get(scope) ?? [];
+      const byName = new Map(before.map((m) => [m.name, m]));
       for (const m of view.members) byName.set(m.name, m);
-      this.retained.set(scope, [...byName.values()]);
+      const after = [...byName.values()];
+      // A new list only when a member was added or moved, so the context cache keeps this cluster.
+      if (after.length !== before.length || after.some((m, i) => m !== before[i]))
+        this.retained.set(scope, after);
     }
   }
   private liveWorkerPid: string | null = null;
