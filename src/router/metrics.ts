@@ -4,7 +4,13 @@ import type { Target } from '../targets/types.js';
 /** The router's Prometheus metrics (reference: docs/metrics.md). One registry per router. */
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'switchyard_process_' });
+  // The event-loop lag monitor is a timer: prom-client's default 10 ms wakes an idle router 100 times a
+  // second; 100 ms keeps the lag histogram useful for a process whose work is milliseconds per event.
+  collectDefaultMetrics({
+    register: registry,
+    prefix: 'switchyard_process_',
+    eventLoopMonitoringPrecision: 100,
+  });
   return {
     registry,
     leaderChanges: new Counter({
