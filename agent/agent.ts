@@ -1,8 +1,9 @@
 import type { Server } from 'node:http';
-import type { Etcd3, Watcher } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 import type { ClusterState } from '../src/cluster/index.js';
 import { connectEtcd } from '../src/dcs/connect.js';
 import { ClusterWriter } from '../src/dcs/cluster-writer.js';
+import { watchKeys, type KeyWatch } from '../src/dcs/key-watch.js';
 import { AgentLease, monotonicMs } from '../src/dcs/lease.js';
 import { SwitchyardError, describeError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
@@ -71,7 +72,7 @@ export class Agent {
   #lastRenewAt = 0;
   #notStreamingSince: number | null = null;
   #oldLeaseAliveUntil: number | null = null;
-  #watcher: Watcher | null = null;
+  #keyWatch: KeyWatch | null = null;
   #guard: NodeJS.Timeout | null = null;
   #cycleRunning: Promise<void> | null = null;
   readonly #leaderWaiters = new Set<() => void>();
@@ -225,33 +226,18 @@ export class Agent {
     return promise;
   }
 
+  /** Wakes the loop on the keys that need a reaction before the next loop_wait. */
   #watch(): void {
-    const prefix = this.writer.prefix;
-    this.client
-      .watch()
-      .prefix(prefix)
-      .create()
-      .then((w) => {
-        this.#watcher = w;
-        const onEvent = (kv: { key: Buffer }) => {
-          const rel = kv.key.toString().slice(prefix.length);
-          if (
-            rel === 'leader' ||
-            rel === 'failover' ||
-            rel === 'config' ||
-            (rel === 'status' && !this.hasLock)
-          )
-            this.wake();
-          if (rel === 'leader') for (const fn of this.#leaderWaiters) fn();
-        };
-        w.on('put', onEvent);
-        w.on('delete', onEvent);
-        w.on('error', () => undefined);
-      })
-      .catch((err: unknown) => {
-        this.log.warn({ err: describeError(err) }, 'cannot watch the cluster keys; retrying in loop_wait');
-        if (!this.#stopped) setTimeout(() => this.#watch(), this.timing().loopWait * 1000).unref();
-      });
+    this.#keyWatch = watchKeys(
+      this.client,
+      this.writer.prefix,
+      (key) => {
+        if (key === 'leader' || key === 'failover' || key === 'config' || (key === 'status' && !this.hasLock))
+          this.wake();
+        if (key === 'leader') for (const fn of this.#leaderWaiters) fn();
+      },
+      { log: this.log, retryMs: () => this.timing().loopWait * 1000 },
+    );
   }
 
   /** Runs the next cycle now, or right after the current one (an event during a cycle is not lost). */
@@ -522,7 +508,7 @@ export class Agent {
       }
     } finally {
       this.hasLock = false;
-      await this.#watcher?.cancel().catch(() => undefined);
+      await this.#keyWatch?.stop();
       const server = this.server;
       if (server) {
         const closed = new Promise<void>((r) => server.close(() => r()));
