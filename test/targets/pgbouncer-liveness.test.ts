@@ -30,7 +30,12 @@ async function until(what: string, check: () => boolean, timeoutMs = 3000): Prom
   }
 }
 
-function liveness(answer: () => ProbeResult, hold: Hold, changes: string[], holdErrors: string[] = []) {
+function liveness(
+  answer: () => ProbeResult | Promise<ProbeResult>,
+  hold: Hold,
+  changes: string[],
+  holdErrors: string[] = [],
+) {
   return new LeaderLiveness(
     { intervalMs: 10_000, timeoutMs: 500, failures: 2 },
     (cluster) => changes.push(cluster),
@@ -40,7 +45,26 @@ function liveness(answer: () => ProbeResult, hold: Hold, changes: string[], hold
   );
 }
 
-test('the held session ending is probed at once: a refused port is reported lost without waiting for the 10 s tick', async () => {
+test('a logged-in session ending reports the leader lost at once, before the probe answers', async () => {
+  const { held, hold } = fakeHold();
+  const changes: string[] = [];
+  let answerProbe: (r: ProbeResult) => void = () => undefined;
+  const l = liveness(() => new Promise<ProbeResult>((r) => (answerProbe = r)), hold, changes);
+  try {
+    l.watch(new Map([['demo', pg1]]));
+    held[0]?.end({ wasEstablished: true });
+    assert.deepEqual(changes, ['demo'], 'reported synchronously, the probe still pending');
+    assert.ok(l.isLost('demo', pg1));
+    answerProbe('refused');
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(changes, ['demo'], 'confirmed by the probe: no second change');
+    assert.equal(held.length, 1, 'a lost leader is not held again');
+  } finally {
+    l.stop();
+  }
+});
+
+test('a connection that never logged in is probed at once: a refused port is reported lost without waiting for the 10 s tick', async () => {
   const { held, hold } = fakeHold();
   const changes: string[] = [];
   let answer: ProbeResult = 'up';
@@ -58,15 +82,16 @@ test('the held session ending is probed at once: a refused port is reported lost
   }
 });
 
-test('a session closed while the port still answers (idle timeout) is not a loss; it is held again later', async () => {
+test('a session ended while the port still answers (idle timeout) is back at once and held again later', async () => {
   const { held, hold } = fakeHold();
   const changes: string[] = [];
   const l = liveness(() => 'up', hold, changes);
   try {
     l.watch(new Map([['demo', pg1]]));
-    held[0]?.end({});
+    held[0]?.end({ wasEstablished: true });
     await new Promise((r) => setTimeout(r, 50));
-    assert.deepEqual(changes, []);
+    assert.deepEqual(changes, ['demo', 'demo'], 'lost, then back when the probe answers');
+    assert.equal(l.isLost('demo', pg1), false);
     assert.equal(held.length, 1, 'not re-held at once (at most one hold per second per leader)');
     await l.probeAll();
     assert.equal(held.length, 1);

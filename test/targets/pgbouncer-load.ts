@@ -67,6 +67,8 @@ export function startLoad(options: LoadOptions): { stop(): Promise<LoadReport> }
   let lastSuccessAny = Date.now();
   let isRunning = true;
   const timeout = options.statementTimeoutMs ?? 20_000;
+  /** The error a client's connection reported while no statement was running (pg's 'error' event). */
+  const idleErrors = new WeakMap<pg.Client, { message: string; at: number }>();
   const connect = async (): Promise<pg.Client> => {
     const c = new pg.Client({
       host: '127.0.0.1',
@@ -76,7 +78,7 @@ export function startLoad(options: LoadOptions): { stop(): Promise<LoadReport> }
       connectionTimeoutMillis: 5000,
       query_timeout: timeout,
     });
-    c.on('error', () => undefined);
+    c.on('error', (err: Error) => idleErrors.set(c, { message: err.message, at: Date.now() }));
     await c.connect();
     return c;
   };
@@ -104,7 +106,12 @@ export function startLoad(options: LoadOptions): { stop(): Promise<LoadReport> }
           report.firstAnswerAt[port] = now;
         }
       } catch (err) {
-        report.errors.push(err instanceof Error ? err.message : String(err));
+        const message = err instanceof Error ? err.message : String(err);
+        const idle = client ? idleErrors.get(client) : undefined;
+        // "not queryable" only says the connection broke before this statement; keep what broke it.
+        report.errors.push(
+          idle && idle.at < started ? `${message} (connection error before: ${idle.message})` : message,
+        );
         report.errorAt.push(Date.now());
         report.errorStartedAt.push(started);
         await client?.end().catch(() => undefined);

@@ -8,7 +8,7 @@ import { PgBouncerConfigSchema } from '../../src/targets/pgbouncer/config.js';
 import { parseConnString, parseIni } from '../../src/targets/pgbouncer/ini.js';
 import { resolvePgBouncerOptions } from '../../src/targets/pgbouncer/options.js';
 import { markerPath } from '../../src/targets/pgbouncer/marker.js';
-import type { HoldEnd } from '../../src/targets/pgbouncer/liveness.js';
+import type { Hold, HoldEnd, ProbeResult } from '../../src/targets/pgbouncer/liveness.js';
 import { FakePgBouncer, snapshot, testContext, view } from './pgbouncer-fixtures.js';
 
 let dir: string;
@@ -275,24 +275,31 @@ test('close resumes what the target paused', async () => {
   assert.equal(fake.calls.at(-1), 'close');
 });
 
-test('a leader whose PostgreSQL port refuses connections is fenced before its key expires, and resumed when it answers', async () => {
+/** A target with liveness on; `answer` is what the leader's port says to the probe. */
+function livenessSetup(intervalMs: number, hold: Hold | null = null) {
   const config = PgBouncerConfigSchema.parse({
     output: 'routes.ini',
     databases: { app: { cluster: 'demo' } },
-    liveness: { interval_ms: 50 },
+    liveness: { interval_ms: intervalMs },
   });
   const options = resolvePgBouncerOptions(config, dir);
   const fake = new FakePgBouncer(() => readRoutes(options.output));
-  let answer: 'up' | 'refused' = 'up';
+  const probe = { answer: 'up' as ProbeResult };
   const target = new PgBouncerTarget(
     options,
     testContext(() => clock),
     fake,
-    async () => answer,
+    async () => probe.answer,
+    hold,
   );
+  return { target, fake, probe };
+}
+
+test('a leader whose PostgreSQL port refuses connections is fenced before its key expires, and resumed when it answers', async () => {
+  const { target, fake, probe } = livenessSetup(50);
   try {
     await target.apply(snapshot(1, view('demo', pg1)));
-    answer = 'refused';
+    probe.answer = 'refused';
     const deadline = Date.now() + 3000;
     const summary = () => String(target.status().lastSummary);
     // Wait for the whole re-apply (its sentence), not just the PAUSE inside it.
@@ -300,7 +307,7 @@ test('a leader whose PostgreSQL port refuses connections is fenced before its ke
       await new Promise((r) => setTimeout(r, 20));
     assert.equal(fake.live.get('app')?.isPaused, true, 'paused on a refused connect');
     assert.match(summary(), /^leader pg1 of demo stopped answering on 127\.0\.0\.1:5432; paused app/);
-    answer = 'up';
+    probe.answer = 'up';
     while (fake.live.get('app')?.isPaused && Date.now() < deadline + 3000)
       await new Promise((r) => setTimeout(r, 20));
     assert.equal(fake.live.get('app')?.isPaused, false, 'resumed when the same leader answers again');
@@ -310,28 +317,14 @@ test('a leader whose PostgreSQL port refuses connections is fenced before its ke
 });
 
 test('the held connection closing pauses at once, long before the next interval probe', async () => {
-  const config = PgBouncerConfigSchema.parse({
-    output: 'routes.ini',
-    databases: { app: { cluster: 'demo' } },
-    liveness: { interval_ms: 10_000 },
-  });
-  const options = resolvePgBouncerOptions(config, dir);
-  const fake = new FakePgBouncer(() => readRoutes(options.output));
-  let answer: 'up' | 'refused' = 'up';
   const held: Array<{ port: number; close: (end: HoldEnd) => void; released: boolean }> = [];
-  const target = new PgBouncerTarget(
-    options,
-    testContext(() => clock),
-    fake,
-    async () => answer,
-    (endpoint, onClose) => {
-      const h = { port: endpoint.port, close: onClose, released: false };
-      held.push(h);
-      return () => {
-        h.released = true;
-      };
-    },
-  );
+  const { target, fake, probe } = livenessSetup(10_000, (endpoint, onClose) => {
+    const h = { port: endpoint.port, close: onClose, released: false };
+    held.push(h);
+    return () => {
+      h.released = true;
+    };
+  });
   try {
     await target.apply(snapshot(1, view('demo', pg1)));
     assert.deepEqual(
@@ -339,7 +332,7 @@ test('the held connection closing pauses at once, long before the next interval 
       [5432],
       'one connection held to the routed leader',
     );
-    answer = 'refused';
+    probe.answer = 'refused';
     const closedAt = Date.now();
     held[0]?.close({});
     while (!/paused app/.test(String(target.status().lastSummary)) && Date.now() - closedAt < 2000)

@@ -25,8 +25,12 @@ export function probeTcp(endpoint: Endpoint, timeoutMs: number): Promise<ProbeRe
 /** Releases a held connection. */
 export type Release = () => void;
 
-/** How a held connection ended: `loginError` when it never got past login (wrong credentials, pg_hba). */
+/**
+ * How a held connection ended: `wasEstablished` when it had logged in (its backend died or was ended);
+ * `loginError` when the login was refused for good (wrong credentials, pg_hba, no such database).
+ */
 export interface HoldEnd {
+  readonly wasEstablished?: boolean;
   readonly loginError?: string;
 }
 
@@ -63,7 +67,7 @@ export function holdPostgres(login: PostgresLogin, connectTimeoutMs: number): Ho
       onEnd(result);
     };
     client.on('error', () => undefined);
-    client.on('end', () => end({}));
+    client.on('end', () => end({ wasEstablished: isEstablished }));
     client.connect().then(
       () => {
         isEstablished = true;
@@ -107,8 +111,8 @@ const REHOLD_MIN_MS = 1000;
  *
  * Probing alone finds a dead primary up to one interval late, and PgBouncer fails every client statement
  * that arrives after its own first refused connect (`check_fast_fail`) until the PAUSE lands. So a session
- * on each leader is also held open (`hold`): when the primary's processes die it closes, and the leader is
- * probed at once instead of at the next tick.
+ * on each leader is also held open (`hold`): when the primary's processes die it closes, the leader counts
+ * as lost at once and is probed to confirm (a port that still answers brings it back).
  */
 export class LeaderLiveness {
   private readonly watched = new Map<string, Watched>();
@@ -197,7 +201,16 @@ export class LeaderLiveness {
       if (end.loginError) {
         w.holdError = end.loginError;
         this.onHoldError(cluster, w.endpoint, end.loginError);
-      } else void this.probeOne(cluster, w);
+        return;
+      }
+      // A logged-in session that ends is the primary dying far more often than not, and every millisecond
+      // before the PAUSE lets PgBouncer fail clients: report the leader lost at once, then probe. If the
+      // port still answers (idle_session_timeout, pg_terminate_backend) it is reported back and resumed.
+      if (end.wasEstablished && !w.isLost) {
+        w.isLost = true;
+        this.onChange(cluster);
+      }
+      void this.probeOne(cluster, w);
     });
   }
 
