@@ -19,18 +19,27 @@ after(async () => {
   await etcd?.stop();
 });
 
+/** The watch is created asynchronously: write `key` until its event arrives. */
+async function untilDelivered(
+  prefix: string,
+  key: string,
+  seen: string[],
+  timeoutMs = 10_000,
+): Promise<void> {
+  await waitFor(
+    async () => {
+      await etcd.put(`${prefix}${key}`, 'x');
+      return seen.includes(key);
+    },
+    { what: `the watch event for ${prefix}${key}`, timeoutMs, intervalMs: 100 },
+  );
+}
+
 test('puts and deletes under the prefix arrive as relative keys; other prefixes do not; stop ends delivery', async () => {
   const seen: string[] = [];
   const w = watchKeys(client, '/service/demo/', (k) => seen.push(k), { log, retryMs: () => 100 });
   try {
-    // The watch is created asynchronously: write until the first event arrives.
-    await waitFor(
-      async () => {
-        await etcd.put('/service/demo/leader', 'pg1');
-        return seen.includes('leader');
-      },
-      { what: 'the first watch event', timeoutMs: 10_000, intervalMs: 100 },
-    );
+    await untilDelivered('/service/demo/', 'leader', seen);
     seen.length = 0;
     await etcd.put('/service/other/leader', 'x');
     await etcd.put('/service/demo/members/pg2', '{}');
@@ -50,22 +59,10 @@ test('the watch survives an etcd restart: a put after it is still delivered', as
   const seen: string[] = [];
   const w = watchKeys(client, '/service/restart/', (k) => seen.push(k), { log, retryMs: () => 100 });
   try {
-    await waitFor(
-      async () => {
-        await etcd.put('/service/restart/config', '{}');
-        return seen.includes('config');
-      },
-      { what: 'the first watch event', timeoutMs: 10_000, intervalMs: 100 },
-    );
+    await untilDelivered('/service/restart/', 'config', seen);
     await etcd.kill();
     await etcd.restart();
-    await waitFor(
-      async () => {
-        await etcd.put('/service/restart/leader', 'pg1');
-        return seen.includes('leader');
-      },
-      { what: 'an event after the restart', timeoutMs: 30_000, intervalMs: 250 },
-    );
+    await untilDelivered('/service/restart/', 'leader', seen, 30_000);
   } finally {
     await w.stop();
   }
