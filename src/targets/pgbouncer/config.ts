@@ -114,8 +114,8 @@ export const PgBouncerConfigSchema = z
         failures: z.number().int().min(1).max(20).default(2),
         /**
          * Also hold one idle session on the leader (logged in with routing.writable_probe's user, dbname and
-         * password) and probe the moment it closes: a killed primary is paused within milliseconds instead
-         * of up to `interval_ms` later.
+         * password); when it ends, pause at once and then probe: a killed primary is paused within
+         * milliseconds instead of up to `interval_ms` later.
          */
         hold: z.boolean().default(true),
       })
