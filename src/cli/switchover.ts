@@ -12,7 +12,6 @@ import { silentLogger } from '../log.js';
 import { computeView, writer, type RouteView } from '../route/view.js';
 import { probeOnce } from '../router/probe.js';
 import { PgBouncerTarget } from '../targets/pgbouncer.js';
-import type { PgBouncerConfig } from '../targets/pgbouncer/config.js';
 import { removeMarker, writeMarker } from '../targets/pgbouncer/marker.js';
 import { resolvePgBouncerOptions } from '../targets/pgbouncer/options.js';
 import { writeDatabases, clustersOf } from '../targets/pgbouncer/routes.js';
@@ -142,7 +141,7 @@ export async function runSwitchover(
   out: NodeJS.WritableStream = process.stdout,
 ): Promise<number> {
   const config = loadRouterConfig(opts.config);
-  const pgbConfig = (config.targets as Record<string, unknown>)['pgbouncer'] as PgBouncerConfig | undefined;
+  const pgbConfig = config.targets.pgbouncer;
   if (!pgbConfig)
     throw new SwitchoverError(
       `${config.path} has no targets.pgbouncer: there is nothing to pause (use patronictl switchover)`,

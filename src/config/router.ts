@@ -4,7 +4,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import type { EtcdConnection } from '../dcs/connect.js';
 import { ConfigError } from '../errors.js';
-import { TARGET_FACTORIES } from '../targets/index.js';
+import { TARGET_FACTORIES, type TargetsConfig } from '../targets/index.js';
 import { SecretFields, resolveSecret } from './secret.js';
 import { formatIssues, parseByteSize, parseListen } from './util.js';
 
@@ -86,8 +86,10 @@ export function routerConfigSchema() {
 
 type Parsed = z.infer<ReturnType<typeof routerConfigSchema>>;
 
-export interface RouterConfig extends Omit<Parsed, 'dcs' | 'routing' | 'api'> {
+export interface RouterConfig extends Omit<Parsed, 'dcs' | 'routing' | 'api' | 'targets'> {
   readonly path: string;
+  /** Each configured layer's config, validated by that layer's schema (see TARGET_FACTORIES). */
+  readonly targets: TargetsConfig;
   readonly dir: string;
   readonly dcs: Parsed['dcs'] & { hosts: string[]; password: string | undefined };
   readonly api: { listen: { host: string; port: number } };
@@ -145,6 +147,8 @@ export function parseRouterConfig(text: string, path: string): RouterConfig {
     maxReplicaLagBytes = lag === null ? null : typeof lag === 'number' ? lag : parseByteSize(lag);
     return {
       ...c,
+      // The schema is built from TARGET_FACTORIES, each key validated by its own layer's schema.
+      targets: c.targets as TargetsConfig,
       path,
       dir,
       dcs: { ...c.dcs, hosts, password: resolveSecret(c.dcs, where('dcs'), dir) },

@@ -28,7 +28,7 @@ export function createTargets(config: RouterConfig, log: Logger): Target[] {
   };
   const targets: Target[] = [];
   for (const factory of TARGET_FACTORIES) {
-    const section = (config.targets as Record<string, unknown>)[factory.key];
+    const section = config.targets[factory.key];
     if (section === undefined) continue;
     targets.push(factory.create(section as never, { ...ctx, log: log.child({ target: factory.key }) }));
   }

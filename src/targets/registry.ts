@@ -15,13 +15,13 @@ export interface TargetCreateContext extends TargetContext {
  * strict: unknown keys are errors) and a constructor. A new layer = one module + one line in
  * `TARGET_FACTORIES` (src/targets/index.ts) + one template.
  */
-export interface TargetFactory<C = unknown> {
+export interface TargetFactory<K extends string = string, C = unknown> {
   /** Key under `targets:` in router.yml. */
-  readonly key: string;
+  readonly key: K;
   readonly schema: z.ZodType<C, z.ZodTypeDef, unknown>;
   create(config: C, ctx: TargetCreateContext): Target;
 }
 
-export function defineTarget<C>(factory: TargetFactory<C>): TargetFactory<C> {
+export function defineTarget<K extends string, C>(factory: TargetFactory<K, C>): TargetFactory<K, C> {
   return factory;
 }
