@@ -7,7 +7,7 @@ import { writer } from '../route/view.js';
 import { defineTarget } from './registry.js';
 import type { ApplyResult, RouteSnapshot, Target, TargetContext } from './types.js';
 import type { AdminEndpoint } from './pgbouncer/admin.js';
-import { resolveOwner } from './pgbouncer/options.js';
+import { resolveOwner } from '../config/owner.js';
 import { loadTemplateSync, packageTemplatesDir, type LoadedTemplate } from './pgbouncer/render.js';
 import { PgcatConfigSchema, type PgcatConfig } from './pgcat/config.js';
 import { reloadPgcat, verifyPgcat, type PgcatReload } from './pgcat/reload.js';
@@ -58,7 +58,7 @@ export function resolvePgcatOptions(config: PgcatConfig, configDir: string): Pgc
     },
     reload,
     isVerified: config.verify ?? (r.method === 'admin' || config.console !== undefined),
-    owner: config.owner ? resolveOwner(config.owner) : null,
+    owner: config.owner ? resolveOwner(config.owner, 'targets.pgcat.owner') : null,
   };
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FileOwnerSchema } from '../../config/owner.js';
 import { SecretFields } from '../../config/secret.js';
 import { isSafeHost } from '../../cluster/validate.js';
 
@@ -70,10 +71,7 @@ export const PgBouncerConfigSchema = z
     /** Handlebars template; default `templates/pgbouncer-databases.ini.hbs` or `templates/pgbouncer.ini.hbs`. */
     template: z.string().min(1).optional(),
     /** Owner of the written file, `user` or `user:group` (PgBouncer must be able to read a 0600 file). */
-    owner: z
-      .string()
-      .regex(/^[a-z_][a-z0-9_-]*(:[a-z_][a-z0-9_-]*)?$|^\d+(:\d+)?$/, 'must be user, user:group or uid:gid')
-      .optional(),
+    owner: FileOwnerSchema.optional(),
     /** Extra command validating the staged file (`{{file}}` = its path); runs before the swap. */
     check: z.string().min(1).optional(),
     /** `[pgbouncer]` settings, full mode only. */

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { resolveOwner } from '../../config/owner.js';
 import { resolveSecret } from '../../config/secret.js';
 import { ConfigError } from '../../errors.js';
 import type { AdminEndpoint } from './admin.js';
@@ -52,39 +52,7 @@ export function resolvePgBouncerOptions(config: PgBouncerConfig, configDir: stri
       commandTimeoutMs: config.timeouts.command_ms,
     },
     passwords,
-    owner: config.owner ? resolveOwner(config.owner) : null,
+    owner: config.owner ? resolveOwner(config.owner, 'targets.pgbouncer.owner') : null,
     reloadCommand: config.reload.method === 'command' ? (config.reload.command ?? null) : null,
   };
-}
-
-/** `postgres`, `postgres:postgres` or `uid:gid` → numeric ids, from /etc/passwd and /etc/group. */
-export function resolveOwner(owner: string): { uid: number; gid: number } {
-  const [user = '', group] = owner.split(':');
-  const lookup = (file: string, name: string): string[] | null => {
-    if (/^\d+$/.test(name)) return null;
-    const line = readFileSync(file, 'utf8')
-      .split('\n')
-      .find((l) => l.split(':')[0] === name);
-    return line ? line.split(':') : null;
-  };
-  let uid: number;
-  let gid: number;
-  if (/^\d+$/.test(user)) {
-    uid = Number(user);
-    gid = uid;
-  } else {
-    const entry = lookup('/etc/passwd', user);
-    if (!entry) throw new ConfigError(`targets.pgbouncer.owner: no user ${user} in /etc/passwd`);
-    uid = Number(entry[2]);
-    gid = Number(entry[3]);
-  }
-  if (group !== undefined) {
-    if (/^\d+$/.test(group)) gid = Number(group);
-    else {
-      const entry = lookup('/etc/group', group);
-      if (!entry) throw new ConfigError(`targets.pgbouncer.owner: no group ${group} in /etc/group`);
-      gid = Number(entry[2]);
-    }
-  }
-  return { uid, gid };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FileOwnerSchema } from '../../config/owner.js';
 import { SecretFields } from '../../config/secret.js';
 
 /** TOML bare keys, so a pool name can never open a new table or key. */
@@ -43,10 +44,7 @@ export const PgcatConfigSchema = z
   .object({
     output: z.string().min(1),
     template: z.string().min(1).optional(),
-    owner: z
-      .string()
-      .regex(/^[a-z_][a-z0-9_-]*(:[a-z_][a-z0-9_-]*)?$|^\d+(:\d+)?$/, 'must be user, user:group or uid:gid')
-      .optional(),
+    owner: FileOwnerSchema.optional(),
     /** Extra command validating the staged file (`{{file}}`), after the built-in TOML + rules check. */
     check: z.string().min(1).optional(),
     general: z
