@@ -10,7 +10,7 @@ import { readSnapshot } from '../dcs/source.js';
 import { SwitchyardError, describeError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { computeView, writer, type RouteView } from '../route/view.js';
-import { probeOnce } from '../router/probe.js';
+import { probeOnce, probeSettingsOf } from '../router/probe.js';
 import { PgBouncerTarget } from '../targets/pgbouncer.js';
 import { removeMarker, writeMarker } from '../targets/pgbouncer/marker.js';
 import { resolvePgBouncerOptions } from '../targets/pgbouncer/options.js';
@@ -293,18 +293,7 @@ export async function runSwitchover(
         ) {
           const candidateView = viewOf(states.get(opts.cluster) as ClusterState, config, generation);
           if (candidateView.leader && !candidateView.leader.isWritable) {
-            const outcome = await probeOnce(
-              candidateView.leader,
-              {
-                method: probe.method,
-                intervalMs: probe.interval_ms,
-                timeoutMs: probe.timeout_ms,
-                user: probe.user,
-                dbname: probe.dbname,
-                password: probe.password,
-              },
-              500,
-            );
+            const outcome = await probeOnce(candidateView.leader, probeSettingsOf(config), 500);
             if (outcome.isWritable)
               probed = { name: leaderKey.name, leaderRevision: leaderKey.modRevision, isWritable: true };
           }

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { request } from 'undici';
+import type { RouterConfig } from '../config/router.js';
 import type { RouteLeader } from '../route/view.js';
 
 export type ProbeMethod = 'member' | 'sql' | 'rest';
@@ -11,6 +12,19 @@ export interface ProbeSettings {
   user: string;
   dbname: string;
   password: string | undefined;
+}
+
+/** The writable probe of a router config (`routing.writable_probe`). */
+export function probeSettingsOf(config: RouterConfig): ProbeSettings {
+  const p = config.routing.writable_probe;
+  return {
+    method: p.method,
+    intervalMs: p.interval_ms,
+    timeoutMs: p.timeout_ms,
+    user: p.user,
+    dbname: p.dbname,
+    password: p.password,
+  };
 }
 
 export type ProbeOutcome = { isWritable: true } | { isWritable: false; reason: string };

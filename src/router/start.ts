@@ -7,6 +7,7 @@ import { createApiServer, listen } from '../http/server.js';
 import { TARGET_FACTORIES, type Target, type TargetCreateContext } from '../targets/index.js';
 import { SwitchyardError } from '../errors.js';
 import { createMetrics, registerTargetMetrics } from './metrics.js';
+import { probeSettingsOf } from './probe.js';
 import { Router } from './router.js';
 
 export interface RunningRouter {
@@ -41,20 +42,12 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
   const metrics = createMetrics();
   const targets = createTargets(config, log);
   registerTargetMetrics(metrics, targets);
-  const probe = config.routing.writable_probe;
   const router = new Router(targets, {
     log,
     metrics,
     maxReplicaLagBytes: config.routing.maxReplicaLagBytes,
     onDcsLoss: config.routing.on_dcs_loss,
-    probe: {
-      method: probe.method,
-      intervalMs: probe.interval_ms,
-      timeoutMs: probe.timeout_ms,
-      user: probe.user,
-      dbname: probe.dbname,
-      password: probe.password,
-    },
+    probe: probeSettingsOf(config),
   });
   let server: Server | null = null;
   let source: EtcdSource | null = null;

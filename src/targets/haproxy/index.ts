@@ -206,7 +206,7 @@ export class HaproxyTarget implements Target {
     isFull: boolean,
   ): Promise<number> {
     const runtime = this.runtime as RuntimeStatus;
-    const timeout = Math.min(2000, this.config.command_timeout_ms);
+    const timeout = this.runtimeTimeoutMs();
     const changed = context.clusters.filter(
       (c) =>
         isFull ||
@@ -220,7 +220,7 @@ export class HaproxyTarget implements Target {
       changed.length === context.clusters.length
         ? 'show servers state'
         : backends.map((b) => `show servers state ${b}`).join(';');
-    const live = parseServersState(await runtimeCommand(runtime.socket, query, timeout));
+    const live = parseServersState(await this.runtimeQuery(query));
     const desired: DesiredBackend[] = [];
     const alwaysFence = new Set<string>();
     for (const c of changed) {
@@ -280,12 +280,7 @@ export class HaproxyTarget implements Target {
 
   /** True when the HAProxy worker is not the one last reconciled, or a full check is due. */
   private async isFullCheckDue(): Promise<boolean> {
-    const runtime = this.runtime as RuntimeStatus;
-    const info = await runtimeCommand(
-      runtime.socket,
-      'show info',
-      Math.min(2000, this.config.command_timeout_ms),
-    );
+    const info = await this.runtimeQuery('show info');
     const pid = /^Pid: (\d+)$/m.exec(info)?.[1] ?? null;
     const isNewWorker = pid !== this.liveWorkerPid;
     if (isNewWorker && this.liveWorkerPid !== null) {
@@ -295,13 +290,17 @@ export class HaproxyTarget implements Target {
     return isNewWorker || Date.now() - this.lastFullCheckAt >= FULL_CHECK_MS;
   }
 
+  /** One socket command's bound: the configured command timeout, at most 2 s (the socket is local). */
+  private runtimeTimeoutMs(): number {
+    return Math.min(2000, this.config.command_timeout_ms);
+  }
+
+  private runtimeQuery(command: string): Promise<string> {
+    return runtimeCommand((this.runtime as RuntimeStatus).socket, command, this.runtimeTimeoutMs());
+  }
+
   private async saveServerState(): Promise<void> {
-    const runtime = this.runtime as RuntimeStatus;
-    const state = await runtimeCommand(
-      runtime.socket,
-      'show servers state',
-      Math.min(2000, this.config.command_timeout_ms),
-    );
+    const state = await this.runtimeQuery('show servers state');
     await renderFile({
       path: resolve(this.ctx.configDir, this.config.state_file as string),
       contents: state,
