@@ -41,6 +41,7 @@ export function createTargets(config: RouterConfig, log: Logger): Target[] {
 export async function startRouter(config: RouterConfig, log: Logger): Promise<RunningRouter> {
   const metrics = createMetrics();
   const targets = createTargets(config, log);
+  for (const target of targets) await target.start();
   registerTargetMetrics(metrics, targets);
   const router = new Router(targets, {
     log,

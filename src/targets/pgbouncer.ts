@@ -112,6 +112,8 @@ export class PgBouncerTarget implements Target {
     return out;
   }
 
+  async start(): Promise<void> {}
+
   apply(snapshot: RouteSnapshot): Promise<ApplyResult> {
     return this.exclusive(() => this.applyNow(snapshot));
   }

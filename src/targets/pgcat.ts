@@ -81,6 +81,8 @@ export class PgcatTarget implements Target {
     private readonly ctx: TargetContext,
   ) {}
 
+  async start(): Promise<void> {}
+
   async apply(snapshot: RouteSnapshot): Promise<ApplyResult> {
     const { config } = this.options;
     const kept = primariesOf(await readIfExists(this.options.output));

@@ -37,14 +37,19 @@ export interface TargetContext {
 }
 
 /**
- * One routing layer. `apply` makes the layer match the snapshot and is never called concurrently for
- * the same target (the router coalesces: only the latest snapshot is applied). Throw a SwitchyardError
- * on failure; the router retries with backoff and shows the error.
+ * One routing layer. Life cycle: `create` (the factory: validate only, no I/O, no timers, no exit
+ * hooks, no helper processes) → `start` (begin reconciling: only `switchyard route` calls it) →
+ * `apply(snapshot)` any number of times → `close`. `apply` makes the layer match the snapshot and is
+ * never called concurrently for the same target (the router coalesces: only the latest snapshot is
+ * applied). Throw a SwitchyardError on failure; the router retries with backoff and shows the error.
+ * One-shot commands (`render`, `check`, `switchover`) never call `start`.
  */
 export interface Target {
   readonly kind: string;
   /** Unique within a router, e.g. `haproxy`, `vip`. */
   readonly name: string;
+  /** Begin acting on the host (loops, timers, exit hooks). Called once, before the first `apply`. */
+  start(): Promise<void>;
   apply(snapshot: RouteSnapshot): Promise<ApplyResult>;
   /** Periodic reconcile hook (e.g. the VIP re-checks its address); optional. */
   reconcileIntervalMs?: number;

@@ -74,7 +74,7 @@ export class VipTarget implements Target {
   private checkTimer: NodeJS.Timeout | null = null;
   private repeatTimer: NodeJS.Timeout | null = null;
   private isClosed = false;
-  private readonly startedAt: number;
+  private startedAt = 0;
   private readonly exitHook = () => this.releaseSync();
 
   constructor(
@@ -116,8 +116,11 @@ export class VipTarget implements Target {
         this.lastError = describeError(err);
       },
     });
-    this.startedAt = ctx.now();
-    if (deps.hasExitHook) process.on('exit', this.exitHook);
+  }
+
+  async start(): Promise<void> {
+    this.startedAt = this.ctx.now();
+    if (this.deps.hasExitHook) process.on('exit', this.exitHook);
     this.scheduleCheck(0);
   }
 

@@ -9,6 +9,7 @@ test('target counters and a held flag from status() are exported at scrape time'
   const target: Target = {
     kind: 'vip',
     name: 'vip',
+    start: async () => undefined,
     apply: async () => ({ generation: 1, summary: '', didChange: false }),
     close: async () => undefined,
     status: () => ({ isHeld, counters: { ...counters } }),

@@ -111,12 +111,14 @@ function makeTarget(host: FakeHost, overrides: Partial<VipConfigInput> = {}, now
     check_interval_ms: 10_000,
     ...overrides,
   });
-  return new VipTarget(
+  const target = new VipTarget(
     config,
     'app',
     { log: silentLogger(), now },
     { exec: host.exec, hasExitHook: false, createRawSender: () => null },
   );
+  void target.start();
+  return target;
 }
 
 test('takes the VIP when the leader key names this member, and announces it', async () => {
@@ -355,6 +357,7 @@ test('a release stops an announcement in flight before removing the address', as
     { log: silentLogger(), now: Date.now },
     { exec, hasExitHook: false, createRawSender: () => null },
   );
+  await target.start();
   try {
     await target.apply(snapshot('pg1'));
     const started = Date.now();

@@ -76,6 +76,8 @@ export class HaproxyTarget implements Target {
     return [{ path: this.output, contents: (await this.render(snapshot)).text }];
   }
 
+  async start(): Promise<void> {}
+
   async apply(snapshot: RouteSnapshot): Promise<ApplyResult> {
     const isReconcile = snapshot.generation === this.lastGeneration;
     if (isReconcile && this.runtime && this.isSettled && !(await this.isFullCheckDue().catch(() => true))) {
