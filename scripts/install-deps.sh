@@ -11,6 +11,8 @@ PACKAGES=(
   vip-manager                          # VIP benchmark baseline
   python3                              # the VIP target's resident ARP sender
   openssl procps ca-certificates tmux  # test certificates, ps/kill, demo terminal
+  chromium fonts-dejavu-core           # the status page, tested in a headless browser
+  debootstrap                          # clean Debian roots: the .deb install test, the Debian 13 stack
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -60,7 +60,38 @@ export function formatStatus(s: RouterStatus): string {
       ]),
     ),
   );
+  if (s.timeline.length > 0) {
+    const names = Object.keys(s.targets);
+    const ms = (v: number | null | undefined) => (v === null || v === undefined ? '-' : `${v} ms`);
+    out.push('Leader changes (times after the router read the new leader key):');
+    out.push(
+      table(
+        ['When (UTC)', 'Cluster', 'Change', 'Writable', ...names.map((n) => `${n} routed`), 'Every target'],
+        s.timeline.map((t) => [
+          t.key_changed_at.replace('T', ' ').replace(/\.\d+Z$/, ''),
+          t.cluster,
+          `${t.from ?? '(none)'} → ${t.to ?? '(none)'}`,
+          ms(t.writable_ms),
+          ...names.map((n) => ms(t.applied_ms[n])),
+          ms(t.all_applied_ms),
+        ]),
+      ),
+    );
+  }
   return `${out.join('\n')}\n`;
+}
+
+async function fetchStatus(api: string): Promise<RouterStatus> {
+  try {
+    const res = await request(`http://${api}/status`, { headersTimeout: 3000, bodyTimeout: 3000 });
+    return (await res.body.json()) as RouterStatus;
+  } catch (err) {
+    throw new SwitchyardError(
+      'SY_ERR_CONFIG_UNREADABLE',
+      `cannot reach the router API at ${api}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
 }
 
 export function register(program: Command): void {
@@ -70,25 +101,51 @@ export function register(program: Command): void {
     .option('-c, --config <file>', 'router configuration: its api.listen is queried')
     .option('--api <host:port>', 'router API address (default 127.0.0.1:8009)')
     .option('--json', 'print the raw JSON')
-    .addHelpText('after', '\nExit code: 0 healthy, 1 unhealthy or unreachable.\n')
-    .action(async (opts: { config?: string; api?: string; json?: boolean }) => {
+    .option('-w, --watch [seconds]', 'redraw every N seconds (default 1) until Ctrl-C')
+    .addHelpText(
+      'after',
+      '\nExit code: 0 healthy, 1 unhealthy or unreachable (with --watch: the last state when stopped).\n' +
+        'The same view as a page in a browser: http://<api.listen>/\n',
+    )
+    .action(async (opts: { config?: string; api?: string; json?: boolean; watch?: string | true }) => {
       let api = opts.api ?? '127.0.0.1:8009';
       if (opts.config && !opts.api) {
         const listen = loadRouterConfig(opts.config).api.listen;
         api = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`;
       }
-      let status: RouterStatus;
-      try {
-        const res = await request(`http://${api}/status`, { headersTimeout: 3000, bodyTimeout: 3000 });
-        status = (await res.body.json()) as RouterStatus;
-      } catch (err) {
-        throw new SwitchyardError(
-          'SY_ERR_CONFIG_UNREADABLE',
-          `cannot reach the router API at ${api}: ${(err as Error).message}`,
-          { cause: err },
-        );
+      const render = (status: RouterStatus) =>
+        opts.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status);
+      if (opts.watch === undefined) {
+        const status = await fetchStatus(api);
+        process.stdout.write(render(status));
+        process.exitCode = status.healthy ? 0 : 1;
+        return;
       }
-      process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
-      process.exitCode = status.healthy ? 0 : 1;
+      const seconds = opts.watch === true ? 1 : Number(opts.watch);
+      if (!Number.isFinite(seconds) || seconds < 0.1 || seconds > 3600)
+        throw new SwitchyardError(
+          'SY_ERR_CONFIG_INVALID',
+          `--watch expects seconds between 0.1 and 3600, got ${JSON.stringify(opts.watch)}`,
+        );
+      let isStopped = false;
+      process.once('SIGINT', () => (isStopped = true));
+      process.once('SIGTERM', () => (isStopped = true));
+      while (!isStopped) {
+        let text: string;
+        try {
+          const status = await fetchStatus(api);
+          text = render(status);
+          process.exitCode = status.healthy ? 0 : 1;
+        } catch (err) {
+          text = `${(err as Error).message}\n`;
+          process.exitCode = 1;
+        }
+        // Clear the screen and home the cursor on a terminal; plain output otherwise.
+        const clear = process.stdout.isTTY ? '\x1b[2J\x1b[H' : '';
+        process.stdout.write(
+          `${clear}${new Date().toISOString()}  (every ${seconds} s, Ctrl-C to stop)\n${text}`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+      }
     });
 }

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { RouterStatus } from '../router/router.js';
+import { renderStatusMain, renderStatusPage } from './page.js';
 
 export interface ApiSources {
   status(): RouterStatus;
@@ -9,12 +10,12 @@ export interface ApiSources {
 }
 
 /**
- * `/health` (200 when etcd answers and every target applied the latest generation, else 503 with the
- * reasons), `/ready` (same rule), `/status` (JSON), `/metrics` (Prometheus text).
+ * `/` (the status page: HTML), `/health` (200 when etcd answers and every target applied the latest
+ * generation, else 503 with the reasons), `/ready` (same rule), `/status` (JSON), `/metrics` (Prometheus text).
  */
 export function createApiServer(sources: ApiSources): Server {
   return createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const [path, query = ''] = (req.url ?? '/').split('?');
     const send = (code: number, body: string, type = 'application/json') => {
       res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
       res.end(body);
@@ -22,6 +23,13 @@ export function createApiServer(sources: ApiSources): Server {
     if (req.method !== 'GET' && req.method !== 'HEAD')
       return send(405, JSON.stringify({ error: 'only GET and HEAD' }));
     switch (path) {
+      case '/': {
+        const html = 'text/html; charset=utf-8';
+        const status = sources.status();
+        return new URLSearchParams(query).get('part') === 'main'
+          ? send(200, renderStatusMain(status), html)
+          : send(200, renderStatusPage(status), html);
+      }
       case '/health':
       case '/ready': {
         const s = sources.status();
@@ -40,7 +48,10 @@ export function createApiServer(sources: ApiSources): Server {
           .catch((err: Error) => send(500, JSON.stringify({ error: err.message })));
         return;
       default:
-        return send(404, JSON.stringify({ error: `no such path ${path}; try /health, /status or /metrics` }));
+        return send(
+          404,
+          JSON.stringify({ error: `no such path ${path}; try /, /health, /status or /metrics` }),
+        );
     }
   });
 }

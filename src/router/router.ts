@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { buildClusterState, type ClusterState, type RawKey } from '../cluster/index.js';
+import { buildClusterState, memberLag, type ClusterState, type RawKey } from '../cluster/index.js';
 import type { SourceHealth, SourceListener } from '../dcs/source.js';
 import { describeError } from '../errors.js';
 import { computeView, isSameView, type RouteView, type ViewOptions } from '../route/view.js';
@@ -7,6 +7,7 @@ import type { ApplyResult, DcsHealth, RouteSnapshot, Target } from '../targets/t
 import type { Metrics } from './metrics.js';
 import { probeUntilWritable, type ProbeSettings } from './probe.js';
 import { TargetRunner, type RunnerStatus } from './runner.js';
+import { LeaderTimeline, type TimelineStep } from './timeline.js';
 
 export interface RouterOptions {
   log: Logger;
@@ -52,6 +53,7 @@ export class Router implements SourceListener {
   private failClosedTimer: NodeJS.Timeout | undefined;
   private isFailedClosed = false;
   private lastSentence = 'starting: waiting for the first etcd read';
+  private readonly timeline = new LeaderTimeline();
 
   constructor(
     targets: readonly Target[],
@@ -178,11 +180,13 @@ export class Router implements SourceListener {
         at: this.now(),
         generation: this.generation,
       });
+      this.timeline.keyChanged(scope, previousLeader, nextLeader, this.now());
       this.options.log.info(
         { cluster: scope, from: previousLeader, to: nextLeader },
         `leader of ${scope}: ${previousLeader ?? '(none)'} → ${nextLeader ?? '(none)'}`,
       );
     }
+    if (view.leader?.isWritable) this.timeline.writable(scope, view.leader.name, this.now(), this.generation);
     if (view.leader && !view.leader.isWritable) this.startProbe(scope, view);
     this.publish();
   }
@@ -243,6 +247,12 @@ export class Router implements SourceListener {
     this.options.metrics.applyDuration.observe({ target: target.name }, durationMs / 1000);
     this.options.metrics.appliedGeneration.set({ target: target.name }, result.generation);
     if (result.didChange) this.sentence(result.summary);
+    this.timeline.applied(
+      target.name,
+      result.generation,
+      this.now(),
+      this.runners.map((r) => r.target.name),
+    );
     for (const [scope, change] of this.pendingLeaderChange) {
       if (snapshot.generation < change.generation) continue;
       if (!this.runners.every((r) => r.status().appliedGeneration >= change.generation)) continue;
@@ -285,6 +295,17 @@ export class Router implements SourceListener {
               : null,
           replicas: c.view.replicas.map((r) => r.name),
           members: c.view.members.map((m) => m.name),
+          nodes: [...c.state.members.values()]
+            .sort((a, b) => a.name.localeCompare(b.name))
+            .map((m) => ({
+              name: m.name,
+              role: m.role,
+              state: m.state,
+              host: m.host,
+              port: m.port,
+              lag_bytes: memberLag(c.state, m),
+              timeline: m.timeline,
+            })),
           generation: c.view.generation,
           ttl: c.view.ttl,
           failsafe_mode: c.view.isFailsafeMode,
@@ -329,6 +350,7 @@ export class Router implements SourceListener {
       },
       clusters,
       targets,
+      timeline: this.timeline.list(),
     };
   }
 
@@ -367,4 +389,6 @@ export interface RouterStatus {
   };
   clusters: Record<string, unknown>;
   targets: Record<string, RunnerStatus & Record<string, unknown>>;
+  /** The last leader changes, newest first: key change → writable → every target applied. */
+  timeline: TimelineStep[];
 }

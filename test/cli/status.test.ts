@@ -49,6 +49,17 @@ const status: RouterStatus = {
       consecutiveFailures: 2,
     },
   },
+  timeline: [
+    {
+      cluster: 'app',
+      from: 'pg1',
+      to: 'pg2',
+      key_changed_at: '2026-11-28T02:40:01.250Z',
+      writable_ms: 31,
+      applied_ms: { haproxy: 36 },
+      all_applied_ms: 36,
+    },
+  ],
 };
 
 test('switchyard status prints health, reasons, clusters and targets as tables', () => {
@@ -67,4 +78,11 @@ test('switchyard status prints health, reasons, clusters and targets as tables',
     text,
     /\| haproxy +\| haproxy +\| 11 \(behind 12\) +\| 1\.4 ms +\| HAProxy runtime API: connection refused \|/,
   );
+});
+
+test('switchyard status prints the last leader changes with each step after the key change', () => {
+  const text = formatStatus(status);
+  assert.match(text, /Leader changes \(times after the router read the new leader key\):/);
+  assert.match(text, /\| 2026-11-28 02:40:01 +\| app +\| pg1 → pg2 +\| 31 ms +\| 36 ms +\| 36 ms +\|/);
+  assert.doesNotMatch(formatStatus({ ...status, timeline: [] }), /Leader changes/);
 });

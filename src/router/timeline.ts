@@ -1,0 +1,87 @@
+/** One leader change of one cluster, as the router saw it: each step's time in epoch milliseconds. */
+export interface TimelineEntry {
+  readonly cluster: string;
+  readonly from: string | null;
+  readonly to: string | null;
+  /** When the router read the leader key naming `to`. */
+  readonly keyChangedAt: number;
+  /** When `to` counted as writable (member key or writable probe); null while it does not. */
+  writableAt: number | null;
+  /** Router generation whose snapshot routes writes to `to`; null until writable. */
+  generation: number | null;
+  /** Per target: when it applied `generation`. */
+  readonly appliedAt: Record<string, number>;
+  /** When the last target applied it: the end of the change for clients. */
+  allAppliedAt: number | null;
+}
+
+/**
+ * The last leader changes per router, newest first, for `/status` and the status page: key change →
+ * writable → every target applied. Fed by the router; pure bookkeeping, no timers, no I/O.
+ */
+export class LeaderTimeline {
+  private readonly entries: TimelineEntry[] = [];
+
+  constructor(private readonly capacity = 20) {}
+
+  /** The router read a leader key naming a different member (or none). */
+  keyChanged(cluster: string, from: string | null, to: string | null, at: number): void {
+    this.entries.unshift({
+      cluster,
+      from,
+      to,
+      keyChangedAt: at,
+      writableAt: null,
+      generation: null,
+      appliedAt: {},
+      allAppliedAt: null,
+    });
+    this.entries.length = Math.min(this.entries.length, this.capacity);
+  }
+
+  /** `leader` of `cluster` counts as writable in the snapshot numbered `generation`. */
+  writable(cluster: string, leader: string, at: number, generation: number): void {
+    const open = this.entries.find((e) => e.cluster === cluster);
+    if (!open || open.to !== leader || open.writableAt !== null) return;
+    open.writableAt = at;
+    open.generation = generation;
+  }
+
+  /** `target` applied the snapshot numbered `generation`; `targets` names every target of the router. */
+  applied(target: string, generation: number, at: number, targets: readonly string[]): void {
+    for (const e of this.entries) {
+      if (e.generation === null || e.allAppliedAt !== null || generation < e.generation) continue;
+      e.appliedAt[target] ??= at;
+      if (targets.every((t) => e.appliedAt[t] !== undefined)) e.allAppliedAt = at;
+    }
+  }
+
+  /** Newest first; each step also as milliseconds after the key change. */
+  list(): TimelineStep[] {
+    return this.entries.map((e) => {
+      const after = (t: number | null) => (t === null ? null : t - e.keyChangedAt);
+      return {
+        cluster: e.cluster,
+        from: e.from,
+        to: e.to,
+        key_changed_at: new Date(e.keyChangedAt).toISOString(),
+        writable_ms: after(e.writableAt),
+        applied_ms: Object.fromEntries(
+          Object.entries(e.appliedAt).map(([t, at]) => [t, at - e.keyChangedAt]),
+        ),
+        all_applied_ms: after(e.allAppliedAt),
+      };
+    });
+  }
+}
+
+/** A timeline entry as `/status` shows it. */
+export interface TimelineStep {
+  cluster: string;
+  from: string | null;
+  to: string | null;
+  key_changed_at: string;
+  writable_ms: number | null;
+  applied_ms: Record<string, number>;
+  all_applied_ms: number | null;
+}

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { LeaderTimeline } from '../../src/router/timeline.js';
+
+const T0 = Date.parse('2026-11-28T02:40:00.000Z');
+
+test('a leader change records key change, writable and each target, ending when the last target applied', () => {
+  const t = new LeaderTimeline();
+  t.keyChanged('app', 'pg1', 'pg2', T0);
+  t.applied('haproxy', 7, T0 + 5, ['haproxy', 'pgbouncer']); // fencing generation: not the new route
+  t.writable('app', 'pg2', T0 + 30, 8);
+  t.applied('haproxy', 8, T0 + 34, ['haproxy', 'pgbouncer']);
+  assert.equal(t.list()[0]?.all_applied_ms, null, 'pgbouncer has not applied yet');
+  t.applied('pgbouncer', 9, T0 + 41, ['haproxy', 'pgbouncer']);
+  assert.deepEqual(t.list(), [
+    {
+      cluster: 'app',
+      from: 'pg1',
+      to: 'pg2',
+      key_changed_at: '2026-11-28T02:40:00.000Z',
+      writable_ms: 30,
+      applied_ms: { haproxy: 34, pgbouncer: 41 },
+      all_applied_ms: 41,
+    },
+  ]);
+});
+
+test('writable for another member or cluster does not complete an entry', () => {
+  const t = new LeaderTimeline();
+  t.keyChanged('app', 'pg1', 'pg2', T0);
+  t.writable('app', 'pg3', T0 + 10, 4);
+  t.writable('billing', 'pg2', T0 + 10, 4);
+  assert.equal(t.list()[0]?.writable_ms, null);
+});
+
+test('keeps the newest entries only, newest first', () => {
+  const t = new LeaderTimeline(2);
+  t.keyChanged('app', 'a', 'b', T0);
+  t.keyChanged('app', 'b', 'c', T0 + 1000);
+  t.keyChanged('app', 'c', 'a', T0 + 2000);
+  assert.deepEqual(
+    t.list().map((e) => `${e.from}→${e.to}`),
+    ['c→a', 'b→c'],
+  );
+});
