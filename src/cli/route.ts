@@ -2,7 +2,18 @@ import type { Command } from 'commander';
 import { loadRouterConfig } from '../config/router.js';
 import { describeError } from '../errors.js';
 import { createLogger } from '../log.js';
+import { ConfigWatcher, referencedFiles } from '../router/config-watch.js';
 import { startRouter, type RunningRouter } from '../router/start.js';
+
+/** Top-level and second-level keys whose values differ (names only: values may be secrets). */
+export function changedKeys(before: unknown, after: unknown, prefix = '', depth = 2): string[] {
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (depth === 0 || !isObject(before) || !isObject(after))
+    return JSON.stringify(before) === JSON.stringify(after) ? [] : [prefix || '(root)'];
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
+  return keys.flatMap((k) => changedKeys(before[k], after[k], prefix ? `${prefix}.${k}` : k, depth - 1));
+}
 
 /** `switchyard route`: the long-running router. SIGHUP re-reads the config; SIGTERM/SIGINT stop cleanly. */
 export function register(program: Command): void {
@@ -12,7 +23,9 @@ export function register(program: Command): void {
     .requiredOption('-c, --config <file>', 'router configuration (YAML)')
     .addHelpText(
       'after',
-      '\nSignals: SIGHUP re-reads the config (an invalid one is reported and the running config kept);\n' +
+      '\nThe config file, its templates, password files and TLS files are watched: a change (or a\n' +
+        'Kubernetes ConfigMap/Secret symlink swap) is applied like SIGHUP, after 500 ms of quiet.\n' +
+        'Signals: SIGHUP re-reads the config (an invalid one is reported and the running config kept);\n' +
         'SIGTERM and SIGINT release every target (a VIP first) and exit 0.\n' +
         'Endpoints: GET /health, /ready, /status, /metrics on api.listen (default 127.0.0.1:8009).\n',
     )
@@ -32,6 +45,7 @@ export function register(program: Command): void {
           process.exit(code || 1);
         }, 10_000);
         await chain.catch(() => undefined);
+        await watcher.close();
         await running.stop().catch((err) => log.error({ err: describeError(err) }, 'error while stopping'));
         clearTimeout(timer);
         log.flush?.();
@@ -48,19 +62,26 @@ export function register(program: Command): void {
         log.fatal({ err: describeError(err) }, 'unhandled rejection');
         void stop(1, 'fatal error');
       });
-      process.on('SIGHUP', () => {
+      const watcher = new ConfigWatcher({
+        debounceMs: 500,
+        log,
+        onChange: (paths) => reload(`changed on disk: ${paths.join(', ')}`),
+      });
+      const watchFiles = () => [opts.config, ...referencedFiles(config, config.dir)];
+      const reload = (why: string) => {
         chain = chain.then(async () => {
           let next;
           try {
             next = loadRouterConfig(opts.config);
           } catch (err) {
             log.error(
-              { err: describeError(err), problems: (err as { problems?: string[] }).problems },
-              'SIGHUP: new config is invalid; keeping the running one',
+              { err: describeError(err), problems: (err as { problems?: string[] }).problems, why },
+              'new config is invalid; keeping the running one',
             );
             return;
           }
-          log.info('SIGHUP: applying the new config');
+          const changed = changedKeys(config, next);
+          log.info({ why, changed }, `applying the new config (changed: ${changed.join(', ') || 'nothing'})`);
           // Targets the new config keeps are detached, not released: a VIP stays up through a reload.
           const kept = new Set(
             Object.keys(next.targets).filter(
@@ -70,8 +91,11 @@ export function register(program: Command): void {
           await running.stop(kept);
           config = next;
           running = await startRouter(config, log);
+          await watcher.watch(watchFiles());
         });
-      });
+      };
+      process.on('SIGHUP', () => reload('SIGHUP'));
+      await watcher.watch(watchFiles());
       await new Promise(() => undefined); // runs until a signal ends the process
     });
 }
