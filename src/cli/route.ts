@@ -2,18 +2,8 @@ import type { Command } from 'commander';
 import { loadRouterConfig } from '../config/router.js';
 import { describeError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { ConfigWatcher, referencedFiles } from '../router/config-watch.js';
+import { ConfigWatcher, changedKeys, referencedFiles } from '../router/config-watch.js';
 import { startRouter, type RunningRouter } from '../router/start.js';
-
-/** Top-level and second-level keys whose values differ (names only: values may be secrets). */
-export function changedKeys(before: unknown, after: unknown, prefix = '', depth = 2): string[] {
-  const isObject = (v: unknown): v is Record<string, unknown> =>
-    v !== null && typeof v === 'object' && !Array.isArray(v);
-  if (depth === 0 || !isObject(before) || !isObject(after))
-    return JSON.stringify(before) === JSON.stringify(after) ? [] : [prefix || '(root)'];
-  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
-  return keys.flatMap((k) => changedKeys(before[k], after[k], prefix ? `${prefix}.${k}` : k, depth - 1));
-}
 
 /** `switchyard route`: the long-running router. SIGHUP re-reads the config; SIGTERM/SIGINT stop cleanly. */
 export function register(program: Command): void {

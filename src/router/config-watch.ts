@@ -25,6 +25,16 @@ export function referencedFiles(config: unknown, dir: string): string[] {
   return [...found].sort();
 }
 
+/** Top-level and second-level keys whose values differ (names only: values may be secrets). */
+export function changedKeys(before: unknown, after: unknown, prefix = '', depth = 2): string[] {
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (depth === 0 || !isObject(before) || !isObject(after))
+    return JSON.stringify(before) === JSON.stringify(after) ? [] : [prefix || '(root)'];
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
+  return keys.flatMap((k) => changedKeys(before[k], after[k], prefix ? `${prefix}.${k}` : k, depth - 1));
+}
+
 export interface ConfigWatchOptions {
   /** Quiet time after the last change before `onChange` runs (editors write in several steps). */
   debounceMs: number;

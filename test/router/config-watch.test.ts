@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { changedKeys } from '../../src/cli/route.js';
-import { referencedFiles } from '../../src/router/config-watch.js';
+import { changedKeys, referencedFiles } from '../../src/router/config-watch.js';
 
 test('referencedFiles lists templates, password files and TLS files, resolved against the config directory', () => {
   const config = {
