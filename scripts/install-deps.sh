@@ -13,6 +13,7 @@ PACKAGES=(
   openssl procps ca-certificates tmux  # test certificates, ps/kill, demo terminal
   chromium fonts-dejavu-core           # the status page, tested in a headless browser
   debootstrap                          # clean Debian roots: the .deb install test, the Debian 13 stack
+  prometheus                           # promtool: checks and unit-tests examples/monitoring/alerts.yml
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
