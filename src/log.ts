@@ -3,7 +3,8 @@ import pino, { type Logger } from 'pino';
 export type { Logger };
 
 /**
- * JSON logs (pino); readable lines when stderr is a TTY or `SWITCHYARD_LOG_PRETTY=1`.
+ * JSON logs (pino) with level names (`"level":"warn"`, as Loki, Elastic and journald tools expect);
+ * readable lines when stderr is a TTY or `SWITCHYARD_LOG_PRETTY=1`.
  * Secret-bearing fields are redacted whatever the caller passes.
  */
 export function createLogger(
@@ -29,7 +30,10 @@ export function createLogger(
       },
     });
   }
-  return pino(base, options.destination ?? pino.destination(2));
+  return pino(
+    { ...base, formatters: { level: (label) => ({ level: label }) } },
+    options.destination ?? pino.destination(2),
+  );
 }
 
 /** A logger that drops everything (tests, dry runs). */
