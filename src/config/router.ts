@@ -15,7 +15,7 @@ const scopeName = z
 
 const DcsSchema = z
   .object({
-    type: z.literal('etcd3'),
+    type: z.enum(['etcd3', 'etcd']).default('etcd3'),
     hosts: z.union([z.array(z.string().min(1)).min(1), z.string().min(1)]),
     username: z.string().min(1).optional(),
     ...SecretFields,

@@ -34,12 +34,24 @@ export interface SourceListener {
 }
 
 /**
+ * What the router needs from a DCS: follow the keys, deliver snapshots and changes to the listener
+ * (scopes first, then health), translate failures into the listener's health (`isConnected: false`
+ * with the DcsUnavailableError's message), and stop. One implementation per store: `EtcdSource` (v3),
+ * `EtcdV2Source` (v2, `etcd2.ts`).
+ */
+export interface DcsSource {
+  start(): void;
+  stop(): Promise<void>;
+  current(): SourceHealth;
+}
+
+/**
  * Follows the Patroni keys of the configured clusters: reads each prefix at one revision, then watches
  * from revision+1. Any watch error, cancellation (compaction), stream loss or failed liveness check tears
  * the watches down and resyncs by re-reading until it succeeds, with backoff — events may have been
  * missed, and a stable leader key produces none to catch up with.
  */
-export class EtcdSource {
+export class EtcdSource implements DcsSource {
   private readonly scopes = new Map<string, Map<string, RawKey>>();
   private readonly watchers: Watcher[] = [];
   private health: SourceHealth = {
