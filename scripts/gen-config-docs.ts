@@ -66,7 +66,8 @@ const EXAMPLES: Record<string, unknown> = {
 };
 /** Descriptions for keys whose schema carries no comment (by the same short key as EXAMPLES). */
 const DESCRIPTIONS: Record<string, string> = {
-  'dcs.type': 'The DCS kind.',
+  'dcs.type':
+    "Which etcd API Patroni uses, named like Patroni's YAML sections: `etcd3` (v3) or `etcd` (v2, needs `--enable-v2`; see docs/dcs.md).",
   'dcs.hosts': 'etcd client endpoints, as a list or one comma-separated string.',
   'dcs.username': 'etcd user (with a password) when etcd auth is on.',
   'dcs.tls': 'TLS to etcd; `cert` and `key` (client certificate) must be given together.',
@@ -185,7 +186,7 @@ const POOL_EXAMPLES: Record<string, unknown> = {
 };
 
 const SECTION_INTRO: Record<string, string> = {
-  dcs: 'The etcd cluster Patroni (or the agent) writes its keys to. Only etcd v3 is supported.',
+  dcs: "The etcd cluster Patroni (or the agent) writes its keys to, through etcd's v3 API (`etcd3`) or its v2 API (`etcd`); see [dcs.md](dcs.md).",
   namespace: "Patroni's `namespace`: the key prefix above every cluster scope.",
   clusters:
     'Patroni `scope` names to follow, or `["*"]` for every scope under the namespace (new ones are picked up live).',
