@@ -112,8 +112,18 @@ export class EtcdV2Http {
     const url = `${host}/v2/keys${path}?${new URLSearchParams(query).toString()}`;
     const where = `GET ${host}/v2/keys${path}`;
     const limitMs = options.windowMs ?? this.timeoutMs;
-    const deadline = AbortSignal.timeout(limitMs);
-    const signal = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
+    // One controller per request, its listener on the caller's signal removed when done: a long-lived
+    // signal collects no per-request state (a watch issues one request per event for months).
+    const controller = new AbortController();
+    let isPastDeadline = false;
+    const timer = setTimeout(() => {
+      isPastDeadline = true;
+      controller.abort();
+    }, limitMs);
+    const onAbort = () => controller.abort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted) controller.abort();
+    const signal = controller.signal;
     let status = 0;
     let etcdIndexHeader: string | string[] | undefined;
     let text: string | null = null;
@@ -131,12 +141,15 @@ export class EtcdV2Http {
       text = await res.body.text();
     } catch (err) {
       if (options.signal?.aborted) throw err;
-      const isQuietWindow = options.windowMs !== undefined && status === 200 && deadline.aborted;
+      const isQuietWindow = options.windowMs !== undefined && status === 200 && isPastDeadline;
       if (!isQuietWindow) {
         this.current += 1;
-        const why = deadline.aborted ? `no answer within ${limitMs} ms` : describeError(err);
+        const why = isPastDeadline ? `no answer within ${limitMs} ms` : describeError(err);
         throw new DcsUnavailableError(`etcd unavailable (${where}): ${why}`, { cause: err });
       }
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
     }
     if (status >= 500) {
       this.current += 1;

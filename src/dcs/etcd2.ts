@@ -16,6 +16,11 @@ const PUT_ACTIONS = new Set(['set', 'create', 'update', 'compareAndSwap']);
 /** How long one watch long poll may wait for an event before it is re-issued from where it stood. */
 const WATCH_WINDOW_MS = 30_000;
 
+export interface EtcdV2Tuning {
+  /** Long-poll window (default 30 s); shorter in tests. */
+  watchWindowMs?: number;
+}
+
 /**
  * Follows Patroni's keys in etcd's v2 API (Patroni's `etcd:` section): reads each followed directory
  * recursively with a quorum read, then long-polls `wait=true&recursive=true&waitIndex=X-Etcd-Index+1`,
@@ -45,12 +50,18 @@ export class EtcdV2Source implements DcsSource {
     private readonly http: EtcdV2Http,
     private readonly options: SourceOptions,
     private readonly listener: SourceListener,
+    private readonly tuning: EtcdV2Tuning = {},
   ) {
     this.isAll = options.clusters.includes('*');
   }
 
-  static async open(conn: EtcdConnection, options: SourceOptions, listener: SourceListener) {
-    return new EtcdV2Source(await EtcdV2Http.open(conn), options, listener);
+  static async open(
+    conn: EtcdConnection,
+    options: SourceOptions,
+    listener: SourceListener,
+    tuning: EtcdV2Tuning = {},
+  ) {
+    return new EtcdV2Source(await EtcdV2Http.open(conn), options, listener, tuning);
   }
 
   start(): void {
@@ -161,7 +172,7 @@ export class EtcdV2Source implements DcsSource {
         const answer = await this.http.get(
           encodePath(directory),
           { ...query, waitIndex: String(waitIndex) },
-          { windowMs: WATCH_WINDOW_MS, signal },
+          { windowMs: this.tuning.watchWindowMs ?? WATCH_WINDOW_MS, signal },
         );
         if (session !== this.session) return;
         const body = answer.body;

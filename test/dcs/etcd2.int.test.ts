@@ -5,10 +5,10 @@ import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import { Agent, request } from 'undici';
 import type { RawKey } from '../../src/cluster/index.js';
-import { EtcdV2Source } from '../../src/dcs/etcd2.js';
+import { EtcdV2Source, type EtcdV2Tuning } from '../../src/dcs/etcd2.js';
 import type { SourceHealth, SourceListener } from '../../src/dcs/source.js';
 import type { EtcdConnection } from '../../src/dcs/connect.js';
-import { startEtcd, waitFor, type EtcdCluster } from '../harness/index.js';
+import { freePort, startEtcd, waitFor, type EtcdCluster } from '../harness/index.js';
 
 // etcd 3.4 with --enable-v2: the v2 source reads, watches and resyncs Patroni's v2 keys.
 let etcd: EtcdCluster;
@@ -91,12 +91,14 @@ async function follow(
   conn: EtcdConnection,
   clusters: string[],
   checkIntervalMs = 200,
+  tuning: EtcdV2Tuning = {},
 ): Promise<{ source: EtcdV2Source; seen: Recorder }> {
   const seen = new Recorder();
   const source = await EtcdV2Source.open(
     { requestTimeoutMs: 1000, ...conn },
     { namespace: '/service', clusters, checkIntervalMs, log, backoff: { initialMs: 50, maxMs: 500 } },
     seen,
+    tuning,
   );
   source.start();
   return { source, seen };
@@ -217,6 +219,45 @@ put('/service/behind/leader', 'pg3')
     );
     assert.equal(source.current().resyncs, resyncs + 1, 'one resync');
     assert.equal(source.current().isConnected, true);
+  } finally {
+    await source.stop();
+  }
+});
+
+test('a quiet long poll is re-issued after its window without a resync, and the next change still arrives', async () => {
+  const c = plain(etcd);
+  await v2(c, 'PUT', '/v2/keys/service/quiet/leader', { value: 'pg1' });
+  const { source, seen } = await follow({ hosts: etcd.endpoints }, ['quiet'], 60_000, { watchWindowMs: 300 });
+  try {
+    await waitFor(() => seen.leader('quiet')?.value === 'pg1', { what: 'leader pg1' });
+    const resyncs = source.current().resyncs;
+    // Several windows pass while other scopes change (the index moves on without events for this one).
+    for (let i = 0; i < 10; i++) {
+      await v2(c, 'PUT', '/v2/keys/service/elsewhere/leader', { value: `x${i}` });
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await v2(c, 'PUT', '/v2/keys/service/quiet/leader', { value: 'pg2' });
+    await waitFor(() => seen.leader('quiet')?.value === 'pg2', { what: 'leader pg2 after quiet windows' });
+    assert.equal(source.current().resyncs, resyncs, 'no resync for a quiet window');
+    assert.equal(source.current().isConnected, true);
+  } finally {
+    await source.stop();
+  }
+});
+
+test('with a dead endpoint listed first, the source moves on to the next one', async () => {
+  const c = plain(etcd);
+  await v2(c, 'PUT', '/v2/keys/service/failover/leader', { value: 'pg1' });
+  const dead = `127.0.0.1:${await freePort()}`;
+  const { source, seen } = await follow({ hosts: [dead, ...etcd.endpoints] }, ['failover']);
+  try {
+    await waitFor(() => seen.leader('failover')?.value === 'pg1', {
+      what: 'leader pg1 through the second host',
+    });
+    assert.match(
+      seen.healths[0]?.lastError ?? '',
+      new RegExp(`etcd unavailable \\(GET http://${dead}/v2/keys`),
+    );
   } finally {
     await source.stop();
   }
