@@ -30,8 +30,14 @@ const spans: HolderSpan[] = [];
 const portToName = new Map<number, string>();
 const stopWatch = new AbortController();
 
-/** The leader-key timeline as the test sees it, from its own v2 long poll (not the code under test). */
-async function watchLeader(url: string): Promise<void> {
+/** Moments a member's key first showed it as primary (`role: master`), per the test's own watch. */
+const promotions: Array<{ name: string; at: number }> = [];
+
+/**
+ * The leader-key timeline and member promotions as the test sees them, from its own v2 long poll on the
+ * scope (not the code under test).
+ */
+async function watchScope(url: string): Promise<void> {
   const record = (name: string | null) => {
     const now = Date.now();
     const last = spans.at(-1);
@@ -39,26 +45,39 @@ async function watchLeader(url: string): Promise<void> {
     if (last) last.to = now;
     spans.push({ name, from: now, to: Number.MAX_SAFE_INTEGER });
   };
-  const key = `${url}/v2/keys/service/app/leader`;
-  const first = await request(`${key}?quorum=true`, { signal: stopWatch.signal });
+  const primaries = new Set<string>();
+  const member = (name: string, value: string | null) => {
+    let role: unknown = null;
+    try {
+      role = value === null ? null : (JSON.parse(value) as { role?: unknown }).role;
+    } catch {
+      role = null;
+    }
+    const isPrimary = role === 'master' || role === 'primary';
+    if (isPrimary && !primaries.has(name)) promotions.push({ name, at: Date.now() });
+    if (isPrimary) primaries.add(name);
+    else primaries.delete(name);
+  };
+  const dir = `${url}/v2/keys/service/app`;
+  const first = await request(`${dir}/leader?quorum=true`, { signal: stopWatch.signal });
   const body = (await first.body.json()) as { node?: { value: string } };
   record(body.node?.value ?? null);
   let waitIndex = Number(first.headers['x-etcd-index']) + 1;
   while (!stopWatch.signal.aborted) {
-    const res = await request(`${key}?wait=true&waitIndex=${waitIndex}`, {
+    const res = await request(`${dir}?wait=true&recursive=true&waitIndex=${waitIndex}`, {
       signal: stopWatch.signal,
       bodyTimeout: 0,
     });
     const event = (await res.body.json()) as {
       action?: string;
-      node?: { value?: string; modifiedIndex: number };
+      node?: { key: string; value?: string; modifiedIndex: number };
     };
-    if (!event.node) throw new Error(`leader watch in the test failed: ${JSON.stringify(event)}`);
-    record(
-      ['set', 'create', 'update', 'compareAndSwap'].includes(event.action ?? '')
-        ? (event.node.value ?? null)
-        : null,
-    );
+    if (!event.node) throw new Error(`scope watch in the test failed: ${JSON.stringify(event)}`);
+    const isPut = ['set', 'create', 'update', 'compareAndSwap'].includes(event.action ?? '');
+    const value = isPut ? (event.node.value ?? null) : null;
+    const key = event.node.key.slice('/service/app/'.length);
+    if (key === 'leader') record(value);
+    else if (key.startsWith('members/')) member(key.slice('members/'.length), value);
     waitIndex = event.node.modifiedIndex + 1;
   }
 }
@@ -75,7 +94,7 @@ before(async () => {
   await cluster.waitForHealthy();
   const v3Keys = await etcd.etcdctl(['get', '--prefix', '--keys-only', '/service/']);
   assert.equal(v3Keys.trim(), '', 'Patroni wrote no v3 keys: it runs on the v2 API');
-  void watchLeader(etcd.clientUrls[0] as string).catch((err: unknown) => {
+  void watchScope(etcd.clientUrls[0] as string).catch((err: unknown) => {
     if (!stopWatch.signal.aborted) console.error(err);
   });
   await waitFor(() => spans.length > 0 && holderNow() !== null, { what: 'the test sees the leader key' });
@@ -159,11 +178,12 @@ test('the router follows a Patroni cluster on etcd v2: writes reach the leader',
   assert.ok(done.acks.every((a) => a.port === portOf(holderNow()!)));
 });
 
-test('through 3 patronictl switchovers on etcd v2, writes reach only the key holder and the route lag is reported', async () => {
+test('through 5 patronictl switchovers on etcd v2, writes reach only the key holder and the route lag is reported', async () => {
   const applyLags: number[] = [];
   const keyToWrite: number[] = [];
   const writableAtKey: boolean[] = [];
-  for (let i = 0; i < 3; i++) {
+  const promotedToWrite: number[] = [];
+  for (let i = 0; i < 5; i++) {
     await cluster.waitForHealthy();
     await waitApplied(router.api, 15_000);
     const writer = new Writer(primaryPort, PATRONI_SUPERUSER.password).start();
@@ -188,6 +208,12 @@ test('through 3 patronictl switchovers on etcd v2, writes reach only the key hol
       (a) => a.port === portOf(next) && keyAt !== undefined && a.sentAt >= keyAt,
     );
     if (keyAt !== undefined && firstAck) keyToWrite.push(firstAck.ackAt - keyAt);
+    const promotedAt = promotions.find((p) => p.name === next && p.at >= t0)?.at;
+    const firstAfterPromotion = result.acks.find(
+      (a) => a.port === portOf(next) && promotedAt !== undefined && a.sentAt >= promotedAt - 10,
+    );
+    if (promotedAt !== undefined && firstAfterPromotion)
+      promotedToWrite.push(firstAfterPromotion.ackAt - promotedAt);
   }
   const fmt = (xs: number[]) => {
     const s = [...xs].sort((a, b) => a - b);
@@ -198,5 +224,8 @@ test('through 3 patronictl switchovers on etcd v2, writes reach only the key hol
   );
   console.log(
     `Patroni on etcd v2, leader key changed (test's watch) → first write acknowledged by the new primary through HAProxy: ${fmt(keyToWrite)}`,
+  );
+  console.log(
+    `Patroni on etcd v2, new leader's member key shows role master (test's watch) → first write acknowledged by it through HAProxy: ${fmt(promotedToWrite)}`,
   );
 });
