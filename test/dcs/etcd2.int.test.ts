@@ -303,6 +303,36 @@ test('an etcd restart is a lost watch: the source reports etcd unreachable, then
   }
 });
 
+test('a stalled etcd (SIGSTOP) is reported unreachable within the request deadline; after SIGCONT the source follows again', async () => {
+  const c = plain(etcd);
+  await v2(c, 'PUT', '/v2/keys/service/stall/leader', { value: 'pg1' });
+  const { source, seen } = await follow({ hosts: etcd.endpoints }, ['stall']);
+  try {
+    await waitFor(() => seen.leader('stall')?.value === 'pg1', { what: 'leader pg1' });
+    const t0 = Date.now();
+    etcd.pause();
+    try {
+      await waitFor(() => !seen.isConnected, {
+        what: 'the source reports the stall',
+        timeoutMs: 5000,
+        intervalMs: 10,
+      });
+    } finally {
+      etcd.resume();
+    }
+    const ms = Date.now() - t0;
+    assert.ok(ms < 2500, `reported after ${ms} ms (check every 200 ms, deadline 1000 ms)`);
+    assert.match(seen.healths.at(-1)?.lastError ?? '', /no answer within 1000 ms/);
+    await v2(c, 'PUT', '/v2/keys/service/stall/leader', { value: 'pg2' });
+    await waitFor(() => seen.isConnected && seen.leader('stall')?.value === 'pg2', {
+      what: 'leader pg2 after the stall',
+      timeoutMs: 10_000,
+    });
+  } finally {
+    await source.stop();
+  }
+});
+
 test('an etcd without the v2 API is refused with an error that says to enable it', async () => {
   const v3only = await startEtcd();
   const { source, seen } = await follow({ hosts: v3only.endpoints }, ['app']);
