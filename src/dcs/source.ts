@@ -2,7 +2,8 @@ import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
 import type { Logger } from 'pino';
 import { namespacePrefix, scopePrefix, splitKey, type RawKey } from '../cluster/index.js';
 import { describeError } from '../errors.js';
-import { translateEtcdError } from './connect.js';
+import { connectEtcd, translateEtcdError, type EtcdConnection } from './connect.js';
+import { EtcdV2Source } from './etcd2.js';
 
 export interface SourceOptions {
   namespace: string;
@@ -43,6 +44,32 @@ export interface DcsSource {
   start(): void;
   stop(): Promise<void>;
   current(): SourceHealth;
+}
+
+/** The DCS kinds the router follows, named like Patroni's YAML sections (`etcd3:`, `etcd:`). */
+export type DcsType = 'etcd3' | 'etcd';
+
+export interface OpenedSource {
+  source: DcsSource;
+  /** Releases the connection; after `source.stop()`. */
+  close(): void;
+}
+
+/** Connects to the DCS of `type` and builds its source (not started). */
+export async function openSource(
+  type: DcsType,
+  conn: EtcdConnection,
+  options: SourceOptions,
+  listener: SourceListener,
+): Promise<OpenedSource> {
+  switch (type) {
+    case 'etcd3': {
+      const client = await connectEtcd(conn);
+      return { source: new EtcdSource(client, options, listener), close: () => client.close() };
+    }
+    case 'etcd':
+      return { source: await EtcdV2Source.open(conn, options, listener), close: () => undefined };
+  }
 }
 
 /**

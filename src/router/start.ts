@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { etcdConnection, type RouterConfig } from '../config/router.js';
-import { openSource, type OpenedSource } from '../dcs/open.js';
+import { openSource, type OpenedSource } from '../dcs/source.js';
 import { createApiServer, listen } from '../http/server.js';
 import { TARGET_FACTORIES, type Target, type TargetCreateContext } from '../targets/index.js';
 import { SwitchyardError } from '../errors.js';

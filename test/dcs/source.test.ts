@@ -3,8 +3,7 @@ import { test } from 'node:test';
 import pino from 'pino';
 import { etcdConnection, parseRouterConfig } from '../../src/config/router.js';
 import { EtcdV2Source } from '../../src/dcs/etcd2.js';
-import { openSource } from '../../src/dcs/open.js';
-import { EtcdSource, type SourceListener } from '../../src/dcs/source.js';
+import { EtcdSource, openSource, type SourceListener } from '../../src/dcs/source.js';
 
 const config = (type: string | null) => `
 dcs:
