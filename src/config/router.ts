@@ -3,15 +3,14 @@ import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import type { EtcdConnection } from '../dcs/connect.js';
+import { NAME_PATTERN } from '../cluster/validate.js';
 import { ConfigError } from '../errors.js';
 import { TARGET_FACTORIES, type TargetsConfig } from '../targets/index.js';
 import { SecretFields, resolveSecret } from './secret.js';
 import { formatIssues, parseByteSize, parseListen } from './util.js';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port');
-const scopeName = z
-  .string()
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'expected a Patroni scope name ([A-Za-z0-9_.-])');
+const scopeName = z.string().regex(NAME_PATTERN, 'expected a Patroni scope name ([A-Za-z0-9_.-])');
 
 const DcsSchema = z
   .object({
