@@ -1,5 +1,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { CLUSTER_KEYS } from '../cluster/index.js';
 import type { Target } from '../targets/types.js';
+
+/** `cluster` label of `switchyard_invalid_values_total` for scope names refused as unsafe (never the name). */
+export const UNSAFE_SCOPE_LABEL = '(unsafe scope name)';
 
 /** The router's Prometheus metrics (reference: docs/metrics.md). One registry per router. */
 export function createMetrics() {
@@ -75,6 +79,16 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Every `key` label `switchyard_invalid_values_total` can carry for a cluster (member keys count as `members`). */
+const INVALID_VALUE_KEYS: readonly string[] = [...CLUSTER_KEYS, 'members', '(scope)'];
+
+/** Removes every series labelled with `cluster` (a scope that has no keys anymore). */
+export function removeClusterSeries(metrics: Metrics, cluster: string): void {
+  metrics.leaderChanges.remove({ cluster });
+  metrics.writable.remove({ cluster });
+  for (const key of INVALID_VALUE_KEYS) metrics.invalidValues.remove({ cluster, key });
+}
 
 function snakeCase(key: string): string {
   return key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();

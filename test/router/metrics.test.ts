@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { silentLogger } from '../../src/log.js';
 import { createMetrics, registerTargetMetrics } from '../../src/router/metrics.js';
+import { Router } from '../../src/router/router.js';
 import type { Target } from '../../src/targets/types.js';
+import { member4x, raw } from '../fixtures.js';
 
 test('target counters and a held flag from status() are exported at scrape time', async () => {
   const counters = { takes: 0, framesSent: 0 };
@@ -26,4 +29,61 @@ test('target counters and a held flag from status() are exported at scrape time'
   counters.takes = 3;
   text = await metrics.registry.metrics();
   assert.match(text, /^switchyard_vip_takes_total 3$/m, 'counts are not added twice across scrapes');
+});
+
+/** Series of the registry's text exposition that carry a `cluster` label. */
+function clusterSeries(text: string): string[] {
+  return text.split('\n').filter((line) => !line.startsWith('#') && line.includes('cluster="'));
+}
+
+test('series of scopes that disappear are deleted: 20,000 churned scopes leave no series behind', async () => {
+  const metrics = createMetrics();
+  const router = new Router([], {
+    log: silentLogger(),
+    metrics,
+    maxReplicaLagBytes: null,
+    onDcsLoss: 'keep',
+    probe: { method: 'member', intervalMs: 20, timeoutMs: 1000, user: 'u', dbname: 'd', password: undefined },
+  });
+  const member = (port: number, role: string) =>
+    raw(`members/pg${port}`, member4x({ port, apiPort: port + 1000, role }));
+  let peak = 0;
+  for (let round = 0; round < 20; round++) {
+    const scopes = Array.from({ length: 1000 }, (_, i) => `s${round}-${i}`);
+    for (const scope of scopes) {
+      // A leader change, a writable gauge and an invalid value: one series of each labelled metric.
+      router.onScope(scope, [raw('leader', 'pg1'), member(1, 'primary'), raw('members/bad', '{')]);
+      router.onScope(scope, [raw('leader', 'pg2'), member(2, 'primary'), raw('members/bad', '{')]);
+    }
+    peak = Math.max(peak, clusterSeries(await metrics.registry.metrics()).length);
+    for (const scope of scopes) router.onScopeGone(scope);
+  }
+  const text = await metrics.registry.metrics();
+  assert.equal(peak, 3000, 'while 1,000 scopes live: a leader-change, writable and invalid series each');
+  assert.deepEqual(clusterSeries(text), []);
+  assert.match(text, /^switchyard_clusters 0$/m);
+  await router.close();
+});
+
+test('an unsafe scope name from etcd is never routed nor used as a label, and is counted once', async () => {
+  const metrics = createMetrics();
+  const router = new Router([], {
+    log: silentLogger(),
+    metrics,
+    maxReplicaLagBytes: null,
+    onDcsLoss: 'keep',
+    probe: { method: 'member', intervalMs: 20, timeoutMs: 1000, user: 'u', dbname: 'd', password: undefined },
+  });
+  const hostile = 'app"} 1\nswitchyard_generation 99';
+  const keys = [
+    raw('leader', 'pg1'),
+    raw('members/pg1', member4x({ port: 5432, apiPort: 8008, role: 'primary' })),
+  ];
+  router.onScope(hostile, keys);
+  router.onScope(hostile, keys);
+  assert.deepEqual(Object.keys(router.status().clusters), []);
+  const text = await metrics.registry.metrics();
+  assert.match(text, /^switchyard_invalid_values_total\{cluster="\(unsafe scope name\)",key="scope"\} 1$/m);
+  assert.doesNotMatch(text, /app\\"/);
+  await router.close();
 });
