@@ -108,3 +108,47 @@ export function clusterIssues(clusters: readonly string[], targets: TargetsConfi
     });
   return issues;
 }
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The whole-config pass on a config that failed its schema (zod skips refinements once a type is
+ * wrong): the listeners and clusters that are well typed are still checked, so one run reports them
+ * together with the schema's problems. Defaults are the schema's.
+ */
+export function looseConfigIssues(raw: unknown): ConfigIssue[] {
+  if (!isRecord(raw)) return [];
+  const api =
+    isRecord(raw['api']) && typeof raw['api']['listen'] === 'string'
+      ? raw['api']['listen']
+      : '127.0.0.1:8009';
+  const targets = isRecord(raw['targets']) ? raw['targets'] : {};
+  const frontends: Record<string, { primary: string; replicas?: string }> = {};
+  const haproxy = targets['haproxy'];
+  if (isRecord(haproxy) && isRecord(haproxy['frontends'])) {
+    for (const [name, f] of Object.entries(haproxy['frontends'])) {
+      if (!isRecord(f) || typeof f['primary'] !== 'string') continue;
+      frontends[name] = {
+        primary: f['primary'],
+        ...(typeof f['replicas'] === 'string' ? { replicas: f['replicas'] } : {}),
+      };
+    }
+  }
+  const pgcat = targets['pgcat'];
+  const general = isRecord(pgcat) && isRecord(pgcat['general']) ? pgcat['general'] : null;
+  const typed = {
+    haproxy: { frontends },
+    ...(general
+      ? {
+          pgcat: {
+            general: {
+              host: typeof general['host'] === 'string' ? general['host'] : '0.0.0.0',
+              port: typeof general['port'] === 'number' ? general['port'] : 6432,
+            },
+          },
+        }
+      : {}),
+  } as unknown as TargetsConfig;
+  return listenerIssues(collectListeners(api, typed));
+}

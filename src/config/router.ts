@@ -7,7 +7,7 @@ import { NAME_PATTERN } from '../cluster/validate.js';
 import { ConfigError } from '../errors.js';
 import { TARGET_FACTORIES, type TargetsConfig } from '../targets/index.js';
 import { checkHost } from './host.js';
-import { clusterIssues, collectListeners, listenerIssues } from './listeners.js';
+import { clusterIssues, collectListeners, listenerIssues, looseConfigIssues } from './listeners.js';
 import { SecretFields, resolveSecret, type SecretSource } from './secret.js';
 import { formatIssues, parseByteSize, parseListen } from './util.js';
 
@@ -173,8 +173,16 @@ export function parseRouterConfig(
     const problems = doc.errors.map((e) => `${path}: ${e.message.split('\n')[0]}`);
     throw new ConfigError(`${path} is not valid YAML`, problems);
   }
-  const result = routerConfigSchema().safeParse(doc.toJS());
-  if (!result.success) throw configProblems(path, formatIssues(path, result.error));
+  const raw: unknown = doc.toJS();
+  const result = routerConfigSchema().safeParse(raw);
+  if (!result.success) {
+    const problems = formatIssues(path, result.error);
+    for (const issue of looseConfigIssues(raw)) {
+      const line = `${path}: ${issue.path.join('.')}: ${issue.message}`;
+      if (!problems.includes(line)) problems.push(line);
+    }
+    throw configProblems(path, problems);
+  }
   const c = result.data;
   const dir = dirname(path);
   const problems: string[] = [];
