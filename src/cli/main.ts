@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { SwitchyardError, describeError } from '../errors.js';
 import { commands } from './commands.js';
-import { packageVersion } from './version.js';
+import { packageVersion } from '../paths.js';
 
 /**
  * `switchyard <command>`. Each subcommand lives in its own module under src/cli/ and exports

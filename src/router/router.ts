@@ -360,8 +360,9 @@ export class Router implements SourceListener {
   }
 
   updateStaleness(): void {
-    if (this.dcs.lastContactAt !== null)
-      this.options.metrics.dcsStaleness.set((this.now() - this.dcs.lastContactAt) / 1000);
+    if (this.dcs.lastContactAt === null) return;
+    this.options.metrics.dcsLastSuccess.set(this.dcs.lastContactAt / 1000);
+    this.options.metrics.dcsStaleness.set((this.now() - this.dcs.lastContactAt) / 1000);
   }
 
   /** Closes every target; those named in `handover` are detached instead (a config reload keeps them). */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { silentLogger } from '../../src/log.js';
+import { packageVersion } from '../../src/paths.js';
 import { createMetrics, registerTargetMetrics } from '../../src/router/metrics.js';
 import { Router } from '../../src/router/router.js';
 import type { Target } from '../../src/targets/types.js';
@@ -85,5 +86,39 @@ test('an unsafe scope name from etcd is never routed nor used as a label, and is
   const text = await metrics.registry.metrics();
   assert.match(text, /^switchyard_invalid_values_total\{cluster="\(unsafe scope name\)",key="scope"\} 1$/m);
   assert.doesNotMatch(text, /app\\"/);
+  await router.close();
+});
+
+test('metric names follow Prometheus conventions: switchyard_ once, build_info, a last-success timestamp', async () => {
+  const metrics = createMetrics();
+  const router = new Router([], {
+    log: silentLogger(),
+    metrics,
+    maxReplicaLagBytes: null,
+    onDcsLoss: 'keep',
+    probe: { method: 'member', intervalMs: 20, timeoutMs: 1000, user: 'u', dbname: 'd', password: undefined },
+    now: () => 1_700_000_012_500,
+  });
+  router.onHealth({
+    isConnected: true,
+    lastContactAt: 1_700_000_010_000,
+    lastError: null,
+    revision: 1,
+    resyncs: 1,
+  });
+  router.updateStaleness();
+  const text = await metrics.registry.metrics();
+  assert.match(text, /^switchyard_process_cpu_user_seconds_total \d/m);
+  assert.doesNotMatch(text, /switchyard_process_process_|switchyard_process_nodejs_/);
+  assert.match(text, /^switchyard_nodejs_eventloop_lag_seconds /m);
+  assert.match(
+    text,
+    new RegExp(
+      `^switchyard_build_info\\{version="${packageVersion().replace(/\./g, '\\.')}",nodejs="${process.versions.node}"\\} 1$`,
+      'm',
+    ),
+  );
+  assert.match(text, /^switchyard_dcs_last_success_timestamp_seconds 1700000010$/m);
+  assert.match(text, /^switchyard_dcs_staleness_seconds 2\.5$/m, 'the old gauge is kept for existing alerts');
   await router.close();
 });
