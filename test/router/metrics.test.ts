@@ -122,3 +122,38 @@ test('metric names follow Prometheus conventions: switchyard_ once, build_info, 
   assert.match(text, /^switchyard_dcs_staleness_seconds 2\.5$/m, 'the old gauge is kept for existing alerts');
   await router.close();
 });
+
+test('a member value with a control character is ignored, logged and counted like every hostile value', async () => {
+  const metrics = createMetrics();
+  const warnings: string[] = [];
+  const log = silentLogger();
+  log.warn = ((obj: { reason?: string }) => void warnings.push(obj.reason ?? '')) as typeof log.warn;
+  const router = new Router([], {
+    log,
+    metrics,
+    maxReplicaLagBytes: null,
+    onDcsLoss: 'keep',
+    probe: { method: 'member', intervalMs: 20, timeoutMs: 1000, user: 'u', dbname: 'd', password: undefined },
+  });
+  const hostile = JSON.stringify({
+    conn_url: 'postgres://6.6.6.6:5432/postgres\n    server pwn1 6.6.6.6:1',
+    state: 'running',
+    role: 'replica',
+  });
+  router.onScope('app', [
+    raw('leader', 'pg1'),
+    raw('members/pg1', member4x({ port: 5432, apiPort: 8008, role: 'primary' })),
+    raw('members/pwn1', hostile),
+  ]);
+  const status = router.status().clusters['app'] as { members: string[]; invalid: unknown[] };
+  assert.deepEqual(status.members, ['pg1']);
+  assert.deepEqual(status.invalid, [
+    { key: 'members/pwn1', reason: 'conn_url: must not contain control characters (newline, tab, ...)' },
+  ]);
+  assert.deepEqual(warnings, ['conn_url: must not contain control characters (newline, tab, ...)']);
+  assert.match(
+    await metrics.registry.metrics(),
+    /^switchyard_invalid_values_total\{cluster="app",key="members"\} 1$/m,
+  );
+  await router.close();
+});
