@@ -1,7 +1,11 @@
-import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { ConfigError, describeError } from '../errors.js';
+import { defaultTemplate } from '../paths.js';
+import { compileTemplate } from '../render/template.js';
 import type { TargetsConfig } from '../targets/index.js';
+import { resolvePgBouncerOptions } from '../targets/pgbouncer/options.js';
+import { resolvePgcatOptions } from '../targets/pgcat.js';
 import { resolveOwner } from './owner.js';
 import { resolveSecret, type SecretSource } from './secret.js';
 
@@ -179,5 +183,25 @@ export function checkHost(config: HostCheckInput): HostCheckResult {
       problems.push(err instanceof ConfigError ? err.message : `${key}: ${describeError(err)}`);
     }
   }
+  // What each target's own loader checks (template syntax, secrets a target requires), once its section
+  // has no problem above: the loaders stop at their first problem, which would repeat one found already.
+  const isClean = (key: string) => !problems.some((p) => p.startsWith(`${key}.`) || p.startsWith(`${key}:`));
+  const loader = (key: string, load: () => unknown) => {
+    if (!isClean(key)) return;
+    try {
+      load();
+    } catch (err) {
+      problems.push(err instanceof ConfigError ? err.message : `${key}: ${describeError(err)}`);
+    }
+  };
+  if (haproxy) {
+    const template = haproxy.template
+      ? resolve(config.dir, haproxy.template)
+      : defaultTemplate('haproxy.cfg.hbs');
+    loader('targets.haproxy.template', () => compileTemplate(readFileSync(template, 'utf8'), template));
+  }
+  if (pgbouncer) loader('targets.pgbouncer', () => resolvePgBouncerOptions(pgbouncer, config.dir));
+  if (pgcat) loader('targets.pgcat', () => resolvePgcatOptions(pgcat, config.dir));
+
   return { problems, files, commands };
 }

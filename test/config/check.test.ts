@@ -195,3 +195,27 @@ test('the first word of a shell command skips assignments and quotes; builtins n
   assert.equal(unresolvable('sh', '/nonexistent'), 'command "sh" is not on PATH');
   assert.equal(unresolvable('/bin/sh'), null);
 });
+
+test("a target's own rules are checked at load too: template syntax, a pgcat admin password", () => {
+  writeFileSync(join(dir, 'broken.cfg.hbs'), 'global\n{{#each clusters}}\n');
+  const haproxy = problems(
+    base(frontends).replace(
+      '    output: out/haproxy.cfg',
+      '    output: out/haproxy.cfg\n    template: broken.cfg.hbs',
+    ),
+  );
+  assert.equal(haproxy.length, 1, haproxy.join('\n'));
+  assert.match(haproxy[0] ?? '', /^router\.yml: targets\.haproxy\.template: .*broken\.cfg\.hbs/);
+  const pgcat = `
+dcs: { type: etcd3, hosts: ["127.0.0.1:2379"] }
+clusters: [app]
+targets:
+  pgcat:
+    output: out/pgcat.toml
+    general: { admin: { username: admin } }
+    pools: { app: { cluster: app, users: [{ username: app, password: x }] } }
+`;
+  assert.deepEqual(problems(pgcat), [
+    'router.yml: targets.pgcat.general.admin: pgcat requires an admin password',
+  ]);
+});
