@@ -148,14 +148,16 @@ export function checkRouterConfig(path: string, options: LoadOptions = {}): Chec
     throw new ConfigError(`cannot read config ${absolute}: ${code}`, [], { cause: err });
   }
   const isHost = options.host !== false;
-  const config = parseRouterConfig(text, absolute, { secrets: isHost });
-  if (!isHost) return { config, files: 0, commands: 0 };
+  // Secret and host problems are reported together; schema problems alone (nothing typed to check).
+  const parsed = parseCollecting(text, absolute, { secrets: isHost });
+  if (!isHost) {
+    if (parsed.problems.length > 0) throw configProblems(absolute, parsed.problems);
+    return { config: parsed.config, files: 0, commands: 0 };
+  }
+  const { config } = parsed;
   const host = checkHost({ dir: config.dir, targets: config.targets, tls: config.dcs.tls });
-  if (host.problems.length > 0)
-    throw configProblems(
-      absolute,
-      host.problems.map((p) => `${absolute}: ${p}`),
-    );
+  const problems = [...parsed.problems, ...host.problems.map((p) => `${absolute}: ${p}`)];
+  if (problems.length > 0) throw configProblems(absolute, problems);
   return { config, files: host.files, commands: host.commands };
 }
 
@@ -163,11 +165,23 @@ function configProblems(path: string, problems: string[]): ConfigError {
   return new ConfigError(`${path} has ${problems.length} problem${problems.length > 1 ? 's' : ''}`, problems);
 }
 
+/** Parses router.yml text (no host checks); every problem in one ConfigError. */
 export function parseRouterConfig(
   text: string,
   path: string,
   options: { secrets?: boolean } = {},
 ): RouterConfig {
+  const { config, problems } = parseCollecting(text, path, options);
+  if (problems.length > 0) throw configProblems(path, problems);
+  return config;
+}
+
+/** Throws on YAML and schema problems; returns the config with the problems of resolving its secrets. */
+function parseCollecting(
+  text: string,
+  path: string,
+  options: { secrets?: boolean },
+): { config: RouterConfig; problems: string[] } {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const problems = doc.errors.map((e) => `${path}: ${e.message.split('\n')[0]}`);
@@ -229,8 +243,7 @@ export function parseRouterConfig(
       },
     },
   };
-  if (problems.length > 0) throw configProblems(path, problems);
-  return config;
+  return { config, problems };
 }
 
 /** The etcd connection settings of a router config (used by `route`, `render` and `switchover`). */
