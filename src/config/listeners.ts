@@ -104,7 +104,7 @@ export function clusterIssues(clusters: readonly string[], targets: TargetsConfi
   else if (vip && (clusters.length !== 1 || isAll))
     issues.push({
       path: ['targets', 'vip', 'cluster'],
-      message: `required when the router follows more than one cluster (clusters: ${clusters.join(', ')})`,
+      message: `required unless the router follows exactly one named cluster (clusters: ${clusters.join(', ')})`,
     });
   return issues;
 }

@@ -213,3 +213,19 @@ targets:
     'router.yml: targets.pgcat.general.admin: pgcat requires an admin password',
   ]);
 });
+
+test('a VIP without its cluster is rejected when the router follows several clusters or every one', () => {
+  const vip = (clusters: string) => `
+dcs: { type: etcd3, hosts: ["127.0.0.1:2379"] }
+clusters: ${clusters}
+targets:
+  vip: { address: 10.0.0.100/24, interface: eth0, ip_command: ${fakeIp}, announce: { sender: arping }, arping: { command: ${fakeIp} } }
+`;
+  assert.deepEqual(problems(vip('["*"]')), [
+    'router.yml: targets.vip.cluster: required unless the router follows exactly one named cluster (clusters: *)',
+  ]);
+  assert.deepEqual(problems(vip('[app, billing]')), [
+    'router.yml: targets.vip.cluster: required unless the router follows exactly one named cluster (clusters: app, billing)',
+  ]);
+  assert.equal(loadRouterConfig(write(vip('[app]'))).targets.vip?.interface, 'eth0');
+});
