@@ -182,6 +182,13 @@ targets:
   );
 });
 
+test('a command whose first word the shell builds (a variable, a subshell) is left to run time', () => {
+  const text = base(frontends)
+    .replace('reload: kill -USR2 1', 'reload: "$HAPROXY_RELOAD"')
+    .replace('check: haproxy -c -q -f {{file}}', 'check: "(cd /tmp && haproxy -c -q -f {{file}})"');
+  assert.equal(loadRouterConfig(write(text)).targets.haproxy?.reload, '$HAPROXY_RELOAD');
+});
+
 test('the first word of a shell command skips assignments and quotes; builtins need no program', () => {
   assert.equal(firstWord('LANG=C FOO=bar "systemctl" reload x'), 'systemctl');
   assert.equal(firstWord('  kill -USR2 $(cat /run/haproxy.pid)'), 'kill');
