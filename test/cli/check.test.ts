@@ -172,3 +172,25 @@ test('the version is found from dist/ as from src/: the package root holds packa
   writeFileSync(join(pkg, 'dist', 'package.json'), JSON.stringify({ version: 'wrong' }));
   assert.equal(packageVersion(pathToFileURL(join(pkg, 'dist', 'src', 'cli', 'version.js')).href), '9.8.7');
 });
+
+test('route refuses a config with a port out of range or two listeners on one address, before it starts', async () => {
+  for (const [name, frontend, problem] of [
+    [
+      'port',
+      '{ primary: "127.0.0.1:99999" }',
+      'targets.haproxy.frontends.app.primary: port 99999 is out of range (1–65535)',
+    ],
+    [
+      'same-address',
+      '{ primary: "127.0.0.1:5000", replicas: "127.0.0.1:5000" }',
+      'targets.haproxy.frontends.app.replicas: 127.0.0.1:5000 is the same address as targets.haproxy.frontends.app.primary (127.0.0.1:5000): two listeners cannot share an address',
+    ],
+  ]) {
+    const file = join(dir, `route-${name}.yml`);
+    writeFileSync(file, config('127.0.0.1:1', frontend));
+    const run = await switchyard(['route', '--config', file]);
+    assert.equal(run.stderr, `switchyard: ${file} has 1 problem\n  - ${file}: ${problem}\n`);
+    assert.equal(run.code, 2);
+    assert.deepEqual(readdirSync(outDir), [], 'route wrote a file');
+  }
+});

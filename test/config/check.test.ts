@@ -236,3 +236,11 @@ targets:
   ]);
   assert.equal(loadRouterConfig(write(vip('[app]'))).targets.vip?.interface, 'eth0');
 });
+
+test('a config file that cannot be read is a config error with exit code 2', () => {
+  assert.throws(
+    () => loadRouterConfig(join(dir, 'no-such.yml')),
+    (err: ConfigError) =>
+      err.exitCode === 2 && err.message === `cannot read config ${join(dir, 'no-such.yml')}: ENOENT`,
+  );
+});
