@@ -174,7 +174,7 @@ test('the version is found from dist/ as from src/: the package root holds packa
 });
 
 test('route refuses a config with a port out of range or two listeners on one address, before it starts', async () => {
-  for (const [name, frontend, problem] of [
+  const cases: Array<[string, string, string]> = [
     [
       'port',
       '{ primary: "127.0.0.1:99999" }',
@@ -185,7 +185,8 @@ test('route refuses a config with a port out of range or two listeners on one ad
       '{ primary: "127.0.0.1:5000", replicas: "127.0.0.1:5000" }',
       'targets.haproxy.frontends.app.replicas: 127.0.0.1:5000 is the same address as targets.haproxy.frontends.app.primary (127.0.0.1:5000): two listeners cannot share an address',
     ],
-  ]) {
+  ];
+  for (const [name, frontend, problem] of cases) {
     const file = join(dir, `route-${name}.yml`);
     writeFileSync(file, config('127.0.0.1:1', frontend));
     const run = await switchyard(['route', '--config', file]);
