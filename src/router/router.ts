@@ -1,10 +1,16 @@
 import type { Logger } from 'pino';
-import { buildClusterState, type ClusterState, type RawKey } from '../cluster/index.js';
+import {
+  buildClusterState,
+  isSafeScope,
+  unsafeScopeReason,
+  type ClusterState,
+  type RawKey,
+} from '../cluster/index.js';
 import type { SourceHealth, SourceListener } from '../dcs/source.js';
 import { describeError } from '../errors.js';
 import { computeView, isSameView, type RouteView, type ViewOptions } from '../route/view.js';
 import type { ApplyResult, DcsHealth, RouteSnapshot, Target } from '../targets/types.js';
-import type { Metrics } from './metrics.js';
+import { UNSAFE_SCOPE_LABEL, removeClusterSeries, type Metrics } from './metrics.js';
 import { probeUntilWritable, type ProbeSettings } from './probe.js';
 import { TargetRunner, type RunnerStatus } from './runner.js';
 
@@ -76,6 +82,7 @@ export class Router implements SourceListener {
   }
 
   onScope(scope: string, keys: readonly RawKey[]): void {
+    if (!isSafeScope(scope)) return this.rejectScope(scope);
     const state = buildClusterState(scope, keys);
     const entry = this.clusters.get(scope);
     this.reportInvalid(scope, state, entry);
@@ -92,7 +99,12 @@ export class Router implements SourceListener {
   }
 
   onScopeGone(scope: string): void {
+    this.rejectedScopes.delete(scope);
     if (!this.clusters.delete(scope)) return;
+    this.pendingLeaderChange.delete(scope);
+    // With `clusters: ["*"]`, scopes come and go: their series go with them (20,000 churned scopes must
+    // not leave 20,000 series behind).
+    removeClusterSeries(this.options.metrics, scope);
     this.options.metrics.clusters.set(this.clusters.size);
     this.options.log.info({ cluster: scope }, `cluster ${scope} has no keys anymore; stopped routing it`);
     this.publish();
@@ -116,6 +128,21 @@ export class Router implements SourceListener {
       if (this.options.onDcsLoss === 'fail_closed') this.armFailClosed();
     }
     this.publish();
+  }
+
+  /** Unsafe scope names seen (until their keys go), so each is logged and counted once. */
+  private readonly rejectedScopes = new Set<string>();
+
+  /** A scope name from etcd that could not be a Patroni scope: never routed, logged and counted once. */
+  private rejectScope(scope: string): void {
+    if (this.rejectedScopes.has(scope)) return;
+    this.rejectedScopes.add(scope);
+    // The hostile name is never a label value: every unsafe scope is counted under one label.
+    this.options.metrics.invalidValues.inc({ cluster: UNSAFE_SCOPE_LABEL, key: 'scope' });
+    this.options.log.warn(
+      { key: '(scope)', reason: unsafeScopeReason(scope) },
+      'ignored an invalid DCS value',
+    );
   }
 
   private armFailClosed(): void {
@@ -333,8 +360,9 @@ export class Router implements SourceListener {
   }
 
   updateStaleness(): void {
-    if (this.dcs.lastContactAt !== null)
-      this.options.metrics.dcsStaleness.set((this.now() - this.dcs.lastContactAt) / 1000);
+    if (this.dcs.lastContactAt === null) return;
+    this.options.metrics.dcsLastSuccess.set(this.dcs.lastContactAt / 1000);
+    this.options.metrics.dcsStaleness.set((this.now() - this.dcs.lastContactAt) / 1000);
   }
 
   /** Closes every target; those named in `handover` are detached instead (a config reload keeps them). */
