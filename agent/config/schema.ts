@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NAME_PATTERN } from '../../src/cluster/validate.js';
 
 /**
  * Patroni's own YAML (`patroni.yml`), the parts the agent implements. Objects pass unknown keys through so
@@ -56,11 +57,9 @@ const initdbOptions = z.array(z.union([z.string(), z.record(z.union([z.string(),
 
 export const AgentConfigSchema = z
   .object({
-    scope: z
-      .string()
-      .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'expected a cluster name ([A-Za-z0-9_.-])'),
+    scope: z.string().regex(NAME_PATTERN, 'expected a cluster name ([A-Za-z0-9_.-])'),
     namespace: z.string().min(1).optional(),
-    name: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'expected a member name ([A-Za-z0-9_.-])'),
+    name: z.string().regex(NAME_PATTERN, 'expected a member name ([A-Za-z0-9_.-])'),
     restapi: z
       .object({
         listen: hostPort,

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { SwitchyardError, describeError } from '../errors.js';
 import { commands } from './commands.js';
+import { packageVersion } from '../paths.js';
 
 /**
  * `switchyard <command>`. Each subcommand lives in its own module under src/cli/ and exports
@@ -13,11 +14,12 @@ export async function main(argv: readonly string[]): Promise<number> {
         'repoints HAProxy, PgBouncer, pgcat or a virtual IP within milliseconds; the agent runs PostgreSQL HA ' +
         "with Patroni's keys and REST API.",
     )
+    .version(packageVersion(), '-V, --version', 'print the version of switchyard')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
-      '\nExamples:\n  switchyard route --config router.yml\n  switchyard render --config router.yml --dry-run --diff\n  switchyard status --api 127.0.0.1:8009\n',
+      '\nExamples:\n  switchyard check --config router.yml\n  switchyard route --config router.yml\n  switchyard render --config router.yml --dry-run --diff\n  switchyard status --api 127.0.0.1:8009\n',
     );
   for (const register of commands) register(program);
   try {

@@ -110,7 +110,7 @@ export function register(program: Command): void {
     .action(async (opts: { config?: string; api?: string; json?: boolean; watch?: string | true }) => {
       let api = opts.api ?? '127.0.0.1:8009';
       if (opts.config && !opts.api) {
-        const listen = loadRouterConfig(opts.config).api.listen;
+        const listen = loadRouterConfig(opts.config, { host: false }).api.listen;
         api = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`;
       }
       const render = (status: RouterStatus) =>

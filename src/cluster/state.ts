@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { isLayoutKey } from './keys.js';
-import { isSafeName, parseEndpointUrl, truncate } from './validate.js';
+import { isSafeName, isSafeScope, parseEndpointUrl, truncate } from './validate.js';
 import {
   DynamicConfigSchema,
   FailoverSchema,
@@ -206,7 +206,9 @@ function parseConfig(raw: RawKey | undefined, invalid: InvalidValue[], scope: st
 export function buildClusterState(scope: string, keys: Iterable<RawKey>): ClusterState {
   const invalid: InvalidValue[] = [];
   const byKey = new Map<string, RawKey>();
-  for (const raw of keys) if (isLayoutKey(raw.key)) byKey.set(raw.key, raw);
+  // A scope name from etcd (`clusters: ["*"]`) is untrusted too: an unsafe one contributes no key at all.
+  if (!isSafeScope(scope)) invalid.push({ scope, key: '(scope)', reason: unsafeScopeReason(scope) });
+  else for (const raw of keys) if (isLayoutKey(raw.key)) byKey.set(raw.key, raw);
 
   const members = new Map<string, Member>();
   for (const [key, raw] of byKey) {
@@ -281,6 +283,11 @@ export function buildClusterState(scope: string, keys: Iterable<RawKey>): Cluste
     failsafe,
     invalid,
   });
+}
+
+/** Why a scope name found in etcd is refused (the name is quoted and truncated: it is hostile). */
+export function unsafeScopeReason(scope: string): string {
+  return `scope name ${JSON.stringify(truncate(scope))} has unsafe characters (expected [A-Za-z0-9_.-])`;
 }
 
 /** Replication lag of a member in bytes against the cluster optime, or null when unknown. */

@@ -5,12 +5,36 @@ import { isIP } from 'node:net';
  * HAProxy server/backend names and log fields; hosts end up after `server` or `host=`. Anything outside
  * these character sets is rejected, never escaped: a rejected value is reported, not repaired.
  */
-const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+/** A Patroni member or scope name Switchyard accepts: the one definition (config, agent and DCS values). */
+export const NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const DNS_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
 export function isSafeName(value: string): boolean {
-  return NAME.test(value);
+  return NAME_PATTERN.test(value);
 }
+
+/**
+ * A scope name found under the namespace (with `clusters: ["*"]`) must be as safe as a member name: it
+ * becomes a backend name, a log field and a metric label.
+ */
+export function isSafeScope(value: string): boolean {
+  return NAME_PATTERN.test(value);
+}
+
+/**
+ * True when `value` has a C0 control character, DEL or a C1 control character. Checked before any parser
+ * sees the value: the WHATWG URL parser silently drops tabs and newlines, so a `conn_url` carrying a
+ * second HAProxy line would otherwise parse as a harmless URL.
+ */
+export function hasControlChars(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return true;
+  }
+  return false;
+}
+
+export const CONTROL_CHARS_REASON = 'must not contain control characters (newline, tab, ...)';
 
 /** IPv4, IPv6 (without brackets) or an RFC 1123 host name. */
 export function isSafeHost(value: string): boolean {
@@ -37,6 +61,7 @@ export function parseEndpointUrl(
   protocols: readonly string[],
   defaultPort: number,
 ): HostPort | string {
+  if (hasControlChars(value)) return `${CONTROL_CHARS_REASON}: ${JSON.stringify(truncate(value))}`;
   let url: URL;
   try {
     url = new URL(value);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CONTROL_CHARS_REASON, hasControlChars } from './validate.js';
 
 /**
  * Schemas for the JSON values Patroni writes (reference: patroni.md §1.3). Unknown fields pass through
@@ -16,19 +17,30 @@ export const MEMBER_ROLES = [
 
 const lsn = z.number().int().nonnegative();
 
+/** A DCS string: rejected (never cleaned) when it has a control character, before any parser sees it. */
+const text = () => z.string().refine((v) => !hasControlChars(v), CONTROL_CHARS_REASON);
+
+/** Any JSON value whose strings (keys included, at any depth) have no control character. */
+function isFreeOfControlChars(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return !hasControlChars(value);
+  if (depth > 16 || value === null || typeof value !== 'object') return depth <= 16;
+  if (Array.isArray(value)) return value.every((v) => isFreeOfControlChars(v, depth + 1));
+  return Object.entries(value).every(([k, v]) => !hasControlChars(k) && isFreeOfControlChars(v, depth + 1));
+}
+
 export const MemberValueSchema = z
   .object({
-    conn_url: z.string(),
-    api_url: z.string().optional(),
-    state: z.string().max(64),
+    conn_url: text(),
+    api_url: text().optional(),
+    state: text().pipe(z.string().max(64)),
     role: z.enum(MEMBER_ROLES),
-    version: z.string().max(32).optional(),
+    version: text().pipe(z.string().max(32)).optional(),
     xlog_location: lsn.optional(),
     receive_lsn: lsn.optional(),
     replay_lsn: lsn.optional(),
-    replication_state: z.string().max(64).optional(),
+    replication_state: text().pipe(z.string().max(64)).optional(),
     timeline: z.number().int().nonnegative().optional(),
-    tags: z.record(z.unknown()).optional(),
+    tags: z.record(z.unknown()).refine(isFreeOfControlChars, `tags ${CONTROL_CHARS_REASON}`).optional(),
     pause: z.boolean().optional(),
     pending_restart: z.boolean().optional(),
     checkpoint_after_promote: z.boolean().optional(),
@@ -81,19 +93,19 @@ export const HistorySchema = z.array(HistoryLineSchema);
 
 export const FailoverSchema = z
   .object({
-    leader: z.string().optional(),
-    member: z.string().optional(),
-    candidate: z.string().optional(),
-    scheduled_at: z.string().optional(),
+    leader: text().optional(),
+    member: text().optional(),
+    candidate: text().optional(),
+    scheduled_at: text().optional(),
   })
   .passthrough();
 
 export const SyncSchema = z
   .object({
-    leader: z.string().nullable().optional(),
-    sync_standby: z.string().nullable().optional(),
+    leader: text().nullable().optional(),
+    sync_standby: text().nullable().optional(),
     quorum: z.number().int().nonnegative().optional(),
   })
   .passthrough();
 
-export const FailsafeSchema = z.record(z.string());
+export const FailsafeSchema = z.record(text()).refine(isFreeOfControlChars, CONTROL_CHARS_REASON);

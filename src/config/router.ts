@@ -3,19 +3,20 @@ import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import type { EtcdConnection } from '../dcs/connect.js';
+import { NAME_PATTERN } from '../cluster/validate.js';
 import { ConfigError } from '../errors.js';
 import { TARGET_FACTORIES, type TargetsConfig } from '../targets/index.js';
-import { SecretFields, resolveSecret } from './secret.js';
+import { checkHost } from './host.js';
+import { clusterIssues, collectListeners, listenerIssues, looseConfigIssues } from './listeners.js';
+import { SecretFields, resolveSecret, type SecretSource } from './secret.js';
 import { formatIssues, parseByteSize, parseListen } from './util.js';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port');
-const scopeName = z
-  .string()
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'expected a Patroni scope name ([A-Za-z0-9_.-])');
+const scopeName = z.string().regex(NAME_PATTERN, 'expected a Patroni scope name ([A-Za-z0-9_.-])');
 
 const DcsSchema = z
   .object({
-    type: z.literal('etcd3'),
+    type: z.enum(['etcd3', 'etcd']).default('etcd3'),
     hosts: z.union([z.array(z.string().min(1)).min(1), z.string().min(1)]),
     username: z.string().min(1).optional(),
     ...SecretFields,
@@ -78,9 +79,21 @@ export function routerConfigSchema() {
         }),
     })
     .strict()
-    .refine((c) => !c.clusters.includes('*') || c.clusters.length === 1, {
-      message: '"*" follows every scope and cannot be combined with names',
-      path: ['clusters'],
+    .superRefine((c, ctx) => {
+      if (c.clusters.includes('*') && c.clusters.length > 1) {
+        ctx.addIssue({
+          code: 'custom',
+          message: '"*" follows every scope and cannot be combined with names',
+          path: ['clusters'],
+        });
+      }
+      // The whole-config pass: what no single section can see (each target's schema checks its own keys).
+      const targets = c.targets as TargetsConfig;
+      for (const issue of [
+        ...listenerIssues(collectListeners(c.api.listen, targets)),
+        ...clusterIssues(c.clusters, targets),
+      ])
+        ctx.addIssue({ code: 'custom', message: issue.message, path: [...issue.path] });
     });
 }
 
@@ -99,41 +112,104 @@ export interface RouterConfig extends Omit<Parsed, 'dcs' | 'routing' | 'api' | '
   };
 }
 
-/** Reads, parses and validates router.yml. Errors name the file, the key path and what is wrong. */
-export function loadRouterConfig(path: string): RouterConfig {
+export interface LoadOptions {
+  /**
+   * Also check the config against this host (default true): directories of written files exist and are
+   * writable, templates, password and TLS files are readable, secrets' environment variables are set,
+   * owners exist, commands resolve. `false` checks only what the file itself says (and leaves secrets
+   * unresolved): for `switchyard status` and for `check --no-host` in the CI of a config repository.
+   */
+  readonly host?: boolean;
+}
+
+/** A checked config and what the checks looked at (`switchyard check` prints it). */
+export interface CheckedConfig {
+  readonly config: RouterConfig;
+  readonly files: number;
+  readonly commands: number;
+}
+
+/**
+ * Reads, parses and validates router.yml completely, before anything runs. Every problem found is in
+ * the ConfigError's `problems` as "file: key.path: reason" (exit code 2).
+ */
+export function loadRouterConfig(path: string, options: LoadOptions = {}): RouterConfig {
+  return checkRouterConfig(path, options).config;
+}
+
+/** `loadRouterConfig`, also returning how many files and commands the host checks looked at. */
+export function checkRouterConfig(path: string, options: LoadOptions = {}): CheckedConfig {
   const absolute = resolve(path);
   let text: string;
   try {
     text = readFileSync(absolute, 'utf8');
   } catch (err) {
-    throw new ConfigError(
-      `cannot read config ${absolute}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-      [],
-      {
-        cause: err,
-      },
-    );
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new ConfigError(`cannot read config ${absolute}: ${code}`, [], { cause: err });
   }
-  return parseRouterConfig(text, absolute);
+  const isHost = options.host !== false;
+  // Secret and host problems are reported together; schema problems alone (nothing typed to check).
+  const parsed = parseCollecting(text, absolute, { secrets: isHost });
+  if (!isHost) {
+    if (parsed.problems.length > 0) throw configProblems(absolute, parsed.problems);
+    return { config: parsed.config, files: 0, commands: 0 };
+  }
+  const { config } = parsed;
+  const host = checkHost({ dir: config.dir, targets: config.targets, tls: config.dcs.tls });
+  const problems = [...parsed.problems, ...host.problems.map((p) => `${absolute}: ${p}`)];
+  if (problems.length > 0) throw configProblems(absolute, problems);
+  return { config, files: host.files, commands: host.commands };
 }
 
-export function parseRouterConfig(text: string, path: string): RouterConfig {
+function configProblems(path: string, problems: string[]): ConfigError {
+  return new ConfigError(`${path} has ${problems.length} problem${problems.length > 1 ? 's' : ''}`, problems);
+}
+
+/** Parses router.yml text (no host checks); every problem in one ConfigError. */
+export function parseRouterConfig(
+  text: string,
+  path: string,
+  options: { secrets?: boolean } = {},
+): RouterConfig {
+  const { config, problems } = parseCollecting(text, path, options);
+  if (problems.length > 0) throw configProblems(path, problems);
+  return config;
+}
+
+/** Throws on YAML and schema problems; returns the config with the problems of resolving its secrets. */
+function parseCollecting(
+  text: string,
+  path: string,
+  options: { secrets?: boolean },
+): { config: RouterConfig; problems: string[] } {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const problems = doc.errors.map((e) => `${path}: ${e.message.split('\n')[0]}`);
     throw new ConfigError(`${path} is not valid YAML`, problems);
   }
-  const result = routerConfigSchema().safeParse(doc.toJS());
+  const raw: unknown = doc.toJS();
+  const result = routerConfigSchema().safeParse(raw);
   if (!result.success) {
     const problems = formatIssues(path, result.error);
-    throw new ConfigError(
-      `${path} has ${problems.length} problem${problems.length > 1 ? 's' : ''}`,
-      problems,
-    );
+    for (const issue of looseConfigIssues(raw)) {
+      const line = `${path}: ${issue.path.join('.')}: ${issue.message}`;
+      if (!problems.includes(line)) problems.push(line);
+    }
+    throw configProblems(path, problems);
   }
   const c = result.data;
   const dir = dirname(path);
-  const where = (key: string) => `${path}: ${key}`;
+  const problems: string[] = [];
+  const secret = (source: SecretSource, key: string): string | undefined => {
+    if (options.secrets === false) return undefined;
+    try {
+      return resolveSecret(source, `${path}: ${key}`, dir);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(err.message);
+      return undefined;
+    }
+  };
   const hosts =
     typeof c.dcs.hosts === 'string'
       ? c.dcs.hosts
@@ -142,30 +218,32 @@ export function parseRouterConfig(text: string, path: string): RouterConfig {
           .filter(Boolean)
       : c.dcs.hosts;
   const lag = c.routing.max_replica_lag;
-  let maxReplicaLagBytes: number | null;
+  let maxReplicaLagBytes: number | null = null;
   try {
     maxReplicaLagBytes = lag === null ? null : typeof lag === 'number' ? lag : parseByteSize(lag);
-    return {
-      ...c,
-      // The schema is built from TARGET_FACTORIES, each key validated by its own layer's schema.
-      targets: c.targets as TargetsConfig,
-      path,
-      dir,
-      dcs: { ...c.dcs, hosts, password: resolveSecret(c.dcs, where('dcs'), dir) },
-      api: { listen: parseListen(c.api.listen) },
-      routing: {
-        ...c.routing,
-        maxReplicaLagBytes,
-        writable_probe: {
-          ...c.routing.writable_probe,
-          password: resolveSecret(c.routing.writable_probe, where('routing.writable_probe'), dir),
-        },
-      },
-    };
   } catch (err) {
-    if (err instanceof ConfigError) throw new ConfigError(`${path} has a problem`, [err.message]);
-    throw err;
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(`${path}: routing.max_replica_lag: ${err.message}`);
   }
+  const config: RouterConfig = {
+    ...c,
+    // The schema is built from TARGET_FACTORIES, each key validated by its own layer's schema.
+    targets: c.targets as TargetsConfig,
+    path,
+    dir,
+    dcs: { ...c.dcs, hosts, password: secret(c.dcs, 'dcs') },
+    // The schema's whole-config pass checked the address and its port range.
+    api: { listen: parseListen(c.api.listen) },
+    routing: {
+      ...c.routing,
+      maxReplicaLagBytes,
+      writable_probe: {
+        ...c.routing.writable_probe,
+        password: secret(c.routing.writable_probe, 'routing.writable_probe'),
+      },
+    },
+  };
+  return { config, problems };
 }
 
 /** The etcd connection settings of a router config (used by `route`, `render` and `switchover`). */

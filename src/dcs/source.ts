@@ -2,7 +2,8 @@ import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
 import type { Logger } from 'pino';
 import { namespacePrefix, scopePrefix, splitKey, type RawKey } from '../cluster/index.js';
 import { describeError } from '../errors.js';
-import { translateEtcdError } from './connect.js';
+import { connectEtcd, translateEtcdError, type EtcdConnection } from './connect.js';
+import { EtcdV2Source } from './etcd2.js';
 
 export interface SourceOptions {
   namespace: string;
@@ -34,12 +35,50 @@ export interface SourceListener {
 }
 
 /**
+ * What the router needs from a DCS: follow the keys, deliver snapshots and changes to the listener
+ * (scopes first, then health), translate failures into the listener's health (`isConnected: false`
+ * with the DcsUnavailableError's message), and stop. One implementation per store: `EtcdSource` (v3),
+ * `EtcdV2Source` (v2, `etcd2.ts`).
+ */
+export interface DcsSource {
+  start(): void;
+  stop(): Promise<void>;
+  current(): SourceHealth;
+}
+
+/** The DCS kinds the router follows, named like Patroni's YAML sections (`etcd3:`, `etcd:`). */
+export type DcsType = 'etcd3' | 'etcd';
+
+export interface OpenedSource {
+  source: DcsSource;
+  /** Releases the connection; after `source.stop()`. */
+  close(): void;
+}
+
+/** Connects to the DCS of `type` and builds its source (not started). */
+export async function openSource(
+  type: DcsType,
+  conn: EtcdConnection,
+  options: SourceOptions,
+  listener: SourceListener,
+): Promise<OpenedSource> {
+  switch (type) {
+    case 'etcd3': {
+      const client = await connectEtcd(conn);
+      return { source: new EtcdSource(client, options, listener), close: () => client.close() };
+    }
+    case 'etcd':
+      return { source: await EtcdV2Source.open(conn, options, listener), close: () => undefined };
+  }
+}
+
+/**
  * Follows the Patroni keys of the configured clusters: reads each prefix at one revision, then watches
  * from revision+1. Any watch error, cancellation (compaction), stream loss or failed liveness check tears
  * the watches down and resyncs by re-reading until it succeeds, with backoff — events may have been
  * missed, and a stable leader key produces none to catch up with.
  */
-export class EtcdSource {
+export class EtcdSource implements DcsSource {
   private readonly scopes = new Map<string, Map<string, RawKey>>();
   private readonly watchers: Watcher[] = [];
   private health: SourceHealth = {

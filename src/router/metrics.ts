@@ -1,73 +1,112 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { CLUSTER_KEYS } from '../cluster/index.js';
+import { packageVersion } from '../paths.js';
 import type { Target } from '../targets/types.js';
 
-/** The router's Prometheus metrics (reference: docs/metrics.md). One registry per router. */
-export function createMetrics() {
+/** `cluster` label of `switchyard_invalid_values_total` for scope names refused as unsafe (never the name). */
+export const UNSAFE_SCOPE_LABEL = '(unsafe scope name)';
+
+/** prom-client's default collectors get `switchyard_` once: `switchyard_process_cpu_user_seconds_total`. */
+export const DEFAULT_METRICS_PREFIX = 'switchyard_';
+
+/** The router's Prometheus metrics (reference: docs/metrics.md, generated from this registry). */
+export function createMetrics(version: string = packageVersion()) {
   const registry = new Registry();
   // The event-loop lag monitor is a timer: prom-client's default 10 ms wakes an idle router 100 times a
   // second; 100 ms keeps the lag histogram useful for a process whose work is milliseconds per event.
   collectDefaultMetrics({
     register: registry,
-    prefix: 'switchyard_process_',
+    prefix: DEFAULT_METRICS_PREFIX,
     eventLoopMonitoringPrecision: 100,
   });
+  const buildInfo = new Gauge({
+    name: 'switchyard_build_info',
+    help: 'Always 1; the labels say which Switchyard and Node.js run (join on it to see versions).',
+    labelNames: ['version', 'nodejs'] as const,
+    registers: [registry],
+  });
+  buildInfo.set({ version, nodejs: process.versions.node }, 1);
   return {
     registry,
     leaderChanges: new Counter({
       name: 'switchyard_leader_changes_total',
-      help: 'Leader-key holder changes seen, per cluster (including to and from no leader).',
+      help:
+        'Leader-key holder changes seen, per cluster, including to and from no leader: a switchover whose key is ' +
+        'deleted before the new leader takes it counts 2 when the router sees both steps (old → none → new).',
       labelNames: ['cluster'] as const,
       registers: [registry],
     }),
     applyDuration: new Histogram({
       name: 'switchyard_apply_duration_seconds',
-      help: 'Time one target took to apply a snapshot (successful applies).',
+      help:
+        "Time one target took to apply a snapshot (successful applies only). The PgBouncer target's apply " +
+        'includes the wait for a writable leader while paused.',
       labelNames: ['target'] as const,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
     applyFailures: new Counter({
       name: 'switchyard_apply_failures_total',
-      help: 'Failed applies per target (each is retried with backoff).',
+      help:
+        'Failed applies per target. Each failure is retried with exponential backoff (200 ms doubling up to ' +
+        '10 s) against the latest snapshot.',
       labelNames: ['target'] as const,
       registers: [registry],
     }),
     appliedGeneration: new Gauge({
       name: 'switchyard_target_applied_generation',
-      help: 'Generation each target last applied; equal to switchyard_generation when converged.',
+      help: 'Routing generation each target last applied; equal to switchyard_generation once it converged.',
       labelNames: ['target'] as const,
       registers: [registry],
     }),
     generation: new Gauge({
       name: 'switchyard_generation',
-      help: 'Latest routing generation.',
+      help:
+        "Latest routing generation. It grows by one on every change of any cluster's view (leader, " +
+        'writability, eligible replicas, members), on fail-closed and on etcd coming back after fail-closed.',
       registers: [registry],
     }),
     dcsErrors: new Counter({
       name: 'switchyard_dcs_errors_total',
-      help: 'etcd failures (reads, watches, liveness checks).',
+      help: 'etcd failures: reads, watches, liveness checks.',
       registers: [registry],
     }),
     dcsConnected: new Gauge({
       name: 'switchyard_dcs_connected',
-      help: '1 when etcd answers, else 0.',
+      help: '1 while etcd answers, else 0.',
+      registers: [registry],
+    }),
+    dcsLastSuccess: new Gauge({
+      name: 'switchyard_dcs_last_success_timestamp_seconds',
+      help:
+        'Unix time of the last successful etcd answer (the liveness read runs every dcs.check_interval_ms); ' +
+        'staleness is time() minus this. Absent before the first answer.',
       registers: [registry],
     }),
     dcsStaleness: new Gauge({
       name: 'switchyard_dcs_staleness_seconds',
-      help: 'Seconds since the last successful etcd answer.',
+      help: 'Deprecated (kept for existing alerts): seconds since the last successful etcd answer; use time() - switchyard_dcs_last_success_timestamp_seconds.',
       registers: [registry],
     }),
     invalidValues: new Counter({
       name: 'switchyard_invalid_values_total',
-      help: 'DCS values that failed validation and were ignored, per cluster and key.',
+      help:
+        'etcd values that failed validation and were ignored (bad JSON, control characters, hosts with spaces, ' +
+        'ports out of range, ...), counted once per distinct problem when it appears. key is the key under the ' +
+        `scope (leader, config, ...; every member key counts as members); unsafe scope names count as cluster="${UNSAFE_SCOPE_LABEL}", key="scope".`,
       labelNames: ['cluster', 'key'] as const,
       registers: [registry],
     }),
-    clusters: new Gauge({ name: 'switchyard_clusters', help: 'Clusters followed.', registers: [registry] }),
+    clusters: new Gauge({
+      name: 'switchyard_clusters',
+      help: 'Clusters followed (with clusters: ["*"], every scope seen under the namespace).',
+      registers: [registry],
+    }),
     writable: new Gauge({
       name: 'switchyard_cluster_writable',
-      help: '1 when the cluster has a leader accepting writes that the router routes to.',
+      help:
+        '1 while the cluster has a leader that accepts writes and the router routes writes to it; 0 with no ' +
+        'leader key or a leader not yet (or never) writable.',
       labelNames: ['cluster'] as const,
       registers: [registry],
     }),
@@ -76,8 +115,26 @@ export function createMetrics() {
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
-function snakeCase(key: string): string {
+/** Every `key` label `switchyard_invalid_values_total` can carry for a cluster (member keys count as `members`). */
+const INVALID_VALUE_KEYS: readonly string[] = [...CLUSTER_KEYS, 'members', '(scope)'];
+
+/** Removes every series labelled with `cluster` (a scope that has no keys anymore). */
+export function removeClusterSeries(metrics: Metrics, cluster: string): void {
+  metrics.leaderChanges.remove({ cluster });
+  metrics.writable.remove({ cluster });
+  for (const key of INVALID_VALUE_KEYS) metrics.invalidValues.remove({ cluster, key });
+}
+
+export function snakeCase(key: string): string {
   return key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+}
+
+export function targetCounterHelp(kind: string, key: string): string {
+  return `${kind} target: ${snakeCase(key).replace(/_/g, ' ')} since the router started.`;
+}
+
+export function targetHeldHelp(kind: string): string {
+  return `${kind} target: 1 while this host holds the address.`;
 }
 
 /**
@@ -95,7 +152,7 @@ export function registerTargetMetrics(metrics: Metrics, targets: readonly Target
         let reported = 0;
         new Counter({
           name: `switchyard_${target.name}_${snakeCase(key)}_total`,
-          help: `${target.kind} target: ${snakeCase(key).replace(/_/g, ' ')} since the router started.`,
+          help: targetCounterHelp(target.kind, key),
           registers: [metrics.registry],
           collect() {
             const now =
@@ -109,7 +166,7 @@ export function registerTargetMetrics(metrics: Metrics, targets: readonly Target
     if (typeof initial['isHeld'] === 'boolean') {
       new Gauge({
         name: `switchyard_${target.name}_held`,
-        help: `${target.kind} target: 1 while this host holds the address.`,
+        help: targetHeldHelp(target.kind),
         registers: [metrics.registry],
         collect() {
           this.set(target.status?.()['isHeld'] === true ? 1 : 0);

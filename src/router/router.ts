@@ -1,13 +1,20 @@
 import type { Logger } from 'pino';
-import { buildClusterState, memberLag, type ClusterState, type RawKey } from '../cluster/index.js';
+import {
+  buildClusterState,
+  isSafeScope,
+  unsafeScopeReason,
+  type ClusterState,
+  type RawKey,
+} from '../cluster/index.js';
 import type { SourceHealth, SourceListener } from '../dcs/source.js';
 import { describeError } from '../errors.js';
 import { computeView, isSameView, type RouteView, type ViewOptions } from '../route/view.js';
 import type { ApplyResult, DcsHealth, RouteSnapshot, Target } from '../targets/types.js';
-import type { Metrics } from './metrics.js';
+import { UNSAFE_SCOPE_LABEL, removeClusterSeries, type Metrics } from './metrics.js';
 import { probeUntilWritable, type ProbeSettings } from './probe.js';
-import { TargetRunner, type RunnerStatus } from './runner.js';
-import { LeaderTimeline, type TimelineStep } from './timeline.js';
+import { TargetRunner } from './runner.js';
+import { buildStatus, type RouterStatus } from './status.js';
+import { LeaderTimeline } from './timeline.js';
 
 export interface RouterOptions {
   log: Logger;
@@ -78,6 +85,7 @@ export class Router implements SourceListener {
   }
 
   onScope(scope: string, keys: readonly RawKey[]): void {
+    if (!isSafeScope(scope)) return this.rejectScope(scope);
     const state = buildClusterState(scope, keys);
     const entry = this.clusters.get(scope);
     this.reportInvalid(scope, state, entry);
@@ -94,7 +102,12 @@ export class Router implements SourceListener {
   }
 
   onScopeGone(scope: string): void {
+    this.rejectedScopes.delete(scope);
     if (!this.clusters.delete(scope)) return;
+    this.pendingLeaderChange.delete(scope);
+    // With `clusters: ["*"]`, scopes come and go: their series go with them (20,000 churned scopes must
+    // not leave 20,000 series behind).
+    removeClusterSeries(this.options.metrics, scope);
     this.options.metrics.clusters.set(this.clusters.size);
     this.options.log.info({ cluster: scope }, `cluster ${scope} has no keys anymore; stopped routing it`);
     this.publish();
@@ -118,6 +131,21 @@ export class Router implements SourceListener {
       if (this.options.onDcsLoss === 'fail_closed') this.armFailClosed();
     }
     this.publish();
+  }
+
+  /** Unsafe scope names seen (until their keys go), so each is logged and counted once. */
+  private readonly rejectedScopes = new Set<string>();
+
+  /** A scope name from etcd that could not be a Patroni scope: never routed, logged and counted once. */
+  private rejectScope(scope: string): void {
+    if (this.rejectedScopes.has(scope)) return;
+    this.rejectedScopes.add(scope);
+    // The hostile name is never a label value: every unsafe scope is counted under one label.
+    this.options.metrics.invalidValues.inc({ cluster: UNSAFE_SCOPE_LABEL, key: 'scope' });
+    this.options.log.warn(
+      { key: '(scope)', reason: unsafeScopeReason(scope) },
+      'ignored an invalid DCS value',
+    );
   }
 
   private armFailClosed(): void {
@@ -278,85 +306,25 @@ export class Router implements SourceListener {
 
   /** Per-cluster and per-target state for /status and /health. */
   status(): RouterStatus {
-    const now = this.now();
-    const targets = Object.fromEntries(
-      this.runners.map((r) => [r.target.name, { ...r.status(), ...(r.target.status?.() ?? {}) }]),
-    ) as Record<string, RunnerStatus & Record<string, unknown>>;
-    const clusters = Object.fromEntries(
-      [...this.clusters].map(([scope, c]) => [
-        scope,
-        {
-          leader: c.view.leader?.name ?? null,
-          writable: c.view.leader?.isWritable ?? false,
-          reason: c.view.leader ? c.view.leader.reason : 'no leader key',
-          writer:
-            c.view.leader?.isWritable && !this.isFailedClosed
-              ? `${c.view.leader.host}:${c.view.leader.port}`
-              : null,
-          replicas: c.view.replicas.map((r) => r.name),
-          members: c.view.members.map((m) => m.name),
-          nodes: [...c.state.members.values()]
-            .sort((a, b) => a.name.localeCompare(b.name))
-            .map((m) => ({
-              name: m.name,
-              role: m.role,
-              state: m.state,
-              host: m.host,
-              port: m.port,
-              lag_bytes: memberLag(c.state, m),
-              timeline: m.timeline,
-            })),
-          generation: c.view.generation,
-          ttl: c.view.ttl,
-          failsafe_mode: c.view.isFailsafeMode,
-          invalid: c.state.invalid.map((i) => ({ key: i.key, reason: i.reason })),
-        },
-      ]),
-    );
-    const reasons: string[] = [];
-    if (!this.dcs.isConnected)
-      reasons.push(`etcd unreachable: ${this.dcs.lastError ?? 'no successful read yet'}`);
-    for (const [scope, c] of this.clusters) {
-      if (this.isFailedClosed) continue;
-      if (!c.view.leader) reasons.push(`${scope}: no leader key (writes are not routed)`);
-      else if (!c.view.leader.isWritable)
-        reasons.push(`${scope}: leader ${c.view.leader.name} not writable: ${c.view.leader.reason ?? ''}`);
-    }
-    if (this.isFailedClosed)
-      reasons.push('routing no writes: etcd unreachable for longer than the ttl (fail_closed)');
-    const latest = this.snapshot().generation;
-    for (const [name, t] of Object.entries(targets)) {
-      if (t.appliedGeneration < latest) {
-        reasons.push(
-          t.lastError
-            ? `${name}: ${t.lastError}`
-            : `${name}: applying generation ${latest} (at ${t.appliedGeneration})`,
-        );
-      }
-    }
-    return {
-      healthy: reasons.length === 0 && this.hasSynced,
-      reasons: this.hasSynced ? reasons : ['waiting for the first etcd read', ...reasons],
+    return buildStatus({
+      now: this.now(),
+      clusters: this.clusters,
+      targets: Object.fromEntries(
+        this.runners.map((r) => [r.target.name, { ...r.status(), ...(r.target.status?.() ?? {}) }]),
+      ),
+      dcs: this.dcs,
+      hasSynced: this.hasSynced,
+      isFailedClosed: this.isFailedClosed,
+      generation: this.snapshot().generation,
       last: this.lastSentence,
-      generation: latest,
-      dcs: {
-        connected: this.dcs.isConnected,
-        seconds_since_contact:
-          this.dcs.lastContactAt === null ? null : Math.round((now - this.dcs.lastContactAt) / 100) / 10,
-        last_error: this.dcs.lastError,
-        revision: this.dcs.revision,
-        resyncs: this.dcs.resyncs,
-        failed_closed: this.isFailedClosed,
-      },
-      clusters,
-      targets,
       timeline: this.timeline.list(),
-    };
+    });
   }
 
   updateStaleness(): void {
-    if (this.dcs.lastContactAt !== null)
-      this.options.metrics.dcsStaleness.set((this.now() - this.dcs.lastContactAt) / 1000);
+    if (this.dcs.lastContactAt === null) return;
+    this.options.metrics.dcsLastSuccess.set(this.dcs.lastContactAt / 1000);
+    this.options.metrics.dcsStaleness.set((this.now() - this.dcs.lastContactAt) / 1000);
   }
 
   /** Closes every target; those named in `handover` are detached instead (a config reload keeps them). */
@@ -374,21 +342,4 @@ export class Router implements SourceListener {
   }
 }
 
-export interface RouterStatus {
-  healthy: boolean;
-  reasons: string[];
-  last: string;
-  generation: number;
-  dcs: {
-    connected: boolean;
-    seconds_since_contact: number | null;
-    last_error: string | null;
-    revision: number;
-    resyncs: number;
-    failed_closed: boolean;
-  };
-  clusters: Record<string, unknown>;
-  targets: Record<string, RunnerStatus & Record<string, unknown>>;
-  /** The last leader changes, newest first: key change → writable → every target applied. */
-  timeline: TimelineStep[];
-}
+export type { RouterStatus } from './status.js';

@@ -1,8 +1,7 @@
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { etcdConnection, type RouterConfig } from '../config/router.js';
-import { connectEtcd } from '../dcs/connect.js';
-import { EtcdSource } from '../dcs/source.js';
+import { openSource, type OpenedSource } from '../dcs/source.js';
 import { createApiServer, listen } from '../http/server.js';
 import { TARGET_FACTORIES, type Target, type TargetCreateContext } from '../targets/index.js';
 import { SwitchyardError } from '../errors.js';
@@ -51,7 +50,7 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
     probe: probeSettingsOf(config),
   });
   let server: Server | null = null;
-  let source: EtcdSource | null = null;
+  let opened: OpenedSource | null = null;
   try {
     server = createApiServer({
       status: () => router.status(),
@@ -59,9 +58,9 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
       beforeMetrics: () => router.updateStaleness(),
     });
     const api = await listen(server, config.api.listen.host, config.api.listen.port);
-    const client = await connectEtcd(etcdConnection(config));
-    source = new EtcdSource(
-      client,
+    opened = await openSource(
+      config.dcs.type,
+      etcdConnection(config),
       {
         namespace: config.namespace,
         clusters: config.clusters,
@@ -70,6 +69,7 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
       },
       router,
     );
+    const { source, close } = opened;
     source.start();
     log.info(
       { api: `${api.host}:${api.port}`, clusters: config.clusters, targets: targets.map((t) => t.name) },
@@ -80,15 +80,16 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
       api,
       async stop(handover) {
         await router.close(handover);
-        await source?.stop();
-        client.close();
+        await source.stop();
+        close();
         await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       },
     };
     return running;
   } catch (err) {
     await router.close();
-    await source?.stop();
+    await opened?.source.stop();
+    opened?.close();
     server?.close();
     throw err;
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildClusterState, memberLag, splitKey } from '../../src/cluster/index.js';
+import { buildClusterState, isSafeScope, memberLag, splitKey } from '../../src/cluster/index.js';
 import { member4x, patroni302Keys, raw } from '../fixtures.js';
 
 test('parses every key of a recorded Patroni 3.0.2 cluster without an invalid value', () => {
@@ -94,6 +94,74 @@ test('ignores and reports hostile or malformed member values instead of using th
     assert.ok(found, `expected ${JSON.stringify(key)} to be reported`);
     assert.match(found.reason, reason);
   }
+});
+
+test('a member whose conn_url hides a second HAProxy line after a newline is invalid, not normalised', () => {
+  const hostile = JSON.stringify({
+    conn_url: 'postgres://6.6.6.6:5432/postgres\n    server pwn1 6.6.6.6:1',
+    state: 'running',
+    role: 'replica',
+  });
+  const state = buildClusterState('demo', [raw('members/pwn', hostile)]);
+  assert.equal(state.members.size, 0, 'the WHATWG URL parser would drop the newline and accept it');
+  assert.deepEqual(state.invalid, [
+    {
+      scope: 'demo',
+      key: 'members/pwn',
+      reason: 'conn_url: must not contain control characters (newline, tab, ...)',
+    },
+  ]);
+});
+
+test('control characters in api_url, state, version, tags, failover and sync values are rejected', () => {
+  const base = { conn_url: 'postgres://10.0.0.1:5432/postgres', state: 'running', role: 'replica' };
+  const cases: Array<[string, string, string]> = [
+    ['members/api', JSON.stringify({ ...base, api_url: 'http://10.0.0.1:8008/patroni\tx' }), 'api_url'],
+    ['members/tab-host', JSON.stringify({ ...base, conn_url: 'postgres://10.0.\t0.1:5432/x' }), 'conn_url'],
+    ['members/state', JSON.stringify({ ...base, state: 'running\nserver x' }), 'state'],
+    ['members/version', JSON.stringify({ ...base, version: '4.0\r' }), 'version'],
+    ['members/tag', JSON.stringify({ ...base, tags: { zone: 'a\nb' } }), 'tags'],
+    ['members/tag-key', JSON.stringify({ ...base, tags: { 'z\u0085': 'a' } }), 'tags'],
+  ];
+  const state = buildClusterState('demo', [
+    ...cases.map(([k, v]) => raw(k, v)),
+    raw('failover', JSON.stringify({ leader: 'pg1', candidate: 'pg2\nx' })),
+    raw('sync', JSON.stringify({ leader: 'pg1\n', sync_standby: 'pg2' })),
+  ]);
+  assert.equal(state.members.size, 0);
+  for (const [key, , field] of cases) {
+    const found = state.invalid.find((i) => i.key === key);
+    assert.ok(found, `expected ${key} to be reported`);
+    assert.ok(found.reason.startsWith(`${field}: `), found.reason);
+    assert.match(found.reason, /control characters/);
+  }
+  assert.equal(state.failover, null);
+  assert.equal(state.sync, null);
+  assert.deepEqual(
+    state.invalid.filter((i) => !i.key.startsWith('members/')).map((i) => i.key),
+    ['failover', 'sync'],
+  );
+});
+
+test('an unsafe scope name from etcd contributes no key and is reported', () => {
+  const state = buildClusterState('app\n    server x 6.6.6.6:1', [
+    raw('leader', 'pg1'),
+    raw('members/pg1', member4x({ port: 5432, apiPort: 8008, role: 'primary' })),
+  ]);
+  assert.equal(state.leader, null);
+  assert.equal(state.members.size, 0);
+  assert.deepEqual(
+    state.invalid.map((i) => [i.key, i.reason]),
+    [
+      [
+        '(scope)',
+        'scope name "app\\n    server x 6.6.6.6:1" has unsafe characters (expected [A-Za-z0-9_.-])',
+      ],
+    ],
+  );
+  assert.equal(isSafeScope('app-1.prod_eu'), true);
+  assert.equal(isSafeScope('app/x'), false);
+  assert.equal(isSafeScope(''), false);
 });
 
 test('a leader key naming an unsafe member is invalid, so the cluster has no leader', () => {

@@ -34,7 +34,7 @@ export function buildPatroniConfig(
     name: node.name,
     log: { level: 'INFO' },
     restapi,
-    etcd3,
+    [options.dcsApi ?? 'etcd3']: etcd3,
     bootstrap: {
       dcs: {
         ttl: options.ttl ?? 10,

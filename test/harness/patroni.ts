@@ -33,8 +33,13 @@ export interface PatroniClusterOptions {
   restApiAuth?: { username: string; password: string };
   /** Merged into `bootstrap.dcs` (dynamic configuration written to the `config` key). */
   extraDcs?: Record<string, unknown>;
-  /** Merged into the `etcd3:` section of each node. */
+  /** Merged into the `etcd3:` section of each node (the `etcd:` section with `dcsApi: 'etcd'`). */
   extraEtcd3?: Record<string, unknown>;
+  /**
+   * Which of Patroni's etcd sections the nodes get: `etcd3` (default, the v3 API) or `etcd` (the v2
+   * API; the etcd must run with `enableV2`).
+   */
+  dcsApi?: 'etcd3' | 'etcd';
   /** Extra PostgreSQL parameters (local, per node). */
   pgParameters?: Record<string, string | number | boolean>;
   /** Tags per node name, e.g. `{ pg3: { nofailover: true } }`. */

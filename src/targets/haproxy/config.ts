@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NAME_PATTERN } from '../../cluster/validate.js';
 
 const duration = z.string().regex(/^\d+(us|ms|s|m|h|d)?$/, 'expected an HAProxy time like 2s, 500ms or 30m');
 const bind = z
@@ -7,7 +8,7 @@ const bind = z
     /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.*-]*):\d{1,5}$/,
     'expected address:port for a bind line, e.g. 127.0.0.1:5000',
   );
-const scope = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'expected a Patroni scope name');
+const scope = z.string().regex(NAME_PATTERN, 'expected a Patroni scope name');
 const path = z.string().regex(/^\/[A-Za-z0-9_./?=&-]*$/, 'expected a URL path like /primary');
 
 /** `targets.haproxy` in router.yml. */

@@ -1,0 +1,108 @@
+import { memberLag, type ClusterState } from '../cluster/index.js';
+import type { SourceHealth } from '../dcs/source.js';
+import type { RouteView } from '../route/view.js';
+import type { RunnerStatus } from './runner.js';
+import type { TimelineStep } from './timeline.js';
+
+/** What the router knows at one moment, as `buildStatus` needs it. */
+export interface StatusInput {
+  now: number;
+  clusters: ReadonlyMap<string, { state: ClusterState; view: RouteView }>;
+  targets: Record<string, RunnerStatus & Record<string, unknown>>;
+  dcs: SourceHealth;
+  hasSynced: boolean;
+  isFailedClosed: boolean;
+  /** The latest snapshot's generation. */
+  generation: number;
+  last: string;
+  timeline: TimelineStep[];
+}
+
+export interface RouterStatus {
+  healthy: boolean;
+  reasons: string[];
+  last: string;
+  generation: number;
+  dcs: {
+    connected: boolean;
+    seconds_since_contact: number | null;
+    last_error: string | null;
+    revision: number;
+    resyncs: number;
+    failed_closed: boolean;
+  };
+  clusters: Record<string, unknown>;
+  targets: Record<string, RunnerStatus & Record<string, unknown>>;
+  /** The last leader changes, newest first: key change → writable → every target applied. */
+  timeline: TimelineStep[];
+}
+
+function clusterStatus(c: { state: ClusterState; view: RouteView }, isFailedClosed: boolean) {
+  const leader = c.view.leader;
+  return {
+    leader: leader?.name ?? null,
+    writable: leader?.isWritable ?? false,
+    reason: leader ? leader.reason : 'no leader key',
+    writer: leader?.isWritable && !isFailedClosed ? `${leader.host}:${leader.port}` : null,
+    replicas: c.view.replicas.map((r) => r.name),
+    members: c.view.members.map((m) => m.name),
+    nodes: [...c.state.members.values()]
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((m) => ({
+        name: m.name,
+        role: m.role,
+        state: m.state,
+        host: m.host,
+        port: m.port,
+        lag_bytes: memberLag(c.state, m),
+        timeline: m.timeline,
+      })),
+    generation: c.view.generation,
+    ttl: c.view.ttl,
+    failsafe_mode: c.view.isFailsafeMode,
+    invalid: c.state.invalid.map((i) => ({ key: i.key, reason: i.reason })),
+  };
+}
+
+/** `/status` and `/health` from the router's state. Pure: healthy = etcd read and every target current. */
+export function buildStatus(input: StatusInput): RouterStatus {
+  const { dcs, isFailedClosed, generation } = input;
+  const reasons: string[] = [];
+  if (!dcs.isConnected) reasons.push(`etcd unreachable: ${dcs.lastError ?? 'no successful read yet'}`);
+  for (const [scope, c] of input.clusters) {
+    if (isFailedClosed) continue;
+    if (!c.view.leader) reasons.push(`${scope}: no leader key (writes are not routed)`);
+    else if (!c.view.leader.isWritable)
+      reasons.push(`${scope}: leader ${c.view.leader.name} not writable: ${c.view.leader.reason ?? ''}`);
+  }
+  if (isFailedClosed)
+    reasons.push('routing no writes: etcd unreachable for longer than the ttl (fail_closed)');
+  for (const [name, t] of Object.entries(input.targets)) {
+    if (t.appliedGeneration < generation)
+      reasons.push(
+        t.lastError
+          ? `${name}: ${t.lastError}`
+          : `${name}: applying generation ${generation} (at ${t.appliedGeneration})`,
+      );
+  }
+  return {
+    healthy: reasons.length === 0 && input.hasSynced,
+    reasons: input.hasSynced ? reasons : ['waiting for the first etcd read', ...reasons],
+    last: input.last,
+    generation,
+    dcs: {
+      connected: dcs.isConnected,
+      seconds_since_contact:
+        dcs.lastContactAt === null ? null : Math.round((input.now - dcs.lastContactAt) / 100) / 10,
+      last_error: dcs.lastError,
+      revision: dcs.revision,
+      resyncs: dcs.resyncs,
+      failed_closed: isFailedClosed,
+    },
+    clusters: Object.fromEntries(
+      [...input.clusters].map(([scope, c]) => [scope, clusterStatus(c, isFailedClosed)]),
+    ),
+    targets: input.targets,
+    timeline: input.timeline,
+  };
+}
