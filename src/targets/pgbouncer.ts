@@ -1,4 +1,3 @@
-import { chown } from 'node:fs/promises';
 import { renderFile, runCommand } from '../render/index.js';
 import { SwitchyardError, describeError } from '../errors.js';
 import { defineTarget } from './registry.js';
@@ -144,11 +143,9 @@ export class PgBouncerTarget implements Target {
       path: this.options.output,
       contents: rendered.text,
       mode: rendered.hasSecrets || config.mode === 'full' ? 0o600 : 0o644,
+      owner: this.options.owner,
       check: config.check,
     });
-    if (this.options.owner && (result.didRender || this.isFresh)) {
-      await chown(this.options.output, this.options.owner.uid, this.options.owner.gid);
-    }
     const stale = rendered.entries.filter((e) => !isApplied(live.get(e.name), e));
     if (result.didRender || stale.length > 0) {
       live = await this.reloadAndVerify(rendered.entries);
