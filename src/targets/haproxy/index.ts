@@ -10,7 +10,7 @@ import {
 import { defaultTemplate } from '../../paths.js';
 import { writer, type RouteServer, type RouteView } from '../../route/view.js';
 import { defineTarget, type TargetCreateContext } from '../registry.js';
-import type { ApplyResult, RouteSnapshot, Target } from '../types.js';
+import type { ApplyResult, PreviewFile, RouteSnapshot, Target } from '../types.js';
 import { HaproxyConfigSchema, type HaproxyConfig } from './config.js';
 import {
   backendNames,
@@ -72,7 +72,7 @@ export class HaproxyTarget implements Target {
     return { text: this.template(context), context };
   }
 
-  async preview(snapshot: RouteSnapshot): Promise<Array<{ path: string; contents: string }>> {
+  async preview(snapshot: RouteSnapshot): Promise<PreviewFile[]> {
     return [{ path: this.output, contents: (await this.render(snapshot)).text }];
   }
 
