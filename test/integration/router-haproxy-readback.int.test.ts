@@ -137,7 +137,14 @@ test('a reload that silently does nothing is not reported as applied: /health st
 });
 
 test('a router restarted between writing the file and reloading reads HAProxy back, reloads, and routes to the new leader', async () => {
-  // The file on disk has pg3 (written by the previous router), the running HAProxy does not.
+  // The file on disk has pg3 (written by the previous router; here rewritten by `switchyard render` so
+  // that its bytes are what the next router renders first), the running HAProxy does not.
+  const rendered = await run(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/run.ts', 'render', '--config', `${group.dir}/render.yml`],
+    { cwd: ROOT, reject: false },
+  );
+  assert.equal(rendered.exitCode, 0, rendered.stderr);
   assert.match(readFileSync(`${group.dir}/haproxy.cfg`, 'utf8'), /server pg3 /);
   assert.doesNotMatch(await runningServers(), / pg3 /);
   const workersBefore = await haproxy.workerPids();
