@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { freePort, postgresUser, startPgbouncer, type PgbouncerInstance } from '../harness/index.js';
-import { PgBouncerTarget } from '../../src/targets/pgbouncer.js';
+import { PgBouncerTarget } from '../../src/targets/pgbouncer/index.js';
 import { PgBouncerConfigSchema } from '../../src/targets/pgbouncer/config.js';
 import { resolvePgBouncerOptions } from '../../src/targets/pgbouncer/options.js';
 

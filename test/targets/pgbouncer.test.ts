@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
-import { PgBouncerTarget } from '../../src/targets/pgbouncer.js';
+import { PgBouncerTarget } from '../../src/targets/pgbouncer/index.js';
 import { PgBouncerConfigSchema } from '../../src/targets/pgbouncer/config.js';
 import { parseConnString, parseIni } from '../../src/targets/pgbouncer/ini.js';
 import { resolvePgBouncerOptions } from '../../src/targets/pgbouncer/options.js';

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'smol-toml';
-import { PgcatTarget, resolvePgcatOptions } from '../../src/targets/pgcat.js';
+import { PgcatTarget, resolvePgcatOptions } from '../../src/targets/pgcat/index.js';
 import { PgcatConfigSchema } from '../../src/targets/pgcat/config.js';
 import { checkPgcatToml, tomlString } from '../../src/targets/pgcat/render.js';
 import { snapshot, testContext, view } from './pgbouncer-fixtures.js';

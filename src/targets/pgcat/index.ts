@@ -1,16 +1,16 @@
 import { join, resolve } from 'node:path';
-import { resolveSecret } from '../config/secret.js';
-import { ConfigError } from '../errors.js';
-import { readIfExists, renderFile } from '../render/index.js';
-import { writer } from '../route/view.js';
-import { defineTarget } from './registry.js';
-import type { ApplyResult, RouteSnapshot, Target, TargetContext } from './types.js';
-import type { AdminEndpoint } from './pgbouncer/admin.js';
-import { resolveOwner } from '../config/owner.js';
-import { loadTemplateSync, packageTemplatesDir, type LoadedTemplate } from './pgbouncer/render.js';
-import { PgcatConfigSchema, type PgcatConfig } from './pgcat/config.js';
-import { reloadPgcat, verifyPgcat, type PgcatReload } from './pgcat/reload.js';
-import { primariesOf, renderPgcatToml, type PgcatSecrets, type PgcatServer } from './pgcat/render.js';
+import { resolveSecret } from '../../config/secret.js';
+import { ConfigError } from '../../errors.js';
+import { readIfExists, renderFile } from '../../render/index.js';
+import { writer } from '../../route/view.js';
+import { defineTarget } from '../registry.js';
+import type { ApplyResult, RouteSnapshot, Target, TargetContext } from '../types.js';
+import type { AdminEndpoint } from '../pgbouncer/admin.js';
+import { resolveOwner } from '../../config/owner.js';
+import { loadTemplateSync, packageTemplatesDir, type LoadedTemplate } from '../pgbouncer/render.js';
+import { PgcatConfigSchema, type PgcatConfig } from './config.js';
+import { reloadPgcat, verifyPgcat, type PgcatReload } from './reload.js';
+import { primariesOf, renderPgcatToml, type PgcatSecrets, type PgcatServer } from './render.js';
 
 export interface PgcatOptions {
   readonly config: PgcatConfig;
