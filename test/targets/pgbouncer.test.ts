@@ -371,3 +371,21 @@ test('full mode writes the whole pgbouncer.ini with the [pgbouncer] settings, 06
   );
   assert.equal(statSync(output).mode & 0o777, 0o600);
 });
+
+test('switchyard render writes the routing file from a snapshot alone (0600 with a password), never touching PgBouncer', async () => {
+  const { renderTargets } = await import('../../src/cli/render.js');
+  const { target, fake, output } = setup({
+    databases: { app: { cluster: 'demo', user: 'app', password: 'pw' } },
+  });
+  const calls = fake.calls.length;
+  const changed = await renderTargets([target], snapshot(1, view('demo', pg1)), {
+    isDryRun: false,
+    isDiff: false,
+    checkOf: () => undefined,
+    stderr: () => {},
+  });
+  assert.equal(changed, true);
+  assert.equal(readRoutes(output).get('app')?.port, 5432);
+  assert.equal(statSync(output).mode & 0o777, 0o600);
+  assert.equal(fake.calls.length, calls, 'no admin command');
+});
