@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { resolveSecret, type SecretSource } from '../config/secret.js';
 import { SwitchyardError } from '../errors.js';
 
 export interface CommandResult {
@@ -31,6 +32,16 @@ const secretEnvNames = new Set<string>();
 /** Marks an environment variable as holding a secret: it is removed from every command's environment. */
 export function markSecretEnv(name: string): void {
   secretEnvNames.add(name);
+}
+
+/** `resolveSecret` for a target's secret; a `password_env` variable is also kept out of every command. */
+export function resolveTargetSecret(
+  source: SecretSource,
+  where: string,
+  baseDir: string,
+): string | undefined {
+  if (source.password_env !== undefined) markSecretEnv(source.password_env);
+  return resolveSecret(source, where, baseDir);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { resolveOwner } from '../../config/owner.js';
-import { resolveSecret } from '../../config/secret.js';
+import { resolveTargetSecret } from '../../render/command.js';
 import { ConfigError } from '../../errors.js';
 import type { AdminEndpoint } from './admin.js';
 import { hasControlChars, type PgBouncerConfig } from './config.js';
@@ -28,7 +28,7 @@ export function resolvePgBouncerOptions(config: PgBouncerConfig, configDir: stri
       );
   const passwords = new Map<string, string>();
   for (const [name, db] of Object.entries(config.databases)) {
-    const password = resolveSecret(db, `${where}.databases.${name}`, configDir);
+    const password = resolveTargetSecret(db, `${where}.databases.${name}`, configDir);
     if (password !== undefined) {
       if (hasControlChars(password)) {
         throw new ConfigError(
@@ -47,7 +47,7 @@ export function resolvePgBouncerOptions(config: PgBouncerConfig, configDir: stri
       host: config.admin.host,
       port: config.admin.port,
       user: config.admin.user,
-      password: resolveSecret(config.admin, `${where}.admin`, configDir),
+      password: resolveTargetSecret(config.admin, `${where}.admin`, configDir),
       connectTimeoutMs: config.timeouts.connect_ms,
       commandTimeoutMs: config.timeouts.command_ms,
     },

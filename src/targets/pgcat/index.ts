@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { resolveSecret } from '../../config/secret.js';
+import { resolveTargetSecret } from '../../render/command.js';
 import { ConfigError } from '../../errors.js';
 import { readIfExists, renderFile } from '../../render/index.js';
 import { writer } from '../../route/view.js';
@@ -24,13 +24,13 @@ export interface PgcatOptions {
 }
 
 export function resolvePgcatOptions(config: PgcatConfig, configDir: string): PgcatOptions {
-  const adminPassword = resolveSecret(config.general.admin, 'targets.pgcat.general.admin', configDir);
+  const adminPassword = resolveTargetSecret(config.general.admin, 'targets.pgcat.general.admin', configDir);
   if (adminPassword === undefined)
     throw new ConfigError('targets.pgcat.general.admin: pgcat requires an admin password');
   const users = new Map(
     Object.entries(config.pools).map(([name, pool]) => [
       name,
-      pool.users.map((u, i) => resolveSecret(u, `targets.pgcat.pools.${name}.users.${i}`, configDir)),
+      pool.users.map((u, i) => resolveTargetSecret(u, `targets.pgcat.pools.${name}.users.${i}`, configDir)),
     ]),
   );
   const r = config.reload;
