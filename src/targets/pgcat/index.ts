@@ -1,4 +1,4 @@
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { resolveTargetSecret } from '../../render/command.js';
 import { ConfigError } from '../../errors.js';
 import { readIfExists, renderFile } from '../../render/index.js';
@@ -7,7 +7,8 @@ import { defineTarget } from '../registry.js';
 import type { ApplyResult, RouteSnapshot, Target, TargetContext } from '../types.js';
 import type { AdminEndpoint } from '../pgbouncer/admin.js';
 import { resolveOwner } from '../../config/owner.js';
-import { loadTemplateSync, packageTemplatesDir, type LoadedTemplate } from '../pgbouncer/render.js';
+import { defaultTemplate } from '../../paths.js';
+import { loadTemplateSync, type LoadedTemplate } from '../../render/template.js';
 import { PgcatConfigSchema, type PgcatConfig } from './config.js';
 import { reloadPgcat, verifyPgcat, type PgcatReload } from './reload.js';
 import { primariesOf, renderPgcatToml, type PgcatSecrets, type PgcatServer } from './render.js';
@@ -44,7 +45,7 @@ export function resolvePgcatOptions(config: PgcatConfig, configDir: string): Pgc
     config,
     output: resolve(configDir, config.output),
     template: loadTemplateSync(
-      config.template ? resolve(configDir, config.template) : join(packageTemplatesDir(), 'pgcat.toml.hbs'),
+      config.template ? resolve(configDir, config.template) : defaultTemplate('pgcat.toml.hbs'),
     ),
     secrets: { adminPassword, users },
     console: {
