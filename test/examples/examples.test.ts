@@ -24,7 +24,7 @@ import type { VipConfig } from '../../src/targets/vip/config.js';
 import { resolvePgBouncerOptions } from '../../src/targets/pgbouncer/options.js';
 import { renderPgBouncerIni } from '../../src/targets/pgbouncer/render.js';
 import { routesToRender, wantedWriters } from '../../src/targets/pgbouncer/routes.js';
-import { resolvePgcatOptions } from '../../src/targets/pgcat.js';
+import { resolvePgcatOptions } from '../../src/targets/pgcat/index.js';
 import { checkPgcatToml, renderPgcatToml, type PgcatServer } from '../../src/targets/pgcat/render.js';
 import { ProcessGroup, freePort, startPgbouncer } from '../harness/index.js';
 import { member4x, patroni302Keys, raw } from '../fixtures.js';
