@@ -197,14 +197,7 @@ export async function runPatroniPart(opts: {
     const routerConfig = {
       dcs: { type: 'etcd3', hosts: etcd.endpoints },
       clusters: ['bench'],
-      routing: {
-        writable_probe: {
-          method: 'sql',
-          interval_ms: 20,
-          user: 'postgres',
-          password: PATRONI_SUPERUSER.password,
-        },
-      },
+      // routing.writable_probe left at its default (auto: no password here, so GET /patroni every 20 ms)
       targets: {
         haproxy: {
           output: `${dir}/haproxy-a.cfg`,
@@ -340,7 +333,7 @@ export async function runPatroniPart(opts: {
       settings: {
         patroni: { version: '3.0.2', ttl: 10, loop_wait: 2, retry_timeout: 4, nodes: 3 },
         A: {
-          writable_probe: 'sql every 20 ms',
+          writable_probe: 'default (auto → rest: GET /patroni live role every 20 ms, no login)',
           timeout_connect: '300ms',
           checks: 'GET /primary inter 3s fall 3 rise 2 (router defaults)',
         },
