@@ -12,7 +12,7 @@ import {
 } from '../../test/harness/index.js';
 import { IdentityNode, waitApplied, whoAnswers } from '../../test/integration/helpers.js';
 import { startCompiledRouter } from './router.js';
-import { sleep, summarize, type Summary } from './stats.js';
+import { sleep, summarize, type Summary } from '../lib/stats.js';
 import { SyntheticClusters } from './synthetic.js';
 
 export interface FilePartResult {

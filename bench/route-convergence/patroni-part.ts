@@ -25,7 +25,7 @@ import {
   type WriterResult,
 } from '../../test/integration/writer.js';
 import { DirectWriteProbe, ServerStatePoller, type DirectAck } from './direct.js';
-import { sampleProc, sleep, summarize, type Summary } from './stats.js';
+import { sampleProc, sleep, summarize, type Summary } from '../lib/stats.js';
 
 export type EventKind = 'switchover' | 'failover';
 export type ListenerName = 'A' | 'B';

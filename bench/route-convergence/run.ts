@@ -8,7 +8,7 @@ import { runFilePart, type FilePartResult } from './file-part.js';
 import { runPatroniPart, type EventKind, type PatroniPartResult } from './patroni-part.js';
 import { runScalePart, type ScalePartResult } from './scale-part.js';
 import { buildRouter } from './router.js';
-import { fmt, fmtSummary, machineInfo, markdownTable, summarize, type Summary } from './stats.js';
+import { fmt, fmtSummary, machineInfo, markdownTable, summarize, type Summary } from '../lib/stats.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);

@@ -14,7 +14,7 @@ import {
 import { routerStatus, waitApplied } from '../../test/integration/helpers.js';
 import { startCompiledRouter } from './router.js';
 import { parseServersState } from '../../src/targets/haproxy/runtime.js';
-import { cpuPercent, sampleProc, schedDelta, sleep, summarize, type Summary } from './stats.js';
+import { cpuPercent, sampleProc, schedDelta, sleep, summarize, type Summary } from '../lib/stats.js';
 import { Churn, SyntheticClusters } from './synthetic.js';
 
 export interface ScalePartResult {
