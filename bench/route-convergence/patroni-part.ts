@@ -24,11 +24,13 @@ import {
   type HolderSpan,
   type WriterResult,
 } from '../../test/integration/writer.js';
+import { startPgBouncerBed, type PgBouncerBed } from '../../test/targets/pgbouncer-bed.js';
 import { DirectWriteProbe, ServerStatePoller, type DirectAck } from './direct.js';
 import { sampleProc, sleep, summarize, type Summary } from '../lib/stats.js';
 
 export type EventKind = 'switchover' | 'failover';
-export type ListenerName = 'A' | 'B';
+export type ListenerName = 'A' | 'B' | 'P';
+const LISTENERS = ['A', 'B', 'P'] as const;
 
 export interface ListenerEvent {
   /** Longest gap between consecutive acknowledged writes in the event window (ms). */
@@ -156,6 +158,7 @@ export async function runPatroniPart(opts: {
   let cluster: PatroniCluster | undefined;
   let haA: HaproxyInstance | undefined;
   let haB: HaproxyInstance | undefined;
+  let bed: PgBouncerBed | undefined;
   let watchClient: Etcd3 | undefined;
   const group = ProcessGroup.create('route-bench-patroni');
   try {
@@ -194,6 +197,9 @@ export async function runPatroniPart(opts: {
     const portA = await freePort();
     const portB = await freePort();
     const dir = group.dir;
+    // P: a PgBouncer 1.18 the same router repoints (its database `postgres`, so one writer fits all).
+    bed = await startPgBouncerBed('[databases]\n');
+    const portP = bed.bouncer.port;
     const routerConfig = {
       dcs: { type: 'etcd3', hosts: etcd.endpoints },
       clusters: ['bench'],
@@ -206,6 +212,11 @@ export async function runPatroniPart(opts: {
           reload: `kill -USR2 $(cat ${dir}/haproxy-a.pid)`,
           timeouts: { connect: '300ms' },
           frontends: { bench: { primary: `127.0.0.1:${portA}` } },
+        },
+        pgbouncer: {
+          output: bed.routesPath,
+          databases: { postgres: { cluster: 'bench', dbname: 'postgres' } },
+          admin: { host: '127.0.0.1', port: portP, user: 'pgbouncer_admin' },
         },
       },
     };
@@ -241,6 +252,7 @@ export async function runPatroniPart(opts: {
     const initial = await leaderNow();
     await routedTo(portA, initial, 'A routes to the leader');
     await routedTo(portB, initial, 'B routes to the leader');
+    await routedTo(portP, initial, 'P routes to the leader');
     const routerRssKb = sampleProc(router.proc.pid).rssKb;
 
     const plan: EventKind[] = [
@@ -252,9 +264,11 @@ export async function runPatroniPart(opts: {
       const from = await leaderNow();
       await routedTo(portA, from, `A routes to ${from} before event ${i + 1}`);
       await routedTo(portB, from, `B routes to ${from} before event ${i + 1}`);
+      await routedTo(portP, from, `P routes to ${from} before event ${i + 1}`);
       const writers = {
         A: new Writer(portA, PATRONI_SUPERUSER.password).start(),
         B: new Writer(portB, PATRONI_SUPERUSER.password).start(),
+        P: new Writer(portP, PATRONI_SUPERUSER.password).start(),
       };
       const direct = new DirectWriteProbe(
         cluster.nodes.map((n) => n.pgPort),
@@ -282,9 +296,10 @@ export async function runPatroniPart(opts: {
         commandMs = Date.now() - t0;
         await routedTo(portA, to, `A routes to the new leader ${to}`);
         await routedTo(portB, to, `B routes to the new leader ${to}`);
+        await routedTo(portP, to, `P routes to the new leader ${to}`);
         await sleep(500);
       } finally {
-        results = { A: await writers.A.stop(), B: await writers.B.stop() };
+        results = { A: await writers.A.stop(), B: await writers.B.stop(), P: await writers.P.stop() };
         directAcks = await direct.stop();
         await pollers.A.stop();
         await pollers.B.stop();
@@ -292,10 +307,10 @@ export async function runPatroniPart(opts: {
       const end = Date.now();
       const firstDirect = firstAck(directAcks, portOf(to), t0);
       const listeners = {} as Record<ListenerName, ListenerEvent>;
-      for (const name of ['A', 'B'] as const) {
+      for (const name of LISTENERS) {
         const r = results[name];
         const firstRouted = firstAck(r.acks, portOf(to), t0);
-        const up = pollers[name].firstUp(to, t0);
+        const up = name === 'P' ? null : pollers[name].firstUp(to, t0);
         listeners[name] = {
           outageMs: longestGap(r.acks, t0 - 500, end),
           routeLagMs: firstRouted !== null && firstDirect !== null ? firstRouted - firstDirect : null,
@@ -322,7 +337,8 @@ export async function runPatroniPart(opts: {
         `patroni ${i + 1}/${plan.length} ${kind} ${from}→${to}: direct outage ${event.directOutageMs} ms; ` +
           `router saw key ${event.routerSawKeyMs}; A outage ${listeners.A.outageMs} lag ${listeners.A.routeLagMs} ` +
           `(haproxy up ${listeners.A.haproxyUpLagMs} + client ${listeners.A.clientAfterUpMs}) ro ${listeners.A.readOnlyErrors} nonholder ${listeners.A.nonHolderAcks}; ` +
-          `B outage ${listeners.B.outageMs} lag ${listeners.B.routeLagMs} ro ${listeners.B.readOnlyErrors}`,
+          `B outage ${listeners.B.outageMs} lag ${listeners.B.routeLagMs} ro ${listeners.B.readOnlyErrors}; ` +
+          `P outage ${listeners.P.outageMs} lag ${listeners.P.routeLagMs} ro ${listeners.P.readOnlyErrors} nonholder ${listeners.P.nonHolderAcks}`,
       );
       if (kind === 'failover') {
         await cluster.startNode(from);
@@ -341,6 +357,7 @@ export async function runPatroniPart(opts: {
           checks: 'option httpchk GET /primary, inter 3s fall 3 rise 2 on-marked-down shutdown-sessions',
           timeout_connect: '2s',
         },
+        P: 'PgBouncer 1.18 (transaction mode) repointed by the same router, pgbouncer target defaults',
         writers: 'one per listener, INSERT every 10 ms, reconnect on error',
         direct: 'INSERT every 10 ms on every node, persistent connection per node',
       },
@@ -354,6 +371,7 @@ export async function runPatroniPart(opts: {
     await group.cleanup();
     await haA?.stop();
     await haB?.stop();
+    await bed?.stop();
     await cluster?.stop();
     await etcd.stop();
   }
@@ -378,6 +396,7 @@ function summarizePatroni(events: readonly PatroniEvent[]): PatroniPartResult['s
   return {
     A: listener('A'),
     B: listener('B'),
+    P: listener('P'),
     direct: Object.fromEntries(
       (['switchover', 'failover', 'all'] as const).map((k) => [
         k,
@@ -399,5 +418,5 @@ function totalsOf(events: readonly PatroniEvent[]): PatroniPartResult['totals'] 
       nonHolderAcks: events.reduce((s, e) => s + e.listeners[name].nonHolderAcks, 0),
     };
   };
-  return { A: total('A'), B: total('B') };
+  return { A: total('A'), B: total('B'), P: total('P') };
 }
