@@ -25,6 +25,8 @@ import { createLab, holdsAddress, type Lab, type LabNode } from '../../test/harn
 import { sleep } from '../../test/harness/wait.js';
 import { HoldSampler, PatroniMember, arpEntry, clientNeighbour } from '../../test/targets/vip.lab.js';
 import { percentile } from '../lib/stats.js';
+import { buildRouter } from '../route-convergence/router.js';
+import { ROOT } from '../../test/integration/helpers.js';
 
 const { values } = parseArgs({
   options: {
@@ -170,6 +172,10 @@ async function waitUntil(fn: () => boolean, timeoutMs: number, stepMs: number): 
 
 async function main(): Promise<void> {
   const loadAtStart = loadavg()[0] ?? 0;
+  // the committed code, compiled (work in progress in the tree can neither break nor flatter a run)
+  const build = await buildRouter(`${ROOT}.tmp/vip-bench-src`);
+  if (build.typeErrors) process.stderr.write(`tsc reported type errors:\n${build.typeErrors}\n`);
+  process.stderr.write(`router at ${build.commit.slice(0, 12)}\n`);
   const lab = await createLab({ prefix: 'syvb', hostCount: 3, subnet: SUBNET, etcdArgs: ['--enable-v2'] });
   const etcd = new Etcd3({ hosts: `http://${lab.etcdLocal}` });
   const members = new Map<string, PatroniMember>();
@@ -214,7 +220,7 @@ async function main(): Promise<void> {
       lab.spawnIn(
         ns,
         process.execPath,
-        ['--import', 'tsx', 'src/cli/run.ts', 'route', '--config', join(lab.dir, `${name}.yml`)],
+        [`${build.buildDir}/src/cli/run.js`, 'route', '--config', join(lab.dir, `${name}.yml`)],
         {
           log: join(lab.dir, `${name}.switchyard.log`),
         },
@@ -405,7 +411,7 @@ async function main(): Promise<void> {
       `${fmt(x.median)} / ${fmt(x.p99)} / ${fmt(x.max)}`;
     const logStat = (key: string) => stats(results.map((r) => r.logs[key] ?? null));
     const table = [
-      `VIP failover: ${CHANGES} leader changes (${MODE === 'release' ? `release, ${GAP_MS} ms, acquire` : 'leader key overwritten in one write, no delete'} in etcd v3 + v2 at the same instant), ` +
+      `VIP failover (router at ${build.commit.slice(0, 12)}, default VIP settings): ${CHANGES} leader changes (${MODE === 'release' ? `release, ${GAP_MS} ms, acquire` : 'leader key overwritten in one write, no delete'} in etcd v3 + v2 at the same instant), ` +
         `3 hosts + client in network namespaces, ${new Date().toISOString().slice(0, 16)}Z`,
       '',
       '| system | (a) key → VIP configured, median / p99 / max (ms) | (b) key → client TCP reaches new host, median / p99 / max (ms) | missed (a)/(b) | samples with two holders | neighbour = new host |',

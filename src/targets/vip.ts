@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { ConfigError, describeError } from '../errors.js';
 import { defineTarget, type TargetCreateContext } from './registry.js';
 import type { ApplyResult, RouteSnapshot, Target, TargetContext } from './types.js';
@@ -17,7 +16,8 @@ import { AnnounceSenders, type CreateRawSender } from './vip/senders.js';
 import { vipConfigSchema, type VipConfig } from './vip/config.js';
 import { execProgram, VipError, type Exec } from './vip/exec.js';
 import { decideVip, type Decision } from './vip/policy.js';
-import { probeDuplicate } from './vip/probe.js';
+import { TakeGuards } from './vip/guards.js';
+import { claimDetached, defaultReleaseSync, rememberDetached, type ReleaseSync } from './vip/orphans.js';
 import { emptyCounters, type VipCounters, type VipStatus } from './vip/status.js';
 
 export { vipConfigSchema, type VipConfig } from './vip/config.js';
@@ -30,6 +30,8 @@ export interface VipDeps {
   readonly createRawSender: CreateRawSender;
   /** Remove the VIP synchronously in `process.on('exit')` if `close()` was never reached. */
   readonly hasExitHook: boolean;
+  /** The exit hook's synchronous removal; tests record it instead. */
+  readonly releaseSync?: ReleaseSync;
 }
 
 /** While not holding, how often the timer looks for a stale copy of the VIP (a take never waits for it). */
@@ -59,14 +61,21 @@ export class VipTarget implements Target {
   private heldRevision: number | null = null;
   private needsAnnounce = false;
   private wasUp: boolean | null = null;
-  private conflictSince: number | null = null;
   private ownMac: string | null = null;
+  private readonly guards: TakeGuards;
   /** The interface as last queried; a take uses its MAC and type without querying again. */
   private link: InterfaceState | null = null;
   private lastDecision: Decision | null = null;
   private lastSummary = 'not checked yet';
   private lastError: string | null = null;
   private heldSince: number | null = null;
+  /**
+   * The address may be on the interface because of this router: set before `ip addr add`, when an
+   * address found at start or detached by the previous target is kept, and cleared once `ip addr del`
+   * ran. `close()` and the exit hook remove the VIP only then: they release what the router added, and
+   * only that.
+   */
+  private mayHold = false;
   /** When a release cycle last made sure the VIP is not on the interface. */
   private lastAbsentAt = Number.NEGATIVE_INFINITY;
   private readonly counters: VipCounters = emptyCounters();
@@ -94,6 +103,17 @@ export class VipTarget implements Target {
       timeoutMs: config.command_timeout_ms,
     };
     this.senders = new AnnounceSenders(config, deps.exec, ctx.log, deps.createRawSender);
+    this.guards = new TakeGuards({
+      config,
+      exec: deps.exec,
+      senders: this.senders,
+      counters: this.counters,
+      log: ctx.log,
+      now: () => ctx.now(),
+      snapshot: () => this.snapshot,
+      isClosed: () => this.isClosed,
+      ownMac: () => this.ownMac ?? this.link?.mac ?? null,
+    });
     this.announcer = new Announcer({
       exec: deps.exec,
       iface: config.interface,
@@ -118,9 +138,36 @@ export class VipTarget implements Target {
     });
   }
 
+  /**
+   * Starts the ARP helper, the exit hook and the check loop. A VIP the previous target detached on a
+   * reload is adopted when it is this target's address; any other detached VIP (the address or
+   * interface changed) is removed first, before this target can add its own.
+   */
   async start(): Promise<void> {
     this.startedAt = this.ctx.now();
     if (this.deps.hasExitHook) process.on('exit', this.exitHook);
+    const { adopted, others } = claimDetached({
+      address: this.config.address,
+      iface: this.config.interface,
+    });
+    if (adopted) this.mayHold = true;
+    for (const old of others) {
+      const removed = await deconfigureAddress(
+        { ...this.addressOptions, ip: old.ip, iface: old.iface },
+        old.address,
+      ).catch((err: unknown) => {
+        this.ctx.log.warn(
+          { err: describeError(err) },
+          `could not remove the previous VIP ${old.address.cidr}`,
+        );
+        return false;
+      });
+      if (removed) this.counters.releases++;
+      this.ctx.log.info(
+        `the new config moved the VIP: ${removed ? 'removed' : 'did not find'} ${old.address.cidr} on ${old.iface}`,
+      );
+    }
+    this.senders.warmUp();
     this.scheduleCheck(0);
   }
 
@@ -138,7 +185,10 @@ export class VipTarget implements Target {
     const release = this.queue.then(async () => {
       try {
         await this.announcer.stop();
-        const removed = await deconfigureAddress(this.addressOptions, this.config.address);
+        const removed = this.mayHold
+          ? await deconfigureAddress(this.addressOptions, this.config.address)
+          : false;
+        this.mayHold = false;
         this.setHeld(false);
         const summary = removed
           ? `released ${this.config.address.cidr} from ${this.config.interface} on shutdown`
@@ -168,6 +218,10 @@ export class VipTarget implements Target {
       await this.announcer.stop();
       this.senders.close();
       if (this.deps.hasExitHook) process.off('exit', this.exitHook);
+      if (this.mayHold) {
+        const { address, interface: iface, ip_command: ip } = this.config;
+        rememberDetached({ address, iface, ip }, this.deps.hasExitHook);
+      }
       this.lastSummary = `detached from ${this.config.address.cidr} on ${this.config.interface} (left in place for a reload)`;
       this.ctx.log.info(this.lastSummary);
     });
@@ -281,8 +335,9 @@ export class VipTarget implements Target {
     assertCanAnnounce(state, iface, vip);
 
     if (findVip(state, vip) === null) {
-      const waiting = await this.checkDuplicate(now);
+      const waiting = (await this.guards.checkDuplicate(now)) ?? (await this.guards.handover());
       if (waiting) return { summary: waiting, didChange: false };
+      this.mayHold = true;
       await configureAddress(this.addressOptions, vip, this.config.label);
       const wasHeld = this.isHeld;
       this.setHeld(true, revision);
@@ -302,6 +357,7 @@ export class VipTarget implements Target {
     }
 
     let why: string | null = null;
+    this.mayHold = true;
     if (!this.isHeld) why = `found ${vip.cidr} already on ${iface}, kept it`;
     else if (linkCameUp) why = `${iface} came back up`;
     else if (revision !== this.heldRevision) why = `new leadership of ${this.config.member}`;
@@ -327,6 +383,9 @@ export class VipTarget implements Target {
   ): Promise<CycleResult> {
     const { address: vip, interface: iface } = this.config;
     assertCanAnnounce(link, iface, vip);
+    const waiting = await this.guards.handover();
+    if (waiting) return { summary: waiting, didChange: false };
+    this.mayHold = true;
     const added = await configureAddress(this.addressOptions, vip, this.config.label);
     this.setHeld(true, revision);
     const frames = await this.startAnnouncing();
@@ -346,10 +405,11 @@ export class VipTarget implements Target {
   /** Removes the VIP without looking first (`ip addr del` is idempotent): releasing is the fast path. */
   private async release(decision: Decision, now: number): Promise<CycleResult> {
     const { address: vip, interface: iface } = this.config;
-    this.conflictSince = null;
+    this.guards.clearConflict();
     // no announcement may leave after the address is gone: clients would learn a host that dropped it
     await this.announcer.stop();
     const removed = await deconfigureAddress(this.addressOptions, vip);
+    this.mayHold = false;
     const wasHeld = this.isHeld;
     this.setHeld(false);
     this.lastAbsentAt = now;
@@ -357,34 +417,6 @@ export class VipTarget implements Target {
     this.counters.releases++;
     const verb = wasHeld ? 'released' : 'removed a stale';
     return { summary: `${verb} ${vip.cidr} from ${iface}: ${decision.reason}`, didChange: true };
-  }
-
-  /** Duplicate probe before taking; returns a sentence when the target must wait, else null. */
-  private async checkDuplicate(now: number): Promise<string | null> {
-    const probe = this.config.duplicate_probe;
-    if (!probe.enabled || this.config.address.family !== 4) return null;
-    const result = await probeDuplicate({
-      exec: this.deps.exec,
-      command: this.config.arping.command,
-      flavour: await this.senders.arpingFlavour(),
-      iface: this.config.interface,
-      vip: this.config.address,
-      timeoutMs: probe.timeout_ms,
-      ownMac: this.ownMac,
-    });
-    if (!result.isInUse) {
-      this.conflictSince = null;
-      return null;
-    }
-    this.counters.duplicateConflicts++;
-    const who = `${this.config.address.address} answers ARP from ${result.otherMac ?? 'another host'}`;
-    this.ctx.log.warn({ otherMac: result.otherMac }, `duplicate probe: ${who}`);
-    this.conflictSince ??= now;
-    const waited = now - this.conflictSince;
-    if (probe.on_conflict === 'wait' && (probe.max_wait_ms === 0 || waited < probe.max_wait_ms)) {
-      return `waiting to take ${this.config.address.cidr}: ${who} (conflict for ${waited} ms)`;
-    }
-    return null;
   }
 
   /** Starts the first burst in the background and schedules the second; returns what the first sends. */
@@ -429,13 +461,14 @@ export class VipTarget implements Target {
 
   /** Last resort on `process.exit` without `close()`: only synchronous work is possible here. */
   private releaseSync(): void {
-    if (this.isClosed) return;
-    try {
-      const { ip_command: ip, address, interface: iface } = this.config;
-      execFileSync(ip, ['addr', 'del', address.cidr, 'dev', iface], { timeout: 1000, stdio: 'ignore' });
-    } catch {
-      // absent already, or nothing more can be done while exiting
-    }
+    if (this.isClosed || !this.mayHold) return;
+    const { ip_command: ip, address, interface: iface } = this.config;
+    (this.deps.releaseSync ?? defaultReleaseSync)({ address, iface, ip });
+  }
+
+  /** The exit hook, for tests of the exit path (normally only `process.on('exit')` calls it). */
+  exitNow(): void {
+    this.releaseSync();
   }
 }
 

@@ -110,6 +110,21 @@ export const vipConfigSchema = z
       })
       .strict()
       .default({}),
+    handover: z
+      .object({
+        /**
+         * Before adding an IPv4 VIP, send ARP probes (sender 0.0.0.0) and add it only once no other host
+         * answers for it: the old holder must have dropped it, even when the leader key was overwritten
+         * in one write and both routers act on the same event. Skipped when `duplicate_probe` is on.
+         */
+        enabled: z.boolean().default(true),
+        /** How long one probe waits for an answer. */
+        probe_ms: z.number().int().min(2).max(1000).default(10),
+        /** Take anyway (with a warning) when another host still answers after this long. */
+        max_wait_ms: ms(60_000).default(2000),
+      })
+      .strict()
+      .default({}),
     /**
      * After start, how long to wait for the first view before removing a VIP found on the interface
      * (a restarted router on the leader keeps it; a stale one elsewhere goes as soon as a view says so).

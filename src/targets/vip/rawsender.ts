@@ -6,21 +6,54 @@ import { VipError } from './exec.js';
  * The helper: one AF_PACKET socket on the interface, opened once. Each `garp A.B.C.D` line sends one
  * gratuitous ARP request (SPA = TPA = VIP, THA = broadcast, as keepalived sends) and one reply
  * (SHA = THA = own MAC), both to the Ethernet broadcast address, and answers `sent 2` or `error …`.
+ * Each `probe A.B.C.D MS` line sends one ARP probe (sender IP 0.0.0.0, as RFC 5227 and `arping -D`:
+ * no neighbour learns from it) and answers `taken <mac>` when another MAC replies for the address
+ * within MS milliseconds, else `free`.
  */
 const HELPER = String.raw`
-import socket, struct, sys
+import socket, struct, sys, time
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
 s.bind((sys.argv[1], 0x0806))
 mac = s.getsockname()[4]
 print('ready ' + mac.hex(':'), flush=True)
 B = b'\xff' * 6
+Z = b'\x00'
+head = B + mac + b'\x08\x06' + struct.pack('!HHBB', 1, 0x0800, 6, 4)
+def drain():
+    s.setblocking(False)
+    try:
+        while True:
+            s.recv(2048)
+    except BlockingIOError:
+        pass
+    s.setblocking(True)
+def probe(ip, wait):
+    drain()
+    s.send((head + struct.pack('!H', 1) + mac + Z * 4 + Z * 6 + ip).ljust(60, Z))
+    end = time.monotonic() + wait
+    try:
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return 'free'
+            s.settimeout(left)
+            try:
+                f = s.recv(2048)
+            except socket.timeout:
+                return 'free'
+            if len(f) >= 42 and f[12:14] == b'\x08\x06' and f[20:22] == b'\x00\x02' and f[28:32] == ip and f[22:28] != mac:
+                return 'taken ' + f[22:28].hex(':')
+    finally:
+        s.settimeout(None)
 for line in sys.stdin:
     p = line.split()
     try:
         ip = socket.inet_aton(p[1])
-        head = B + mac + b'\x08\x06' + struct.pack('!HHBB', 1, 0x0800, 6, 4)
-        s.send((head + struct.pack('!H', 1) + mac + ip + B + ip).ljust(60, b'\x00'))
-        s.send((head + struct.pack('!H', 2) + mac + ip + mac + ip).ljust(60, b'\x00'))
+        if p[0] == 'probe':
+            print(probe(ip, int(p[2]) / 1000.0), flush=True)
+            continue
+        s.send((head + struct.pack('!H', 1) + mac + ip + B + ip).ljust(60, Z))
+        s.send((head + struct.pack('!H', 2) + mac + ip + mac + ip).ljust(60, Z))
         print('sent 2', flush=True)
     except Exception as e:
         print('error %s' % e, flush=True)
@@ -102,6 +135,22 @@ export class RawArpSender {
     if (!line.startsWith('sent '))
       throw new VipError('announce', `the ARP helper on ${this.iface} could not send: ${line}`);
     return Number(line.slice('sent '.length));
+  }
+
+  /**
+   * One ARP probe for `address`: is another host answering for it within `windowMs`? Replies from this
+   * interface's own MAC are not counted.
+   */
+  async probe(address: string, windowMs: number): Promise<{ isInUse: boolean; otherMac: string | null }> {
+    await this.start();
+    const child = this.child;
+    if (!child) throw new VipError('announce', `the ARP helper on ${this.iface} is not running`);
+    const answer = new Promise<string>((resolve) => this.waiting.push(resolve));
+    child.stdin.write(`probe ${address} ${Math.max(1, Math.round(windowMs))}\n`);
+    const line = await answer;
+    if (line === 'free') return { isInUse: false, otherMac: null };
+    if (line.startsWith('taken ')) return { isInUse: true, otherMac: line.slice('taken '.length) };
+    throw new VipError('probe', `the ARP helper on ${this.iface} could not probe ${address}: ${line}`);
   }
 
   close(): void {
