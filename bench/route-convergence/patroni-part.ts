@@ -16,7 +16,7 @@ import {
   type PatroniCluster,
 } from '../../test/harness/index.js';
 import { routerStatus, waitApplied } from '../../test/integration/helpers.js';
-import { startCompiledRouter } from './router.js';
+import { BUILD_DIR, startCompiledRouter } from './router.js';
 import {
   Writer,
   acksFromNonHolders,
@@ -220,7 +220,7 @@ export async function runPatroniPart(opts: {
         },
       },
     };
-    const router = await startCompiledRouter(group, 'router', routerConfig);
+    const router = await startCompiledRouter(BUILD_DIR, group, 'router', routerConfig);
     await waitFor(async () => (await routerStatus(router.api)).clusters['bench']?.writable === true, {
       what: 'router sees a writable leader',
       timeoutMs: 30_000,

@@ -53,6 +53,7 @@ export async function buildRouter(
  * /proc figures, and it is killed by pid at cleanup). Resolves once /status answers.
  */
 export async function startCompiledRouter(
+  buildDir: string,
   group: ProcessGroup,
   name: string,
   config: object,
@@ -66,7 +67,7 @@ export async function startCompiledRouter(
     // SY_BENCH_ROUTER_NODE_ARGS: extra node flags for the router, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     args: [
       ...(process.env['SY_BENCH_ROUTER_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
-      `${BUILD_DIR}/src/cli/run.js`,
+      `${buildDir}/src/cli/run.js`,
       'route',
       '--config',
       configPath,
