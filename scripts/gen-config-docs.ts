@@ -156,6 +156,7 @@ const DESCRIPTIONS: Record<string, string> = {
   'vip.ndptool.command': 'Path or name of `ndptool`.',
   'vip.ip_command': 'Path or name of iproute2 `ip`.',
   'vip.duplicate_probe': 'Before taking the VIP, ask the link whether another host still answers for it.',
+  'vip.handover': 'Before adding an IPv4 VIP, wait until the previous holder has dropped it (ARP probes).',
   'vip.duplicate_probe.enabled': 'Probe before taking.',
 };
 /** Descriptions of keys that recur in several sections, by their last name. */

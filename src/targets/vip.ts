@@ -1,8 +1,7 @@
-import { ConfigError, describeError } from '../errors.js';
+import { describeError } from '../errors.js';
 import { defineTarget, type TargetCreateContext } from './registry.js';
 import type { ApplyResult, RouteSnapshot, Target, TargetContext } from './types.js';
 import {
-  configureAddress,
   deconfigureAddress,
   findVip,
   queryInterface,
@@ -10,29 +9,20 @@ import {
   type InterfaceState,
 } from './vip/address.js';
 import { assertCanAnnounce } from './vip/announce.js';
-import { Announcer } from './vip/announcer.js';
-import { RawArpSender } from './vip/rawsender.js';
-import { AnnounceSenders, type CreateRawSender } from './vip/senders.js';
-import { vipConfigSchema, type VipConfig } from './vip/config.js';
-import { execProgram, VipError, type Exec } from './vip/exec.js';
+import { AnnounceBursts } from './vip/announcer.js';
+import { defaultVipDeps, type VipDeps } from './vip/deps.js';
+import { AnnounceSenders } from './vip/senders.js';
+import { vipConfigSchema, vipScope, type VipConfig } from './vip/config.js';
+import { VipError } from './vip/exec.js';
 import { decideVip, type Decision } from './vip/policy.js';
 import { TakeGuards } from './vip/guards.js';
-import { claimDetached, defaultReleaseSync, rememberDetached, type ReleaseSync } from './vip/orphans.js';
+import { AddressOps } from './vip/ops.js';
+import { claimDetached, defaultReleaseSync, releaseDetached, rememberDetached } from './vip/orphans.js';
 import { emptyCounters, type VipCounters, type VipStatus } from './vip/status.js';
 
-export { vipConfigSchema, type VipConfig } from './vip/config.js';
+export { vipConfigSchema, vipScope, type VipConfig } from './vip/config.js';
 export { VipError } from './vip/exec.js';
-
-/** What the VIP target needs from the outside world; tests replace `exec` and turn the exit hook off. */
-export interface VipDeps {
-  readonly exec: Exec;
-  /** Makes the resident IPv4 ARP sender (a real raw socket); tests return null so nothing leaves the host. */
-  readonly createRawSender: CreateRawSender;
-  /** Remove the VIP synchronously in `process.on('exit')` if `close()` was never reached. */
-  readonly hasExitHook: boolean;
-  /** The exit hook's synchronous removal; tests record it instead. */
-  readonly releaseSync?: ReleaseSync;
-}
+export type { VipDeps } from './vip/deps.js';
 
 /** While not holding, how often the timer looks for a stale copy of the VIP (a take never waits for it). */
 const STALE_CHECK_MS = 2000;
@@ -54,15 +44,15 @@ export class VipTarget implements Target {
   readonly kind = 'vip';
   readonly name = 'vip';
   private readonly addressOptions: AddressOptions;
-  private readonly announcer: Announcer;
+  private readonly bursts: AnnounceBursts;
   private readonly senders: AnnounceSenders;
   private snapshot: RouteSnapshot | null = null;
   private isHeld = false;
   private heldRevision: number | null = null;
-  private needsAnnounce = false;
   private wasUp: boolean | null = null;
   private ownMac: string | null = null;
   private readonly guards: TakeGuards;
+  private readonly ops: AddressOps;
   /** The interface as last queried; a take uses its MAC and type without querying again. */
   private link: InterfaceState | null = null;
   private lastDecision: Decision | null = null;
@@ -81,7 +71,6 @@ export class VipTarget implements Target {
   private readonly counters: VipCounters = emptyCounters();
   private queue: Promise<unknown> = Promise.resolve();
   private checkTimer: NodeJS.Timeout | null = null;
-  private repeatTimer: NodeJS.Timeout | null = null;
   private isClosed = false;
   private startedAt = 0;
   private readonly exitHook = () => this.releaseSync();
@@ -90,11 +79,7 @@ export class VipTarget implements Target {
     private readonly config: VipConfig,
     private readonly scope: string,
     private readonly ctx: TargetContext,
-    private readonly deps: VipDeps = {
-      exec: execProgram,
-      hasExitHook: true,
-      createRawSender: (iface, python, timeoutMs) => new RawArpSender(iface, python, timeoutMs),
-    },
+    private readonly deps: VipDeps = defaultVipDeps(),
   ) {
     this.addressOptions = {
       exec: deps.exec,
@@ -103,6 +88,7 @@ export class VipTarget implements Target {
       timeoutMs: config.command_timeout_ms,
     };
     this.senders = new AnnounceSenders(config, deps.exec, ctx.log, deps.createRawSender);
+    this.ops = new AddressOps(this.addressOptions, this.senders);
     this.guards = new TakeGuards({
       config,
       exec: deps.exec,
@@ -114,27 +100,15 @@ export class VipTarget implements Target {
       isClosed: () => this.isClosed,
       ownMac: () => this.ownMac ?? this.link?.mac ?? null,
     });
-    this.announcer = new Announcer({
+    this.bursts = new AnnounceBursts({
+      config,
       exec: deps.exec,
-      iface: config.interface,
-      vip: config.address,
-      intervalMs: config.announce.interval_ms,
-      timeoutMs: config.command_timeout_ms,
-      arpingCommand: config.arping.command,
-      ndptool: config.ndptool.command,
-      flavour: () => this.senders.arpingFlavour(),
-      rawSender: () => this.senders.rawSender(),
+      senders: this.senders,
+      counters: this.counters,
       log: ctx.log,
-      onSent: (result) => {
-        this.needsAnnounce = false;
-        this.counters.announcements++;
-        this.counters.framesSent += result.frames;
-        this.ctx.log.debug(`announced ${config.address.cidr} on ${config.interface} (${result.description})`);
-      },
-      onFailed: (err) => {
-        this.counters.announceFailures++;
-        this.lastError = describeError(err);
-      },
+      serialize: (fn) => this.serialize(fn),
+      isHolding: () => this.isHeld && !this.isClosed,
+      onFailed: (err) => (this.lastError = describeError(err)),
     });
   }
 
@@ -151,22 +125,11 @@ export class VipTarget implements Target {
       iface: this.config.interface,
     });
     if (adopted) this.mayHold = true;
-    for (const old of others) {
-      const removed = await deconfigureAddress(
-        { ...this.addressOptions, ip: old.ip, iface: old.iface },
-        old.address,
-      ).catch((err: unknown) => {
-        this.ctx.log.warn(
-          { err: describeError(err) },
-          `could not remove the previous VIP ${old.address.cidr}`,
-        );
-        return false;
-      });
-      if (removed) this.counters.releases++;
-      this.ctx.log.info(
-        `the new config moved the VIP: ${removed ? 'removed' : 'did not find'} ${old.address.cidr} on ${old.iface}`,
-      );
-    }
+    this.counters.releases += await releaseDetached(
+      others,
+      (old) => deconfigureAddress({ ...this.addressOptions, ip: old.ip, iface: old.iface }, old.address),
+      this.ctx.log,
+    );
     this.senders.warmUp();
     this.scheduleCheck(0);
   }
@@ -177,17 +140,15 @@ export class VipTarget implements Target {
     return { generation: snapshot.generation, ...result };
   }
 
-  /** Stops the checks and removes the VIP from the interface, whatever this target believed. */
+  /** Stops the checks and removes the VIP if this router added (or kept) it, and only then. */
   async close(): Promise<void> {
     if (this.isClosed) return this.queue.then(() => undefined);
     this.isClosed = true;
     this.clearTimers();
     const release = this.queue.then(async () => {
       try {
-        await this.announcer.stop();
-        const removed = this.mayHold
-          ? await deconfigureAddress(this.addressOptions, this.config.address)
-          : false;
+        await this.bursts.stop();
+        const removed = this.mayHold ? await this.ops.del(this.config.address) : false;
         this.mayHold = false;
         this.setHeld(false);
         const summary = removed
@@ -215,7 +176,7 @@ export class VipTarget implements Target {
     this.isClosed = true;
     this.clearTimers();
     const stop = this.queue.then(async () => {
-      await this.announcer.stop();
+      await this.bursts.stop();
       this.senders.close();
       if (this.deps.hasExitHook) process.off('exit', this.exitHook);
       if (this.mayHold) {
@@ -272,17 +233,17 @@ export class VipTarget implements Target {
 
   private clearTimers(): void {
     if (this.checkTimer) clearTimeout(this.checkTimer);
-    if (this.repeatTimer) clearTimeout(this.repeatTimer);
+    this.bursts.cancelRepeat();
     this.checkTimer = null;
-    this.repeatTimer = null;
   }
 
   private async reconcile(trigger: 'apply' | 'check'): Promise<CycleResult> {
     if (this.isClosed) return { summary: 'closed', didChange: false };
+    // cleared before, not after: an announcement failing in the background during this cycle stays
+    this.lastError = null;
     try {
       const result = await this.cycle(trigger);
       this.lastSummary = result.summary;
-      this.lastError = null;
       return result;
     } catch (err) {
       this.counters.errors++;
@@ -324,7 +285,7 @@ export class VipTarget implements Target {
 
     const revision = view?.leader?.leaderRevision ?? null;
     if (!this.isHeld && this.link?.exists && !this.config.duplicate_probe.enabled)
-      return this.take(decision, revision, this.link);
+      return this.take(decision, revision, this.link, now);
     const state = await queryInterface(this.addressOptions);
     this.link = state;
     if (state.mac) this.ownMac = state.mac;
@@ -334,38 +295,19 @@ export class VipTarget implements Target {
       throw new VipError('config', `cannot take ${vip.cidr}: interface ${iface} does not exist`);
     assertCanAnnounce(state, iface, vip);
 
-    if (findVip(state, vip) === null) {
-      const waiting = (await this.guards.checkDuplicate(now)) ?? (await this.guards.handover());
-      if (waiting) return { summary: waiting, didChange: false };
-      this.mayHold = true;
-      await configureAddress(this.addressOptions, vip, this.config.label);
-      const wasHeld = this.isHeld;
-      this.setHeld(true, revision);
-      const frames = await this.startAnnouncing();
-      if (wasHeld) {
-        this.counters.repairs++;
-        return {
-          summary: `re-added ${vip.cidr} on ${iface} after something else removed it, and announced it (${frames})`,
-          didChange: true,
-        };
-      }
-      this.counters.takes++;
-      return {
-        summary: `took ${vip.cidr} on ${iface} and announced it (${frames}): ${decision.reason}`,
-        didChange: true,
-      };
-    }
+    if (findVip(state, vip) === null) return this.take(decision, revision, state, now);
 
     let why: string | null = null;
     this.mayHold = true;
     if (!this.isHeld) why = `found ${vip.cidr} already on ${iface}, kept it`;
     else if (linkCameUp) why = `${iface} came back up`;
     else if (revision !== this.heldRevision) why = `new leadership of ${this.config.member}`;
-    else if (this.needsAnnounce && !this.announcer.isRunning) why = 'the last announcement failed';
+    else if (this.bursts.needsAnnounce && !this.bursts.announcer.isRunning)
+      why = 'the last announcement failed';
     this.setHeld(true, revision);
     if (why === null)
       return { summary: `holding ${vip.cidr} on ${iface}: ${decision.reason}`, didChange: false };
-    const frames = await this.startAnnouncing();
+    const frames = await this.bursts.start();
     return {
       summary: `${why}; announced ${vip.cidr} on ${iface} (${frames}): ${decision.reason}`,
       didChange: true,
@@ -373,33 +315,38 @@ export class VipTarget implements Target {
   }
 
   /**
-   * The fast path of a take: `ip addr add` at once (idempotent), with the link facts (MAC, type) learnt
-   * by an earlier check. A query first would put a second process on the failover's critical path.
+   * Adds the VIP (after the duplicate probe and the handover check) and announces it. The fast path
+   * calls it with the link facts (MAC, type) learnt by an earlier check: a query first would put a
+   * second process on the failover's critical path. Also repairs a VIP something else removed.
    */
   private async take(
     decision: Decision,
     revision: number | null,
     link: InterfaceState,
+    now: number,
   ): Promise<CycleResult> {
     const { address: vip, interface: iface } = this.config;
     assertCanAnnounce(link, iface, vip);
-    const waiting = await this.guards.handover();
+    const waiting = (await this.guards.checkDuplicate(now)) ?? (await this.guards.handover());
     if (waiting) return { summary: waiting, didChange: false };
     this.mayHold = true;
-    const added = await configureAddress(this.addressOptions, vip, this.config.label);
+    const added = await this.ops.add(vip, this.config.label);
+    const wasHeld = this.isHeld;
     this.setHeld(true, revision);
-    const frames = await this.startAnnouncing();
+    const frames = await this.bursts.start();
+    const announced = `announced ${vip.cidr} on ${iface} (${frames})`;
     if (!added) {
-      return {
-        summary: `found ${vip.cidr} already on ${iface}, kept it; announced ${vip.cidr} on ${iface} (${frames}): ${decision.reason}`,
-        didChange: true,
-      };
+      const summary = `found ${vip.cidr} already on ${iface}, kept it; ${announced}: ${decision.reason}`;
+      return { summary, didChange: true };
+    }
+    if (wasHeld) {
+      this.counters.repairs++;
+      const summary = `re-added ${vip.cidr} on ${iface} after something else removed it, and announced it (${frames})`;
+      return { summary, didChange: true };
     }
     this.counters.takes++;
-    return {
-      summary: `took ${vip.cidr} on ${iface} and announced it (${frames}): ${decision.reason}`,
-      didChange: true,
-    };
+    const summary = `took ${vip.cidr} on ${iface} and announced it (${frames}): ${decision.reason}`;
+    return { summary, didChange: true };
   }
 
   /** Removes the VIP without looking first (`ip addr del` is idempotent): releasing is the fast path. */
@@ -407,8 +354,8 @@ export class VipTarget implements Target {
     const { address: vip, interface: iface } = this.config;
     this.guards.clearConflict();
     // no announcement may leave after the address is gone: clients would learn a host that dropped it
-    await this.announcer.stop();
-    const removed = await deconfigureAddress(this.addressOptions, vip);
+    await this.bursts.stop();
+    const removed = await this.ops.del(vip);
     this.mayHold = false;
     const wasHeld = this.isHeld;
     this.setHeld(false);
@@ -419,41 +366,13 @@ export class VipTarget implements Target {
     return { summary: `${verb} ${vip.cidr} from ${iface}: ${decision.reason}`, didChange: true };
   }
 
-  /** Starts the first burst in the background and schedules the second; returns what the first sends. */
-  private async startAnnouncing(): Promise<string> {
-    this.needsAnnounce = true;
-    const frames = await this.announcer.start(this.config.announce.count);
-    this.scheduleRepeat();
-    return frames;
-  }
-
-  /** keepalived's habit: a second burst a few seconds later, for gear that missed the first. */
-  private scheduleRepeat(): void {
-    const { repeat_count: count, repeat_delay_ms: delay } = this.config.announce;
-    if (this.repeatTimer) clearTimeout(this.repeatTimer);
-    this.repeatTimer = null;
-    if (count === 0 || this.isClosed) return;
-    this.repeatTimer = setTimeout(() => {
-      this.repeatTimer = null;
-      void this.serialize(async () => {
-        if (!this.isHeld || this.isClosed) return;
-        await this.announcer.settled();
-        await this.announcer.start(count);
-      }).catch((err: unknown) =>
-        this.ctx.log.warn({ err: describeError(err) }, 'second announcement failed'),
-      );
-    }, delay);
-    this.repeatTimer.unref();
-  }
-
   private setHeld(isHeld: boolean, revision: number | null = null): void {
     if (isHeld && !this.isHeld) this.heldSince = this.ctx.now();
     if (!isHeld) {
       this.heldSince = null;
-      this.needsAnnounce = false;
+      this.bursts.needsAnnounce = false;
+      this.bursts.cancelRepeat();
       this.wasUp = null;
-      if (this.repeatTimer) clearTimeout(this.repeatTimer);
-      this.repeatTimer = null;
     }
     this.isHeld = isHeld;
     this.heldRevision = isHeld ? revision : null;
@@ -470,16 +389,6 @@ export class VipTarget implements Target {
   exitNow(): void {
     this.releaseSync();
   }
-}
-
-/** Resolves the cluster scope: explicit, or the router's only scope. */
-export function vipScope(config: VipConfig, clusters: readonly string[]): string {
-  if (config.cluster !== undefined) return config.cluster;
-  const only = clusters.length === 1 ? clusters[0] : undefined;
-  if (only !== undefined && only !== '*') return only;
-  throw new ConfigError('targets.vip.cluster is required when the router follows more than one cluster', [
-    `targets.vip.cluster: expected the scope whose leader key moves the VIP, got nothing (router follows ${clusters.join(', ')})`,
-  ]);
 }
 
 export const vipTarget = defineTarget({

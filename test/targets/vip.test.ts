@@ -68,8 +68,8 @@ class FakeHost {
   }
 }
 
-const isAdd = (c: string[]) => c[0] === 'ip' && c[2] === 'add';
-const isDel = (c: string[]) => c[0] === 'ip' && c[2] === 'del';
+const isAdd = (c: string[]) => (c[0] === 'ip' || c[0] === 'netlink') && c[2] === 'add';
+const isDel = (c: string[]) => (c[0] === 'ip' || c[0] === 'netlink') && c[2] === 'del';
 const isGarp = (c: string[]) => c[0] === 'arping' && c[1] === '-U';
 
 function view(leader: string | null, revision = 7, ttl = 30): RouteView {
@@ -518,6 +518,17 @@ class FakeRawSender {
     const mac = this.answers.length > 0 ? this.answers.shift() : null;
     return Promise.resolve({ isInUse: mac !== null && mac !== undefined, otherMac: mac ?? null });
   }
+  /** rtnetlink add/del: changes the fake host's addresses like `ip` would, answers an errno. */
+  address(op: 'add' | 'del', address: string, prefixLength: number): Promise<number> {
+    const cidr = `${address}/${prefixLength}`;
+    this.host.calls.push(['netlink', 'addr', op, cidr]);
+    if (op === 'add') {
+      if (this.host.addresses.has(cidr)) return Promise.resolve(17);
+      this.host.addresses.add(cidr);
+      return Promise.resolve(0);
+    }
+    return Promise.resolve(this.host.addresses.delete(cidr) ? 0 : 99);
+  }
   close(): void {}
 }
 
@@ -656,10 +667,10 @@ test('a reload that changes vip.address removes the old address before the new o
   await next.start();
   try {
     await next.apply(snapshot('pg1'));
-    const calls = host.calls.slice(mark).filter((c) => c[0] === 'ip' && c[1] === 'addr');
+    const calls = host.calls.slice(mark).filter((c) => c[1] === 'addr');
     assert.deepEqual(calls, [
       ['ip', 'addr', 'del', '10.0.0.100/24', 'dev', 'eth0'],
-      ['ip', 'addr', 'add', '10.0.0.200/24', 'dev', 'eth0'],
+      ['netlink', 'addr', 'add', '10.0.0.200/24'],
     ]);
     assert.ok(!host.addresses.has('10.0.0.100/24'));
   } finally {
@@ -692,4 +703,25 @@ test('a detached VIP this router never held is not handed on', async () => {
   await old.apply(snapshot('pg2'));
   await old.detach();
   assert.deepEqual(detachedVips(), []);
+});
+
+test('with the helper running, the VIP is added and removed over rtnetlink, not by starting `ip`', async () => {
+  const host = new FakeHost();
+  const target = makeRawTarget(host, new FakeRawSender(host, []));
+  await target.start();
+  try {
+    await target.apply(snapshot('pg1'));
+    assert.ok(host.addresses.has('10.0.0.100/24'));
+    await target.apply(snapshot('pg2'));
+    assert.ok(!host.addresses.has('10.0.0.100/24'));
+    assert.deepEqual(
+      host.calls.filter((c) => c[1] === 'addr' && (c[2] === 'add' || c[2] === 'del')),
+      [
+        ['netlink', 'addr', 'add', '10.0.0.100/24'],
+        ['netlink', 'addr', 'del', '10.0.0.100/24'],
+      ],
+    );
+  } finally {
+    await target.close();
+  }
 });

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
+import { ConfigError } from '../../errors.js';
 
 /** `10.0.0.100/24` or `fd00::100/64`, parsed. `address` is canonical (IPv6 compressed, lower case). */
 export interface VipAddress {
@@ -139,3 +140,13 @@ export const vipConfigSchema = z
 
 export type VipConfigInput = z.input<typeof vipConfigSchema>;
 export type VipConfig = z.output<typeof vipConfigSchema>;
+
+/** Resolves the cluster scope: explicit, or the router's only scope. */
+export function vipScope(config: VipConfig, clusters: readonly string[]): string {
+  if (config.cluster !== undefined) return config.cluster;
+  const only = clusters.length === 1 ? clusters[0] : undefined;
+  if (only !== undefined && only !== '*') return only;
+  throw new ConfigError('targets.vip.cluster is required when the router follows more than one cluster', [
+    `targets.vip.cluster: expected the scope whose leader key moves the VIP, got nothing (router follows ${clusters.join(', ')})`,
+  ]);
+}

@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import type { Logger } from 'pino';
+import { describeError } from '../../errors.js';
 import type { VipAddress } from './config.js';
 
 /**
@@ -62,4 +64,27 @@ export function releaseDetachedSync(release: ReleaseSync = defaultReleaseSync): 
 /** The VIPs detached and not yet adopted (for tests and /status). */
 export function detachedVips(): DetachedVip[] {
   return [...detached.values()];
+}
+
+/**
+ * Removes the detached VIPs a new target does not adopt (a reload changed the address or interface),
+ * before that target adds its own. Returns how many were on the interface.
+ */
+export async function releaseDetached(
+  others: readonly DetachedVip[],
+  remove: (vip: DetachedVip) => Promise<boolean>,
+  log: Logger,
+): Promise<number> {
+  let removed = 0;
+  for (const old of others) {
+    const wasThere = await remove(old).catch((err: unknown) => {
+      log.warn({ err: describeError(err) }, `could not remove the previous VIP ${old.address.cidr}`);
+      return false;
+    });
+    if (wasThere) removed++;
+    log.info(
+      `the new config moved the VIP: ${wasThere ? 'removed' : 'did not find'} ${old.address.cidr} on ${old.iface}`,
+    );
+  }
+  return removed;
 }

@@ -8,7 +8,9 @@ import { VipError } from './exec.js';
  * (SHA = THA = own MAC), both to the Ethernet broadcast address, and answers `sent 2` or `error …`.
  * Each `probe A.B.C.D MS` line sends one ARP probe (sender IP 0.0.0.0, as RFC 5227 and `arping -D`:
  * no neighbour learns from it) and answers `taken <mac>` when another MAC replies for the address
- * within MS milliseconds, else `free`.
+ * within MS milliseconds, else `free`. Each `add A.B.C.D PREFIX [LABEL]` / `del A.B.C.D PREFIX` line adds
+ * or removes the address on the interface over rtnetlink (what `ip addr add/del` sends, without
+ * starting a process on the failover's path) and answers `errno N` (0 = done).
  */
 const HELPER = String.raw`
 import socket, struct, sys, time
@@ -45,12 +47,40 @@ def probe(ip, wait):
                 return 'taken ' + f[22:28].hex(':')
     finally:
         s.settimeout(None)
+nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+nl.bind((0, 0))
+index = socket.if_nametoindex(sys.argv[1])
+seq = [0]
+def rta(kind, data):
+    n = 4 + len(data)
+    return struct.pack('=HH', n, kind) + data + Z * ((4 - n % 4) % 4)
+def address(op, ip, plen, label):
+    seq[0] += 1
+    flags = 0x5 | (0x600 if op == 20 else 0)
+    body = struct.pack('=BBBBI', socket.AF_INET, plen, 0, 0, index) + rta(2, ip) + rta(1, ip)
+    if label:
+        body += rta(3, label.encode() + Z)
+    nl.send(struct.pack('=IHHII', 16 + len(body), op, flags, seq[0], 0) + body)
+    while True:
+        data = nl.recv(65536)
+        at = 0
+        while at + 16 <= len(data):
+            n, kind, _, s, _ = struct.unpack_from('=IHHII', data, at)
+            if kind == 2 and s == seq[0]:
+                return -struct.unpack_from('=i', data, at + 16)[0]
+            if n < 16:
+                break
+            at += (n + 3) & ~3
 for line in sys.stdin:
     p = line.split()
     try:
         ip = socket.inet_aton(p[1])
         if p[0] == 'probe':
             print(probe(ip, int(p[2]) / 1000.0), flush=True)
+            continue
+        if p[0] in ('add', 'del'):
+            label = p[3] if len(p) > 3 else ''
+            print('errno %d' % address(20 if p[0] == 'add' else 21, ip, int(p[2]), label), flush=True)
             continue
         s.send((head + struct.pack('!H', 1) + mac + ip + B + ip).ljust(60, Z))
         s.send((head + struct.pack('!H', 2) + mac + ip + mac + ip).ljust(60, Z))
@@ -151,6 +181,25 @@ export class RawArpSender {
     if (line === 'free') return { isInUse: false, otherMac: null };
     if (line.startsWith('taken ')) return { isInUse: true, otherMac: line.slice('taken '.length) };
     throw new VipError('probe', `the ARP helper on ${this.iface} could not probe ${address}: ${line}`);
+  }
+
+  /**
+   * `ip addr add|del A.B.C.D/PREFIX dev IFACE [label L]` over the helper's rtnetlink socket. Resolves with
+   * the kernel's errno (0 = done, EEXIST = already there, EADDRNOTAVAIL = not there).
+   */
+  async address(op: 'add' | 'del', address: string, prefixLength: number, label?: string): Promise<number> {
+    await this.start();
+    const child = this.child;
+    if (!child) throw new VipError('exec', `the ARP helper on ${this.iface} is not running`);
+    const answer = new Promise<string>((resolve) => this.waiting.push(resolve));
+    child.stdin.write(`${op} ${address} ${prefixLength}${label ? ` ${label}` : ''}\n`);
+    const line = await answer;
+    if (!line.startsWith('errno '))
+      throw new VipError(
+        op === 'add' ? 'add' : 'remove',
+        `the ARP helper on ${this.iface} could not ${op} ${address}: ${line}`,
+      );
+    return Number(line.slice('errno '.length));
   }
 
   close(): void {

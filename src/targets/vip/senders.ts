@@ -66,6 +66,12 @@ export class AnnounceSenders {
     }
   }
 
+  /** The resident helper if it is running or starting; null (never throws) when it cannot be used. */
+  async readyRawSender(): Promise<RawArpSender | null> {
+    if (!this.raw || this.rawState === 'failed') return null;
+    return this.rawSender().catch(() => null);
+  }
+
   async arpingFlavour(): Promise<ArpingFlavour> {
     this.flavour ??= await detectArpingFlavour(
       this.exec,
