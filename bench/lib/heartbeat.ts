@@ -3,6 +3,8 @@ import pg from 'pg';
 /** One attempt of the heartbeat client: when it started, whether it committed, and where. */
 export interface HeartbeatAttempt {
   at: number;
+  /** When the attempt ended (committed or failed). */
+  doneAt: number;
   isOk: boolean;
   /** Port of the server that committed the INSERT (`inet_server_port()`), null on failure. */
   port: number | null;
@@ -64,9 +66,21 @@ export class HeartbeatClient {
           'INSERT INTO bench_heartbeat (client_ts, sequence) VALUES ($1, $2) RETURNING inet_server_port() AS port',
           [new Date(at), sequence],
         );
-        this.attempts.push({ at, isOk: true, port: Number(r.rows[0]?.port ?? 0), error: null });
+        this.attempts.push({
+          at,
+          doneAt: Date.now(),
+          isOk: true,
+          port: Number(r.rows[0]?.port ?? 0),
+          error: null,
+        });
       } catch (err) {
-        this.attempts.push({ at, isOk: false, port: null, error: (err as Error).message.slice(0, 200) });
+        this.attempts.push({
+          at,
+          doneAt: Date.now(),
+          isOk: false,
+          port: null,
+          error: (err as Error).message.slice(0, 200),
+        });
       } finally {
         await client.end().catch(() => undefined);
       }
@@ -95,4 +109,20 @@ export function heartbeatDowntime(
     readOnlyFailures: failures.filter((a) => /read-only transaction/.test(a.error ?? '')).length,
     firstFailureAt: failedAt,
   };
+}
+
+/**
+ * The longest time without an acknowledged INSERT around an event: between consecutive commits (their
+ * end times) from `from` on. Catches what the downtime above cannot: an endpoint that holds new
+ * connections (HAProxy queueing while no server is up) fails no attempt, yet commits nothing.
+ */
+export function longestAckGap(attempts: readonly HeartbeatAttempt[], from: number): number {
+  const acks = attempts.filter((a) => a.isOk).map((a) => a.doneAt);
+  let last = acks.filter((t) => t < from).at(-1) ?? from;
+  let worst = 0;
+  for (const t of acks.filter((x) => x >= from)) {
+    worst = Math.max(worst, t - last);
+    last = t;
+  }
+  return worst;
 }

@@ -36,7 +36,12 @@ import {
 import { ROOT, waitApplied } from '../../test/integration/helpers.js';
 import { DirectWriteProbe, type DirectAck } from '../route-convergence/direct.js';
 import { buildRouter, startCompiledRouter } from '../route-convergence/router.js';
-import { HeartbeatClient, heartbeatDowntime, type HeartbeatAttempt } from '../lib/heartbeat.js';
+import {
+  HeartbeatClient,
+  heartbeatDowntime,
+  longestAckGap,
+  type HeartbeatAttempt,
+} from '../lib/heartbeat.js';
 import { fmt, markdownTable, sleep, summarize } from '../lib/stats.js';
 
 type Scenario = 'switchover' | 'hard_stop' | 'hard_kill';
@@ -61,6 +66,8 @@ interface EventResult {
   /** ms after the request (t0); null = not seen. */
   timeline: Record<string, number | null>;
   downtime: Record<'R' | 'H', ReturnType<typeof heartbeatDowntime>>;
+  /** Longest time without an acknowledged INSERT (commit end times), per endpoint. */
+  ackGapMs: Record<'R' | 'H', number>;
 }
 
 /** Polls every node's `GET /patroni` every 10 ms; keeps the first time each node reported a primary role. */
@@ -221,7 +228,7 @@ async function main(): Promise<void> {
         const released = keyEvents.find((e) => e.at >= t0 && e.value !== from)?.at ?? null;
         const taken = keyEvents.find((e) => e.at >= t0 && e.value === to)?.at ?? null;
         const routed = (k: 'R' | 'H') =>
-          attempts[k].find((a) => a.at >= t0 && a.isOk && a.port === portOf(to))?.at ?? null;
+          attempts[k].find((a) => a.at >= t0 && a.isOk && a.port === portOf(to))?.doneAt ?? null;
         const event: EventResult = {
           scenario,
           from,
@@ -242,7 +249,7 @@ async function main(): Promise<void> {
         };
         events.push(event);
         log(
-          `${scenario} #${it + 1} ${from}→${to}: downtime R ${event.downtime.R.downtimeMs} ms (${event.downtime.R.failures} failed, ${event.downtime.R.readOnlyFailures} read-only), ` +
+          `${scenario} #${it + 1} ${from}→${to}: no ack R ${event.ackGapMs.R} ms H ${event.ackGapMs.H} ms; downtime R ${event.downtime.R.downtimeMs} ms (${event.downtime.R.failures} failed, ${event.downtime.R.readOnlyFailures} read-only), ` +
             `H ${event.downtime.H.downtimeMs} ms (${event.downtime.H.failures} failed, ${event.downtime.H.readOnlyFailures} read-only); timeline ` +
             Object.entries(event.timeline)
               .map(([k, v]) => `${k} ${v}`)
@@ -270,7 +277,8 @@ async function main(): Promise<void> {
     const v = events.filter((e) => e.scenario === s).map((e) => e.downtime[k].downtimeMs ?? NaN);
     const sum = summarize(v);
     const ro = events.filter((e) => e.scenario === s).reduce((n, e) => n + e.downtime[k].readOnlyFailures, 0);
-    return `${v.map((x) => (x / 1000).toFixed(2)).join(', ')} s (median ${fmt(sum.median / 1000, 2)}; ${ro} read-only)`;
+    const gaps = events.filter((e) => e.scenario === s).map((e) => (e.ackGapMs[k] / 1000).toFixed(2));
+    return `${v.map((x) => (x / 1000).toFixed(2)).join(', ')} s (median ${fmt(sum.median / 1000, 2)}; ${ro} read-only; no ack for ${gaps.join(', ')} s)`;
   };
   const table = markdownTable(
     ['endpoint (Patroni 3.0.2, ttl 10, loop_wait 2)', ...SCENARIOS],
@@ -284,21 +292,21 @@ async function main(): Promise<void> {
   );
   const keys = Object.keys(events[0]?.timeline ?? {});
   const timeline = markdownTable(
-    ['#', 'scenario', 'leader', ...keys, 'downtime R', 'downtime H'],
+    ['#', 'scenario', 'leader', ...keys, 'downtime R / no ack R', 'downtime H / no ack H'],
     events.map((e, i) => [
       String(i + 1),
       e.scenario,
       `${e.from}→${e.to}`,
       ...keys.map((k) => (e.timeline[k] === null ? '–' : `${e.timeline[k]}`)),
-      `${e.downtime.R.downtimeMs ?? '–'}`,
-      `${e.downtime.H.downtimeMs ?? '–'}`,
+      `${e.downtime.R.downtimeMs ?? '–'} / ${e.ackGapMs.R}`,
+      `${e.downtime.H.downtimeMs ?? '–'} / ${e.ackGapMs.H}`,
     ]),
   );
   const text = [
     `## patroni-routing-bench scenarios, ${new Date().toISOString().slice(0, 16)}Z, router at ${build.commit.slice(0, 12)}`,
     '',
     `Load average at start ${loadStart}, at end ${loadEnd} (2 cores, shared with other test runs).`,
-    'Client: a new connection per INSERT, connect_timeout 5 s, 100 ms between attempts; downtime = first failed attempt → first successful one.',
+    'Client: a new connection per INSERT, connect_timeout 5 s, 100 ms between attempts; downtime = first failed attempt → first successful one (attempt start times, as patroni-routing-bench computes it); "no ack" = the longest time between two acknowledged INSERTs (end times): HAProxy holds new connections while no server is up, so an attempt can wait instead of failing.',
     '',
     table,
     '',
