@@ -246,6 +246,7 @@ async function main(): Promise<void> {
             R: heartbeatDowntime(attempts.R, t0 - 200),
             H: heartbeatDowntime(attempts.H, t0 - 200),
           },
+          ackGapMs: { R: longestAckGap(attempts.R, t0 - 200), H: longestAckGap(attempts.H, t0 - 200) },
         };
         events.push(event);
         log(
