@@ -115,23 +115,35 @@ export async function probeOnce(
   }
 }
 
+/** How long a new leader is probed every `intervalMs`; after that, every SLOW_INTERVAL_MS at most. */
+const FAST_PHASE_MS = 5000;
+const SLOW_INTERVAL_MS = 100;
+
 /**
- * Probes a new leader every `intervalMs` until it accepts writes, the deadline passes, or `isCurrent()`
- * says the leadership changed. Bounded in time and count.
+ * Probes a new leader every `intervalMs` (for the first 5 s, then every 100 ms: a standby leader or a
+ * promotion stuck for minutes is not asked 50 times a second) until it accepts writes, the deadline
+ * passes, or `isCurrent()` says the leadership changed. Bounded in time and count.
  */
 export async function probeUntilWritable(
   leader: RouteLeader,
   settings: ProbeSettings,
   isCurrent: () => boolean,
 ): Promise<ProbeOutcome> {
-  const deadline = Date.now() + settings.timeoutMs;
-  const maxAttempts = Math.ceil(settings.timeoutMs / Math.max(1, settings.intervalMs)) + 1;
+  const started = Date.now();
+  const deadline = started + settings.timeoutMs;
+  const fast = Math.max(1, settings.intervalMs);
+  const slow = Math.max(fast, SLOW_INTERVAL_MS);
+  const maxAttempts =
+    Math.ceil(Math.min(settings.timeoutMs, FAST_PHASE_MS) / fast) +
+    Math.ceil(Math.max(0, settings.timeoutMs - FAST_PHASE_MS) / slow) +
+    1;
   let last: ProbeOutcome = { isWritable: false, reason: 'not probed' };
   for (let attempt = 0; attempt < maxAttempts && Date.now() < deadline && isCurrent(); attempt++) {
-    const started = Date.now();
+    const attemptStart = Date.now();
     last = await probeOnce(leader, settings, Math.min(1000, Math.max(100, deadline - Date.now())));
     if (last.isWritable || !isCurrent()) return last;
-    const wait = settings.intervalMs - (Date.now() - started);
+    const interval = attemptStart - started < FAST_PHASE_MS ? fast : slow;
+    const wait = interval - (Date.now() - attemptStart);
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
   return last.isWritable
