@@ -159,9 +159,7 @@ export class RawArpSender {
     await this.start();
     const child = this.child;
     if (!child) throw new VipError('announce', `the ARP helper on ${this.iface} is not running`);
-    const answer = new Promise<string>((resolve) => this.waiting.push(resolve));
-    child.stdin.write(`garp ${address}\n`);
-    const line = await answer;
+    const line = await this.ask(child, `garp ${address}`, this.startTimeoutMs);
     if (!line.startsWith('sent '))
       throw new VipError('announce', `the ARP helper on ${this.iface} could not send: ${line}`);
     return Number(line.slice('sent '.length));
@@ -175,9 +173,8 @@ export class RawArpSender {
     await this.start();
     const child = this.child;
     if (!child) throw new VipError('announce', `the ARP helper on ${this.iface} is not running`);
-    const answer = new Promise<string>((resolve) => this.waiting.push(resolve));
-    child.stdin.write(`probe ${address} ${Math.max(1, Math.round(windowMs))}\n`);
-    const line = await answer;
+    const wait = Math.max(1, Math.round(windowMs));
+    const line = await this.ask(child, `probe ${address} ${wait}`, wait + this.startTimeoutMs);
     if (line === 'free') return { isInUse: false, otherMac: null };
     if (line.startsWith('taken ')) return { isInUse: true, otherMac: line.slice('taken '.length) };
     throw new VipError('probe', `the ARP helper on ${this.iface} could not probe ${address}: ${line}`);
@@ -191,15 +188,37 @@ export class RawArpSender {
     await this.start();
     const child = this.child;
     if (!child) throw new VipError('exec', `the ARP helper on ${this.iface} is not running`);
-    const answer = new Promise<string>((resolve) => this.waiting.push(resolve));
-    child.stdin.write(`${op} ${address} ${prefixLength}${label ? ` ${label}` : ''}\n`);
-    const line = await answer;
+    const command = `${op} ${address} ${prefixLength}${label ? ` ${label}` : ''}`;
+    const line = await this.ask(child, command, this.startTimeoutMs);
     if (!line.startsWith('errno '))
       throw new VipError(
         op === 'add' ? 'add' : 'remove',
         `the ARP helper on ${this.iface} could not ${op} ${address}: ${line}`,
       );
     return Number(line.slice('errno '.length));
+  }
+
+  /**
+   * One line to the helper, its one-line answer. A helper that does not answer within `timeoutMs` is
+   * killed (answers are matched by order, so a late one would answer the next question): the answer is
+   * then `error …` and the next call starts a new helper.
+   */
+  private async ask(child: ChildProcessWithoutNullStreams, line: string, timeoutMs: number): Promise<string> {
+    const answer = new Promise<string>((resolve) => this.waiting.push(resolve));
+    child.stdin.write(`${line}\n`);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<string>((resolve) => {
+      timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        resolve(`error no answer in ${timeoutMs} ms`);
+      }, timeoutMs);
+      timer.unref();
+    });
+    try {
+      return await Promise.race([answer, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   close(): void {
