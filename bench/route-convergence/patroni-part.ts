@@ -61,6 +61,18 @@ export interface PatroniEvent {
   directOutageMs: number | null;
   /** Router log: the leader key's change to the new leader seen by the router − first direct write accepted (ms). */
   routerSawKeyMs: number | null;
+  /**
+   * The event's timeline from outside, ms after the request (t0): the old primary's last direct write,
+   * the leader key released and taken (the bench's own etcd watch), the new primary's first direct
+   * write, and the first write routed through each listener to it.
+   */
+  timeline: {
+    oldLastWrite: number | null;
+    keyReleased: number | null;
+    keyTaken: number | null;
+    writable: number | null;
+    routed: Record<ListenerName, number | null>;
+  };
   listeners: Record<ListenerName, ListenerEvent>;
 }
 
@@ -322,6 +334,7 @@ export async function runPatroniPart(opts: {
           clientAfterUpMs: up !== null && firstRouted !== null ? firstRouted - up : null,
         };
       }
+      const rel = (at: number | null | undefined) => (at === null || at === undefined ? null : at - t0);
       const sawKey = routerSawLeader(group.logTail('router', 200), to, t0);
       const event: PatroniEvent = {
         kind,
@@ -330,6 +343,20 @@ export async function runPatroniPart(opts: {
         commandMs,
         directOutageMs: directOutage(directAcks, portOf(from), firstDirect),
         routerSawKeyMs: sawKey !== null && firstDirect !== null ? sawKey - firstDirect : null,
+        timeline: {
+          oldLastWrite: rel(
+            directAcks.filter((a) => a.port === portOf(from) && a.ackAt <= (firstDirect ?? end)).at(-1)
+              ?.ackAt,
+          ),
+          keyReleased: rel(spans.find((sp) => sp.from >= t0 && sp.name !== from)?.from),
+          keyTaken: rel(spans.find((sp) => sp.from >= t0 && sp.name === to)?.from),
+          writable: rel(firstDirect),
+          routed: {
+            A: rel(firstAck(results.A.acks, portOf(to), t0)),
+            P: rel(firstAck(results.P.acks, portOf(to), t0)),
+            B: rel(firstAck(results.B.acks, portOf(to), t0)),
+          },
+        },
         listeners,
       };
       events.push(event);

@@ -149,7 +149,32 @@ function patroniTables(p: PatroniPartResult): string {
       `${e.listeners.A.readOnlyErrors} / ${e.listeners.P.readOnlyErrors} / ${e.listeners.B.readOnlyErrors}`,
     ]),
   );
-  return `### Part 1: real Patroni cluster, ${p.events.length} events\n\n${main}\n\n${direct}\n\n${perEvent}\n\nRouter RSS (1 cluster): ${(p.routerRssKb / 1024).toFixed(0)} MB`;
+  const t = (v: number | null) => (v === null ? '–' : String(v));
+  const timeline = markdownTable(
+    [
+      '#',
+      'event',
+      'request → old primary: last direct write',
+      'key released',
+      'key taken',
+      'new primary writable (direct)',
+      'routed A',
+      'routed P',
+      'routed B',
+    ],
+    p.events.map((e, i) => [
+      String(i + 1),
+      e.kind,
+      t(e.timeline.oldLastWrite),
+      t(e.timeline.keyReleased),
+      t(e.timeline.keyTaken),
+      t(e.timeline.writable),
+      t(e.timeline.routed.A),
+      t(e.timeline.routed.P),
+      t(e.timeline.routed.B),
+    ]),
+  );
+  return `### Part 1: real Patroni cluster, ${p.events.length} events\n\n${main}\n\n${direct}\n\n${perEvent}\n\nTimeline per event (ms after the request, from outside):\n\n${timeline}\n\nRouter RSS (1 cluster): ${(p.routerRssKb / 1024).toFixed(0)} MB`;
 }
 
 function scaleTable(r: ScalePartResult): string {
