@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { isAbsolute, dirname, resolve } from 'node:path';
+import { isAbsolute, dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, SwitchyardError, describeError } from '../../src/errors.js';
@@ -191,7 +191,8 @@ export function parseAgentConfig(text: string, file: string): LoadResult {
       connectPort: pgConnect.port,
       dataDir: abs(c.postgresql.data_dir),
       binDir: c.postgresql.bin_dir ?? DEFAULT_BIN_DIR,
-      pgpass: abs(c.postgresql.pgpass ?? `/tmp/pgpass-${c.name}`),
+      // Default next to the data directory (owned by the PostgreSQL OS user), never a shared /tmp.
+      pgpass: abs(c.postgresql.pgpass ?? join(dirname(abs(c.postgresql.data_dir)), `.pgpass-${c.name}`)),
       database: c.postgresql.database ?? 'postgres',
       superuser: credentials(c.postgresql.authentication.superuser) as Credentials,
       replication: credentials(c.postgresql.authentication.replication) as Credentials,

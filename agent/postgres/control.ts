@@ -1,13 +1,4 @@
-import {
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  chownSync,
-  chmodSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentConfig } from '../config/load.js';
 import {
@@ -17,12 +8,14 @@ import {
   isDataDirEmpty,
   setStandbySignal,
   writeAgentConf,
+  writeInitdbPasswordFile,
   writePgHba,
   writePgpass,
   type Following,
 } from './files.js';
 import { parseControlData, parseTimelineHistory, type ControlData } from './lsn.js';
 import { check, resolvePgUser, runPg, type PgOsUser } from './run.js';
+import { assertOwnedDataDir, prepareDataDir } from './data-dir.js';
 
 /** The process exists and is not a zombie (a stopped postmaster's parent may not have reaped it yet). */
 function isAlive(pid: number): boolean {
@@ -102,9 +95,7 @@ export class PgControl {
   }
 
   #prepareDir(): void {
-    mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
-    if (this.user) chownSync(this.dataDir, this.user.uid, this.user.gid);
-    chmodSync(this.dataDir, 0o700);
+    prepareDataDir(this.dataDir, this.user);
     writePgpass(this.config, this.user);
   }
 
@@ -112,9 +103,7 @@ export class PgControl {
   async initdb(): Promise<void> {
     this.#prepareDir();
     const su = this.config.postgresql.superuser;
-    const pwfile = join(this.dataDir, '..', `.pwfile-${this.config.name}`);
-    writeFileSync(pwfile, `${su.password ?? ''}\n`, { mode: 0o600 });
-    if (this.user) chownSync(pwfile, this.user.uid, this.user.gid);
+    const pwfile = writeInitdbPasswordFile(this.dataDir, this.config.name, su.password ?? '', this.user);
     try {
       const args = [
         '-D',
@@ -161,6 +150,8 @@ export class PgControl {
   /** Deletes the data directory's contents (reinit, failed clone). */
   wipe(): void {
     if (!existsSync(this.dataDir)) return;
+    // A data directory swapped for a symlink to a root-owned directory must not empty that directory.
+    assertOwnedDataDir(this.dataDir, this.user);
     for (const entry of readdirSync(this.dataDir))
       rmSync(join(this.dataDir, entry), { recursive: true, force: true });
   }
