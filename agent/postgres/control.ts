@@ -7,6 +7,7 @@ import {
   hasStandbySignal,
   isDataDirEmpty,
   setStandbySignal,
+  userParameters,
   writeAgentConf,
   writeInitdbPasswordFile,
   writePgHba,
@@ -15,6 +16,8 @@ import {
 } from './files.js';
 import { parseControlData, parseTimelineHistory, type ControlData } from './lsn.js';
 import { check, resolvePgUser, runPg, type PgOsUser } from './run.js';
+import { readKnownParameters, type KnownParameters } from './parameters.js';
+import { createLogger, type Logger } from '../../src/log.js';
 import { assertOwnedDataDir, prepareDataDir } from './data-dir.js';
 
 /** The process exists and is not a zombie (a stopped postmaster's parent may not have reaped it yet). */
@@ -39,8 +42,13 @@ export class PgControl {
   readonly dataDir: string;
   readonly logFile: string;
   #dcsParameters: Readonly<Record<string, unknown>> = {};
+  #known: Promise<KnownParameters | null> | null = null;
+  #reported = '';
 
-  constructor(private readonly config: AgentConfig) {
+  constructor(
+    private readonly config: AgentConfig,
+    private readonly log: Logger = createLogger({ name: `agent:${config.name}` }),
+  ) {
     this.dataDir = config.postgresql.dataDir;
     this.user = resolvePgUser(this.dataDir);
     this.logFile = `${this.dataDir}.log`;
@@ -57,6 +65,20 @@ export class PgControl {
   /** PostgreSQL parameters from `/config` (postgresql.parameters), applied at the next start. */
   setDcsParameters(params: Readonly<Record<string, unknown>>): void {
     this.#dcsParameters = params;
+  }
+
+  /**
+   * Parameters for switchyard.conf: the user's, validated against this server's own parameter list
+   * (`postgres --describe-config`, read once); each dropped one is logged once per change of the set.
+   */
+  async #parameters(following: Following | null, synchronousStandbyNames: string) {
+    this.#known ??= readKnownParameters(this.config.postgresql.binDir, this.user).catch(() => null);
+    const known = await this.#known;
+    const { dropped } = userParameters(this.config, this.#dcsParameters, known);
+    const report = dropped.join('\n');
+    if (report !== this.#reported) for (const line of dropped) this.log.warn(line);
+    this.#reported = report;
+    return agentParameters(this.config, this.#dcsParameters, following, synchronousStandbyNames, known);
   }
 
   isDataDirEmpty(): boolean {
@@ -177,7 +199,7 @@ export class PgControl {
     if (this.config.postgresql.pgHba) writePgHba(this.dataDir, this.config.postgresql.pgHba, this.user);
     writeAgentConf(
       this.dataDir,
-      agentParameters(this.config, this.#dcsParameters, options.following, options.synchronousStandbyNames),
+      await this.#parameters(options.following, options.synchronousStandbyNames),
       this.user,
     );
     setStandbySignal(this.dataDir, options.standby, this.user);
@@ -197,11 +219,7 @@ export class PgControl {
 
   /** Rewrites primary_conninfo/slot and reloads: PostgreSQL ≥ 13 repoints the walreceiver without restart. */
   async repoint(following: Following | null, synchronousStandbyNames: string): Promise<void> {
-    writeAgentConf(
-      this.dataDir,
-      agentParameters(this.config, this.#dcsParameters, following, synchronousStandbyNames),
-      this.user,
-    );
+    writeAgentConf(this.dataDir, await this.#parameters(following, synchronousStandbyNames), this.user);
     await this.reload();
   }
 

@@ -2,6 +2,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { AgentConfig } from '../config/load.js';
 import type { PgOsUser } from './run.js';
+import { checkParameters, type KnownParameters, type ParameterCheck } from './parameters.js';
 import { readFileNoFollow, writeFileNoFollow } from './safe-write.js';
 
 /** File the agent owns inside the data directory; postgresql.conf includes it (last setting wins). */
@@ -29,12 +30,30 @@ export interface Following {
   readonly slot: string;
 }
 
+/**
+ * The user's parameters after validation (see `checkParameters`): the cluster config's, then this node's
+ * YAML on top (Patroni's order), with the reason for each one dropped.
+ */
+export function userParameters(
+  config: AgentConfig,
+  dcsParameters: Readonly<Record<string, unknown>>,
+  known: KnownParameters | null,
+): ParameterCheck {
+  const dynamic = checkParameters(dcsParameters, 'dynamic', known);
+  const local = checkParameters(config.postgresql.parameters, 'local', known);
+  return {
+    accepted: { ...dynamic.accepted, ...local.accepted },
+    dropped: [...dynamic.dropped, ...local.dropped],
+  };
+}
+
 /** Parameters the agent needs for HA; user parameters (patroni.yml, then /config) come on top, except these. */
 export function agentParameters(
   config: AgentConfig,
   dcsParameters: Readonly<Record<string, unknown>>,
   following: Following | null,
   synchronousStandbyNames: string,
+  known: KnownParameters | null = null,
 ): Record<string, string | number | boolean> {
   const pg = config.postgresql;
   const params: Record<string, string | number | boolean> = {
@@ -46,10 +65,7 @@ export function agentParameters(
     wal_keep_size: '128MB',
     unix_socket_directories: '/tmp',
   };
-  for (const [k, v] of Object.entries(dcsParameters)) {
-    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') params[k] = v;
-  }
-  Object.assign(params, pg.parameters);
+  Object.assign(params, userParameters(config, dcsParameters, known).accepted);
   params['listen_addresses'] = pg.listenAddresses;
   params['port'] = pg.port;
   params['cluster_name'] = config.scope;
