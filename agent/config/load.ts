@@ -22,6 +22,10 @@ export interface AgentConfig {
     readonly listenPort: number;
     readonly connectAddress: string;
     readonly auth: Credentials | null;
+    /** HTTPS when `certfile` is set (Patroni's restapi TLS keys); files are read when the server starts. */
+    readonly tls: RestApiTls | null;
+    /** `restapi.allow_unauthenticated_writes: true`: unsafe endpoints open without authentication. */
+    readonly allowUnauthenticatedWrites: boolean;
   };
   readonly etcd: EtcdConnection;
   /** `bootstrap.dcs` as written to `/config` by the bootstrap winner. */
@@ -49,6 +53,15 @@ export interface AgentConfig {
   };
   /** Effective tags as published in the member key (false built-in booleans omitted, like Patroni). */
   readonly tags: Readonly<Record<string, unknown>>;
+}
+
+export interface RestApiTls {
+  readonly certfile: string;
+  readonly keyfile: string | undefined;
+  readonly keyfilePassword: string | undefined;
+  readonly cafile: string | undefined;
+  /** `required`: no TLS connection without a client certificate signed by `cafile`; `optional`: unsafe requests need one. */
+  readonly verifyClient: 'none' | 'optional' | 'required';
 }
 
 export interface LoadResult {
@@ -117,6 +130,17 @@ function impossibleValues(file: string, c: AgentConfigInput): string[] {
       );
     }
   }
+  const api = c.restapi;
+  const isClientCertRequired = api.verify_client === 'required' && api.cafile !== undefined;
+  if (!api.authentication && api.allow_unauthenticated_writes !== true && !isClientCertRequired) {
+    out.push(
+      `${file}: restapi.authentication: required: without it anyone who reaches the REST port could restart, reinitialize, switch over, fail over, reload or PATCH /config; set restapi.authentication.{username,password} (or verify_client: required with cafile), or restapi.allow_unauthenticated_writes: true to leave them open`,
+    );
+  }
+  if ((api.keyfile || api.cafile || api.verify_client) && !api.certfile)
+    out.push(`${file}: restapi.certfile: required when keyfile, cafile or verify_client is set`);
+  if (api.verify_client && api.verify_client !== 'none' && !api.cafile)
+    out.push(`${file}: restapi.cafile: required when verify_client is ${api.verify_client}`);
   if (!c.etcd3.hosts && !c.etcd3.host)
     out.push(`${file}: etcd3.hosts: required (a list or "host:port,host:port")`);
   if (c.etcd3.username !== undefined && c.etcd3.password === undefined) {
@@ -173,6 +197,16 @@ export function parseAgentConfig(text: string, file: string): LoadResult {
       listenPort: api.port,
       connectAddress: c.restapi.connect_address,
       auth: credentials(c.restapi.authentication),
+      tls: c.restapi.certfile
+        ? {
+            certfile: abs(c.restapi.certfile),
+            keyfile: c.restapi.keyfile === undefined ? undefined : abs(c.restapi.keyfile),
+            keyfilePassword: c.restapi.keyfile_password,
+            cafile: c.restapi.cafile === undefined ? undefined : abs(c.restapi.cafile),
+            verifyClient: c.restapi.verify_client ?? 'none',
+          }
+        : null,
+      allowUnauthenticatedWrites: c.restapi.allow_unauthenticated_writes === true,
     },
     etcd: {
       hosts: hostList.map((h) => (isTls && !/^https?:\/\//.test(h) ? `https://${h}` : h)),

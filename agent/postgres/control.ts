@@ -44,6 +44,8 @@ export class PgControl {
   #dcsParameters: Readonly<Record<string, unknown>> = {};
   #known: Promise<KnownParameters | null> | null = null;
   #reported = '';
+  /** What the last start/repoint wrote, so a configuration reload can rewrite switchyard.conf alike. */
+  #last: { following: Following | null; synchronousStandbyNames: string } | null = null;
 
   constructor(
     private readonly config: AgentConfig,
@@ -197,6 +199,7 @@ export class PgControl {
   }): Promise<void> {
     writePgpass(this.config, this.user);
     if (this.config.postgresql.pgHba) writePgHba(this.dataDir, this.config.postgresql.pgHba, this.user);
+    this.#last = { following: options.following, synchronousStandbyNames: options.synchronousStandbyNames };
     writeAgentConf(
       this.dataDir,
       await this.#parameters(options.following, options.synchronousStandbyNames),
@@ -219,8 +222,27 @@ export class PgControl {
 
   /** Rewrites primary_conninfo/slot and reloads: PostgreSQL ≥ 13 repoints the walreceiver without restart. */
   async repoint(following: Following | null, synchronousStandbyNames: string): Promise<void> {
+    this.#last = { following, synchronousStandbyNames };
     writeAgentConf(this.dataDir, await this.#parameters(following, synchronousStandbyNames), this.user);
     await this.reload();
+  }
+
+  /**
+   * After the agent's YAML was reloaded: rewrites pg_hba.conf (when `postgresql.pg_hba` is set) and
+   * switchyard.conf as the last start/repoint did, then reloads PostgreSQL. False when it is not running
+   * (the next start writes them). Parameters that need a restart stay pending, as PostgreSQL reports.
+   */
+  async rewriteConf(): Promise<boolean> {
+    const last = this.#last;
+    if (!last || !this.isRunning()) return false;
+    if (this.config.postgresql.pgHba) writePgHba(this.dataDir, this.config.postgresql.pgHba, this.user);
+    writeAgentConf(
+      this.dataDir,
+      await this.#parameters(last.following, last.synchronousStandbyNames),
+      this.user,
+    );
+    await this.reload();
+    return true;
   }
 
   async reload(): Promise<void> {

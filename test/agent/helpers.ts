@@ -59,7 +59,7 @@ function yaml(o: AgentClusterOptions, n: AgentNode, hosts: string): string {
   const tags = o.tags?.[n.name] ?? {};
   const auth = o.restApiAuth
     ? `\n  authentication: {username: ${o.restApiAuth.username}, password: ${o.restApiAuth.password}}`
-    : '';
+    : '\n  allow_unauthenticated_writes: true';
   return `scope: ${o.scope}
 name: ${n.name}
 restapi:

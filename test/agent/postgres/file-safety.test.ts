@@ -145,7 +145,7 @@ test('pgpass defaults to the data directory parent, never /tmp', () => {
   const config = parseAgentConfig(
     `scope: lab
 name: node1
-restapi: {listen: 127.0.0.1:8008, connect_address: 127.0.0.1:8008}
+restapi: {listen: 127.0.0.1:8008, connect_address: 127.0.0.1:8008, allow_unauthenticated_writes: true}
 etcd3: {hosts: 127.0.0.1:2379}
 postgresql:
   listen: 127.0.0.1:5432
