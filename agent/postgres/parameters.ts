@@ -75,6 +75,9 @@ const AGENT_MANAGED = new Set([
   'pause_at_recovery_target',
 ]);
 
+/** Booleans the agent always turns on. */
+const SAME_AS_AGENT = new Set(['hot_standby', 'wal_log_hints']);
+
 const BOOL = /^(on|off|true|false|yes|no|1|0)$/i;
 const UNIT = '(B|kB|MB|GB|TB|us|ms|s|min|h|d)?';
 const INTEGER = new RegExp(`^-?\\d+\\s*${UNIT}$`);
@@ -168,7 +171,10 @@ export function checkParameters(
       continue;
     }
     if (AGENT_MANAGED.has(key)) {
-      drop(name, 'set by the agent');
+      // Patroni's own examples set these to what the agent sets anyway: no warning for those.
+      const isAgentValue =
+        SAME_AS_AGENT.has(key) && (value === true || /^(on|true|yes|1)$/i.test(String(value)));
+      if (!isAgentValue) drop(name, 'set by the agent');
       continue;
     }
     const rule = CLUSTER_WIDE[key];

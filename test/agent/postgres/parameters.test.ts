@@ -98,3 +98,12 @@ test('quotes and backslashes in values are escaped, secrets are not in the reaso
   const { dropped } = userParameters(config, { bogus: 'hunter2' }, known);
   assert.ok(!dropped.join('').includes('hunter2'));
 });
+
+test("hot_standby and wal_log_hints 'on' (Patroni's examples) are dropped without a warning", () => {
+  const r = checkParameters(
+    { hot_standby: 'on', wal_log_hints: true, wal_level: 'replica' },
+    'dynamic',
+    known,
+  );
+  assert.deepEqual(r, { accepted: { wal_level: 'replica' }, dropped: [] });
+});
