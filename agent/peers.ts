@@ -27,7 +27,8 @@ export function configurePeerTls(tls: RestApiTls | null): void {
 
 type PeerRequest = { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal };
 
-function request(url: string, init: PeerRequest = {}) {
+/** fetch() to a member's REST API, over TLS with the trust set by `configurePeerTls`. */
+export function request(url: string, init: PeerRequest = {}) {
   return dispatcher ? undiciFetch(url, { ...init, dispatcher }) : fetch(url, init);
 }
 

@@ -2,7 +2,14 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent as HttpsAgent, fetch as undiciFetch } from 'undici';
-import { makeCertificates, startEtcd, type EtcdCluster, type TestCertificates } from '../harness/index.js';
+import { join } from 'node:path';
+import {
+  makeCertificates,
+  run,
+  startEtcd,
+  type EtcdCluster,
+  type TestCertificates,
+} from '../harness/index.js';
 import { startAgentCluster, type AgentCluster } from './helpers.js';
 
 // A real agent serving its REST API over TLS with client certificates required (Patroni's restapi keys).
@@ -53,4 +60,24 @@ test('the agent serves its REST API over TLS and publishes an https api_url', as
   await assert.rejects(fetch(`http://127.0.0.1:${cluster.node('pg1').apiPort}/primary`));
   const member = JSON.parse((await etcd.get('/service/tls/members/pg1')) ?? '{}') as { api_url?: string };
   assert.equal(member.api_url, `${url}/patroni`);
+});
+
+test('switchyard ctl reaches the HTTPS REST API with the restapi cafile and certificate', async () => {
+  const root = new URL('../..', import.meta.url).pathname;
+  const res = await run(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(root, 'agent/main.ts'),
+      'ctl',
+      '-c',
+      cluster.node('pg1').configPath,
+      'restart',
+      'pg1',
+    ],
+    { cwd: root, timeoutMs: 90_000, reject: false },
+  );
+  assert.equal(res.exitCode, 0, res.stdout + res.stderr);
+  assert.match(res.stdout, /restart pg1: 200 restarted successfully/);
 });
