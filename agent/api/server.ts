@@ -32,7 +32,7 @@ export interface AgentApi {
   waitForLeaderChange(from: string, timeoutMs: number): Promise<string | null>;
 }
 
-/** What `POST /reload` answers: 200 with what changed, or 500 when the new file was refused. */
+/** What `POST /reload` answers: 202 with what was applied, or 500 when the new file was refused. */
 export interface ReloadAnswer {
   readonly ok: boolean;
   readonly message: string;
@@ -237,7 +237,8 @@ export function createApiServer(
     if (route === 'POST /reload') {
       const r = hooks.reload ? await hooks.reload() : await api.reload();
       if (!r) return send(res, 202, 'reload scheduled');
-      return send(res, r.ok ? 200 : 500, r.message);
+      // 202 like Patroni (patronictl reads 200 as "nothing changed"), with what was applied in the body.
+      return send(res, r.ok ? 202 : 500, r.message);
     }
     if (route === 'POST /reinitialize') {
       const r = await api.reinitialize(body['force'] === true);

@@ -46,7 +46,7 @@ test('POST /reload applies new tags live; an invalid file is refused and the age
   const path = cluster.node('pg1').configPath;
   writeFileSync(path, original.replace(/^tags: .*$/m, 'tags: {"zone":"b"}'));
   const ok = await api('/reload', { method: 'POST' });
-  assert.equal(ok.status, 200);
+  assert.equal(ok.status, 202);
   assert.match(await ok.text(), /applied tags/);
   await waitFor(
     async () => (/"zone":"b"/.test((await etcd.get('/service/surface/members/pg1')) ?? '') ? true : null),
