@@ -305,5 +305,5 @@ test('agent: node.yml is accepted by the agent loader without warnings, for the 
   await renderHaproxy(router, snapshot(view('app', patroni302Keys(), router)), 'agent');
   const unit = read('agent', 'switchyard-agent.service');
   assert.match(unit, /^ExecStart=\S+ agent --config \/etc\/switchyard\/node\.yml$/m);
-  assert.doesNotMatch(unit, /^ExecReload=/m, 'the agent does not reload on SIGHUP');
+  assert.match(unit, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m, 'the agent reloads node.yml on SIGHUP');
 });
