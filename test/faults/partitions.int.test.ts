@@ -24,6 +24,7 @@ async function check(kind: FaultKind, t: { diagnostic(m: string): void }): Promi
   assert.ok(r.acked > 100, `the client got too few acknowledgements to judge: ${why}`);
   assert.deepEqual(r.lost.slice(0, 10), [], `acknowledged writes missing on ${r.finalPrimary}: ${why}`);
   assert.equal(r.doubleWritable, 0, `samples with two nodes accepting writes: ${why}`);
+  assert.deepEqual(r.agentsExited, [], `an agent process died during the fault: ${why}`);
   assert.ok(
     r.fencedBeforeExpiry,
     `the old primary ${r.oldPrimary} acknowledged a write after its key could expire: ${why}`,

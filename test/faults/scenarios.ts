@@ -39,6 +39,8 @@ export interface FaultResult {
   readonly oldPrimary: string;
   readonly finalPrimary: string;
   readonly acked: number;
+  /** Agents whose process was gone after the fault (crashed), and restarted. */
+  readonly agentsExited: string[];
   readonly lost: number[];
   readonly doubleWritable: number;
   /** Last ack from the old primary while the fault was on, and the latest moment its key could expire. */
@@ -290,7 +292,21 @@ export async function runFault(bed: FaultBed, kind: FaultKind): Promise<FaultRes
     await sleep(1000);
     await stopProc(client);
   }
-  const finalPrimary = await cluster.waitHealthy();
+  // An agent that died during the fault is a finding of its own: record it, start it again so the
+  // cluster can recover for the next fault.
+  const agentsExited = cluster.nodes.filter((n) => cluster.agentPid(n.name) === undefined).map((n) => n.name);
+  for (const name of agentsExited) {
+    notes.push(`agent ${name} exited during the fault: ${lastError(cluster.logTail(name, 30))}`);
+    cluster.start(name);
+  }
+  let finalPrimary: string;
+  try {
+    finalPrimary = await cluster.waitHealthy();
+  } catch (err) {
+    // Judge the writes on whatever leads now; the result names the failure to recover.
+    finalPrimary = cluster.leaderKey() ?? oldPrimary;
+    notes.push(`cluster did not recover: ${String(err).split('\n')[0]}`);
+  }
   const { acks, leases } = parseRecords(readText(client.out));
   const rows = await cluster.sql<{ id: string }>(finalPrimary, 'SELECT id FROM faults_w', 30_000);
   const present = new Set(rows.map((r) => Number(r.id)));
@@ -310,6 +326,7 @@ export async function runFault(bed: FaultBed, kind: FaultKind): Promise<FaultRes
     oldPrimary,
     finalPrimary,
     acked: acks.length,
+    agentsExited,
     lost: lostWrites(acks, present),
     doubleWritable: doubleWritableSamples(acks),
     lastAckOldDuringFault: lastAckOld,
@@ -322,6 +339,16 @@ export async function runFault(bed: FaultBed, kind: FaultKind): Promise<FaultRes
     healAt,
     notes,
   };
+}
+
+/** The first line of the last error (a stack trace's message) in a log tail. */
+function lastError(tail: string): string {
+  const lines = tail.split('\n');
+  const at = lines.findLastIndex((l) => /^\w*Error|^\s+at /.test(l));
+  if (at < 0) return 'no error in its log';
+  let i = at;
+  while (i > 0 && /^\s+at /.test(lines[i] ?? '')) i--;
+  return lines.slice(i, i + 4).join(' | ').slice(0, 400);
 }
 
 /** One line for a diagnostic: what the client saw. */
