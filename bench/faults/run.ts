@@ -60,7 +60,19 @@ try {
 
 const fmt = (v: number) => (Number.isFinite(v) ? String(Math.round(v)) : '-');
 const rows: string[][] = [
-  ['kind', 'faults', 'errors', 'lost acked', 'double-writable', 'acked after expiry', 'failover median', 'p99', 'max', 'n'],
+  [
+    'kind',
+    'faults',
+    'errors',
+    'lost acked',
+    'double-writable',
+    'acked after expiry',
+    'agents died',
+    'failover median',
+    'p99',
+    'max',
+    'n',
+  ],
 ];
 for (const kind of [...kinds.filter((k, i) => kinds.indexOf(k) === i), 'total' as const]) {
   const mine = results.filter((r) => kind === 'total' || r.kind === kind);
@@ -73,6 +85,7 @@ for (const kind of [...kinds.filter((k, i) => kinds.indexOf(k) === i), 'total' a
     String(ok.reduce((s, r) => s + r.lost.length, 0)),
     String(ok.reduce((s, r) => s + r.doubleWritable, 0)),
     String(ok.filter((r) => !r.fencedBeforeExpiry).length),
+    String(ok.reduce((s, r) => s + r.agentsExited.length, 0)),
     fmt(percentile(fo, 50)),
     fmt(percentile(fo, 99)),
     fmt(fo.length ? Math.max(...fo) : NaN),

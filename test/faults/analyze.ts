@@ -105,7 +105,8 @@ export function failoverOf(acks: readonly AckRecord[], oldPrimary: string): Fail
 export function keyExpiry(leases: readonly LeaseRecord[], holder: string, from = 0): number | null {
   let expiry: number | null = null;
   for (const l of leases) {
-    if (l.holder === holder && l.ttl !== null && l.ttl >= 0) expiry = Math.max(expiry ?? 0, l.at + l.ttl * 1000);
+    if (l.holder === holder && l.ttl !== null && l.ttl >= 0)
+      expiry = Math.max(expiry ?? 0, l.at + l.ttl * 1000);
     else if (l.at >= from && l.holder !== null && l.holder !== holder) break;
   }
   return expiry;

@@ -1,6 +1,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bedLogs, describeResult, runFault, startFaultBed, type FaultBed, type FaultKind } from './scenarios.js';
+import {
+  bedLogs,
+  describeResult,
+  runFault,
+  startFaultBed,
+  type FaultBed,
+  type FaultKind,
+} from './scenarios.js';
 
 // Issue 13 item 5: real partitions. Each agent node (agent + PostgreSQL), each of 3 etcd members and the
 // client live in their own network namespace; the client writes every 10 ms directly to every node

@@ -85,7 +85,12 @@ interface Proc {
   exited: Promise<unknown>;
 }
 
-function startClient(bed: FaultBed, mode: 'write' | 'rest', config: object, name: string): Proc & { out: string } {
+function startClient(
+  bed: FaultBed,
+  mode: 'write' | 'rest',
+  config: object,
+  name: string,
+): Proc & { out: string } {
   const out = join(bed.lab.dir, `${name}.jsonl`);
   const cfgPath = join(bed.lab.dir, `${name}.json`);
   writeFileSync(cfgPath, JSON.stringify({ ...config, out }), { mode: 0o600 });
@@ -156,7 +161,11 @@ function slowAgentBackends(bed: FaultBed, name: string, holdMs = 3000): { stop()
       for (const pid of [...frozen.keys()]) cont(pid);
       return;
     }
-    for (const [pid, since] of frozen) if (now - since >= holdMs) (cont(pid), resting.set(pid, now));
+    for (const [pid, since] of frozen) {
+      if (now - since < holdMs) continue;
+      cont(pid);
+      resting.set(pid, now);
+    }
     for (const pid of bed.lab.pidsIn(node.ns)) {
       if (frozen.has(pid) || now - (resting.get(pid) ?? 0) < 100) continue;
       if (!readText(`/proc/${pid}/cmdline`).startsWith(marker)) continue;
@@ -233,7 +242,8 @@ export async function runFault(bed: FaultBed, kind: FaultKind): Promise<FaultRes
         break;
       }
       case 'replica-cut-from-leader': {
-        const sync = cluster.syncKey()?.sync_standby ?? cluster.nodes.find((n) => n.name !== oldPrimary)?.name;
+        const sync =
+          cluster.syncKey()?.sync_standby ?? cluster.nodes.find((n) => n.name !== oldPrimary)?.name;
         notes.push(`cut ${sync ?? '?'} (the synchronous standby) from ${oldPrimary}`);
         cleanups.push(() => lab.heal());
         lab.cut(primaryNode, cluster.node(sync as string));
@@ -348,7 +358,10 @@ function lastError(tail: string): string {
   if (at < 0) return 'no error in its log';
   let i = at;
   while (i > 0 && /^\s+at /.test(lines[i] ?? '')) i--;
-  return lines.slice(i, i + 4).join(' | ').slice(0, 400);
+  return lines
+    .slice(i, i + 4)
+    .join(' | ')
+    .slice(0, 400);
 }
 
 /** One line for a diagnostic: what the client saw. */

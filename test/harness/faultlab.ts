@@ -1,5 +1,14 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { removeStaleLab } from './netns.js';
@@ -177,8 +186,12 @@ export async function createFaultLab(options: FaultLabOptions): Promise<FaultLab
       ip(['-n', ns, 'link', 'set', 'eth0', 'up']);
       return { name, ns, ip: hostIp };
     };
-    const etcd = Array.from({ length: options.etcdMembers }, (_, i) => attach(`e${i + 1}`, `${subnet}.${11 + i}`));
-    const hosts = Array.from({ length: options.hostCount }, (_, i) => attach(`n${i + 1}`, `${subnet}.${21 + i}`));
+    const etcd = Array.from({ length: options.etcdMembers }, (_, i) =>
+      attach(`e${i + 1}`, `${subnet}.${11 + i}`),
+    );
+    const hosts = Array.from({ length: options.hostCount }, (_, i) =>
+      attach(`n${i + 1}`, `${subnet}.${21 + i}`),
+    );
     const client = attach('cl', `${subnet}.200`);
     const etcdHosts = etcd.map((e) => `${e.ip}:2379`).join(',');
     const initialCluster = etcd.map((e) => `${e.name}=http://${e.ip}:2380`).join(',');
