@@ -54,6 +54,10 @@ test('a frozen (SIGSTOP) leader agent has its PostgreSQL fenced before the key e
   await check('sigstop-leader-agent', t);
 });
 
+test('a frozen leader agent whose watchdog died has its PostgreSQL fenced before the key expires', async (t) => {
+  await check('sigstop-leader-agent-watchdog-dead', t);
+});
+
 test('kill -9 of the leader agent and its PostgreSQL fails over with no acknowledged write lost', async (t) => {
   await check('kill9-leader-host', t);
 });

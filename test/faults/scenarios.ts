@@ -19,6 +19,7 @@ export const FAULT_KINDS = [
   'replica-cut-from-leader',
   'etcd-leader-loss',
   'sigstop-leader-agent',
+  'sigstop-leader-agent-watchdog-dead',
   'kill9-leader-host',
   'rest-pool-exhausted-etcd-outage',
 ] as const;
@@ -30,6 +31,7 @@ const FAILS_OVER: Record<FaultKind, boolean> = {
   'replica-cut-from-leader': false,
   'etcd-leader-loss': false,
   'sigstop-leader-agent': true,
+  'sigstop-leader-agent-watchdog-dead': true,
   'kill9-leader-host': true,
   'rest-pool-exhausted-etcd-outage': false,
 };
@@ -138,7 +140,7 @@ const readText = (path: string) => {
  * `holdMs + 100` ms, so each agent query waits up to `holdMs`. Stopped backends are always continued
  * when this stops, and when the postmaster begins a shutdown (a slow query is cancelled by a shutdown).
  */
-function slowAgentBackends(bed: FaultBed, name: string, holdMs = 3000): { stop(): void } {
+function slowAgentBackends(bed: FaultBed, name: string, holdMs = 6000): { stop(): void } {
   const node = bed.cluster.node(name);
   const marker = `postgres: ${SUPERUSER.username} postgres ${node.ip}(`;
   const frozen = new Map<number, number>();
@@ -153,7 +155,8 @@ function slowAgentBackends(bed: FaultBed, name: string, holdMs = 3000): { stop()
   const resting = new Map<number, number>();
   const pmStopping = () => {
     const text = readText(join(node.dataDir, 'postmaster.pid'));
-    return text === '' || /stopping/.test(text);
+    const pm = Number(text.split('\n')[0]);
+    return text === '' || /stopping/.test(text) || !(pm > 1 && readText(`/proc/${pm}/comm`) !== '');
   };
   const timer = setInterval(() => {
     const now = Date.now();
@@ -183,6 +186,17 @@ function slowAgentBackends(bed: FaultBed, name: string, holdMs = 3000): { stop()
       for (const pid of [...frozen.keys()]) cont(pid);
     },
   };
+}
+
+const PG_PROGRAMS = new Set(['postgres', 'postmaster', 'pg_ctl', 'pg_rewind', 'pg_basebackup', 'initdb']);
+
+/** The agent's helper processes (its watchdog): its children in the node's namespace that are not PostgreSQL. */
+function watchdogPids(bed: FaultBed, name: string, agentPid: number): number[] {
+  return bed.lab.pidsIn(bed.cluster.node(name).ns).filter((pid) => {
+    const stat = readText(`/proc/${pid}/stat`);
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return ppid === agentPid && !PG_PROGRAMS.has(readText(`/proc/${pid}/comm`).trim());
+  });
 }
 
 /** Waits until the client's file shows `count` acks from `node` after `since`. */
@@ -262,6 +276,22 @@ export async function runFault(bed: FaultBed, kind: FaultKind): Promise<FaultRes
       }
       case 'sigstop-leader-agent': {
         const pid = cluster.agentPid(oldPrimary);
+        cleanups.push(() => {
+          if (pid !== undefined) process.kill(pid, 'SIGCONT');
+        });
+        cluster.signalAgent(oldPrimary, 'SIGSTOP');
+        await waitNewLeader();
+        break;
+      }
+      case 'sigstop-leader-agent-watchdog-dead': {
+        // The watchdog dies first (SIGKILL of the agent's non-PostgreSQL children); the agent has
+        // loop_wait + 1 s to notice (restart it, or fence), then it freezes.
+        const pid = cluster.agentPid(oldPrimary);
+        const dogs = pid === undefined ? [] : watchdogPids(bed, oldPrimary, pid);
+        notes.push(`killed watchdog pid(s) ${dogs.join(', ') || 'none found'}`);
+        for (const dog of dogs) process.kill(dog, 'SIGKILL');
+        await sleep((TIMING.loopWait + 1) * 1000);
+        faultAt = Date.now();
         cleanups.push(() => {
           if (pid !== undefined) process.kill(pid, 'SIGCONT');
         });
