@@ -140,9 +140,12 @@ const readText = (path: string) => {
  * `holdMs + 100` ms, so each agent query waits up to `holdMs`. Stopped backends are always continued
  * when this stops, and when the postmaster begins a shutdown (a slow query is cancelled by a shutdown).
  */
-function slowAgentBackends(bed: FaultBed, name: string, holdMs = 6000): { stop(): void } {
+function slowAgentBackends(bed: FaultBed, name: string, holdMs = 6000): { stop(): number } {
   const node = bed.cluster.node(name);
-  const marker = `postgres: ${SUPERUSER.username} postgres ${node.ip}(`;
+  // process title: `postgres: [<cluster_name>: ]<user> <database> <client address>(<port>) <state>`
+  const title = new RegExp(
+    `^postgres: (?:[^:]+: )?${SUPERUSER.username} postgres ${node.ip.replaceAll('.', '\\.')}\\(`,
+  );
   const frozen = new Map<number, number>();
   const cont = (pid: number) => {
     try {
@@ -153,6 +156,7 @@ function slowAgentBackends(bed: FaultBed, name: string, holdMs = 6000): { stop()
     frozen.delete(pid);
   };
   const resting = new Map<number, number>();
+  let stops = 0;
   const pmStopping = () => {
     const text = readText(join(node.dataDir, 'postmaster.pid'));
     const pm = Number(text.split('\n')[0]);
@@ -171,10 +175,11 @@ function slowAgentBackends(bed: FaultBed, name: string, holdMs = 6000): { stop()
     }
     for (const pid of bed.lab.pidsIn(node.ns)) {
       if (frozen.has(pid) || now - (resting.get(pid) ?? 0) < 100) continue;
-      if (!readText(`/proc/${pid}/cmdline`).startsWith(marker)) continue;
+      if (!title.test(readText(`/proc/${pid}/cmdline`))) continue;
       try {
         process.kill(pid, 'SIGSTOP');
         frozen.set(pid, now);
+        stops++;
       } catch {
         // gone
       }
@@ -184,6 +189,7 @@ function slowAgentBackends(bed: FaultBed, name: string, holdMs = 6000): { stop()
     stop() {
       clearInterval(timer);
       for (const pid of [...frozen.keys()]) cont(pid);
+      return stops;
     },
   };
 }
@@ -314,7 +320,7 @@ export async function runFault(bed: FaultBed, kind: FaultKind): Promise<FaultRes
         );
         const slow = slowAgentBackends(bed, oldPrimary);
         cleanups.push(async () => {
-          slow.stop();
+          notes.push(`agent backends held stopped ${slow.stop()} times`);
           await stopProc(rest);
         });
         await sleep(1500);
