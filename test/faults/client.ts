@@ -8,7 +8,8 @@
  *   remaining TTL of its lease from etcd: `{"k":"lease","at","holder","lease","ttl"}` (`at` = request sent).
  * - `rest`: `concurrency` loops of `GET /patroni` against one agent (bounded by `maxMs`).
  *
- * Both stop on SIGTERM or after `maxMs`, and print `{"k":"end"}` last.
+ * Both stop on SIGTERM, after `maxMs` or (writer) after `maxWritesPerNode` attempts per node, and print
+ * `{"k":"end"}` last.
  */
 import { createWriteStream, readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -22,6 +23,8 @@ interface WriteConfig {
   scope: string;
   intervalMs: number;
   maxMs: number;
+  /** Writes per node at most (default 20,000: 200 s at 10 ms). */
+  maxWritesPerNode?: number;
   out: string;
 }
 
@@ -53,7 +56,8 @@ async function writer(cfg: WriteConfig): Promise<void> {
       (c as unknown as { connection?: { stream?: { destroy(): void } } })?.connection?.stream?.destroy();
       void c?.end().catch(() => undefined);
     };
-    while (!stopped && Date.now() < deadline) {
+    const maxWrites = cfg.maxWritesPerNode ?? 20_000;
+    for (let n = 0; n < maxWrites && !stopped && Date.now() < deadline; n++) {
       const started = Date.now();
       let pause = cfg.intervalMs;
       try {
