@@ -85,6 +85,15 @@ for (const kind of [...kinds.filter((k, i) => kinds.indexOf(k) === i), 'total' a
     String(ok.reduce((s, r) => s + r.lost.length, 0)),
     String(ok.reduce((s, r) => s + r.doubleWritable, 0)),
     String(ok.filter((r) => !r.fencedBeforeExpiry).length),
+    fmt(
+      Math.min(
+        ...ok.map((r) =>
+          r.keyExpiry !== null && r.lastAckOldDuringFault !== null
+            ? r.keyExpiry - r.lastAckOldDuringFault
+            : Infinity,
+        ),
+      ),
+    ),
     String(ok.reduce((s, r) => s + r.agentsExited.length, 0)),
     fmt(percentile(fo, 50)),
     fmt(percentile(fo, 99)),
@@ -96,7 +105,8 @@ const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').l
 for (const r of rows) process.stdout.write(`${r.map((v, c) => v.padEnd(widths[c] ?? 0)).join('  ')}\n`);
 const avg = (i: number) => (load.reduce((s, l) => s + (l[i] ?? 0), 0) / Math.max(1, load.length)).toFixed(2);
 process.stdout.write(
-  `failover ms = client's last ack on the old primary → first ack on the new one; ` +
+  `failover ms = client's last ack on the old primary → first ack on the new one; min margin = smallest ` +
+    `(key expiry − last ack of the old primary during the fault), negative = acked after expiry; ` +
     `load average during the run (mean of 1-min samples): ${avg(0)}; minutes: ${((Date.now() - started) / 60_000).toFixed(1)}\n`,
 );
 if (out) writeFileSync(out, `${JSON.stringify({ results, load }, null, 2)}\n`);
