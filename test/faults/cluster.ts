@@ -29,6 +29,8 @@ export interface FaultCluster {
   /** SIGKILL of the agent, its PostgreSQL (postmaster and backends) and its watchdog: every process of the host. */
   killHost(name: string): Promise<void>;
   signalAgent(name: string, signal: NodeJS.Signals): void;
+  /** SIGTERM of the agent (it stops PostgreSQL); SIGKILL after `ms`. */
+  stopAgent(name: string, ms?: number): Promise<void>;
   /** SQL through the node's unix socket (not the network: works whatever the lab's links do). */
   sql<R extends Record<string, unknown>>(name: string, q: string, timeoutMs?: number): Promise<R[]>;
   leaderKey(): string | undefined;
@@ -167,6 +169,16 @@ export function createFaultCluster(lab: FaultLab, scope: string): FaultCluster {
       const pid = agentPid(name);
       if (pid === undefined) throw new Error(`agent ${name} is not running`);
       process.kill(pid, signal);
+    },
+    async stopAgent(name, ms = 30_000) {
+      const c = agents.get(name);
+      if (!c || c.exitCode !== null || c.signalCode !== null) return;
+      const exited = new Promise((r) => c.once('exit', r));
+      c.kill('SIGTERM');
+      if (!(await Promise.race([exited.then(() => true), sleep(ms).then(() => false)]))) {
+        c.kill('SIGKILL');
+        await Promise.race([exited, sleep(5000)]);
+      }
     },
     sql,
     leaderKey,

@@ -298,6 +298,12 @@ export async function runFault(bed: FaultBed, kind: FaultKind): Promise<FaultRes
         for (const dog of dogs) process.kill(dog, 'SIGKILL');
         await sleep((TIMING.loopWait + 1) * 1000);
         faultAt = Date.now();
+        // Healing restarts this agent: a watchdog that stays dead would turn later faults of the bench
+        // into this one.
+        cleanups.push(async () => {
+          await cluster.stopAgent(oldPrimary);
+          cluster.start(oldPrimary);
+        });
         cleanups.push(() => {
           if (pid !== undefined) process.kill(pid, 'SIGCONT');
         });
