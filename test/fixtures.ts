@@ -1,7 +1,18 @@
 import { readFileSync } from 'node:fs';
 import type { RawKey } from '../src/cluster/index.js';
 
-const shared = new URL('../../shared/fixtures/', import.meta.url);
+/** Recorded fixtures live in the repository (test/fixtures/), so a clone alone runs the unit tests. */
+const fixturesDir = new URL('./fixtures/', import.meta.url);
+
+/** Absolute path of a file in test/fixtures/. */
+export function fixturePath(name: string): string {
+  return new URL(name, fixturesDir).pathname;
+}
+
+/** Text of a file in test/fixtures/. */
+export function readFixture(name: string): string {
+  return readFileSync(new URL(name, fixturesDir), 'utf8');
+}
 
 interface RecordedKey {
   value: string;
@@ -12,7 +23,7 @@ interface RecordedKey {
 
 /** Every key a real Patroni 3.0.2 cluster had (scope `lab`), as RawKey relative to the scope prefix. */
 export function patroni302Keys(): RawKey[] {
-  const recorded = JSON.parse(readFileSync(new URL('patroni-3.0.2-keys.json', shared), 'utf8')) as {
+  const recorded = JSON.parse(readFixture('patroni-3.0.2-keys.json')) as {
     keys: Record<string, RecordedKey>;
   };
   return Object.entries(recorded.keys).map(([key, k]) => ({

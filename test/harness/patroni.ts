@@ -304,7 +304,9 @@ function makeCluster(
           // the ports must be held by our own processes, not by another cluster that took a port
           const ours = running.every((n) => ownsPorts(n));
           const expected = running.map((n) => n.name);
-          const ok = expected.every((name) => list.some((m) => m.name === name && m.state === 'running'));
+          // Patroni 4 (and 3.0.4+) reports a replica that streams as state "streaming" in /cluster
+          const up = (state: string): boolean => state === 'running' || state === 'streaming';
+          const ok = expected.every((name) => list.some((m) => m.name === name && up(m.state)));
           if (!ours || !ok || !(await isWritable(lead.name))) return undefined;
           if (
             options.synchronousMode &&
