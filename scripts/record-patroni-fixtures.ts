@@ -99,6 +99,8 @@ async function main(): Promise<void> {
       '/cluster',
       '/primary',
       '/replica',
+      '/read-only',
+      '/standby-leader',
       '/readiness',
       '/liveness',
       '/history',

@@ -34,6 +34,42 @@ export function patroni302Keys(): RawKey[] {
   }));
 }
 
+/**
+ * Every key of one scope of the real Patroni 4.0.7 recording (scope `lab4`: 3 nodes, quorum mode, after
+ * one switchover; scope `standby4`: a standby cluster led by a `standby_leader`), as RawKey.
+ */
+export function patroni407Keys(scope: 'lab4' | 'standby4'): RawKey[] {
+  const recorded = JSON.parse(readFixture('patroni-4.0.7-keys.json')) as {
+    keys: Record<string, RecordedKey>;
+  };
+  const prefix = `/service/${scope}/`;
+  return Object.entries(recorded.keys)
+    .filter(([key]) => key.startsWith(prefix))
+    .map(([key, k]) => ({
+      key: key.slice(prefix.length),
+      value: k.value,
+      modRevision: k.mod_revision,
+      lease: k.lease ? '7587870000000001' : '0',
+    }));
+}
+
+/** The recorded Patroni 4.0.7 REST answers: `{ leader|replica|standby_leader: { 'GET /path': { status, body } } }`. */
+export function patroni407Rest(): Record<string, Record<string, { status: number; body: unknown }>> {
+  return JSON.parse(readFixture('patroni-4.0.7-rest.json')) as Record<
+    string,
+    Record<string, { status: number; body: unknown }>
+  >;
+}
+
+/** Which member the 4.0.7 recording names as leader, replica and standby leader. */
+export function patroni407Names(): { leader: string; replica: string; standby_leader: string } {
+  return JSON.parse(readFixture('patroni-4.0.7-keys.json')) as {
+    leader: string;
+    replica: string;
+    standby_leader: string;
+  };
+}
+
 /** A member value as Patroni 4.1 writes it (reference: patroni.md §1.3). */
 export function member4x(options: {
   port: number;

@@ -39,7 +39,9 @@ export class CommandError extends Error {
 export function run(command: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
   const timeoutMs = options.timeoutMs ?? 30_000;
   const user =
-    options.uid !== undefined && options.gid !== undefined ? { uid: options.uid, gid: options.gid } : undefined;
+    options.uid !== undefined && options.gid !== undefined
+      ? { uid: options.uid, gid: options.gid }
+      : undefined;
   const target = stackCommand(command, args, user);
   return new Promise((resolve, reject) => {
     execFile(

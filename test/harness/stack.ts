@@ -107,7 +107,10 @@ function rootPostgresUser(): { uid: number; gid: number } {
 }
 
 /** The `postgres` user PostgreSQL, Patroni and PgBouncer run as on this stack (data dirs are chowned to it). */
-export function stackPostgresUser(hostUser: () => { uid: number; gid: number }): { uid: number; gid: number } {
+export function stackPostgresUser(hostUser: () => { uid: number; gid: number }): {
+  uid: number;
+  gid: number;
+} {
   return STACK === 'trixie' ? rootPostgresUser() : hostUser();
 }
 
@@ -124,7 +127,11 @@ export interface StackCommand {
  * `chroot [--userspec=UID:GID] ROOT program args` (chroot execs the program: the pid is the program's).
  * Anything else (node, openssl, ip …) is returned unchanged.
  */
-export function stackCommand(command: string, args: string[], user?: { uid: number; gid: number }): StackCommand {
+export function stackCommand(
+  command: string,
+  args: string[],
+  user?: { uid: number; gid: number },
+): StackCommand {
   if (STACK === 'bookworm') return { command, args, ...(user ? { user } : {}) };
   let program = command;
   if (command.startsWith(HOST_PG_BIN)) program = `${PG_BIN}/${command.slice(HOST_PG_BIN.length)}`;
