@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { Etcd3 } from 'etcd3';
 import type { ClusterState } from '../src/cluster/index.js';
 import { connectEtcd } from '../src/dcs/connect.js';
@@ -10,12 +11,13 @@ import type { Logger } from '../src/log.js';
 import { createApiServer } from './api/server.js';
 import type { NodeView } from './api/view.js';
 import type { AgentConfig } from './config/load.js';
+import { ConfigReloader } from './config/reload.js';
 import { decide } from './ha/decide.js';
 import { failoverCandidate } from './ha/manual.js';
 import type { HaSnapshot, PeerStatus } from './ha/types.js';
 import { Executor } from './execute.js';
 import { memberValue, observePostgres, type Observation } from './observe.js';
-import { confirmFailsafe, probePeers } from './peers.js';
+import { configurePeerTls, confirmFailsafe, probePeers } from './peers.js';
 import { PgControl } from './postgres/control.js';
 import { PgQuery } from './postgres/query.js';
 import { AgentApiImpl } from './api-impl.js';
@@ -53,7 +55,9 @@ export class Agent {
   writer!: ClusterWriter;
   lease!: AgentLease;
   executor!: Executor;
-  server: Server | null = null;
+  server: Server | HttpsServer | null = null;
+  /** SIGHUP and POST /reload: re-read the YAML, apply what can change live. */
+  readonly reloader: ConfigReloader = new ConfigReloader(this);
 
   cluster: ClusterState | null = null;
   isDcsReachable = false;
@@ -153,7 +157,10 @@ export class Agent {
     this.watchdog.onFenced = (pid) =>
       this.log.error({ pid }, 'watchdog fenced PostgreSQL: the leader lease was not renewed in time');
     this.watchdog.start();
-    this.server = createApiServer(new AgentApiImpl(this), this.config.restapi.auth);
+    configurePeerTls(this.config.restapi.tls);
+    this.server = createApiServer(new AgentApiImpl(this), () => this.config.restapi, {
+      reload: () => this.reloader.reload(),
+    });
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(this.config.restapi.listenPort, this.config.restapi.listenHost, () => resolve());
@@ -412,6 +419,7 @@ export class Agent {
           apiUrl: `http://${this.config.restapi.connectAddress}/patroni`,
         },
         this.config.restapi.auth,
+        known.members,
       );
       this.failsafeActive = failsafeAllAccepted;
       if (failsafeAllAccepted) this.#failsafeConfirmedAt = monotonicMs();

@@ -111,7 +111,7 @@ export function memberValue(
       : 'replica';
   const value: Record<string, unknown> = {
     conn_url: `postgres://${config.postgresql.connectHost}:${config.postgresql.connectPort}/${config.postgresql.database}`,
-    api_url: `http://${config.restapi.connectAddress}/patroni`,
+    api_url: `${config.restapi.tls ? 'https' : 'http'}://${config.restapi.connectAddress}/patroni`,
     state: pg.state,
     role,
     version: COMPAT_VERSION,

@@ -88,7 +88,7 @@ const DESCRIPTIONS: Record<string, string> = {
   'routing.writable_probe':
     'How the router learns that a new leader accepts writes before routing writes to it.',
   'routing.writable_probe.method':
-    "`member`: the leader's member key says running + primary; `sql`: `pg_is_in_recovery()` is false; `rest`: Patroni's REST API says primary.",
+    "`auto`: `sql` when a password is configured, else `rest`; `member`: the leader's member key says running + primary; `sql`: `pg_is_in_recovery()` is false; `rest`: `GET /patroni` reports role primary and state running (Patroni takes the role from `pg_is_in_recovery()` on each request; no login needed).",
   'routing.writable_probe.interval_ms': 'Pause between probes of a new leader.',
   'routing.writable_probe.timeout_ms':
     'How long a new leader is probed before the probe gives up (its member key can still mark it writable).',
@@ -158,6 +158,7 @@ const DESCRIPTIONS: Record<string, string> = {
   'vip.ndptool.command': 'Path or name of `ndptool`.',
   'vip.ip_command': 'Path or name of iproute2 `ip`.',
   'vip.duplicate_probe': 'Before taking the VIP, ask the link whether another host still answers for it.',
+  'vip.handover': 'Before adding an IPv4 VIP, wait until the previous holder has dropped it (ARP probes).',
   'vip.duplicate_probe.enabled': 'Probe before taking.',
 };
 /** Descriptions of keys that recur in several sections, by their last name. */

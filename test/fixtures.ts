@@ -1,7 +1,18 @@
 import { readFileSync } from 'node:fs';
 import type { RawKey } from '../src/cluster/index.js';
 
-const shared = new URL('../../shared/fixtures/', import.meta.url);
+/** Recorded fixtures live in the repository (test/fixtures/), so a clone alone runs the unit tests. */
+const fixturesDir = new URL('./fixtures/', import.meta.url);
+
+/** Absolute path of a file in test/fixtures/. */
+export function fixturePath(name: string): string {
+  return new URL(name, fixturesDir).pathname;
+}
+
+/** Text of a file in test/fixtures/. */
+export function readFixture(name: string): string {
+  return readFileSync(new URL(name, fixturesDir), 'utf8');
+}
 
 interface RecordedKey {
   value: string;
@@ -12,7 +23,7 @@ interface RecordedKey {
 
 /** Every key a real Patroni 3.0.2 cluster had (scope `lab`), as RawKey relative to the scope prefix. */
 export function patroni302Keys(): RawKey[] {
-  const recorded = JSON.parse(readFileSync(new URL('patroni-3.0.2-keys.json', shared), 'utf8')) as {
+  const recorded = JSON.parse(readFixture('patroni-3.0.2-keys.json')) as {
     keys: Record<string, RecordedKey>;
   };
   return Object.entries(recorded.keys).map(([key, k]) => ({
@@ -21,6 +32,42 @@ export function patroni302Keys(): RawKey[] {
     modRevision: k.mod_revision,
     lease: k.lease ? '7587870000000001' : '0',
   }));
+}
+
+/**
+ * Every key of one scope of the real Patroni 4.0.7 recording (scope `lab4`: 3 nodes, quorum mode, after
+ * one switchover; scope `standby4`: a standby cluster led by a `standby_leader`), as RawKey.
+ */
+export function patroni407Keys(scope: 'lab4' | 'standby4'): RawKey[] {
+  const recorded = JSON.parse(readFixture('patroni-4.0.7-keys.json')) as {
+    keys: Record<string, RecordedKey>;
+  };
+  const prefix = `/service/${scope}/`;
+  return Object.entries(recorded.keys)
+    .filter(([key]) => key.startsWith(prefix))
+    .map(([key, k]) => ({
+      key: key.slice(prefix.length),
+      value: k.value,
+      modRevision: k.mod_revision,
+      lease: k.lease ? '7587870000000001' : '0',
+    }));
+}
+
+/** The recorded Patroni 4.0.7 REST answers: `{ leader|replica|standby_leader: { 'GET /path': { status, body } } }`. */
+export function patroni407Rest(): Record<string, Record<string, { status: number; body: unknown }>> {
+  return JSON.parse(readFixture('patroni-4.0.7-rest.json')) as Record<
+    string,
+    Record<string, { status: number; body: unknown }>
+  >;
+}
+
+/** Which member the 4.0.7 recording names as leader, replica and standby leader. */
+export function patroni407Names(): { leader: string; replica: string; standby_leader: string } {
+  return JSON.parse(readFixture('patroni-4.0.7-keys.json')) as {
+    leader: string;
+    replica: string;
+    standby_leader: string;
+  };
 }
 
 /** A member value as Patroni 4.1 writes it (reference: patroni.md §1.3). */

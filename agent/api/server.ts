@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { timingSafeEqual } from 'node:crypto';
 import type { ClusterState } from '../../src/cluster/index.js';
-import type { Credentials } from '../config/load.js';
+import type { Credentials, RestApiTls } from '../config/load.js';
 import type { PeerStatus } from '../ha/types.js';
 import { clusterAsJson } from './cluster-json.js';
 import { healthStatus } from './health.js';
@@ -23,9 +26,23 @@ export interface AgentApi {
   wake(): void;
   restart(): Promise<{ ok: boolean; message: string }>;
   reinitialize(force: boolean): Promise<{ ok: boolean; message: string }>;
-  reload(): void;
+  /** Re-reads the YAML and applies what can change live (`POST /reload`, like SIGHUP). */
+  reload(): Promise<ReloadAnswer> | void;
   acceptFailsafe(from: string): { ok: boolean; lsn: number | null; message: string };
   waitForLeaderChange(from: string, timeoutMs: number): Promise<string | null>;
+}
+
+/** What `POST /reload` answers: 202 with what was applied, or 500 when the new file was refused. */
+export interface ReloadAnswer {
+  readonly ok: boolean;
+  readonly message: string;
+}
+
+/** The REST API's security settings, read on every request so that a reload applies them live. */
+export interface RestApiSecurity {
+  readonly auth: Credentials | null;
+  readonly tls: RestApiTls | null;
+  readonly allowUnauthenticatedWrites: boolean;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -88,8 +105,42 @@ export function mergePatch(
   return out;
 }
 
-/** Patroni's REST API on one node (reference §2): health paths, status, cluster, and unsafe actions. */
-export function createApiServer(api: AgentApi, auth: Credentials | null): Server {
+/** Key material for an HTTPS server from the restapi TLS files (read now: a reload re-reads them). */
+export function tlsOptions(tls: RestApiTls) {
+  return {
+    cert: readFileSync(tls.certfile),
+    key: readFileSync(tls.keyfile ?? tls.certfile),
+    ...(tls.keyfilePassword !== undefined ? { passphrase: tls.keyfilePassword } : {}),
+    ...(tls.cafile ? { ca: readFileSync(tls.cafile) } : {}),
+    requestCert: tls.verifyClient !== 'none',
+    rejectUnauthorized: tls.verifyClient === 'required',
+  };
+}
+
+/**
+ * Why an unsafe request is refused before authentication is looked at, or null. Without credentials and
+ * without `allow_unauthenticated_writes` the unsafe endpoints stay closed (configuration validation
+ * refuses such a file; this guards any other caller). `verify_client: optional` needs a certificate here.
+ */
+function unsafeRefusal(req: IncomingMessage, security: RestApiSecurity): string | null {
+  const socket = req.socket as Partial<TLSSocket>;
+  const hasClientCert = socket.encrypted === true && socket.authorized === true;
+  if (security.tls?.verifyClient === 'optional' && !hasClientCert) return 'client certificate required';
+  if (!security.auth && !security.allowUnauthenticatedWrites && !hasClientCert)
+    return 'unsafe endpoints are disabled: set restapi.authentication (or restapi.allow_unauthenticated_writes: true)';
+  return null;
+}
+
+/**
+ * Patroni's REST API on one node (reference §2): health paths, status, cluster, and unsafe actions. HTTPS
+ * when `security().tls` is set at creation (certificates can be swapped later with `setSecureContext`).
+ * `hooks.reload` answers `POST /reload` (the agent's YAML reload) in place of `api.reload`.
+ */
+export function createApiServer(
+  api: AgentApi,
+  security: () => RestApiSecurity,
+  hooks: { reload?: () => Promise<ReloadAnswer> } = {},
+): Server | HttpsServer {
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
@@ -122,7 +173,10 @@ export function createApiServer(api: AgentApi, auth: Credentials | null): Server
       const status = healthStatus(path, url.searchParams, view) ?? 503;
       return send(res, status, statusDocument(view), headOnly);
     }
-    const access = isAuthorized(req, auth);
+    const current = security();
+    const refusal = unsafeRefusal(req, current);
+    if (refusal) return send(res, 403, refusal);
+    const access = isAuthorized(req, current.auth);
     if (access !== 'ok') {
       return send(res, 401, access === 'missing' ? 'no auth header received' : 'not authenticated', false, {
         'WWW-Authenticate': 'Basic realm="Patroni"',
@@ -181,8 +235,10 @@ export function createApiServer(api: AgentApi, auth: Credentials | null): Server
       return send(res, r.ok ? 200 : 503, r.message);
     }
     if (route === 'POST /reload') {
-      api.reload();
-      return send(res, 202, 'reload scheduled');
+      const r = hooks.reload ? await hooks.reload() : await api.reload();
+      if (!r) return send(res, 202, 'reload scheduled');
+      // 202 like Patroni (patronictl reads 200 as "nothing changed"), with what was applied in the body.
+      return send(res, r.ok ? 202 : 500, r.message);
     }
     if (route === 'POST /reinitialize') {
       const r = await api.reinitialize(body['force'] === true);
@@ -200,10 +256,12 @@ export function createApiServer(api: AgentApi, auth: Credentials | null): Server
     }
     return send(res, 404, 'Not Found');
   };
-  return createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((err: unknown) => {
       if (!res.headersSent) send(res, 503, `error: ${err instanceof Error ? err.message : String(err)}`);
       else res.destroy();
     });
-  });
+  };
+  const tls = security().tls;
+  return tls ? createHttpsServer(tlsOptions(tls), listener) : createServer(listener);
 }

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { isAbsolute, dirname, resolve } from 'node:path';
+import { isAbsolute, dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, SwitchyardError, describeError } from '../../src/errors.js';
@@ -22,6 +22,10 @@ export interface AgentConfig {
     readonly listenPort: number;
     readonly connectAddress: string;
     readonly auth: Credentials | null;
+    /** HTTPS when `certfile` is set (Patroni's restapi TLS keys); files are read when the server starts. */
+    readonly tls: RestApiTls | null;
+    /** `restapi.allow_unauthenticated_writes: true`: unsafe endpoints open without authentication. */
+    readonly allowUnauthenticatedWrites: boolean;
   };
   readonly etcd: EtcdConnection;
   /** `bootstrap.dcs` as written to `/config` by the bootstrap winner. */
@@ -49,6 +53,15 @@ export interface AgentConfig {
   };
   /** Effective tags as published in the member key (false built-in booleans omitted, like Patroni). */
   readonly tags: Readonly<Record<string, unknown>>;
+}
+
+export interface RestApiTls {
+  readonly certfile: string;
+  readonly keyfile: string | undefined;
+  readonly keyfilePassword: string | undefined;
+  readonly cafile: string | undefined;
+  /** `required`: no TLS connection without a client certificate signed by `cafile`; `optional`: unsafe requests need one. */
+  readonly verifyClient: 'none' | 'optional' | 'required';
 }
 
 export interface LoadResult {
@@ -117,6 +130,17 @@ function impossibleValues(file: string, c: AgentConfigInput): string[] {
       );
     }
   }
+  const api = c.restapi;
+  const isClientCertRequired = api.verify_client === 'required' && api.cafile !== undefined;
+  if (!api.authentication && api.allow_unauthenticated_writes !== true && !isClientCertRequired) {
+    out.push(
+      `${file}: restapi.authentication: required: without it anyone who reaches the REST port could restart, reinitialize, switch over, fail over, reload or PATCH /config; set restapi.authentication.{username,password} (or verify_client: required with cafile), or restapi.allow_unauthenticated_writes: true to leave them open`,
+    );
+  }
+  if ((api.keyfile || api.cafile || api.verify_client) && !api.certfile)
+    out.push(`${file}: restapi.certfile: required when keyfile, cafile or verify_client is set`);
+  if (api.verify_client && api.verify_client !== 'none' && !api.cafile)
+    out.push(`${file}: restapi.cafile: required when verify_client is ${api.verify_client}`);
   if (!c.etcd3.hosts && !c.etcd3.host)
     out.push(`${file}: etcd3.hosts: required (a list or "host:port,host:port")`);
   if (c.etcd3.username !== undefined && c.etcd3.password === undefined) {
@@ -173,6 +197,16 @@ export function parseAgentConfig(text: string, file: string): LoadResult {
       listenPort: api.port,
       connectAddress: c.restapi.connect_address,
       auth: credentials(c.restapi.authentication),
+      tls: c.restapi.certfile
+        ? {
+            certfile: abs(c.restapi.certfile),
+            keyfile: c.restapi.keyfile === undefined ? undefined : abs(c.restapi.keyfile),
+            keyfilePassword: c.restapi.keyfile_password,
+            cafile: c.restapi.cafile === undefined ? undefined : abs(c.restapi.cafile),
+            verifyClient: c.restapi.verify_client ?? 'none',
+          }
+        : null,
+      allowUnauthenticatedWrites: c.restapi.allow_unauthenticated_writes === true,
     },
     etcd: {
       hosts: hostList.map((h) => (isTls && !/^https?:\/\//.test(h) ? `https://${h}` : h)),
@@ -191,7 +225,8 @@ export function parseAgentConfig(text: string, file: string): LoadResult {
       connectPort: pgConnect.port,
       dataDir: abs(c.postgresql.data_dir),
       binDir: c.postgresql.bin_dir ?? DEFAULT_BIN_DIR,
-      pgpass: abs(c.postgresql.pgpass ?? `/tmp/pgpass-${c.name}`),
+      // Default next to the data directory (owned by the PostgreSQL OS user), never a shared /tmp.
+      pgpass: abs(c.postgresql.pgpass ?? join(dirname(abs(c.postgresql.data_dir)), `.pgpass-${c.name}`)),
       database: c.postgresql.database ?? 'postgres',
       superuser: credentials(c.postgresql.authentication.superuser) as Credentials,
       replication: credentials(c.postgresql.authentication.replication) as Credentials,

@@ -65,6 +65,13 @@ export const AgentConfigSchema = z
         listen: hostPort,
         connect_address: hostPort,
         authentication: nullable(CredentialsSchema),
+        /** Leave the unsafe endpoints open without authentication (the agent refuses to start otherwise). */
+        allow_unauthenticated_writes: z.boolean().optional(),
+        certfile: z.string().min(1).optional(),
+        keyfile: z.string().min(1).optional(),
+        keyfile_password: z.union([z.string(), z.number()]).transform(String).optional(),
+        cafile: z.string().min(1).optional(),
+        verify_client: z.enum(['none', 'optional', 'required']).optional(),
       })
       .passthrough(),
     etcd3: z

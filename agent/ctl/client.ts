@@ -4,6 +4,7 @@ import { connectEtcd } from '../../src/dcs/connect.js';
 import { ClusterWriter } from '../../src/dcs/cluster-writer.js';
 import { SwitchyardError } from '../../src/errors.js';
 import type { AgentConfig } from '../config/load.js';
+import { configurePeerTls, request } from '../peers.js';
 
 export interface RestAnswer {
   status: number;
@@ -19,6 +20,8 @@ export class CtlClient {
   ) {}
 
   static async open(config: AgentConfig): Promise<CtlClient> {
+    // Like patronictl falling back to the restapi section: trust its cafile, present its certificate.
+    configurePeerTls(config.restapi.tls);
     const client = await connectEtcd({ ...config.etcd, requestTimeoutMs: 5000 });
     return new CtlClient(config, client, new ClusterWriter(client, config.namespace, config.scope, 5000));
   }
@@ -45,7 +48,7 @@ export class CtlClient {
       headers['Authorization'] =
         `Basic ${Buffer.from(`${auth.username}:${auth.password ?? ''}`).toString('base64')}`;
     try {
-      const res = await fetch(`${base}${path}`, {
+      const res = await request(`${base}${path}`, {
         method,
         headers,
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),

@@ -1,13 +1,4 @@
-import {
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  chownSync,
-  chmodSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentConfig } from '../config/load.js';
 import {
@@ -16,13 +7,18 @@ import {
   hasStandbySignal,
   isDataDirEmpty,
   setStandbySignal,
+  userParameters,
   writeAgentConf,
+  writeInitdbPasswordFile,
   writePgHba,
   writePgpass,
   type Following,
 } from './files.js';
 import { parseControlData, parseTimelineHistory, type ControlData } from './lsn.js';
 import { check, resolvePgUser, runPg, type PgOsUser } from './run.js';
+import { readKnownParameters, type KnownParameters } from './parameters.js';
+import { createLogger, type Logger } from '../../src/log.js';
+import { assertOwnedDataDir, prepareDataDir } from './data-dir.js';
 
 /** The process exists and is not a zombie (a stopped postmaster's parent may not have reaped it yet). */
 function isAlive(pid: number): boolean {
@@ -46,8 +42,15 @@ export class PgControl {
   readonly dataDir: string;
   readonly logFile: string;
   #dcsParameters: Readonly<Record<string, unknown>> = {};
+  #known: Promise<KnownParameters | null> | null = null;
+  #reported = '';
+  /** What the last start/repoint wrote, so a configuration reload can rewrite switchyard.conf alike. */
+  #last: { following: Following | null; synchronousStandbyNames: string } | null = null;
 
-  constructor(private readonly config: AgentConfig) {
+  constructor(
+    private readonly config: AgentConfig,
+    private readonly log: Logger = createLogger({ name: `agent:${config.name}` }),
+  ) {
     this.dataDir = config.postgresql.dataDir;
     this.user = resolvePgUser(this.dataDir);
     this.logFile = `${this.dataDir}.log`;
@@ -64,6 +67,20 @@ export class PgControl {
   /** PostgreSQL parameters from `/config` (postgresql.parameters), applied at the next start. */
   setDcsParameters(params: Readonly<Record<string, unknown>>): void {
     this.#dcsParameters = params;
+  }
+
+  /**
+   * Parameters for switchyard.conf: the user's, validated against this server's own parameter list
+   * (`postgres --describe-config`, read once); each dropped one is logged once per change of the set.
+   */
+  async #parameters(following: Following | null, synchronousStandbyNames: string) {
+    this.#known ??= readKnownParameters(this.config.postgresql.binDir, this.user).catch(() => null);
+    const known = await this.#known;
+    const { dropped } = userParameters(this.config, this.#dcsParameters, known);
+    const report = dropped.join('\n');
+    if (report !== this.#reported) for (const line of dropped) this.log.warn(line);
+    this.#reported = report;
+    return agentParameters(this.config, this.#dcsParameters, following, synchronousStandbyNames, known);
   }
 
   isDataDirEmpty(): boolean {
@@ -102,9 +119,7 @@ export class PgControl {
   }
 
   #prepareDir(): void {
-    mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
-    if (this.user) chownSync(this.dataDir, this.user.uid, this.user.gid);
-    chmodSync(this.dataDir, 0o700);
+    prepareDataDir(this.dataDir, this.user);
     writePgpass(this.config, this.user);
   }
 
@@ -112,9 +127,7 @@ export class PgControl {
   async initdb(): Promise<void> {
     this.#prepareDir();
     const su = this.config.postgresql.superuser;
-    const pwfile = join(this.dataDir, '..', `.pwfile-${this.config.name}`);
-    writeFileSync(pwfile, `${su.password ?? ''}\n`, { mode: 0o600 });
-    if (this.user) chownSync(pwfile, this.user.uid, this.user.gid);
+    const pwfile = writeInitdbPasswordFile(this.dataDir, this.config.name, su.password ?? '', this.user);
     try {
       const args = [
         '-D',
@@ -161,6 +174,8 @@ export class PgControl {
   /** Deletes the data directory's contents (reinit, failed clone). */
   wipe(): void {
     if (!existsSync(this.dataDir)) return;
+    // A data directory swapped for a symlink to a root-owned directory must not empty that directory.
+    assertOwnedDataDir(this.dataDir, this.user);
     for (const entry of readdirSync(this.dataDir))
       rmSync(join(this.dataDir, entry), { recursive: true, force: true });
   }
@@ -184,9 +199,10 @@ export class PgControl {
   }): Promise<void> {
     writePgpass(this.config, this.user);
     if (this.config.postgresql.pgHba) writePgHba(this.dataDir, this.config.postgresql.pgHba, this.user);
+    this.#last = { following: options.following, synchronousStandbyNames: options.synchronousStandbyNames };
     writeAgentConf(
       this.dataDir,
-      agentParameters(this.config, this.#dcsParameters, options.following, options.synchronousStandbyNames),
+      await this.#parameters(options.following, options.synchronousStandbyNames),
       this.user,
     );
     setStandbySignal(this.dataDir, options.standby, this.user);
@@ -206,12 +222,27 @@ export class PgControl {
 
   /** Rewrites primary_conninfo/slot and reloads: PostgreSQL ≥ 13 repoints the walreceiver without restart. */
   async repoint(following: Following | null, synchronousStandbyNames: string): Promise<void> {
+    this.#last = { following, synchronousStandbyNames };
+    writeAgentConf(this.dataDir, await this.#parameters(following, synchronousStandbyNames), this.user);
+    await this.reload();
+  }
+
+  /**
+   * After the agent's YAML was reloaded: rewrites pg_hba.conf (when `postgresql.pg_hba` is set) and
+   * switchyard.conf as the last start/repoint did, then reloads PostgreSQL. False when it is not running
+   * (the next start writes them). Parameters that need a restart stay pending, as PostgreSQL reports.
+   */
+  async rewriteConf(): Promise<boolean> {
+    const last = this.#last;
+    if (!last || !this.isRunning()) return false;
+    if (this.config.postgresql.pgHba) writePgHba(this.dataDir, this.config.postgresql.pgHba, this.user);
     writeAgentConf(
       this.dataDir,
-      agentParameters(this.config, this.#dcsParameters, following, synchronousStandbyNames),
+      await this.#parameters(last.following, last.synchronousStandbyNames),
       this.user,
     );
     await this.reload();
+    return true;
   }
 
   async reload(): Promise<void> {

@@ -1,7 +1,9 @@
-import { chownSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { AgentConfig } from '../config/load.js';
 import type { PgOsUser } from './run.js';
+import { checkParameters, type KnownParameters, type ParameterCheck } from './parameters.js';
+import { readFileNoFollow, writeFileNoFollow } from './safe-write.js';
 
 /** File the agent owns inside the data directory; postgresql.conf includes it (last setting wins). */
 export const AGENT_CONF = 'switchyard.conf';
@@ -28,12 +30,30 @@ export interface Following {
   readonly slot: string;
 }
 
+/**
+ * The user's parameters after validation (see `checkParameters`): the cluster config's, then this node's
+ * YAML on top (Patroni's order), with the reason for each one dropped.
+ */
+export function userParameters(
+  config: AgentConfig,
+  dcsParameters: Readonly<Record<string, unknown>>,
+  known: KnownParameters | null,
+): ParameterCheck {
+  const dynamic = checkParameters(dcsParameters, 'dynamic', known);
+  const local = checkParameters(config.postgresql.parameters, 'local', known);
+  return {
+    accepted: { ...dynamic.accepted, ...local.accepted },
+    dropped: [...dynamic.dropped, ...local.dropped],
+  };
+}
+
 /** Parameters the agent needs for HA; user parameters (patroni.yml, then /config) come on top, except these. */
 export function agentParameters(
   config: AgentConfig,
   dcsParameters: Readonly<Record<string, unknown>>,
   following: Following | null,
   synchronousStandbyNames: string,
+  known: KnownParameters | null = null,
 ): Record<string, string | number | boolean> {
   const pg = config.postgresql;
   const params: Record<string, string | number | boolean> = {
@@ -45,10 +65,7 @@ export function agentParameters(
     wal_keep_size: '128MB',
     unix_socket_directories: '/tmp',
   };
-  for (const [k, v] of Object.entries(dcsParameters)) {
-    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') params[k] = v;
-  }
-  Object.assign(params, pg.parameters);
+  Object.assign(params, userParameters(config, dcsParameters, known).accepted);
   params['listen_addresses'] = pg.listenAddresses;
   params['port'] = pg.port;
   params['cluster_name'] = config.scope;
@@ -66,9 +83,9 @@ export function renderConf(params: Record<string, string | number | boolean>): s
   return `# Written by the switchyard agent on every start; edit patroni.yml or /config instead.\n${lines.join('\n')}\n`;
 }
 
-function writeOwned(path: string, text: string, user: PgOsUser | null, mode = 0o600): void {
-  writeFileSync(path, text, { mode });
-  if (user) chownSync(path, user.uid, user.gid);
+/** A file inside the data directory: never through a symlink, owned by the data directory's owner, 0600. */
+function writeOwned(path: string, text: string, user: PgOsUser | null): void {
+  writeFileNoFollow(path, text, { owner: user, mode: 0o600, dirOwnedBy: 'owner' });
 }
 
 /** Writes switchyard.conf and makes postgresql.conf include it once. */
@@ -79,7 +96,7 @@ export function writeAgentConf(
 ): void {
   writeOwned(join(dataDir, AGENT_CONF), renderConf(params), user);
   const main = join(dataDir, 'postgresql.conf');
-  const text = existsSync(main) ? readFileSync(main, 'utf8') : '';
+  const text = readFileNoFollow(main) ?? '';
   if (!text.includes(`include_if_exists = '${AGENT_CONF}'`)) {
     writeOwned(main, `${text}\ninclude_if_exists = '${AGENT_CONF}'\n`, user);
   }
@@ -103,7 +120,12 @@ export function writePgpass(config: AgentConfig, user: PgOsUser | null): void {
   const lines = [pg.replication, pg.superuser, ...(pg.rewind ? [pg.rewind] : [])]
     .filter((c) => c.password !== undefined)
     .map((c) => `*:*:*:${esc(c.username)}:${esc(c.password as string)}`);
-  writeOwned(pg.pgpass, `${lines.join('\n')}\n`, user);
+  // A pre-existing pgpass (any mode) is replaced by a new 0600 file, never written through a symlink.
+  writeFileNoFollow(pg.pgpass, `${lines.join('\n')}\n`, {
+    owner: user,
+    mode: 0o600,
+    dirOwnedBy: 'owner-or-root',
+  });
 }
 
 /** pg_hba.conf: `postgresql.pg_hba` replaces it on every start when set; else bootstrap lines after initdb. */
@@ -114,9 +136,22 @@ export function writePgHba(dataDir: string, lines: readonly string[], user: PgOs
 export function appendPgHba(dataDir: string, lines: readonly string[], user: PgOsUser | null): void {
   if (lines.length === 0) return;
   const path = join(dataDir, 'pg_hba.conf');
-  const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
+  const text = readFileNoFollow(path) ?? '';
   // Patroni puts bootstrap.pg_hba first so that its rules win over initdb's defaults.
   writeOwned(path, `${lines.join('\n')}\n${text}`, user);
+}
+
+/** The initdb password file (superuser password, 0600, removed after initdb): next to the data directory. */
+export function writeInitdbPasswordFile(
+  dataDir: string,
+  member: string,
+  password: string,
+  user: PgOsUser | null,
+): string {
+  const path = join(dirname(dataDir), `.pwfile-${member}`);
+  rmSync(path, { force: true });
+  writeFileNoFollow(path, `${password}\n`, { owner: user, mode: 0o600, dirOwnedBy: 'owner-or-root' });
+  return path;
 }
 
 export function isDataDirEmpty(dataDir: string): boolean {

@@ -174,8 +174,4 @@ export function doubleWritable(samples: readonly ProbeSample[]): number {
   return samples.filter((s) => s.writable.length >= 2).length;
 }
 
-export function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
-}
+export { percentile } from '../lib/stats.js';

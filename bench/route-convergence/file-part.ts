@@ -11,8 +11,8 @@ import {
   type HaproxyInstance,
 } from '../../test/harness/index.js';
 import { IdentityNode, waitApplied, whoAnswers } from '../../test/integration/helpers.js';
-import { startCompiledRouter } from './router.js';
-import { sleep, summarize, type Summary } from './stats.js';
+import { BUILD_DIR, startCompiledRouter } from './router.js';
+import { sleep, summarize, type Summary } from '../lib/stats.js';
 import { SyntheticClusters } from './synthetic.js';
 
 export interface FilePartResult {
@@ -105,7 +105,7 @@ export async function runFilePart(opts: {
         },
       },
     };
-    const router = await startCompiledRouter(group, 'router', config);
+    const router = await startCompiledRouter(BUILD_DIR, group, 'router', config);
     await waitFor(() => existsSync(`${dir}/haproxy.cfg`), {
       what: 'router wrote haproxy.cfg',
       timeoutMs: 30_000,

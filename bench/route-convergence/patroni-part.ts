@@ -16,7 +16,7 @@ import {
   type PatroniCluster,
 } from '../../test/harness/index.js';
 import { routerStatus, waitApplied } from '../../test/integration/helpers.js';
-import { startCompiledRouter } from './router.js';
+import { BUILD_DIR, startCompiledRouter } from './router.js';
 import {
   Writer,
   acksFromNonHolders,
@@ -24,11 +24,13 @@ import {
   type HolderSpan,
   type WriterResult,
 } from '../../test/integration/writer.js';
+import { startPgBouncerBed, type PgBouncerBed } from '../../test/targets/pgbouncer-bed.js';
 import { DirectWriteProbe, ServerStatePoller, type DirectAck } from './direct.js';
-import { sampleProc, sleep, summarize, type Summary } from './stats.js';
+import { sampleProc, sleep, summarize, type Summary } from '../lib/stats.js';
 
 export type EventKind = 'switchover' | 'failover';
-export type ListenerName = 'A' | 'B';
+export type ListenerName = 'A' | 'B' | 'P';
+const LISTENERS = ['A', 'B', 'P'] as const;
 
 export interface ListenerEvent {
   /** Longest gap between consecutive acknowledged writes in the event window (ms). */
@@ -59,6 +61,18 @@ export interface PatroniEvent {
   directOutageMs: number | null;
   /** Router log: the leader key's change to the new leader seen by the router − first direct write accepted (ms). */
   routerSawKeyMs: number | null;
+  /**
+   * The event's timeline from outside, ms after the request (t0): the old primary's last direct write,
+   * the leader key released and taken (the bench's own etcd watch), the new primary's first direct
+   * write, and the first write routed through each listener to it.
+   */
+  timeline: {
+    oldLastWrite: number | null;
+    keyReleased: number | null;
+    keyTaken: number | null;
+    writable: number | null;
+    routed: Record<ListenerName, number | null>;
+  };
   listeners: Record<ListenerName, ListenerEvent>;
 }
 
@@ -156,6 +170,7 @@ export async function runPatroniPart(opts: {
   let cluster: PatroniCluster | undefined;
   let haA: HaproxyInstance | undefined;
   let haB: HaproxyInstance | undefined;
+  let bed: PgBouncerBed | undefined;
   let watchClient: Etcd3 | undefined;
   const group = ProcessGroup.create('route-bench-patroni');
   try {
@@ -194,17 +209,13 @@ export async function runPatroniPart(opts: {
     const portA = await freePort();
     const portB = await freePort();
     const dir = group.dir;
+    // P: a PgBouncer 1.18 the same router repoints (its database `postgres`, so one writer fits all).
+    bed = await startPgBouncerBed('[databases]\n');
+    const portP = bed.bouncer.port;
     const routerConfig = {
       dcs: { type: 'etcd3', hosts: etcd.endpoints },
       clusters: ['bench'],
-      routing: {
-        writable_probe: {
-          method: 'sql',
-          interval_ms: 20,
-          user: 'postgres',
-          password: PATRONI_SUPERUSER.password,
-        },
-      },
+      // routing.writable_probe left at its default (auto: no password here, so GET /patroni every 20 ms)
       targets: {
         haproxy: {
           output: `${dir}/haproxy-a.cfg`,
@@ -214,9 +225,14 @@ export async function runPatroniPart(opts: {
           timeouts: { connect: '300ms' },
           frontends: { bench: { primary: `127.0.0.1:${portA}` } },
         },
+        pgbouncer: {
+          output: bed.routesPath,
+          databases: { postgres: { cluster: 'bench', dbname: 'postgres' } },
+          admin: { host: '127.0.0.1', port: portP, user: 'pgbouncer_admin' },
+        },
       },
     };
-    const router = await startCompiledRouter(group, 'router', routerConfig);
+    const router = await startCompiledRouter(BUILD_DIR, group, 'router', routerConfig);
     await waitFor(async () => (await routerStatus(router.api)).clusters['bench']?.writable === true, {
       what: 'router sees a writable leader',
       timeoutMs: 30_000,
@@ -248,6 +264,7 @@ export async function runPatroniPart(opts: {
     const initial = await leaderNow();
     await routedTo(portA, initial, 'A routes to the leader');
     await routedTo(portB, initial, 'B routes to the leader');
+    await routedTo(portP, initial, 'P routes to the leader');
     const routerRssKb = sampleProc(router.proc.pid).rssKb;
 
     const plan: EventKind[] = [
@@ -259,9 +276,11 @@ export async function runPatroniPart(opts: {
       const from = await leaderNow();
       await routedTo(portA, from, `A routes to ${from} before event ${i + 1}`);
       await routedTo(portB, from, `B routes to ${from} before event ${i + 1}`);
+      await routedTo(portP, from, `P routes to ${from} before event ${i + 1}`);
       const writers = {
         A: new Writer(portA, PATRONI_SUPERUSER.password).start(),
         B: new Writer(portB, PATRONI_SUPERUSER.password).start(),
+        P: new Writer(portP, PATRONI_SUPERUSER.password).start(),
       };
       const direct = new DirectWriteProbe(
         cluster.nodes.map((n) => n.pgPort),
@@ -289,9 +308,10 @@ export async function runPatroniPart(opts: {
         commandMs = Date.now() - t0;
         await routedTo(portA, to, `A routes to the new leader ${to}`);
         await routedTo(portB, to, `B routes to the new leader ${to}`);
+        await routedTo(portP, to, `P routes to the new leader ${to}`);
         await sleep(500);
       } finally {
-        results = { A: await writers.A.stop(), B: await writers.B.stop() };
+        results = { A: await writers.A.stop(), B: await writers.B.stop(), P: await writers.P.stop() };
         directAcks = await direct.stop();
         await pollers.A.stop();
         await pollers.B.stop();
@@ -299,10 +319,10 @@ export async function runPatroniPart(opts: {
       const end = Date.now();
       const firstDirect = firstAck(directAcks, portOf(to), t0);
       const listeners = {} as Record<ListenerName, ListenerEvent>;
-      for (const name of ['A', 'B'] as const) {
+      for (const name of LISTENERS) {
         const r = results[name];
         const firstRouted = firstAck(r.acks, portOf(to), t0);
-        const up = pollers[name].firstUp(to, t0);
+        const up = name === 'P' ? null : pollers[name].firstUp(to, t0);
         listeners[name] = {
           outageMs: longestGap(r.acks, t0 - 500, end),
           routeLagMs: firstRouted !== null && firstDirect !== null ? firstRouted - firstDirect : null,
@@ -314,6 +334,7 @@ export async function runPatroniPart(opts: {
           clientAfterUpMs: up !== null && firstRouted !== null ? firstRouted - up : null,
         };
       }
+      const rel = (at: number | null | undefined) => (at === null || at === undefined ? null : at - t0);
       const sawKey = routerSawLeader(group.logTail('router', 200), to, t0);
       const event: PatroniEvent = {
         kind,
@@ -322,6 +343,20 @@ export async function runPatroniPart(opts: {
         commandMs,
         directOutageMs: directOutage(directAcks, portOf(from), firstDirect),
         routerSawKeyMs: sawKey !== null && firstDirect !== null ? sawKey - firstDirect : null,
+        timeline: {
+          oldLastWrite: rel(
+            directAcks.filter((a) => a.port === portOf(from) && a.ackAt <= (firstDirect ?? end)).at(-1)
+              ?.ackAt,
+          ),
+          keyReleased: rel(spans.find((sp) => sp.from >= t0 && sp.name !== from)?.from),
+          keyTaken: rel(spans.find((sp) => sp.from >= t0 && sp.name === to)?.from),
+          writable: rel(firstDirect),
+          routed: {
+            A: rel(firstAck(results.A.acks, portOf(to), t0)),
+            P: rel(firstAck(results.P.acks, portOf(to), t0)),
+            B: rel(firstAck(results.B.acks, portOf(to), t0)),
+          },
+        },
         listeners,
       };
       events.push(event);
@@ -329,7 +364,8 @@ export async function runPatroniPart(opts: {
         `patroni ${i + 1}/${plan.length} ${kind} ${from}→${to}: direct outage ${event.directOutageMs} ms; ` +
           `router saw key ${event.routerSawKeyMs}; A outage ${listeners.A.outageMs} lag ${listeners.A.routeLagMs} ` +
           `(haproxy up ${listeners.A.haproxyUpLagMs} + client ${listeners.A.clientAfterUpMs}) ro ${listeners.A.readOnlyErrors} nonholder ${listeners.A.nonHolderAcks}; ` +
-          `B outage ${listeners.B.outageMs} lag ${listeners.B.routeLagMs} ro ${listeners.B.readOnlyErrors}`,
+          `B outage ${listeners.B.outageMs} lag ${listeners.B.routeLagMs} ro ${listeners.B.readOnlyErrors}; ` +
+          `P outage ${listeners.P.outageMs} lag ${listeners.P.routeLagMs} ro ${listeners.P.readOnlyErrors} nonholder ${listeners.P.nonHolderAcks}`,
       );
       if (kind === 'failover') {
         await cluster.startNode(from);
@@ -340,7 +376,7 @@ export async function runPatroniPart(opts: {
       settings: {
         patroni: { version: '3.0.2', ttl: 10, loop_wait: 2, retry_timeout: 4, nodes: 3 },
         A: {
-          writable_probe: 'sql every 20 ms',
+          writable_probe: 'default (auto → rest: GET /patroni live role every 20 ms, no login)',
           timeout_connect: '300ms',
           checks: 'GET /primary inter 3s fall 3 rise 2 (router defaults)',
         },
@@ -348,6 +384,7 @@ export async function runPatroniPart(opts: {
           checks: 'option httpchk GET /primary, inter 3s fall 3 rise 2 on-marked-down shutdown-sessions',
           timeout_connect: '2s',
         },
+        P: 'PgBouncer 1.18 (transaction mode) repointed by the same router, pgbouncer target defaults',
         writers: 'one per listener, INSERT every 10 ms, reconnect on error',
         direct: 'INSERT every 10 ms on every node, persistent connection per node',
       },
@@ -361,6 +398,7 @@ export async function runPatroniPart(opts: {
     await group.cleanup();
     await haA?.stop();
     await haB?.stop();
+    await bed?.stop();
     await cluster?.stop();
     await etcd.stop();
   }
@@ -385,6 +423,7 @@ function summarizePatroni(events: readonly PatroniEvent[]): PatroniPartResult['s
   return {
     A: listener('A'),
     B: listener('B'),
+    P: listener('P'),
     direct: Object.fromEntries(
       (['switchover', 'failover', 'all'] as const).map((k) => [
         k,
@@ -406,5 +445,5 @@ function totalsOf(events: readonly PatroniEvent[]): PatroniPartResult['totals'] 
       nonHolderAcks: events.reduce((s, e) => s + e.listeners[name].nonHolderAcks, 0),
     };
   };
-  return { A: total('A'), B: total('B') };
+  return { A: total('A'), B: total('B'), P: total('P') };
 }

@@ -17,9 +17,14 @@ export const BUILD_DIR = `${SOURCE_DIR}/dist`;
 /**
  * Compiles the router at `HEAD` (git archive of src/, agent/, templates/ and the tsconfigs, so work in
  * progress in the working tree can neither break nor flatter the run) into {@link BUILD_DIR}. Returns
- * the commit and any type errors (tsc emits anyway).
+ * the commit, any type errors (tsc emits anyway) and the build directory. `sourceDir` lets two benches
+ * build side by side.
  */
-export async function buildRouter(): Promise<{ commit: string; typeErrors: string }> {
+export async function buildRouter(
+  sourceDir = SOURCE_DIR,
+): Promise<{ commit: string; typeErrors: string; buildDir: string }> {
+  const SOURCE_DIR = sourceDir;
+  const BUILD_DIR = `${sourceDir}/dist`;
   const commit = (await run('git', ['rev-parse', 'HEAD'], { cwd: ROOT })).stdout.trim();
   rmSync(SOURCE_DIR, { recursive: true, force: true });
   mkdirSync(SOURCE_DIR, { recursive: true });
@@ -40,7 +45,7 @@ export async function buildRouter(): Promise<{ commit: string; typeErrors: strin
   );
   if (!existsSync(`${BUILD_DIR}/src/cli/run.js`))
     throw new Error(`build produced no ${BUILD_DIR}/src/cli/run.js: ${result.stdout}`);
-  return { commit, typeErrors: result.exitCode === 0 ? '' : result.stdout.trim() };
+  return { commit, typeErrors: result.exitCode === 0 ? '' : result.stdout.trim(), buildDir: BUILD_DIR };
 }
 
 /**
@@ -48,6 +53,7 @@ export async function buildRouter(): Promise<{ commit: string; typeErrors: strin
  * /proc figures, and it is killed by pid at cleanup). Resolves once /status answers.
  */
 export async function startCompiledRouter(
+  buildDir: string,
   group: ProcessGroup,
   name: string,
   config: object,
@@ -61,7 +67,7 @@ export async function startCompiledRouter(
     // SY_BENCH_ROUTER_NODE_ARGS: extra node flags for the router, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     args: [
       ...(process.env['SY_BENCH_ROUTER_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
-      `${BUILD_DIR}/src/cli/run.js`,
+      `${buildDir}/src/cli/run.js`,
       'route',
       '--config',
       configPath,

@@ -8,7 +8,7 @@ import { runFilePart, type FilePartResult } from './file-part.js';
 import { runPatroniPart, type EventKind, type PatroniPartResult } from './patroni-part.js';
 import { runScalePart, type ScalePartResult } from './scale-part.js';
 import { buildRouter } from './router.js';
-import { fmt, fmtSummary, machineInfo, markdownTable, summarize, type Summary } from './stats.js';
+import { fmt, fmtSummary, machineInfo, markdownTable, summarize, type Summary } from '../lib/stats.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -47,12 +47,14 @@ function patroniTables(p: PatroniPartResult): string {
     rows.push([
       `route lag, ${label} (median / p99 / max)`,
       fmtSummary(s.A[k].routeLag),
+      fmtSummary(s.P[k].routeLag),
       fmtSummary(s.B[k].routeLag),
     ]);
   for (const [k, label] of kinds)
     rows.push([
       `write outage, ${label} (median / p99 / max)`,
       fmtSummary(s.A[k].outage),
+      fmtSummary(s.P[k].outage),
       fmtSummary(s.B[k].outage),
     ]);
   const part = (name: 'A' | 'B', f: 'haproxyUpLagMs' | 'clientAfterUpMs') =>
@@ -64,16 +66,19 @@ function patroniTables(p: PatroniPartResult): string {
   rows.push([
     '… of which: HAProxy runs the new primary − first direct write (all events)',
     part('A', 'haproxyUpLagMs'),
+    '–',
     part('B', 'haproxyUpLagMs'),
   ]);
   rows.push([
     '… of which: first ack through the listener − HAProxy runs it (all events)',
     part('A', 'clientAfterUpMs'),
+    '–',
     part('B', 'clientAfterUpMs'),
   ]);
   rows.push([
     'read-only errors (total)',
     String(p.totals.A.readOnlyErrors),
+    String(p.totals.P.readOnlyErrors),
     String(p.totals.B.readOnlyErrors),
   ]);
   const kindsOf = (e: Record<string, number>) =>
@@ -81,15 +86,31 @@ function patroniTables(p: PatroniPartResult): string {
       .filter(([k]) => k !== 'read-only')
       .map(([k, n]) => `${k} ${n}`)
       .join(', ') || '0';
-  rows.push(['other errors by kind (total)', kindsOf(p.totals.A.errors), kindsOf(p.totals.B.errors)]);
+  rows.push([
+    'other errors by kind (total)',
+    kindsOf(p.totals.A.errors),
+    kindsOf(p.totals.P.errors),
+    kindsOf(p.totals.B.errors),
+  ]);
   rows.push([
     'writes acknowledged by a node not holding the leader key',
     String(p.totals.A.nonHolderAcks),
+    String(p.totals.P.nonHolderAcks),
     String(p.totals.B.nonHolderAcks),
   ]);
-  rows.push(['writes acknowledged (total)', String(p.totals.A.acks), String(p.totals.B.acks)]);
+  rows.push([
+    'writes acknowledged (total)',
+    String(p.totals.A.acks),
+    String(p.totals.P.acks),
+    String(p.totals.B.acks),
+  ]);
   const main = markdownTable(
-    ['per listener', 'A: Switchyard (runtime API, sql probe)', 'B: Patroni-style checks'],
+    [
+      'per listener',
+      'A: Switchyard → HAProxy (runtime API, default probe)',
+      'P: Switchyard → PgBouncer (default probe)',
+      'B: Patroni-style HAProxy checks',
+    ],
     rows,
   );
   const direct = markdownTable(
@@ -106,9 +127,11 @@ function patroniTables(p: PatroniPartResult): string {
       'router saw key',
       'A outage',
       'A lag (HAProxy + client)',
+      'P outage',
+      'P lag',
       'B outage',
       'B lag',
-      'A ro / B ro',
+      'A ro / P ro / B ro',
     ],
     p.events.map((e, i) => [
       String(i + 1),
@@ -119,12 +142,39 @@ function patroniTables(p: PatroniPartResult): string {
       `${fmt(e.routerSawKeyMs ?? NaN)} ms`,
       `${e.listeners.A.outageMs} ms`,
       `${fmt(e.listeners.A.routeLagMs ?? NaN)} ms (${fmt(e.listeners.A.haproxyUpLagMs ?? NaN)} + ${fmt(e.listeners.A.clientAfterUpMs ?? NaN)})`,
+      `${e.listeners.P.outageMs} ms`,
+      `${fmt(e.listeners.P.routeLagMs ?? NaN)} ms`,
       `${e.listeners.B.outageMs} ms`,
       `${fmt(e.listeners.B.routeLagMs ?? NaN)} ms`,
-      `${e.listeners.A.readOnlyErrors} / ${e.listeners.B.readOnlyErrors}`,
+      `${e.listeners.A.readOnlyErrors} / ${e.listeners.P.readOnlyErrors} / ${e.listeners.B.readOnlyErrors}`,
     ]),
   );
-  return `### Part 1: real Patroni cluster, ${p.events.length} events\n\n${main}\n\n${direct}\n\n${perEvent}\n\nRouter RSS (1 cluster): ${(p.routerRssKb / 1024).toFixed(0)} MB`;
+  const t = (v: number | null) => (v === null ? '–' : String(v));
+  const timeline = markdownTable(
+    [
+      '#',
+      'event',
+      'request → old primary: last direct write',
+      'key released',
+      'key taken',
+      'new primary writable (direct)',
+      'routed A',
+      'routed P',
+      'routed B',
+    ],
+    p.events.map((e, i) => [
+      String(i + 1),
+      e.kind,
+      t(e.timeline.oldLastWrite),
+      t(e.timeline.keyReleased),
+      t(e.timeline.keyTaken),
+      t(e.timeline.writable),
+      t(e.timeline.routed.A),
+      t(e.timeline.routed.P),
+      t(e.timeline.routed.B),
+    ]),
+  );
+  return `### Part 1: real Patroni cluster, ${p.events.length} events\n\n${main}\n\n${direct}\n\n${perEvent}\n\nTimeline per event (ms after the request, from outside):\n\n${timeline}\n\nRouter RSS (1 cluster): ${(p.routerRssKb / 1024).toFixed(0)} MB`;
 }
 
 function scaleTable(r: ScalePartResult): string {
@@ -197,24 +247,40 @@ function targetsTable(
   if (p) {
     const a: Summary = p.summary.A.all.routeLag;
     const b: Summary = p.summary.B.all.routeLag;
-    rows.push({ target: 'A route lag median ≤ 50 ms', measured: `${fmt(a.median)} ms`, met: a.median <= 50 });
-    rows.push({ target: 'A route lag p99 ≤ 200 ms', measured: `${fmt(a.p99)} ms`, met: a.p99 <= 200 });
+    const pg: Summary = p.summary.P.all.routeLag;
+    for (const [name, x] of [
+      ['A', a],
+      ['P', pg],
+    ] as const) {
+      rows.push({
+        target: `${name} route lag median ≤ 50 ms`,
+        measured: `${fmt(x.median)} ms`,
+        met: x.median <= 50,
+      });
+      rows.push({
+        target: `${name} route lag p99 ≤ 150 ms`,
+        measured: `${fmt(x.p99)} ms`,
+        met: x.p99 <= 150,
+      });
+    }
     const ratio = b.median / Math.max(1, a.median);
     rows.push({
       target: 'B median ≥ 20× A median',
       measured: `${fmt(b.median)} / ${fmt(Math.max(1, a.median))} = ${fmt(ratio, 0)}×`,
       met: ratio >= 20,
     });
-    rows.push({
-      target: 'read-only errors through A = 0',
-      measured: String(p.totals.A.readOnlyErrors),
-      met: p.totals.A.readOnlyErrors === 0,
-    });
-    rows.push({
-      target: 'acks through A from a non-holder = 0',
-      measured: String(p.totals.A.nonHolderAcks),
-      met: p.totals.A.nonHolderAcks === 0,
-    });
+    for (const name of ['A', 'P'] as const) {
+      rows.push({
+        target: `read-only errors through ${name} = 0`,
+        measured: String(p.totals[name].readOnlyErrors),
+        met: p.totals[name].readOnlyErrors === 0,
+      });
+      rows.push({
+        target: `acks through ${name} from a non-holder = 0`,
+        measured: String(p.totals[name].nonHolderAcks),
+        met: p.totals[name].nonHolderAcks === 0,
+      });
+    }
   }
   if (s) {
     rows.push({
@@ -238,7 +304,7 @@ function targetsTable(
     ['target', 'measured', 'met'],
     rows.map((r) => [r.target, r.measured, r.met === null ? '–' : r.met ? 'yes' : '**no**']),
   );
-  return { text: `### Targets (issue 3)\n\n${text}`, rows };
+  return { text: `### Targets (issues 3 and 11)\n\n${text}`, rows };
 }
 
 async function main(): Promise<void> {

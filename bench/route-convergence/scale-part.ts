@@ -12,9 +12,9 @@ import {
   type HaproxyInstance,
 } from '../../test/harness/index.js';
 import { routerStatus, waitApplied } from '../../test/integration/helpers.js';
-import { startCompiledRouter } from './router.js';
+import { BUILD_DIR, startCompiledRouter } from './router.js';
 import { parseServersState } from '../../src/targets/haproxy/runtime.js';
-import { cpuPercent, sampleProc, schedDelta, sleep, summarize, type Summary } from './stats.js';
+import { cpuPercent, sampleProc, schedDelta, sleep, summarize, type Summary } from '../lib/stats.js';
 import { Churn, SyntheticClusters } from './synthetic.js';
 
 export interface ScalePartResult {
@@ -103,7 +103,7 @@ export async function runScalePart(opts: {
       },
     };
     const started = Date.now();
-    const router = await startCompiledRouter(group, 'router', config);
+    const router = await startCompiledRouter(BUILD_DIR, group, 'router', config);
     await waitFor(
       async () => {
         const c = (await routerStatus(router.api)).clusters;

@@ -1,17 +1,20 @@
 // VIP failover, Switchyard vs vip-manager 1.0.2, side by side in one run.
 //
-//   node --import tsx bench/vip-failover/run.ts [--changes 20] [--gap-ms 50] [--out bench/vip-failover/results]
+//   node --import tsx bench/vip-failover/run.ts [--changes 20] [--mode overwrite|release] [--gap-ms 50]
+//                                               [--out bench/vip-failover/results]
 //
 // Three database hosts and a client in network namespaces on one bridge, etcd (v3 + v2 API) in the
-// bridge namespace. On every host run a Switchyard router (VIP .100, etcd v3) and vip-manager 1.0.2
-// (VIP .101, etcd v2, `interval` 1000 ms). For each leader change the old leader releases its key in
-// both keyspaces, `--gap-ms` later the new leader writes it in both keyspaces at the same instant
-// (t0), and the bench measures, per system:
-//   (a) t0 → the VIP configured on the new host (its local route appears; polled every ~1 ms);
-//   (b) t0 → the client's first TCP connect to the VIP answered by the new host (a prober in the
-//       client namespace opens a connection every 5 ms to each VIP).
-// It also samples every host every 10 ms for two holders of one VIP, and after each change checks the
-// client's neighbour entry for each VIP. Prints a Markdown table; writes results.md and results.json.
+// bridge namespace. On every host run a Switchyard router (VIP .100, etcd v3, default configuration)
+// and vip-manager 1.0.2 (VIP .101, etcd v2, `interval` 1000 ms). Every member key says running,
+// role replica. A leader change is either `overwrite` (default: the leader key is overwritten in one
+// write in both keyspaces, no delete between — the harder case) or `release` (the old leader deletes
+// its key, `--gap-ms` later the new leader creates it). t0 = just before the write that names the new
+// leader. Measured from outside, per system, by polling every host's and the client's kernel tables
+// every ~1 ms: t0 → old host no longer holds the VIP, → new host holds it, → the client's ARP entry
+// names the new host's MAC, → the client's first TCP connect answered by the new host (a prober in
+// the client namespace opens a connection every 5 ms to each VIP); polls where both hosts held the VIP
+// (overlap); and a 10 ms sampler of every host for two holders. The routers' own log times (key seen,
+// VIP taken/released) are printed as a breakdown only. Prints Markdown; writes results.md/.json.
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,17 +23,22 @@ import { availableParallelism, loadavg } from 'node:os';
 import { Etcd3 } from 'etcd3';
 import { createLab, holdsAddress, type Lab, type LabNode } from '../../test/harness/netns.js';
 import { sleep } from '../../test/harness/wait.js';
-import { HoldSampler, PatroniMember, clientNeighbour } from '../../test/targets/vip.lab.js';
+import { HoldSampler, PatroniMember, arpEntry, clientNeighbour } from '../../test/targets/vip.lab.js';
+import { percentile } from '../lib/stats.js';
+import { buildRouter } from '../route-convergence/router.js';
+import { ROOT } from '../../test/integration/helpers.js';
 
 const { values } = parseArgs({
   options: {
     changes: { type: 'string', default: '20' },
     'gap-ms': { type: 'string', default: '50' },
+    mode: { type: 'string', default: 'overwrite' },
     out: { type: 'string', default: 'bench/vip-failover/results' },
   },
 });
 const CHANGES = Number(values.changes);
 const GAP_MS = Number(values['gap-ms']);
+const MODE = values.mode === 'release' ? 'release' : 'overwrite';
 const OUT = resolve(values.out as string);
 const SCOPE = 'bench';
 const SUBNET = '10.213.9';
@@ -42,9 +50,21 @@ const SYSTEMS = [
 ] as const;
 type SystemKey = (typeof SYSTEMS)[number]['key'];
 
+/** Per system, ms after t0 (null = not within 5 s), from the 1 ms poll of kernel tables. */
+interface Timeline {
+  oldGoneMs: number | null;
+  configuredMs: number | null;
+  arpMs: number | null;
+  /** Polls in which the old and the new host both held the VIP. */
+  overlapPolls: number;
+}
+
 interface ChangeResult {
   readonly from: string;
   readonly to: string;
+  readonly timeline: Record<SystemKey, Timeline>;
+  /** The routers' own log times after t0 (breakdown only): new/old saw the key, took, released. */
+  readonly logs: Record<string, number | null>;
   readonly configuredMs: Record<SystemKey, number | null>;
   readonly reachedMs: Record<SystemKey, number | null>;
   readonly neighbourIsNewHost: Record<SystemKey, boolean>;
@@ -84,21 +104,50 @@ setTimeout(() => process.exit(0), 3600_000);
 // a reset from the prober (it gives up on slow connections) must not kill the server
 const SERVER = `require('node:net').createServer((s) => { s.on('error', () => {}); s.end(process.argv[1] + '\\n'); }).listen(${PORT});`;
 
-function percentile(sorted: number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? null;
-}
-
 function stats(values: Array<number | null>) {
   const ok = values.filter((v): v is number => v !== null).sort((a, b) => a - b);
+  const at = (p: number) => (ok.length === 0 ? null : percentile(ok, p));
   return {
     n: ok.length,
     missed: values.length - ok.length,
-    median: percentile(ok, 50),
-    p99: percentile(ok, 99),
+    median: at(50),
+    p99: at(99),
     min: ok[0] ?? null,
     max: ok.at(-1) ?? null,
   };
+}
+
+/** Polls (every ~1 ms, bounded by `timeoutMs`) who holds each VIP and the client's ARP entry for it. */
+async function followChange(
+  t0: number,
+  oldHost: LabNode,
+  newHost: LabNode,
+  clientPid: number,
+  timeoutMs: number,
+): Promise<Record<SystemKey, Timeline>> {
+  const out = Object.fromEntries(
+    SYSTEMS.map((s) => [s.key, { oldGoneMs: null, configuredMs: null, arpMs: null, overlapPolls: 0 }]),
+  ) as Record<SystemKey, Timeline>;
+  const deadline = t0 + timeoutMs;
+  const isDone = () =>
+    SYSTEMS.every((s) => {
+      const t = out[s.key];
+      return t.oldGoneMs !== null && t.configuredMs !== null && t.arpMs !== null;
+    });
+  while (Date.now() < deadline && !isDone()) {
+    for (const s of SYSTEMS) {
+      const t = out[s.key];
+      const now = Date.now() - t0;
+      const oldHolds = holdsAddress(oldHost.anchorPid, s.vip);
+      const newHolds = holdsAddress(newHost.anchorPid, s.vip);
+      if (oldHolds && newHolds) t.overlapPolls++;
+      if (!oldHolds) t.oldGoneMs ??= now;
+      if (newHolds) t.configuredMs ??= now;
+      if (arpEntry(clientPid, s.vip) === newHost.mac) t.arpMs ??= now;
+    }
+    await sleep(1);
+  }
+  return out;
 }
 
 async function v2(lab: Lab, method: 'PUT' | 'DELETE', params: Record<string, string>): Promise<number> {
@@ -123,6 +172,10 @@ async function waitUntil(fn: () => boolean, timeoutMs: number, stepMs: number): 
 
 async function main(): Promise<void> {
   const loadAtStart = loadavg()[0] ?? 0;
+  // the committed code, compiled (work in progress in the tree can neither break nor flatter a run)
+  const build = await buildRouter(`${ROOT}.tmp/vip-bench-src`);
+  if (build.typeErrors) process.stderr.write(`tsc reported type errors:\n${build.typeErrors}\n`);
+  process.stderr.write(`router at ${build.commit.slice(0, 12)}\n`);
   const lab = await createLab({ prefix: 'syvb', hostCount: 3, subnet: SUBNET, etcdArgs: ['--enable-v2'] });
   const etcd = new Etcd3({ hosts: `http://${lab.etcdLocal}` });
   const members = new Map<string, PatroniMember>();
@@ -159,14 +212,15 @@ async function main(): Promise<void> {
       members.set(name, member);
     }
     let leader = 'h1';
-    await members.get(leader)?.acquire();
+    if (MODE === 'release') await members.get(leader)?.acquire();
+    else await members.get(leader)?.overwrite();
     await v2(lab, 'PUT', { value: leader, ttl: String(TTL), prevExist: 'false' });
     for (const name of names) {
       const ns = host(name).ns;
       lab.spawnIn(
         ns,
         process.execPath,
-        ['--import', 'tsx', 'src/cli/run.ts', 'route', '--config', join(lab.dir, `${name}.yml`)],
+        [`${build.buildDir}/src/cli/run.js`, 'route', '--config', join(lab.dir, `${name}.yml`)],
         {
           log: join(lab.dir, `${name}.switchyard.log`),
         },
@@ -240,24 +294,31 @@ async function main(): Promise<void> {
       for (let i = 0; i < CHANGES; i++) {
         const from = leader;
         const to = names[(names.indexOf(from) + 1) % names.length] as string;
-        await Promise.all([members.get(from)?.release(), v2(lab, 'DELETE', { prevValue: from })]);
-        await sleep(GAP_MS);
-        const t0 = Date.now();
-        const [acquired, v2status] = await Promise.all([
-          members.get(to)?.acquire(),
-          v2(lab, 'PUT', { value: to, ttl: String(TTL), prevExist: 'false' }),
-        ]);
-        if (!acquired || v2status !== 201)
-          throw new Error(`${to} could not take the leader key (v3 ${acquired}, v2 HTTP ${v2status})`);
+        let t0: number;
+        if (MODE === 'release') {
+          await Promise.all([members.get(from)?.release(), v2(lab, 'DELETE', { prevValue: from })]);
+          await sleep(GAP_MS);
+          t0 = Date.now();
+          const [acquired, v2status] = await Promise.all([
+            members.get(to)?.acquire(),
+            v2(lab, 'PUT', { value: to, ttl: String(TTL), prevExist: 'false' }),
+          ]);
+          if (!acquired || v2status !== 201)
+            throw new Error(`${to} could not take the leader key (v3 ${acquired}, v2 HTTP ${v2status})`);
+        } else {
+          t0 = Date.now();
+          const [, v2status] = await Promise.all([
+            members.get(to)?.overwrite(),
+            v2(lab, 'PUT', { value: to, ttl: String(TTL) }),
+          ]);
+          if (v2status !== 200 && v2status !== 201)
+            throw new Error(`${to} could not overwrite the v2 leader key (HTTP ${v2status})`);
+        }
         leader = to;
+        const timeline = await followChange(t0, host(from), host(to), lab.client.anchorPid, 5000);
         const configuredMs = {} as Record<SystemKey, number | null>;
         const reachedMs = {} as Record<SystemKey, number | null>;
-        await Promise.all(
-          SYSTEMS.map(async (s) => {
-            const ok = await waitUntil(() => holdsAddress(host(to).anchorPid, s.vip), 5000, 1);
-            configuredMs[s.key] = ok ? Date.now() - t0 : null;
-          }),
-        );
+        for (const s of SYSTEMS) configuredMs[s.key] = timeline[s.key].configuredMs;
         await waitUntil(
           () => SYSTEMS.every((s) => seen.some((e) => e.vip === s.vip && e.name === to && e.t >= t0)),
           5000,
@@ -270,12 +331,23 @@ async function main(): Promise<void> {
         const neighbourIsNewHost = {} as Record<SystemKey, boolean>;
         for (const s of SYSTEMS)
           neighbourIsNewHost[s.key] = (await clientNeighbour(lab, s.vip)) === host(to).mac;
-        results.push({ from, to, configuredMs, reachedMs, neighbourIsNewHost, routerSawMs: null, t0 });
+        results.push({
+          from,
+          to,
+          timeline,
+          logs: {},
+          configuredMs,
+          reachedMs,
+          neighbourIsNewHost,
+          routerSawMs: null,
+          t0,
+        });
         process.stderr.write(
           `change ${i + 1}/${CHANGES} ${from}→${to}: ` +
-            SYSTEMS.map(
-              (s) => `${s.key} configured ${configuredMs[s.key]} ms, reached ${reachedMs[s.key]} ms`,
-            ).join('; ') +
+            SYSTEMS.map((s) => {
+              const t = timeline[s.key];
+              return `${s.key} old gone ${t.oldGoneMs}, configured ${t.configuredMs}, arp ${t.arpMs}, reached ${reachedMs[s.key]} ms, overlap polls ${t.overlapPolls}`;
+            }).join('; ') +
             '\n',
         );
         // a random pause, so changes do not lock onto vip-manager's 1 s poll
@@ -289,9 +361,9 @@ async function main(): Promise<void> {
       );
     }
 
-    const saw = results.map((r) => {
-      const line = lab
-        .readLog(`${r.to}.switchyard.log`)
+    const logLines = (name: string) =>
+      lab
+        .readLog(`${name}.switchyard.log`)
         .split('\n')
         .map((l) => {
           try {
@@ -300,14 +372,22 @@ async function main(): Promise<void> {
             return null;
           }
         })
-        .find(
-          (l) =>
-            l !== null &&
-            l.time >= r.t0 &&
-            l.msg.startsWith(`leader of ${SCOPE}: `) &&
-            l.msg.endsWith(` → ${r.to}`),
-        );
-      return { ...r, routerSawMs: line ? line.time - r.t0 : null };
+        .filter((l): l is { time: number; msg: string } => l !== null);
+    const logs = new Map(names.map((n) => [n, logLines(n)]));
+    const after = (name: string, t0: number, match: (msg: string) => boolean) => {
+      const line = logs.get(name)?.find((l) => l.time >= t0 && match(l.msg));
+      return line ? line.time - t0 : null;
+    };
+    const vip = SYSTEMS[0].vip;
+    const saw = results.map((r) => {
+      const sawKey = (m: string) => m.startsWith(`leader of ${SCOPE}: `) && m.endsWith(` → ${r.to}`);
+      const entry = {
+        newSawKey: after(r.to, r.t0, sawKey),
+        newTook: after(r.to, r.t0, (m) => m.includes(vip) && (m.startsWith('took') || m.includes('kept it'))),
+        oldSawKey: after(r.from, r.t0, sawKey),
+        oldReleased: after(r.from, r.t0, (m) => m.startsWith(`released ${vip}`)),
+      };
+      return { ...r, logs: entry, routerSawMs: entry.newSawKey };
     });
     results.splice(0, results.length, ...saw);
     const routerSaw = stats(results.map((r) => r.routerSawMs));
@@ -318,14 +398,20 @@ async function main(): Promise<void> {
         vip: s.vip,
         configured: stats(results.map((r) => r.configuredMs[s.key])),
         reached: stats(results.map((r) => r.reachedMs[s.key])),
+        oldGone: stats(results.map((r) => r.timeline[s.key].oldGoneMs)),
+        arp: stats(results.map((r) => r.timeline[s.key].arpMs)),
+        overlapPolls: results.reduce((sum, r) => sum + r.timeline[s.key].overlapPolls, 0),
         samples: sampler.windowSamples(),
         samplesWithTwoHolders: sampler.doubleHolds().length,
         neighbourUpdated: results.filter((r) => r.neighbourIsNewHost[s.key]).length,
       };
     });
     const fmt = (v: number | null) => (v === null ? '–' : `${v}`);
+    const trio = (x: { median: number | null; p99: number | null; max: number | null }) =>
+      `${fmt(x.median)} / ${fmt(x.p99)} / ${fmt(x.max)}`;
+    const logStat = (key: string) => stats(results.map((r) => r.logs[key] ?? null));
     const table = [
-      `VIP failover: ${CHANGES} leader changes (release, ${GAP_MS} ms, acquire in etcd v3 + v2 at the same instant), ` +
+      `VIP failover (router at ${build.commit.slice(0, 12)}, default VIP settings): ${CHANGES} leader changes (${MODE === 'release' ? `release, ${GAP_MS} ms, acquire` : 'leader key overwritten in one write, no delete'} in etcd v3 + v2 at the same instant), ` +
         `3 hosts + client in network namespaces, ${new Date().toISOString().slice(0, 16)}Z`,
       '',
       '| system | (a) key → VIP configured, median / p99 / max (ms) | (b) key → client TCP reaches new host, median / p99 / max (ms) | missed (a)/(b) | samples with two holders | neighbour = new host |',
@@ -337,10 +423,20 @@ async function main(): Promise<void> {
           `${s.samplesWithTwoHolders} of ${s.samples} | ${s.neighbourUpdated}/${CHANGES} |`,
       ),
       '',
+      'Timeline from outside (ms after the write, median / p99 / max; polled every ~1 ms):',
+      '',
+      '| system | old host no longer holds | new host holds | client ARP entry = new host | client TCP reaches new host | polls with both holding |',
+      '|---|---|---|---|---|---|',
+      ...summary.map(
+        (s) =>
+          `| ${s.system} | ${trio(s.oldGone)} | ${trio(s.configured)} | ${trio(s.arp)} | ${trio(s.reached)} | ${s.overlapPolls} |`,
+      ),
+      '',
+      `Switchyard routers' own logs (breakdown only, ms after the write, median / p99 / max): new leader's router sees the key ${trio(logStat('newSawKey'))}, ` +
+        `logs the take ${trio(logStat('newTook'))}; old leader's router sees the key ${trio(logStat('oldSawKey'))}, logs the release ${trio(logStat('oldReleased'))}.`,
+      '',
       `Load average (1 min) at start ${loadAtStart.toFixed(1)}, at end ${(loadavg()[0] ?? 0).toFixed(1)} on ${availableParallelism()} cores; ` +
         'the 10 ms sampler took fewer samples when the machine was saturated.',
-      '',
-      `Switchyard breakdown: t0 → the new leader's router logs the key change (etcd watch + router): median ${fmt(routerSaw.median)} ms, p99 ${fmt(routerSaw.p99)} ms.`,
       '',
     ].join('\n');
     process.stdout.write(`${table}\n`);
@@ -348,7 +444,7 @@ async function main(): Promise<void> {
     writeFileSync(join(OUT, 'results.md'), table);
     writeFileSync(
       join(OUT, 'results.json'),
-      `${JSON.stringify({ date: new Date().toISOString(), changes: CHANGES, gapMs: GAP_MS, loadAtStart, loadAtEnd: loadavg()[0], summary, routerSaw, results }, null, 2)}\n`,
+      `${JSON.stringify({ date: new Date().toISOString(), mode: MODE, changes: CHANGES, gapMs: GAP_MS, loadAtStart, loadAtEnd: loadavg()[0], summary, routerSaw, results }, null, 2)}\n`,
     );
   } finally {
     for (const s of samplers.values()) s.stop();

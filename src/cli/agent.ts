@@ -6,7 +6,7 @@ import { createLogger } from '../log.js';
 /**
  * `switchyard agent --config node.yml`: runs the HA agent for one PostgreSQL node from a Patroni YAML file.
  * Invalid configuration ends the command before anything starts (exit 2). SIGTERM/SIGINT stop PostgreSQL,
- * release the leader key and revoke the lease; a second signal exits at once.
+ * release the leader key and revoke the lease; a second signal exits at once. SIGHUP reloads the YAML.
  */
 export function register(program: Command): void {
   program
@@ -25,6 +25,8 @@ export function register(program: Command): void {
         return;
       }
       const agent = new Agent(config, log);
+      // Node's default for SIGHUP is to exit; like Patroni, it re-reads the YAML instead.
+      process.on('SIGHUP', () => void agent.reloader.reload());
       await agent.start();
       log.info(
         { api: `${config.restapi.listenHost}:${config.restapi.listenPort}`, scope: config.scope },

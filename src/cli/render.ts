@@ -7,7 +7,7 @@ import { readIfExists, renderFile } from '../render/index.js';
 import { computeView, type RouteView } from '../route/view.js';
 import { silentLogger } from '../log.js';
 import { createTargets } from '../router/start.js';
-import { isRenderable } from '../targets/types.js';
+import { isRenderable, type RouteSnapshot, type Target } from '../targets/types.js';
 import { unifiedDiff } from './diff.js';
 
 export const RENDER_EXIT = { ok: 0, error: 1, config: 2, wouldChange: 3 } as const;
@@ -48,27 +48,62 @@ export function register(program: Command): void {
         });
       }
       const snapshot = { generation: 1, views, dcs: { isConnected: true, lastContactAt: Date.now() } };
-      let isChangePending = false;
-      for (const target of createTargets(config, silentLogger()).filter(isRenderable)) {
-        const check =
-          (config.targets as Record<string, { check?: string | null } | undefined>)[target.name]?.check ??
-          undefined;
-        for (const file of await target.preview(snapshot)) {
-          const live = await readIfExists(file.path);
-          if (live === file.contents) {
-            process.stderr.write(`${file.path}: unchanged\n`);
-            continue;
-          }
-          isChangePending = true;
-          if (opts.diff) process.stdout.write(unifiedDiff(live ?? '', file.contents, file.path));
-          if (!opts.dryRun) {
-            await renderFile({ path: file.path, contents: file.contents, check: check ?? undefined });
-            process.stderr.write(`${file.path}: written\n`);
-          } else {
-            process.stderr.write(`${file.path}: would change\n`);
-          }
-        }
-      }
+      // Targets are built (inert: validate only) and never started: render acts on files, not on the host.
+      const targets = createTargets(config, silentLogger());
+      const checks = config.targets as Record<string, { check?: string | null } | undefined>;
+      const isChangePending = await renderTargets(targets, snapshot, {
+        isDryRun: opts.dryRun === true,
+        isDiff: opts.diff === true,
+        checkOf: (name) => checks[name]?.check ?? undefined,
+      });
       process.exitCode = opts.dryRun && isChangePending ? RENDER_EXIT.wouldChange : RENDER_EXIT.ok;
     });
+}
+
+export interface RenderTargetsOptions {
+  readonly isDryRun: boolean;
+  readonly isDiff: boolean;
+  /** The check command of a target's files, by target name. */
+  readonly checkOf: (target: string) => string | undefined;
+  readonly stdout?: (text: string) => void;
+  readonly stderr?: (text: string) => void;
+}
+
+/**
+ * Renders the files of every renderable target for one snapshot: validated and written, or with
+ * `isDryRun` only compared. Never calls `start`, `apply` or `close`: one-shot commands do not act on the
+ * host (no VIP change, no reload, no runtime API). Returns whether any file differs from the live one.
+ */
+export async function renderTargets(
+  targets: readonly Target[],
+  snapshot: RouteSnapshot,
+  options: RenderTargetsOptions,
+): Promise<boolean> {
+  const out = options.stdout ?? ((text: string) => process.stdout.write(text));
+  const err = options.stderr ?? ((text: string) => process.stderr.write(text));
+  let isChangePending = false;
+  for (const target of targets.filter(isRenderable)) {
+    for (const file of await target.preview(snapshot)) {
+      const live = await readIfExists(file.path);
+      if (live === file.contents) {
+        err(`${file.path}: unchanged\n`);
+        continue;
+      }
+      isChangePending = true;
+      if (options.isDiff) out(unifiedDiff(live ?? '', file.contents, file.path));
+      if (options.isDryRun) {
+        err(`${file.path}: would change\n`);
+        continue;
+      }
+      await renderFile({
+        path: file.path,
+        contents: file.contents,
+        mode: file.mode,
+        owner: file.owner,
+        check: options.checkOf(target.name),
+      });
+      err(`${file.path}: written\n`);
+    }
+  }
+  return isChangePending;
 }

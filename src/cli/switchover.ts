@@ -11,7 +11,7 @@ import { SwitchyardError, describeError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { computeView, writer, type RouteView } from '../route/view.js';
 import { probeOnce, probeSettingsOf } from '../router/probe.js';
-import { PgBouncerTarget } from '../targets/pgbouncer.js';
+import { PgBouncerTarget } from '../targets/pgbouncer/index.js';
 import { removeMarker, writeMarker } from '../targets/pgbouncer/marker.js';
 import { resolvePgBouncerOptions } from '../targets/pgbouncer/options.js';
 import { writeDatabases, clustersOf } from '../targets/pgbouncer/routes.js';

@@ -81,7 +81,10 @@ export interface ClusterState {
   readonly failover: z.infer<typeof FailoverSchema> | null;
   readonly sync: {
     readonly leader: string | null;
+    /** `sync_standby`: the synchronous standbys, or in quorum mode the voters. */
     readonly standbys: readonly string[];
+    /** Patroni 4 quorum mode (`synchronous_mode: quorum`): how many voters a commit needs; else null. */
+    readonly quorum: number | null;
     readonly modRevision: number;
   } | null;
   readonly history: readonly (readonly (number | string | null)[])[];
@@ -276,6 +279,7 @@ export function buildClusterState(scope: string, keys: Iterable<RawKey>): Cluste
         ? Object.freeze({
             leader: syncValue.leader,
             standbys: (syncValue.sync_standby ?? '').split(',').filter((s) => s.length > 0),
+            quorum: syncValue.quorum ?? null,
             modRevision: byKey.get('sync')?.modRevision ?? 0,
           })
         : null,

@@ -5,7 +5,7 @@ import { defaultTemplate } from '../paths.js';
 import { compileTemplate } from '../render/template.js';
 import type { TargetsConfig } from '../targets/index.js';
 import { resolvePgBouncerOptions } from '../targets/pgbouncer/options.js';
-import { resolvePgcatOptions } from '../targets/pgcat.js';
+import { resolvePgcatOptions } from '../targets/pgcat/index.js';
 import { resolveOwner } from './owner.js';
 import { resolveSecret, type SecretSource } from './secret.js';
 

@@ -36,7 +36,7 @@ const DcsSchema = z
 
 const ProbeSchema = z
   .object({
-    method: z.enum(['member', 'sql', 'rest']).default('member'),
+    method: z.enum(['auto', 'member', 'sql', 'rest']).default('auto'),
     interval_ms: z.number().int().min(5).max(5000).default(20),
     timeout_ms: z.number().int().min(100).max(600_000).default(60_000),
     user: z.string().min(1).default('postgres'),

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { resolveSecret, type SecretSource } from '../config/secret.js';
 import { SwitchyardError } from '../errors.js';
 
 export interface CommandResult {
@@ -23,8 +24,50 @@ export function expandCommand(command: string, file: string | undefined): string
 
 const OUTPUT_LIMIT = 64 * 1024;
 
+/** Variable names that look like credentials (PGPASSWORD, ETCD_PASSWORD, API_TOKEN, AWS_SECRET_ACCESS_KEY...). */
+const SECRET_NAME = /PASSW(OR)?D|PASSPHRASE|SECRET|TOKEN|CREDENTIAL|PRIVATE_KEY|_KEY$|^PGPASS/i;
+/** Variables a config names as a secret source (`password_env`), whatever their name. */
+const secretEnvNames = new Set<string>();
+
+/** Marks an environment variable as holding a secret: it is removed from every command's environment. */
+export function markSecretEnv(name: string): void {
+  secretEnvNames.add(name);
+}
+
+/** `resolveSecret` for a target's secret; a `password_env` variable is also kept out of every command. */
+export function resolveTargetSecret(
+  source: SecretSource,
+  where: string,
+  baseDir: string,
+): string | undefined {
+  if (source.password_env !== undefined) markSecretEnv(source.password_env);
+  return resolveSecret(source, where, baseDir);
+}
+
 /**
- * Runs an operator-supplied command through `/bin/sh -c` with a deadline. The command gets its own
+ * The environment of an operator command: the router's own, minus secrets (variables named by a
+ * `password_env`, and names that look like credentials). A command that needs one names it (`$NAME` or
+ * `${NAME}` in its text) and gets it.
+ */
+export function commandEnvironment(
+  command: string,
+  parent: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(parent)) {
+    const isSecret = secretEnvNames.has(name) || SECRET_NAME.test(name);
+    if (isSecret && !mentions(command, name)) continue;
+    env[name] = value;
+  }
+  return env;
+}
+
+function mentions(command: string, name: string): boolean {
+  return command.includes(`$${name}`) || command.includes(`\${${name}`);
+}
+
+/**
+ * Runs an operator-supplied command through `/bin/sh -c` with a deadline, in {@link commandEnvironment}. The command gets its own
  * process group, and on timeout the whole group is killed (TERM, then KILL after 1 s) — killing only the
  * shell would leave a hung grandchild holding the output pipes. Throws CommandError with code
  * SY_ERR_COMMAND_TIMEOUT (`timedOut`) or SY_ERR_RELOAD_FAILED carrying the output's last lines.
@@ -32,7 +75,11 @@ const OUTPUT_LIMIT = 64 * 1024;
 export function runCommand(command: string, options: CommandOptions): Promise<CommandResult> {
   const expanded = expandCommand(command, options.file);
   return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', expanded], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('/bin/sh', ['-c', expanded], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: commandEnvironment(command),
+    });
     let stdout = '';
     let stderr = '';
     let all = '';

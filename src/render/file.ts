@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm, chmod, copyFile, stat } from 'node:fs/promises';
+import { open, readFile, rename, rm, chmod, chown, copyFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { SwitchyardError, describeError } from '../errors.js';
 import { runCommand } from './command.js';
@@ -10,11 +10,18 @@ export interface RenderInput {
   contents: string;
   /** 0o600 for files holding secrets. Default 0o644. */
   mode?: number;
+  /** Owner of the written file, set on the staged file before the rename (no window where the reader lacks access). */
+  owner?: FileOwnerIds | null | undefined;
   /** Shell command validating the staged file; `{{file}}` is replaced by its path. */
   check?: string | undefined;
   checkTimeoutMs?: number;
   /** Keep the previous file as `<path>.bak` (used for rollback). Default true. */
   isBackupKept?: boolean;
+}
+
+export interface FileOwnerIds {
+  readonly uid: number;
+  readonly gid: number;
 }
 
 export interface RenderResult {
@@ -29,8 +36,8 @@ export interface RenderResult {
 
 /**
  * Writes `contents` to `path` atomically, consul-template style: equal bytes → no write; otherwise a temp
- * file in the same directory is written, chmod'ed, validated by `check`, fsync'ed and renamed over the
- * live file (atomic on POSIX filesystems; the directory is fsync'ed too). A failed check leaves the live
+ * file in the same directory is written, chmod'ed and chown'ed (`owner`), validated by `check`, fsync'ed
+ * and renamed over the live file, so the file is readable by its reader from the moment it is live (atomic on POSIX filesystems; the directory is fsync'ed too). A failed check leaves the live
  * file untouched and throws SY_ERR_RENDER_INVALID. With `dryRun` nothing is written.
  */
 export async function renderFile(
@@ -41,11 +48,13 @@ export async function renderFile(
   const wouldRender = previous !== input.contents;
   if (!wouldRender || options.dryRun) {
     if (!wouldRender && input.mode !== undefined) await ensureMode(input.path, input.mode);
+    if (!wouldRender && input.owner) await ensureOwner(input.path, input.owner);
     return { path: input.path, didRender: false, wouldRender, previous };
   }
   const staged = join(dirname(input.path), `.${basename(input.path)}.${randomBytes(4).toString('hex')}.tmp`);
   try {
     await writeSynced(staged, input.contents, input.mode ?? 0o644);
+    if (input.owner) await chown(staged, input.owner.uid, input.owner.gid);
     if (input.check) {
       try {
         await runCommand(input.check, {
@@ -63,7 +72,10 @@ export async function renderFile(
         );
       }
     }
-    if (previous !== null && input.isBackupKept !== false) await copyFile(input.path, `${input.path}.bak`);
+    if (previous !== null && input.isBackupKept !== false) {
+      await copyFile(input.path, `${input.path}.bak`);
+      if (input.owner) await chown(`${input.path}.bak`, input.owner.uid, input.owner.gid);
+    }
     await rename(staged, input.path);
     await fsyncDir(dirname(input.path));
   } catch (err) {
@@ -80,8 +92,14 @@ export async function renderFile(
 export async function restoreBackup(path: string): Promise<boolean> {
   const backup = await readIfExists(`${path}.bak`);
   if (backup === null) return false;
-  const mode = (await stat(`${path}.bak`)).mode & 0o777;
-  await renderFile({ path, contents: backup, mode, isBackupKept: false });
+  const info = await stat(`${path}.bak`);
+  await renderFile({
+    path,
+    contents: backup,
+    mode: info.mode & 0o777,
+    owner: { uid: info.uid, gid: info.gid },
+    isBackupKept: false,
+  });
   return true;
 }
 
@@ -110,6 +128,11 @@ async function writeSynced(path: string, contents: string, mode: number): Promis
 async function ensureMode(path: string, mode: number): Promise<void> {
   const current = (await stat(path)).mode & 0o777;
   if (current !== mode) await chmod(path, mode);
+}
+
+async function ensureOwner(path: string, owner: FileOwnerIds): Promise<void> {
+  const current = await stat(path);
+  if (current.uid !== owner.uid || current.gid !== owner.gid) await chown(path, owner.uid, owner.gid);
 }
 
 async function fsyncDir(dir: string): Promise<void> {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import Handlebars from 'handlebars';
 import { SwitchyardError, describeError } from '../errors.js';
@@ -64,4 +65,30 @@ function templateError(name: string, err: unknown): SwitchyardError {
     .slice(0, 4)
     .join(' ');
   return new SwitchyardError('SY_ERR_RENDER_TEMPLATE', `template ${name}: ${message}`, { cause: err });
+}
+
+export interface LoadedTemplate {
+  readonly render: CompiledTemplate;
+  readonly path: string;
+  /** `%include` lines in the template source: the rendered file may have that many, no more. */
+  readonly includeCount: number;
+}
+
+/** Reads and compiles a template synchronously (targets are created at config load, before any I/O loop). */
+export function loadTemplateSync(path: string): LoadedTemplate {
+  let source: string;
+  try {
+    source = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new SwitchyardError(
+      'SY_ERR_RENDER_TEMPLATE',
+      `cannot read template ${path}: ${describeError(err)}`,
+      { cause: err },
+    );
+  }
+  return {
+    render: compileTemplate(source, path),
+    path,
+    includeCount: source.split('\n').filter((l) => /^\s*%include[ \t]/.test(l)).length,
+  };
 }

@@ -52,14 +52,26 @@ function toServer(m: Member): RouteServer {
 }
 
 function writableReason(m: Member): string | null {
+  if (m.role === 'standby_leader') return standbyReason(m);
   if (m.role !== 'primary') return `leader ${m.name} reports role ${m.role}, not primary`;
   if (m.state !== 'running') return `leader ${m.name} reports state ${JSON.stringify(m.state)}, not running`;
   return null;
 }
 
+/** A standby cluster's leader replicates from another cluster: it is read-only, whatever a probe says. */
+function standbyReason(m: Member): string {
+  return `leader ${m.name} is the standby_leader of a standby cluster (read-only): reads only, never writes`;
+}
+
+/** Read eligibility by role: replicas, and a standby cluster's standby_leader (it serves reads only). */
+function isReadRole(m: Member, leaderName: string | undefined): boolean {
+  return m.role === 'standby_leader' || (m.role === 'replica' && m.name !== leaderName);
+}
+
 /**
  * ClusterState → RouteView, without a generation (the caller numbers views). Pure.
- * Writes are routed only to the leader-key holder, and only once it is writable.
+ * Writes are routed only to the leader-key holder, and only once it is writable; a `standby_leader`
+ * (the leader of a Patroni standby cluster) is never writable and is eligible for reads instead.
  */
 export function computeView(state: ClusterState, options: ViewOptions): Omit<RouteView, 'generation'> {
   const members = [...state.members.values()].sort((a, b) => a.name.localeCompare(b.name));
@@ -69,7 +81,8 @@ export function computeView(state: ClusterState, options: ViewOptions): Omit<Rou
     if (m) {
       let reason = writableReason(m);
       const probe = options.probe;
-      if (probe && probe.name === m.name && probe.leaderRevision === state.leader.modRevision) {
+      const isStandby = m.role === 'standby_leader';
+      if (!isStandby && probe && probe.name === m.name && probe.leaderRevision === state.leader.modRevision) {
         reason = probe.isWritable ? null : (reason ?? `leader ${m.name} did not accept writes when probed`);
       }
       leader = Object.freeze({
@@ -81,8 +94,7 @@ export function computeView(state: ClusterState, options: ViewOptions): Omit<Rou
     }
   }
   const replicas = members
-    .filter((m) => m.name !== state.leader?.name)
-    .filter((m) => m.role === 'replica' && m.state === 'running' && !m.isNoLoadBalance)
+    .filter((m) => isReadRole(m, state.leader?.name) && m.state === 'running' && !m.isNoLoadBalance)
     .filter((m) => {
       if (options.maxReplicaLagBytes === null) return true;
       const lag = memberLag(state, m);

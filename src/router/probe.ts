@@ -14,11 +14,15 @@ export interface ProbeSettings {
   password: string | undefined;
 }
 
-/** The writable probe of a router config (`routing.writable_probe`). */
+/**
+ * The writable probe of a router config (`routing.writable_probe`). `auto` (the default) becomes `sql`
+ * when a password is configured (a login exists) and `rest` otherwise: both read the live
+ * `pg_is_in_recovery()`, neither waits for the next member-key write.
+ */
 export function probeSettingsOf(config: RouterConfig): ProbeSettings {
   const p = config.routing.writable_probe;
   return {
-    method: p.method,
+    method: p.method === 'auto' ? (p.password === undefined ? 'rest' : 'sql') : p.method,
     intervalMs: p.interval_ms,
     timeoutMs: p.timeout_ms,
     user: p.user,
@@ -30,9 +34,35 @@ export function probeSettingsOf(config: RouterConfig): ProbeSettings {
 export type ProbeOutcome = { isWritable: true } | { isWritable: false; reason: string };
 
 /**
+ * Reads Patroni's `GET /patroni` document (untrusted): writable when `state` is `running` and `role` is
+ * `primary` (4.x) or `master` (3.x). Patroni 3.0.2 and 4.0.7 take that role from `pg_is_in_recovery()`
+ * queried on each request, and report state `unknown` with the cached role when the query fails, so a
+ * `running` primary here is a server that has left recovery. (`GET /primary` is not used: it answers
+ * 200 as soon as Patroni holds the leader lock, before promotion finished.) Pure.
+ */
+export function judgePatroniStatus(statusCode: number, body: unknown): ProbeOutcome {
+  if (statusCode !== 200) return { isWritable: false, reason: `GET /patroni answered ${statusCode}` };
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    return { isWritable: false, reason: 'GET /patroni: expected a JSON object' };
+  const { role, state } = body as { role?: unknown; state?: unknown };
+  if (state !== 'running')
+    return { isWritable: false, reason: `GET /patroni reports state ${JSON.stringify(state ?? null)}` };
+  if (role !== 'primary' && role !== 'master')
+    return { isWritable: false, reason: `GET /patroni reports role ${JSON.stringify(role ?? null)}` };
+  return { isWritable: true };
+}
+
+/** The `GET /patroni` URL of a leader's REST API. */
+export function patroniStatusUrl(api: { host: string; port: number }): string {
+  return `http://${api.host.includes(':') ? `[${api.host}]` : api.host}:${api.port}/patroni`;
+}
+
+/** Largest `GET /patroni` body read (a real one is well under 2 KiB). */
+const MAX_STATUS_BYTES = 64 * 1024;
+
+/**
  * One writable check of a leader. `sql`: `pg_is_in_recovery()` is false (the server accepts writes).
- * `rest`: Patroni `GET /primary` answers 200 — note Patroni answers 200 as soon as it holds the leader
- * lock, possibly before promotion finished, so `sql` is the stricter gate.
+ * `rest`: Patroni's `GET /patroni` reports the live role primary (see `judgePatroniStatus`).
  */
 export async function probeOnce(
   leader: RouteLeader,
@@ -41,19 +71,24 @@ export async function probeOnce(
 ): Promise<ProbeOutcome> {
   if (settings.method === 'rest') {
     if (!leader.api) return { isWritable: false, reason: 'leader has no api_url' };
-    const url = `http://${leader.api.host.includes(':') ? `[${leader.api.host}]` : leader.api.host}:${leader.api.port}/primary`;
     try {
-      const res = await request(url, {
+      const res = await request(patroniStatusUrl(leader.api), {
         method: 'GET',
         headersTimeout: attemptTimeoutMs,
         bodyTimeout: attemptTimeoutMs,
       });
-      await res.body.dump();
-      return res.statusCode === 200
-        ? { isWritable: true }
-        : { isWritable: false, reason: `GET /primary answered ${res.statusCode}` };
+      const text = await res.body.text();
+      if (text.length > MAX_STATUS_BYTES)
+        return { isWritable: false, reason: `GET /patroni: body over ${MAX_STATUS_BYTES} bytes` };
+      let body: unknown = null;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = null;
+      }
+      return judgePatroniStatus(res.statusCode, body);
     } catch (err) {
-      return { isWritable: false, reason: `GET /primary failed: ${(err as Error).message}` };
+      return { isWritable: false, reason: `GET /patroni failed: ${(err as Error).message}` };
     }
   }
   const client = new pg.Client({
@@ -80,23 +115,35 @@ export async function probeOnce(
   }
 }
 
+/** How long a new leader is probed every `intervalMs`; after that, every SLOW_INTERVAL_MS at most. */
+const FAST_PHASE_MS = 5000;
+const SLOW_INTERVAL_MS = 100;
+
 /**
- * Probes a new leader every `intervalMs` until it accepts writes, the deadline passes, or `isCurrent()`
- * says the leadership changed. Bounded in time and count.
+ * Probes a new leader every `intervalMs` (for the first 5 s, then every 100 ms: a standby leader or a
+ * promotion stuck for minutes is not asked 50 times a second) until it accepts writes, the deadline
+ * passes, or `isCurrent()` says the leadership changed. Bounded in time and count.
  */
 export async function probeUntilWritable(
   leader: RouteLeader,
   settings: ProbeSettings,
   isCurrent: () => boolean,
 ): Promise<ProbeOutcome> {
-  const deadline = Date.now() + settings.timeoutMs;
-  const maxAttempts = Math.ceil(settings.timeoutMs / Math.max(1, settings.intervalMs)) + 1;
+  const started = Date.now();
+  const deadline = started + settings.timeoutMs;
+  const fast = Math.max(1, settings.intervalMs);
+  const slow = Math.max(fast, SLOW_INTERVAL_MS);
+  const maxAttempts =
+    Math.ceil(Math.min(settings.timeoutMs, FAST_PHASE_MS) / fast) +
+    Math.ceil(Math.max(0, settings.timeoutMs - FAST_PHASE_MS) / slow) +
+    1;
   let last: ProbeOutcome = { isWritable: false, reason: 'not probed' };
   for (let attempt = 0; attempt < maxAttempts && Date.now() < deadline && isCurrent(); attempt++) {
-    const started = Date.now();
+    const attemptStart = Date.now();
     last = await probeOnce(leader, settings, Math.min(1000, Math.max(100, deadline - Date.now())));
     if (last.isWritable || !isCurrent()) return last;
-    const wait = settings.intervalMs - (Date.now() - started);
+    const interval = attemptStart - started < FAST_PHASE_MS ? fast : slow;
+    const wait = interval - (Date.now() - attemptStart);
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
   return last.isWritable

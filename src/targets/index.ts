@@ -1,6 +1,6 @@
 import { haproxyTarget } from './haproxy/index.js';
-import { pgbouncerTarget } from './pgbouncer.js';
-import { pgcatTarget } from './pgcat.js';
+import { pgbouncerTarget } from './pgbouncer/index.js';
+import { pgcatTarget } from './pgcat/index.js';
 import type { TargetFactory } from './registry.js';
 import { vipTarget } from './vip.js';
 

@@ -67,9 +67,17 @@ export interface Target {
   status?(): Record<string, unknown>;
 }
 
+/** A file a target would write: where, what, and with which mode and owner (secrets: 0600, the reader's owner). */
+export interface PreviewFile {
+  readonly path: string;
+  readonly contents: string;
+  readonly mode?: number;
+  readonly owner?: { readonly uid: number; readonly gid: number } | null;
+}
+
 /** Optional: the files a target would write for a snapshot, without touching disk (`switchyard render`). */
 export interface RenderableTarget extends Target {
-  preview(snapshot: RouteSnapshot): Promise<Array<{ path: string; contents: string }>>;
+  preview(snapshot: RouteSnapshot): Promise<PreviewFile[]>;
 }
 
 export function isRenderable(target: Target): target is RenderableTarget {

@@ -1,9 +1,7 @@
-import { execFileSync } from 'node:child_process';
-import { ConfigError, describeError } from '../errors.js';
+import { describeError } from '../errors.js';
 import { defineTarget, type TargetCreateContext } from './registry.js';
 import type { ApplyResult, RouteSnapshot, Target, TargetContext } from './types.js';
 import {
-  configureAddress,
   deconfigureAddress,
   findVip,
   queryInterface,
@@ -11,26 +9,20 @@ import {
   type InterfaceState,
 } from './vip/address.js';
 import { assertCanAnnounce } from './vip/announce.js';
-import { Announcer } from './vip/announcer.js';
-import { RawArpSender } from './vip/rawsender.js';
-import { AnnounceSenders, type CreateRawSender } from './vip/senders.js';
-import { vipConfigSchema, type VipConfig } from './vip/config.js';
-import { execProgram, VipError, type Exec } from './vip/exec.js';
+import { AnnounceBursts } from './vip/announcer.js';
+import { defaultVipDeps, type VipDeps } from './vip/deps.js';
+import { AnnounceSenders } from './vip/senders.js';
+import { vipConfigSchema, vipScope, type VipConfig } from './vip/config.js';
+import { VipError } from './vip/exec.js';
 import { decideVip, type Decision } from './vip/policy.js';
-import { probeDuplicate } from './vip/probe.js';
+import { TakeGuards } from './vip/guards.js';
+import { AddressOps } from './vip/ops.js';
+import { claimDetached, defaultReleaseSync, releaseDetached, rememberDetached } from './vip/orphans.js';
 import { emptyCounters, type VipCounters, type VipStatus } from './vip/status.js';
 
-export { vipConfigSchema, type VipConfig } from './vip/config.js';
+export { vipConfigSchema, vipScope, type VipConfig } from './vip/config.js';
 export { VipError } from './vip/exec.js';
-
-/** What the VIP target needs from the outside world; tests replace `exec` and turn the exit hook off. */
-export interface VipDeps {
-  readonly exec: Exec;
-  /** Makes the resident IPv4 ARP sender (a real raw socket); tests return null so nothing leaves the host. */
-  readonly createRawSender: CreateRawSender;
-  /** Remove the VIP synchronously in `process.on('exit')` if `close()` was never reached. */
-  readonly hasExitHook: boolean;
-}
+export type { VipDeps } from './vip/deps.js';
 
 /** While not holding, how often the timer looks for a stale copy of the VIP (a take never waits for it). */
 const STALE_CHECK_MS = 2000;
@@ -52,27 +44,33 @@ export class VipTarget implements Target {
   readonly kind = 'vip';
   readonly name = 'vip';
   private readonly addressOptions: AddressOptions;
-  private readonly announcer: Announcer;
+  private readonly bursts: AnnounceBursts;
   private readonly senders: AnnounceSenders;
   private snapshot: RouteSnapshot | null = null;
   private isHeld = false;
   private heldRevision: number | null = null;
-  private needsAnnounce = false;
   private wasUp: boolean | null = null;
-  private conflictSince: number | null = null;
   private ownMac: string | null = null;
+  private readonly guards: TakeGuards;
+  private readonly ops: AddressOps;
   /** The interface as last queried; a take uses its MAC and type without querying again. */
   private link: InterfaceState | null = null;
   private lastDecision: Decision | null = null;
   private lastSummary = 'not checked yet';
   private lastError: string | null = null;
   private heldSince: number | null = null;
+  /**
+   * The address may be on the interface because of this router: set before `ip addr add`, when an
+   * address found at start or detached by the previous target is kept, and cleared once `ip addr del`
+   * ran. `close()` and the exit hook remove the VIP only then: they release what the router added, and
+   * only that.
+   */
+  private mayHold = false;
   /** When a release cycle last made sure the VIP is not on the interface. */
   private lastAbsentAt = Number.NEGATIVE_INFINITY;
   private readonly counters: VipCounters = emptyCounters();
   private queue: Promise<unknown> = Promise.resolve();
   private checkTimer: NodeJS.Timeout | null = null;
-  private repeatTimer: NodeJS.Timeout | null = null;
   private isClosed = false;
   private startedAt = 0;
   private readonly exitHook = () => this.releaseSync();
@@ -81,11 +79,7 @@ export class VipTarget implements Target {
     private readonly config: VipConfig,
     private readonly scope: string,
     private readonly ctx: TargetContext,
-    private readonly deps: VipDeps = {
-      exec: execProgram,
-      hasExitHook: true,
-      createRawSender: (iface, python, timeoutMs) => new RawArpSender(iface, python, timeoutMs),
-    },
+    private readonly deps: VipDeps = defaultVipDeps(),
   ) {
     this.addressOptions = {
       exec: deps.exec,
@@ -94,33 +88,49 @@ export class VipTarget implements Target {
       timeoutMs: config.command_timeout_ms,
     };
     this.senders = new AnnounceSenders(config, deps.exec, ctx.log, deps.createRawSender);
-    this.announcer = new Announcer({
+    this.ops = new AddressOps(this.addressOptions, this.senders);
+    this.guards = new TakeGuards({
+      config,
       exec: deps.exec,
-      iface: config.interface,
-      vip: config.address,
-      intervalMs: config.announce.interval_ms,
-      timeoutMs: config.command_timeout_ms,
-      arpingCommand: config.arping.command,
-      ndptool: config.ndptool.command,
-      flavour: () => this.senders.arpingFlavour(),
-      rawSender: () => this.senders.rawSender(),
+      senders: this.senders,
+      counters: this.counters,
       log: ctx.log,
-      onSent: (result) => {
-        this.needsAnnounce = false;
-        this.counters.announcements++;
-        this.counters.framesSent += result.frames;
-        this.ctx.log.debug(`announced ${config.address.cidr} on ${config.interface} (${result.description})`);
-      },
-      onFailed: (err) => {
-        this.counters.announceFailures++;
-        this.lastError = describeError(err);
-      },
+      now: () => ctx.now(),
+      snapshot: () => this.snapshot,
+      isClosed: () => this.isClosed,
+      ownMac: () => this.ownMac ?? this.link?.mac ?? null,
+    });
+    this.bursts = new AnnounceBursts({
+      config,
+      exec: deps.exec,
+      senders: this.senders,
+      counters: this.counters,
+      log: ctx.log,
+      serialize: (fn) => this.serialize(fn),
+      isHolding: () => this.isHeld && !this.isClosed,
+      onFailed: (err) => (this.lastError = describeError(err)),
     });
   }
 
+  /**
+   * Starts the ARP helper, the exit hook and the check loop. A VIP the previous target detached on a
+   * reload is adopted when it is this target's address; any other detached VIP (the address or
+   * interface changed) is removed first, before this target can add its own.
+   */
   async start(): Promise<void> {
     this.startedAt = this.ctx.now();
     if (this.deps.hasExitHook) process.on('exit', this.exitHook);
+    const { adopted, others } = claimDetached({
+      address: this.config.address,
+      iface: this.config.interface,
+    });
+    if (adopted) this.mayHold = true;
+    this.counters.releases += await releaseDetached(
+      others,
+      (old) => deconfigureAddress({ ...this.addressOptions, ip: old.ip, iface: old.iface }, old.address),
+      this.ctx.log,
+    );
+    this.senders.warmUp();
     this.scheduleCheck(0);
   }
 
@@ -130,15 +140,16 @@ export class VipTarget implements Target {
     return { generation: snapshot.generation, ...result };
   }
 
-  /** Stops the checks and removes the VIP from the interface, whatever this target believed. */
+  /** Stops the checks and removes the VIP if this router added (or kept) it, and only then. */
   async close(): Promise<void> {
     if (this.isClosed) return this.queue.then(() => undefined);
     this.isClosed = true;
     this.clearTimers();
     const release = this.queue.then(async () => {
       try {
-        await this.announcer.stop();
-        const removed = await deconfigureAddress(this.addressOptions, this.config.address);
+        await this.bursts.stop();
+        const removed = this.mayHold ? await this.ops.del(this.config.address) : false;
+        this.mayHold = false;
         this.setHeld(false);
         const summary = removed
           ? `released ${this.config.address.cidr} from ${this.config.interface} on shutdown`
@@ -165,9 +176,13 @@ export class VipTarget implements Target {
     this.isClosed = true;
     this.clearTimers();
     const stop = this.queue.then(async () => {
-      await this.announcer.stop();
+      await this.bursts.stop();
       this.senders.close();
       if (this.deps.hasExitHook) process.off('exit', this.exitHook);
+      if (this.mayHold) {
+        const { address, interface: iface, ip_command: ip } = this.config;
+        rememberDetached({ address, iface, ip }, this.deps.hasExitHook);
+      }
       this.lastSummary = `detached from ${this.config.address.cidr} on ${this.config.interface} (left in place for a reload)`;
       this.ctx.log.info(this.lastSummary);
     });
@@ -218,17 +233,17 @@ export class VipTarget implements Target {
 
   private clearTimers(): void {
     if (this.checkTimer) clearTimeout(this.checkTimer);
-    if (this.repeatTimer) clearTimeout(this.repeatTimer);
+    this.bursts.cancelRepeat();
     this.checkTimer = null;
-    this.repeatTimer = null;
   }
 
   private async reconcile(trigger: 'apply' | 'check'): Promise<CycleResult> {
     if (this.isClosed) return { summary: 'closed', didChange: false };
+    // cleared before, not after: an announcement failing in the background during this cycle stays
+    this.lastError = null;
     try {
       const result = await this.cycle(trigger);
       this.lastSummary = result.summary;
-      this.lastError = null;
       return result;
     } catch (err) {
       this.counters.errors++;
@@ -270,7 +285,7 @@ export class VipTarget implements Target {
 
     const revision = view?.leader?.leaderRevision ?? null;
     if (!this.isHeld && this.link?.exists && !this.config.duplicate_probe.enabled)
-      return this.take(decision, revision, this.link);
+      return this.take(decision, revision, this.link, now);
     const state = await queryInterface(this.addressOptions);
     this.link = state;
     if (state.mac) this.ownMac = state.mac;
@@ -280,36 +295,19 @@ export class VipTarget implements Target {
       throw new VipError('config', `cannot take ${vip.cidr}: interface ${iface} does not exist`);
     assertCanAnnounce(state, iface, vip);
 
-    if (findVip(state, vip) === null) {
-      const waiting = await this.checkDuplicate(now);
-      if (waiting) return { summary: waiting, didChange: false };
-      await configureAddress(this.addressOptions, vip, this.config.label);
-      const wasHeld = this.isHeld;
-      this.setHeld(true, revision);
-      const frames = await this.startAnnouncing();
-      if (wasHeld) {
-        this.counters.repairs++;
-        return {
-          summary: `re-added ${vip.cidr} on ${iface} after something else removed it, and announced it (${frames})`,
-          didChange: true,
-        };
-      }
-      this.counters.takes++;
-      return {
-        summary: `took ${vip.cidr} on ${iface} and announced it (${frames}): ${decision.reason}`,
-        didChange: true,
-      };
-    }
+    if (findVip(state, vip) === null) return this.take(decision, revision, state, now);
 
     let why: string | null = null;
+    this.mayHold = true;
     if (!this.isHeld) why = `found ${vip.cidr} already on ${iface}, kept it`;
     else if (linkCameUp) why = `${iface} came back up`;
     else if (revision !== this.heldRevision) why = `new leadership of ${this.config.member}`;
-    else if (this.needsAnnounce && !this.announcer.isRunning) why = 'the last announcement failed';
+    else if (this.bursts.needsAnnounce && !this.bursts.announcer.isRunning)
+      why = 'the last announcement failed';
     this.setHeld(true, revision);
     if (why === null)
       return { summary: `holding ${vip.cidr} on ${iface}: ${decision.reason}`, didChange: false };
-    const frames = await this.startAnnouncing();
+    const frames = await this.bursts.start();
     return {
       summary: `${why}; announced ${vip.cidr} on ${iface} (${frames}): ${decision.reason}`,
       didChange: true,
@@ -317,39 +315,48 @@ export class VipTarget implements Target {
   }
 
   /**
-   * The fast path of a take: `ip addr add` at once (idempotent), with the link facts (MAC, type) learnt
-   * by an earlier check. A query first would put a second process on the failover's critical path.
+   * Adds the VIP (after the duplicate probe and the handover check) and announces it. The fast path
+   * calls it with the link facts (MAC, type) learnt by an earlier check: a query first would put a
+   * second process on the failover's critical path. Also repairs a VIP something else removed.
    */
   private async take(
     decision: Decision,
     revision: number | null,
     link: InterfaceState,
+    now: number,
   ): Promise<CycleResult> {
     const { address: vip, interface: iface } = this.config;
     assertCanAnnounce(link, iface, vip);
-    const added = await configureAddress(this.addressOptions, vip, this.config.label);
+    const waiting = (await this.guards.checkDuplicate(now)) ?? (await this.guards.handover());
+    if (waiting) return { summary: waiting, didChange: false };
+    this.mayHold = true;
+    const added = await this.ops.add(vip, this.config.label);
+    const wasHeld = this.isHeld;
     this.setHeld(true, revision);
-    const frames = await this.startAnnouncing();
+    const frames = await this.bursts.start();
+    const announced = `announced ${vip.cidr} on ${iface} (${frames})`;
     if (!added) {
-      return {
-        summary: `found ${vip.cidr} already on ${iface}, kept it; announced ${vip.cidr} on ${iface} (${frames}): ${decision.reason}`,
-        didChange: true,
-      };
+      const summary = `found ${vip.cidr} already on ${iface}, kept it; ${announced}: ${decision.reason}`;
+      return { summary, didChange: true };
+    }
+    if (wasHeld) {
+      this.counters.repairs++;
+      const summary = `re-added ${vip.cidr} on ${iface} after something else removed it, and announced it (${frames})`;
+      return { summary, didChange: true };
     }
     this.counters.takes++;
-    return {
-      summary: `took ${vip.cidr} on ${iface} and announced it (${frames}): ${decision.reason}`,
-      didChange: true,
-    };
+    const summary = `took ${vip.cidr} on ${iface} and announced it (${frames}): ${decision.reason}`;
+    return { summary, didChange: true };
   }
 
   /** Removes the VIP without looking first (`ip addr del` is idempotent): releasing is the fast path. */
   private async release(decision: Decision, now: number): Promise<CycleResult> {
     const { address: vip, interface: iface } = this.config;
-    this.conflictSince = null;
+    this.guards.clearConflict();
     // no announcement may leave after the address is gone: clients would learn a host that dropped it
-    await this.announcer.stop();
-    const removed = await deconfigureAddress(this.addressOptions, vip);
+    await this.bursts.stop();
+    const removed = await this.ops.del(vip);
+    this.mayHold = false;
     const wasHeld = this.isHeld;
     this.setHeld(false);
     this.lastAbsentAt = now;
@@ -359,69 +366,13 @@ export class VipTarget implements Target {
     return { summary: `${verb} ${vip.cidr} from ${iface}: ${decision.reason}`, didChange: true };
   }
 
-  /** Duplicate probe before taking; returns a sentence when the target must wait, else null. */
-  private async checkDuplicate(now: number): Promise<string | null> {
-    const probe = this.config.duplicate_probe;
-    if (!probe.enabled || this.config.address.family !== 4) return null;
-    const result = await probeDuplicate({
-      exec: this.deps.exec,
-      command: this.config.arping.command,
-      flavour: await this.senders.arpingFlavour(),
-      iface: this.config.interface,
-      vip: this.config.address,
-      timeoutMs: probe.timeout_ms,
-      ownMac: this.ownMac,
-    });
-    if (!result.isInUse) {
-      this.conflictSince = null;
-      return null;
-    }
-    this.counters.duplicateConflicts++;
-    const who = `${this.config.address.address} answers ARP from ${result.otherMac ?? 'another host'}`;
-    this.ctx.log.warn({ otherMac: result.otherMac }, `duplicate probe: ${who}`);
-    this.conflictSince ??= now;
-    const waited = now - this.conflictSince;
-    if (probe.on_conflict === 'wait' && (probe.max_wait_ms === 0 || waited < probe.max_wait_ms)) {
-      return `waiting to take ${this.config.address.cidr}: ${who} (conflict for ${waited} ms)`;
-    }
-    return null;
-  }
-
-  /** Starts the first burst in the background and schedules the second; returns what the first sends. */
-  private async startAnnouncing(): Promise<string> {
-    this.needsAnnounce = true;
-    const frames = await this.announcer.start(this.config.announce.count);
-    this.scheduleRepeat();
-    return frames;
-  }
-
-  /** keepalived's habit: a second burst a few seconds later, for gear that missed the first. */
-  private scheduleRepeat(): void {
-    const { repeat_count: count, repeat_delay_ms: delay } = this.config.announce;
-    if (this.repeatTimer) clearTimeout(this.repeatTimer);
-    this.repeatTimer = null;
-    if (count === 0 || this.isClosed) return;
-    this.repeatTimer = setTimeout(() => {
-      this.repeatTimer = null;
-      void this.serialize(async () => {
-        if (!this.isHeld || this.isClosed) return;
-        await this.announcer.settled();
-        await this.announcer.start(count);
-      }).catch((err: unknown) =>
-        this.ctx.log.warn({ err: describeError(err) }, 'second announcement failed'),
-      );
-    }, delay);
-    this.repeatTimer.unref();
-  }
-
   private setHeld(isHeld: boolean, revision: number | null = null): void {
     if (isHeld && !this.isHeld) this.heldSince = this.ctx.now();
     if (!isHeld) {
       this.heldSince = null;
-      this.needsAnnounce = false;
+      this.bursts.needsAnnounce = false;
+      this.bursts.cancelRepeat();
       this.wasUp = null;
-      if (this.repeatTimer) clearTimeout(this.repeatTimer);
-      this.repeatTimer = null;
     }
     this.isHeld = isHeld;
     this.heldRevision = isHeld ? revision : null;
@@ -429,24 +380,15 @@ export class VipTarget implements Target {
 
   /** Last resort on `process.exit` without `close()`: only synchronous work is possible here. */
   private releaseSync(): void {
-    if (this.isClosed) return;
-    try {
-      const { ip_command: ip, address, interface: iface } = this.config;
-      execFileSync(ip, ['addr', 'del', address.cidr, 'dev', iface], { timeout: 1000, stdio: 'ignore' });
-    } catch {
-      // absent already, or nothing more can be done while exiting
-    }
+    if (this.isClosed || !this.mayHold) return;
+    const { ip_command: ip, address, interface: iface } = this.config;
+    (this.deps.releaseSync ?? defaultReleaseSync)({ address, iface, ip });
   }
-}
 
-/** Resolves the cluster scope: explicit, or the router's only scope. */
-export function vipScope(config: VipConfig, clusters: readonly string[]): string {
-  if (config.cluster !== undefined) return config.cluster;
-  const only = clusters.length === 1 ? clusters[0] : undefined;
-  if (only !== undefined && only !== '*') return only;
-  throw new ConfigError('targets.vip.cluster is required when the router follows more than one cluster', [
-    `targets.vip.cluster: expected the scope whose leader key moves the VIP, got nothing (router follows ${clusters.join(', ')})`,
-  ]);
+  /** The exit hook, for tests of the exit path (normally only `process.on('exit')` calls it). */
+  exitNow(): void {
+    this.releaseSync();
+  }
 }
 
 export const vipTarget = defineTarget({

@@ -27,6 +27,8 @@ export interface AgentClusterOptions {
   tags?: Record<string, Record<string, unknown>>;
   /** Extra keys of the `etcd3:` section (TLS files, credentials). */
   etcd3Extra?: Record<string, string>;
+  /** Extra keys of the `restapi:` section (TLS files, verify_client). */
+  restapiExtra?: Record<string, string>;
 }
 
 export interface AgentCluster {
@@ -59,13 +61,15 @@ function yaml(o: AgentClusterOptions, n: AgentNode, hosts: string): string {
   const tags = o.tags?.[n.name] ?? {};
   const auth = o.restApiAuth
     ? `\n  authentication: {username: ${o.restApiAuth.username}, password: ${o.restApiAuth.password}}`
-    : '';
+    : '\n  allow_unauthenticated_writes: true';
   return `scope: ${o.scope}
 name: ${n.name}
 restapi:
   listen: 127.0.0.1:${n.apiPort}
   connect_address: 127.0.0.1:${n.apiPort}${auth}
-etcd3:
+${Object.entries(o.restapiExtra ?? {})
+  .map(([k, v]) => `  ${k}: ${JSON.stringify(v)}\n`)
+  .join('')}etcd3:
   hosts: ${hosts}
 ${Object.entries(o.etcd3Extra ?? {})
   .map(([k, v]) => `  ${k}: ${JSON.stringify(v)}\n`)

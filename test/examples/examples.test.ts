@@ -24,7 +24,7 @@ import type { VipConfig } from '../../src/targets/vip/config.js';
 import { resolvePgBouncerOptions } from '../../src/targets/pgbouncer/options.js';
 import { renderPgBouncerIni } from '../../src/targets/pgbouncer/render.js';
 import { routesToRender, wantedWriters } from '../../src/targets/pgbouncer/routes.js';
-import { resolvePgcatOptions } from '../../src/targets/pgcat.js';
+import { resolvePgcatOptions } from '../../src/targets/pgcat/index.js';
 import { checkPgcatToml, renderPgcatToml, type PgcatServer } from '../../src/targets/pgcat/render.js';
 import { ProcessGroup, freePort, startPgbouncer } from '../harness/index.js';
 import { member4x, patroni302Keys, raw } from '../fixtures.js';
@@ -305,5 +305,5 @@ test('agent: node.yml is accepted by the agent loader without warnings, for the 
   await renderHaproxy(router, snapshot(view('app', patroni302Keys(), router)), 'agent');
   const unit = read('agent', 'switchyard-agent.service');
   assert.match(unit, /^ExecStart=\S+ agent --config \/etc\/switchyard\/node\.yml$/m);
-  assert.doesNotMatch(unit, /^ExecReload=/m, 'the agent does not reload on SIGHUP');
+  assert.match(unit, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m, 'the agent reloads node.yml on SIGHUP');
 });

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { stackCommand } from './stack.js';
 
 /** Result of {@link run}. */
 export interface RunResult {
@@ -37,10 +38,15 @@ export class CommandError extends Error {
  */
 export function run(command: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
   const timeoutMs = options.timeoutMs ?? 30_000;
+  const user =
+    options.uid !== undefined && options.gid !== undefined
+      ? { uid: options.uid, gid: options.gid }
+      : undefined;
+  const target = stackCommand(command, args, user);
   return new Promise((resolve, reject) => {
     execFile(
-      command,
-      args,
+      target.command,
+      target.args,
       {
         env: { ...process.env, ...options.env },
         cwd: options.cwd,
@@ -48,8 +54,7 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
         killSignal: 'SIGKILL',
         maxBuffer: 64 * 1024 * 1024,
         encoding: 'utf8',
-        ...(options.uid !== undefined ? { uid: options.uid } : {}),
-        ...(options.gid !== undefined ? { gid: options.gid } : {}),
+        ...(target.user ? { uid: target.user.uid, gid: target.user.gid } : {}),
       },
       (error, stdout, stderr) => {
         const err = error as (NodeJS.ErrnoException & { code?: unknown; killed?: boolean }) | null;

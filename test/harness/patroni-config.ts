@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { PatroniClusterOptions, PatroniNode } from './patroni.js';
 
-const PG_BIN = '/usr/lib/postgresql/15/bin';
+import { PG_BIN } from './stack.js';
 /** Superuser and replication credentials every harness Patroni cluster uses (pg_hba trusts loopback anyway). */
 export const PATRONI_SUPERUSER = { username: 'postgres', password: 'postgres-test-pw' };
 export const PATRONI_REPLICATION = { username: 'replicator', password: 'replicator-test-pw' };

@@ -230,8 +230,12 @@ function makeCluster(
     }
     throw lastError ?? new Error(`Patroni cluster ${options.scope}: no Patroni is running`);
   };
-  const leader = async (): Promise<string | undefined> =>
-    (await members()).find((m) => m.role === 'leader' && m.state === 'running')?.name;
+  // A standby cluster (`standby_cluster` in bootstrap.dcs) is led by a read-only `standby_leader`.
+  const standby = options.extraDcs?.standby_cluster !== undefined;
+  const leaderRole = standby ? 'standby_leader' : 'leader';
+  const isLeading = (m: PatroniMember): boolean =>
+    m.role === leaderRole && (m.state === 'running' || (standby && m.state === 'streaming'));
+  const leader = async (): Promise<string | undefined> => (await members()).find(isLeading)?.name;
   const sql: PatroniCluster['sql'] = (name, query, params) =>
     sqlQuery(
       { port: node(name).pgPort, user: PATRONI_SUPERUSER.username, password: PATRONI_SUPERUSER.password },
@@ -271,7 +275,7 @@ function makeCluster(
         assertRunning(opts.mustRun);
         const name = await leader();
         if (name === undefined || name === opts.not) return undefined;
-        if ((opts.writable ?? true) && !(await isWritable(name))) return undefined;
+        if ((opts.writable ?? !standby) && !(await isWritable(name))) return undefined;
         return name;
       },
       {
@@ -303,14 +307,16 @@ function makeCluster(
         async () => {
           assertRunning(opts.mustRun);
           const list = await members();
-          const lead = list.find((m) => m.role === 'leader' && m.state === 'running');
+          const lead = list.find(isLeading);
           if (!lead) return undefined;
           const running = nodes.filter((n) => n.patroniPid() !== undefined);
           // the ports must be held by our own processes, not by another cluster that took a port
           const ours = running.every((n) => ownsPorts(n));
           const expected = running.map((n) => n.name);
-          const ok = expected.every((name) => list.some((m) => m.name === name && m.state === 'running'));
-          if (!ours || !ok || !(await isWritable(lead.name))) return undefined;
+          // Patroni 4 (and 3.0.4+) reports a replica that streams as state "streaming" in /cluster
+          const up = (state: string): boolean => state === 'running' || state === 'streaming';
+          const ok = expected.every((name) => list.some((m) => m.name === name && up(m.state)));
+          if (!ours || !ok || (!standby && !(await isWritable(lead.name)))) return undefined;
           if (
             options.synchronousMode &&
             expected.length > 1 &&

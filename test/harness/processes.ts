@@ -26,6 +26,7 @@ import {
   trySignal,
   type PostmasterShm,
 } from './pids.js';
+import { stackCommand, stackPostgresUser } from './stack.js';
 import { sleep } from './wait.js';
 
 export { isAlive, postmasterPid, signalTree } from './pids.js';
@@ -42,8 +43,15 @@ export interface OsUser {
 
 let cachedPostgresUser: OsUser | undefined;
 
-/** Looks up the `postgres` OS user once (`id -u/-g postgres`); throws if it does not exist. */
+/**
+ * The `postgres` OS user of the selected stack (see stack.ts): the host's (`id -u/-g postgres`), or
+ * the trixie root's. Looked up once; throws if it does not exist.
+ */
 export function postgresUser(): OsUser {
+  return stackPostgresUser(hostPostgresUser);
+}
+
+function hostPostgresUser(): OsUser {
   if (!cachedPostgresUser) {
     const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
     const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
@@ -224,14 +232,15 @@ export class ProcessGroup {
       throw new Error(`ProcessGroup: ${spec.name} is already running (pid ${existing.pid})`);
     const logPath = join(this.dir, 'logs', `${spec.name}.log`);
     const fd = openSync(logPath, 'a', 0o644);
-    const user = spec.asPostgres ? postgresUser() : undefined;
+    const target = stackCommand(spec.command, spec.args ?? [], spec.asPostgres ? postgresUser() : undefined);
+    const user = target.user;
     let child: ChildProcess;
     try {
       writeFileSync(
         fd,
         `=== ${new Date().toISOString()} spawn ${spec.command} ${(spec.args ?? []).join(' ')}\n`,
       );
-      child = spawn(spec.command, spec.args ?? [], {
+      child = spawn(target.command, target.args, {
         cwd: spec.cwd ?? this.dir,
         env: {
           PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin',

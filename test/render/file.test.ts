@@ -85,3 +85,21 @@ test('dry run writes nothing but says whether it would', async () => {
   assert.equal(result.didRender, false);
   assert.throws(() => statSync(path));
 });
+
+test('the owner is set on the staged file, so the live file never has the wrong owner', async () => {
+  const path = join(dir, 'owned.ini');
+  const seen: Array<{ uid: number; gid: number }> = [];
+  // The check runs on the staged file after the chown and before the rename: it sees the final owner.
+  const check = `stat -c '%u %g' {{file}} > ${join(dir, 'owner-at-check')}`;
+  await renderFile({ path, contents: 'a=1\n', mode: 0o600, owner: { uid: 4321, gid: 4322 }, check });
+  const [uid, gid] = readFileSync(join(dir, 'owner-at-check'), 'utf8').trim().split(' ').map(Number);
+  seen.push({ uid: uid as number, gid: gid as number });
+  assert.deepEqual(seen, [{ uid: 4321, gid: 4322 }]);
+  assert.equal(statSync(path).uid, 4321);
+  assert.equal(statSync(path).gid, 4322);
+  await renderFile({ path, contents: 'a=2\n', mode: 0o600, owner: { uid: 4321, gid: 4322 } });
+  assert.equal(statSync(`${path}.bak`).uid, 4321, 'the backup keeps the owner for a rollback');
+  assert.ok(await restoreBackup(path));
+  assert.equal(readFileSync(path, 'utf8'), 'a=1\n');
+  assert.equal(statSync(path).uid, 4321, 'a restored file keeps the owner');
+});

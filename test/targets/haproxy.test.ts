@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -10,7 +10,8 @@ import { HaproxyConfigSchema } from '../../src/targets/haproxy/config.js';
 import { HaproxyTarget } from '../../src/targets/haproxy/index.js';
 import { buildContext, structuralKey } from '../../src/targets/haproxy/context.js';
 import { writer } from '../../src/route/view.js';
-import { parseServersState, planRuntime } from '../../src/targets/haproxy/runtime.js';
+import { parseServersState } from '../../src/targets/haproxy/runtime.js';
+import { missingServers, planRuntime } from '../../src/targets/haproxy/plan.js';
 import { silentLogger } from '../../src/log.js';
 import { member4x, patroni302Keys, raw } from '../fixtures.js';
 
@@ -210,4 +211,68 @@ test('runtime plan is empty when the live state already matches, and reports mis
     planRuntime([{ backend: 'app_primary', up: ['pg9'], isFencing: true }], live, new Set()).missing,
     ['app_primary/pg9'],
   );
+});
+
+test('2,000 renames do not leave 2,002 server lines: members gone longer than the retention are dropped', async () => {
+  let now = 1_000_000;
+  const config = HaproxyConfigSchema.parse({
+    output: join(dir, 'renames.cfg'),
+    check: null,
+    gone_member_retention_ms: 10_000,
+    frontends: { lab: { primary: '127.0.0.1:5000' } },
+  });
+  const t = new HaproxyTarget(config, {
+    log: silentLogger(),
+    now: () => now,
+    configDir: dir,
+    clusters: ['lab'],
+    postgresLogin: { user: 'postgres', dbname: 'postgres', password: undefined },
+  });
+  const leader = raw('members/pg1', member4x({ port: 5432, apiPort: 8008, role: 'primary' }));
+  const renamed = (i: number): RouteView => ({
+    ...computeView(
+      buildClusterState('lab', [
+        raw('leader', 'pg1'),
+        leader,
+        raw(`members/node${i}`, member4x({ port: 6000 + (i % 1000), apiPort: 9000 })),
+      ]),
+      { maxReplicaLagBytes: null },
+    ),
+    generation: i,
+  });
+  const servers = () => (readFileSync(config.output, 'utf8').match(/^\s*server /gm) ?? []).length;
+  for (let i = 1; i <= 2000; i++) {
+    await t.apply({ ...snapshot([renamed(i)]), generation: i });
+    now += 1000; // one rename a second
+  }
+  // pg1, node2000 and the nodes renamed away within the last 10 s.
+  assert.ok(servers() <= 12, `at most 12 server lines within the retention, found ${servers()}`);
+  now += 10_000;
+  await t.apply({ ...snapshot([renamed(2000)]), generation: 2000 });
+  assert.equal(servers(), 2, 'after the retention only the current members are left');
+});
+
+test('missingServers names the servers of the file that the running HAProxy lacks or runs elsewhere', () => {
+  const config = HaproxyConfigSchema.parse({
+    output: '/x',
+    frontends: { lab: { primary: '127.0.0.1:5000', replicas: '127.0.0.1:5001' } },
+  });
+  const context = buildContext(config, new Map([['lab', labView()]]), 1, writer);
+  const line = (backend: string, server: string, addr: string, port: number) =>
+    `1 ${backend} 1 ${server} ${addr} 2 0 1 1 10 6 3 4 6 0 0 0 - ${port} - 0 0 - - 0`;
+  const live = parseServersState(
+    [
+      '1',
+      line('lab_primary', 'node1', '127.0.0.1', 24011),
+      line('lab_primary', 'node2', '127.0.0.1', 24012),
+      line('lab_primary', 'node3', '127.0.0.9', 24013),
+      line('lab_replicas', 'node1', '127.0.0.1', 24011),
+      line('lab_replicas', 'node2', '127.0.0.1', 24099),
+    ].join('\n'),
+  );
+  assert.deepEqual(missingServers(context.clusters, live), [
+    'lab_primary/node3',
+    'lab_replicas/node2',
+    'lab_replicas/node3',
+  ]);
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { freePort, postgresUser, startPgbouncer, type PgbouncerInstance } from '../harness/index.js';
-import { PgBouncerTarget } from '../../src/targets/pgbouncer.js';
+import { PgBouncerTarget } from '../../src/targets/pgbouncer/index.js';
 import { PgBouncerConfigSchema } from '../../src/targets/pgbouncer/config.js';
 import { resolvePgBouncerOptions } from '../../src/targets/pgbouncer/options.js';
 
@@ -11,22 +11,27 @@ import { resolvePgBouncerOptions } from '../../src/targets/pgbouncer/options.js'
 export interface PgBouncerBed {
   dir: string;
   routesPath: string;
-  bouncer: PgbouncerInstance;
+  /** The running PgBouncer (throws before `start()` when the bed was prepared with `isStarted: false`). */
+  readonly bouncer: PgbouncerInstance;
+  /** Starts PgBouncer on the prepared pgbouncer.ini (beds prepared with `isStarted: false`). */
+  start(): Promise<PgbouncerInstance>;
   /** A target on this PgBouncer; `config` is merged into the defaults (databases: app → cluster demo). */
   target(config?: Record<string, unknown>): PgBouncerTarget;
   stop(): Promise<void>;
 }
 
 export async function startPgBouncerBed(
-  initialRoutes: string,
+  initialRoutes: string | null,
   settings: Record<string, string | number> = {},
+  options: { isStarted?: boolean } = {},
 ): Promise<PgBouncerBed> {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-harness-pgb-bed-'));
   const { uid, gid } = postgresUser();
   chmodSync(dir, 0o755);
   chownSync(dir, uid, gid);
   const routesPath = join(dir, 'routes.ini');
-  writeFileSync(routesPath, initialRoutes, { mode: 0o644 });
+  // null: no routing file yet (PgBouncer refuses to start on a missing `%include`).
+  if (initialRoutes !== null) writeFileSync(routesPath, initialRoutes, { mode: 0o644 });
   writeFileSync(join(dir, 'userlist.txt'), '"postgres" ""\n"pgbouncer_admin" ""\n', { mode: 0o644 });
   const port = await freePort();
   const ini = {
@@ -52,18 +57,28 @@ export async function startPgBouncerBed(
   ].join('\n');
   const iniPath = join(dir, 'pgbouncer.ini');
   writeFileSync(iniPath, text, { mode: 0o644 });
-  let bouncer: PgbouncerInstance;
-  try {
+  let bouncer: PgbouncerInstance | null = null;
+  const start = async (): Promise<PgbouncerInstance> => {
     bouncer = await startPgbouncer({ iniPath });
-  } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
-    throw err;
+    return bouncer;
+  };
+  if (options.isStarted !== false) {
+    try {
+      await start();
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
   }
   const targets: PgBouncerTarget[] = [];
   return {
     dir,
     routesPath,
-    bouncer,
+    get bouncer(): PgbouncerInstance {
+      if (!bouncer) throw new Error('PgBouncer of this bed is not started');
+      return bouncer;
+    },
+    start,
     target(config = {}) {
       const parsed = PgBouncerConfigSchema.parse({
         output: routesPath,
@@ -82,7 +97,7 @@ export async function startPgBouncerBed(
     },
     async stop() {
       for (const t of targets) await t.control.close().catch(() => undefined);
-      await bouncer.stop();
+      await bouncer?.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };

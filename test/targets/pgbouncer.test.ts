@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
-import { PgBouncerTarget } from '../../src/targets/pgbouncer.js';
+import { PgBouncerTarget } from '../../src/targets/pgbouncer/index.js';
 import { PgBouncerConfigSchema } from '../../src/targets/pgbouncer/config.js';
 import { parseConnString, parseIni } from '../../src/targets/pgbouncer/ini.js';
 import { resolvePgBouncerOptions } from '../../src/targets/pgbouncer/options.js';
@@ -370,4 +370,22 @@ test('full mode writes the whole pgbouncer.ini with the [pgbouncer] settings, 06
     ['app', 'app_ro', 'jobs'],
   );
   assert.equal(statSync(output).mode & 0o777, 0o600);
+});
+
+test('switchyard render writes the routing file from a snapshot alone (0600 with a password), never touching PgBouncer', async () => {
+  const { renderTargets } = await import('../../src/cli/render.js');
+  const { target, fake, output } = setup({
+    databases: { app: { cluster: 'demo', user: 'app', password: 'pw' } },
+  });
+  const calls = fake.calls.length;
+  const changed = await renderTargets([target], snapshot(1, view('demo', pg1)), {
+    isDryRun: false,
+    isDiff: false,
+    checkOf: () => undefined,
+    stderr: () => {},
+  });
+  assert.equal(changed, true);
+  assert.equal(readRoutes(output).get('app')?.port, 5432);
+  assert.equal(statSync(output).mode & 0o777, 0o600);
+  assert.equal(fake.calls.length, calls, 'no admin command');
 });

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'smol-toml';
-import { PgcatTarget, resolvePgcatOptions } from '../../src/targets/pgcat.js';
+import { PgcatTarget, resolvePgcatOptions } from '../../src/targets/pgcat/index.js';
 import { PgcatConfigSchema } from '../../src/targets/pgcat/config.js';
 import { checkPgcatToml, tomlString } from '../../src/targets/pgcat/render.js';
 import { snapshot, testContext, view } from './pgbouncer-fixtures.js';
@@ -183,4 +183,41 @@ test('a SIGHUP to a pid that does not exist fails with SY_ERR_RELOAD_FAILED, the
     message: `cannot send SIGHUP to pgcat (pid ${2 ** 22 + 4321}): no such process`,
   });
   await assert.rejects(t.apply(snapshot(2, view('demo', pg1))), { code: 'SY_ERR_RELOAD_FAILED' });
+});
+
+test('a swap whose reload is not confirmed stays pending: the next pass does not report the new primary as applied', async () => {
+  const reloads = join(dir, 'reloads');
+  const { output } = target();
+  const config = PgcatConfigSchema.parse({
+    output: 'pgcat.toml',
+    general: { admin: { username: 'pgcat', password: 'admin-pw' } },
+    pools: { app: { cluster: 'demo', users: [{ username: 'app', password: 'app-pw' }] } },
+    reload: { method: 'command', command: `echo x >> ${reloads}` },
+  });
+  // Setting the owner is the step between rendering and reloading that fails here (as chown does on a
+  // root-squashed mount); it stands for any failure between the swap and a confirmed reload.
+  const owner = { uid: 0, gid: 0 };
+  const t = new PgcatTarget({ ...resolvePgcatOptions(config, dir), owner }, testContext());
+  await t.apply(snapshot(1, view('demo', pg1)));
+  owner.uid = 2 ** 40; // out of range: chown throws
+  await assert.rejects(t.apply(snapshot(2, view('demo', pg2))));
+  const retry = await t.apply(snapshot(3, view('demo', pg2))).catch((err: Error) => err);
+  assert.ok(
+    retry instanceof Error || !/already routes app to pg2/.test(retry.summary),
+    `the new primary is not applied until a reload confirmed it; got: ${retry instanceof Error ? retry.message : retry.summary}`,
+  );
+  assert.equal(readFileSync(reloads, 'utf8'), 'x\n', 'no reload has confirmed pg2 yet');
+  assert.equal(
+    (parse(readFileSync(output, 'utf8')) as Doc).pools.app.shards['0'].servers[0][1],
+    5432,
+    'the live file still routes pg1, which is what pgcat runs',
+  );
+  owner.uid = 0;
+  const fixed = await t.apply(snapshot(4, view('demo', pg2)));
+  assert.equal(
+    fixed.summary,
+    'routed app to pg2:5433 in pgcat.toml (reload command, not verified) (generation 4)',
+  );
+  assert.equal(readFileSync(reloads, 'utf8'), 'x\nx\n');
+  assert.equal(t.status()['pendingReload'], false);
 });

@@ -165,6 +165,31 @@ describe('vip target in network namespaces', { skip: isRoot ? false : 'needs roo
     assert.ok(sampler.windowSamples() > 100, `sampled ${sampler.windowSamples()} times`);
   });
 
+  test('the leader key overwritten in one write (no delete between) moves the VIP with never two holders', async () => {
+    // both routers see the same event at the same moment: the new one must wait for the old one's drop
+    const order = ['h2', 'h1', 'h3'];
+    const both: string[] = [];
+    for (let i = 0; i < 9; i++) {
+      const from = leader;
+      const to = order[i % 3] as string;
+      const t0 = Date.now();
+      await members.get(to)?.overwrite();
+      leader = to;
+      // poll the old and the new host every ~1 ms until only the new one holds it: never both at once
+      for (let polls = 0; polls < 5000 && Date.now() - t0 < 5000; polls++) {
+        const oldHolds = holdsAddress(host(from).anchorPid, VIP);
+        const newHolds = holdsAddress(host(to).anchorPid, VIP);
+        if (oldHolds && newHolds) both.push(`${from}→${to} at ${Date.now() - t0} ms`);
+        if (newHolds && !oldHolds) break;
+        await sleep(1);
+      }
+      await expectHolder(to);
+      await expectAnnounced(to);
+      assert.equal(await clientConnect(lab, VIP, PORT), to, `TCP reaches ${to} (change ${i + 1})`);
+    }
+    assert.deepEqual(both, [], 'no poll saw the VIP on the old and the new host at once');
+  });
+
   test('an external ip addr del is repaired and re-announced within 1 s', async () => {
     const h = host(leader);
     lab.run(lab.client.ns, 'ip', [

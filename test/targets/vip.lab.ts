@@ -1,6 +1,7 @@
 // Shared by the VIP integration test and bench/vip-failover: a Patroni-like member writing keys the way
 // Patroni's etcd3 backend does, a sampler of which hosts hold the VIP, and client-side probes.
 import { execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import type { Etcd3, Lease } from 'etcd3';
 import { holdsAddress, type Lab } from '../harness/netns.js';
@@ -58,6 +59,16 @@ export class PatroniMember {
     if (result.succeeded)
       await lease.put(this.key(`members/${this.name}`)).value(this.memberValue('primary'));
     return result.succeeded;
+  }
+
+  /**
+   * The leader key overwritten in one write on this member's lease, no delete before it and no member-key
+   * change (neither Patroni nor the agent does this; a router must not depend on a delete between).
+   */
+  async overwrite(): Promise<void> {
+    const lease = this.lease;
+    if (!lease) throw new Error(`${this.name} has no lease: register() first`);
+    await lease.put(this.key('leader')).value(this.name);
   }
 
   /** Patroni 4.x release: txn VALUE(leader)==name → delete; then the member key shows a replica. */
@@ -147,6 +158,18 @@ export class HoldSampler {
   totalSamples(): number {
     return this.samples.length;
   }
+}
+
+/**
+ * The MAC in a namespace's ARP table for an IPv4 address, read from `/proc/<pid>/net/arp` of a process in
+ * it (no exec: cheap enough to poll every millisecond); null when absent or incomplete.
+ */
+export function arpEntry(pid: number, address: string): string | null {
+  for (const line of readFileSync(`/proc/${pid}/net/arp`, 'utf8').split('\n').slice(1)) {
+    const [ip, , flags, mac] = line.trim().split(/\s+/);
+    if (ip === address && flags !== '0x0' && mac !== undefined) return mac;
+  }
+  return null;
 }
 
 /** The MAC the client's neighbour table holds for `address`, or null. */

@@ -6,6 +6,8 @@ import { vipConfigSchema, type VipConfigInput } from '../../src/targets/vip/conf
 import type { Exec, ExecResult } from '../../src/targets/vip/exec.js';
 import type { RouteView } from '../../src/route/view.js';
 import type { RouteSnapshot } from '../../src/targets/types.js';
+import type { RawArpSender } from '../../src/targets/vip/rawsender.js';
+import { detachedVips, releaseDetachedSync } from '../../src/targets/vip/orphans.js';
 import { waitFor } from '../harness/wait.js';
 
 /** A fake host: `ip` keeps a set of addresses, `arping` prints Habets' statistics; every call is counted. */
@@ -66,8 +68,8 @@ class FakeHost {
   }
 }
 
-const isAdd = (c: string[]) => c[0] === 'ip' && c[2] === 'add';
-const isDel = (c: string[]) => c[0] === 'ip' && c[2] === 'del';
+const isAdd = (c: string[]) => (c[0] === 'ip' || c[0] === 'netlink') && c[2] === 'add';
+const isDel = (c: string[]) => (c[0] === 'ip' || c[0] === 'netlink') && c[2] === 'del';
 const isGarp = (c: string[]) => c[0] === 'arping' && c[1] === '-U';
 
 function view(leader: string | null, revision = 7, ttl = 30): RouteView {
@@ -189,6 +191,8 @@ test('releases the VIP as soon as the leader key names another member or disappe
       announceFailures: 0,
       framesSent: 20,
       duplicateConflicts: 0,
+      handoverProbes: 2,
+      handoverTimeouts: 0,
       errors: 0,
     });
   } finally {
@@ -489,5 +493,235 @@ test('detach() stops checking and leaves the VIP for the next target of a reload
     assert.equal(host.count(isDel), 0);
   } finally {
     await next.close();
+  }
+});
+
+/** A resident ARP helper stand-in: scripted probe answers, every probe and frame recorded with the host's calls. */
+class FakeRawSender {
+  starts = 0;
+  readonly probes: number[] = [];
+  constructor(
+    private readonly host: FakeHost,
+    private readonly answers: Array<string | null>,
+  ) {}
+  start(): Promise<void> {
+    this.starts++;
+    return Promise.resolve();
+  }
+  send(): Promise<number> {
+    this.host.calls.push(['raw', 'garp']);
+    return Promise.resolve(2);
+  }
+  probe(_address: string, windowMs: number): Promise<{ isInUse: boolean; otherMac: string | null }> {
+    this.probes.push(windowMs);
+    this.host.calls.push(['raw', 'probe']);
+    const mac = this.answers.length > 0 ? this.answers.shift() : null;
+    return Promise.resolve({ isInUse: mac !== null && mac !== undefined, otherMac: mac ?? null });
+  }
+  /** rtnetlink add/del: changes the fake host's addresses like `ip` would, answers an errno. */
+  address(op: 'add' | 'del', address: string, prefixLength: number): Promise<number> {
+    const cidr = `${address}/${prefixLength}`;
+    this.host.calls.push(['netlink', 'addr', op, cidr]);
+    if (op === 'add') {
+      if (this.host.addresses.has(cidr)) return Promise.resolve(17);
+      this.host.addresses.add(cidr);
+      return Promise.resolve(0);
+    }
+    return Promise.resolve(this.host.addresses.delete(cidr) ? 0 : 99);
+  }
+  close(): void {}
+}
+
+function makeRawTarget(
+  host: FakeHost,
+  raw: FakeRawSender,
+  overrides: Partial<VipConfigInput> = {},
+  released: string[] = [],
+) {
+  const config = vipConfigSchema.parse({
+    address: '10.0.0.100/24',
+    interface: 'eth0',
+    member: 'pg1',
+    cluster: 'app',
+    announce: { repeat_count: 0 },
+    check_interval_ms: 10_000,
+    ...overrides,
+  });
+  return new VipTarget(
+    config,
+    'app',
+    { log: silentLogger(), now: Date.now },
+    {
+      exec: host.exec,
+      hasExitHook: false,
+      createRawSender: () => raw as unknown as RawArpSender,
+      releaseSync: (v) => released.push(`${v.iface} ${v.address.cidr}`),
+    },
+  );
+}
+
+const isProbe = (c: string[]) => c[0] === 'raw' && c[1] === 'probe';
+
+test('creating a VIP target starts nothing; start() starts the ARP helper', async () => {
+  const host = new FakeHost();
+  const raw = new FakeRawSender(host, []);
+  const target = makeRawTarget(host, raw);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(raw.starts, 0);
+  assert.equal(host.calls.length, 0);
+  await target.start();
+  try {
+    await waitFor(() => raw.starts > 0, { what: 'helper started', timeoutMs: 1000, intervalMs: 5 });
+  } finally {
+    await target.close();
+  }
+});
+
+test('a take adds the VIP only once the previous holder stops answering ARP for it', async () => {
+  const host = new FakeHost();
+  const raw = new FakeRawSender(host, ['02:00:00:00:00:09', '02:00:00:00:00:09', '02:00:00:00:00:09']);
+  const target = makeRawTarget(host, raw);
+  await target.start();
+  try {
+    const result = await target.apply(snapshot('pg1'));
+    assert.match(result.summary, /^took 10\.0\.0\.100\/24/);
+    const probes = host.calls.map((c, i) => [c, i] as const).filter(([c]) => isProbe(c));
+    const add = host.calls.findIndex(isAdd);
+    assert.equal(probes.length, 4, 'three answered probes, then one without an answer');
+    assert.ok(add > (probes.at(-1)?.[1] ?? Infinity), 'ip addr add after the last probe');
+    assert.deepEqual(raw.probes, [10, 10, 10, 10], 'handover.probe_ms (10) per probe');
+    assert.equal(target.status().counters.handoverProbes, 4);
+  } finally {
+    await target.close();
+  }
+});
+
+test('a take goes ahead after handover.max_wait_ms when another host keeps answering, and counts it', async () => {
+  const host = new FakeHost();
+  const raw = new FakeRawSender(host, Array<string>(1000).fill('02:00:00:00:00:09'));
+  const target = makeRawTarget(host, raw, { handover: { max_wait_ms: 60 } });
+  await target.start();
+  try {
+    const started = Date.now();
+    await target.apply(snapshot('pg1'));
+    assert.ok(Date.now() - started < 1000);
+    assert.ok(host.addresses.has('10.0.0.100/24'));
+    assert.equal(target.status().counters.handoverTimeouts, 1);
+    assert.ok(raw.probes.length <= Math.ceil(60 / 10) + 1, `bounded: ${raw.probes.length} probes`);
+  } finally {
+    await target.close();
+  }
+});
+
+test('a newer view that arrives while waiting for the previous holder cancels the take', async () => {
+  const host = new FakeHost();
+  const raw = new FakeRawSender(host, Array<string>(1000).fill('02:00:00:00:00:09'));
+  const target = makeRawTarget(host, raw, { handover: { max_wait_ms: 5000 } });
+  await target.start();
+  try {
+    const take = target.apply(snapshot('pg1'));
+    await waitFor(() => raw.probes.length >= 2, { what: 'probing', timeoutMs: 1000, intervalMs: 1 });
+    const moved = target.apply(snapshot('pg2'));
+    const first = await take;
+    assert.match(first.summary, /newer view arrived/);
+    await moved;
+    assert.equal(host.count(isAdd), 0, 'never added');
+  } finally {
+    await target.close();
+  }
+});
+
+test('close() on a host that never held the VIP removes nothing', async () => {
+  const host = new FakeHost();
+  const target = makeTarget(host);
+  await target.apply(snapshot('pg2'));
+  const before = host.count(isDel);
+  await target.close();
+  assert.equal(host.count(isDel), before, 'close ran no ip addr del');
+});
+
+test('the exit hook removes the VIP only when this router added it', async () => {
+  const host = new FakeHost();
+  const released: string[] = [];
+  const target = makeRawTarget(host, new FakeRawSender(host, []), {}, released);
+  await target.start();
+  try {
+    target.exitNow();
+    assert.deepEqual(released, [], 'nothing added yet');
+    await target.apply(snapshot('pg1'));
+    target.exitNow();
+    assert.deepEqual(released, ['eth0 10.0.0.100/24']);
+  } finally {
+    await target.close();
+  }
+});
+
+test('a reload that changes vip.address removes the old address before the new one is taken', async () => {
+  const host = new FakeHost();
+  const old = makeTarget(host);
+  await old.apply(snapshot('pg1'));
+  await old.detach();
+  assert.ok(host.addresses.has('10.0.0.100/24'), 'detached: left for the successor');
+  const mark = host.calls.length;
+  const next = makeRawTarget(host, new FakeRawSender(host, []), { address: '10.0.0.200/24' });
+  await next.start();
+  try {
+    await next.apply(snapshot('pg1'));
+    const calls = host.calls.slice(mark).filter((c) => c[1] === 'addr');
+    assert.deepEqual(calls, [
+      ['ip', 'addr', 'del', '10.0.0.100/24', 'dev', 'eth0'],
+      ['netlink', 'addr', 'add', '10.0.0.200/24'],
+    ]);
+    assert.ok(!host.addresses.has('10.0.0.100/24'));
+  } finally {
+    await next.close();
+  }
+  assert.ok(!host.addresses.has('10.0.0.200/24'), 'close released the new address');
+});
+
+test('a reload that never starts a successor leaves the detached VIP to the exit path, which removes it', async () => {
+  const host = new FakeHost();
+  const old = makeTarget(host);
+  await old.apply(snapshot('pg1'));
+  await old.detach();
+  assert.deepEqual(
+    detachedVips().map((v) => v.address.cidr),
+    ['10.0.0.100/24'],
+  );
+  const released: string[] = [];
+  assert.equal(
+    releaseDetachedSync((v) => released.push(`${v.iface} ${v.address.cidr}`)),
+    1,
+  );
+  assert.deepEqual(released, ['eth0 10.0.0.100/24']);
+  assert.deepEqual(detachedVips(), []);
+});
+
+test('a detached VIP this router never held is not handed on', async () => {
+  const host = new FakeHost();
+  const old = makeTarget(host);
+  await old.apply(snapshot('pg2'));
+  await old.detach();
+  assert.deepEqual(detachedVips(), []);
+});
+
+test('with the helper running, the VIP is added and removed over rtnetlink, not by starting `ip`', async () => {
+  const host = new FakeHost();
+  const target = makeRawTarget(host, new FakeRawSender(host, []));
+  await target.start();
+  try {
+    await target.apply(snapshot('pg1'));
+    assert.ok(host.addresses.has('10.0.0.100/24'));
+    await target.apply(snapshot('pg2'));
+    assert.ok(!host.addresses.has('10.0.0.100/24'));
+    assert.deepEqual(
+      host.calls.filter((c) => c[1] === 'addr' && (c[2] === 'add' || c[2] === 'del')),
+      [
+        ['netlink', 'addr', 'add', '10.0.0.100/24'],
+        ['netlink', 'addr', 'del', '10.0.0.100/24'],
+      ],
+    );
+  } finally {
+    await target.close();
   }
 });

@@ -25,6 +25,11 @@ export const HaproxyConfigSchema = z
     runtime_api: z.string().min(1).nullable().default(null),
     /** Written from `show servers state` before each reload and loaded by HAProxy at start. */
     state_file: z.string().min(1).nullable().default(null),
+    /**
+     * How long a member whose key is gone (a killed or renamed node) keeps its server lines as a backup.
+     * Within it a returning member needs no reload; after it the lines are dropped (one reload).
+     */
+    gone_member_retention_ms: z.number().int().min(0).max(86_400_000).default(600_000),
     hard_stop_after: duration.default('30s'),
     maxconn: z.number().int().positive().default(1000),
     timeouts: z

@@ -1,16 +1,7 @@
-import { resolve } from 'node:path';
 import { describeError, SwitchyardError } from '../../errors.js';
-import {
-  renderFile,
-  restoreBackup,
-  runCommand,
-  loadTemplate,
-  type CompiledTemplate,
-} from '../../render/index.js';
-import { defaultTemplate } from '../../paths.js';
 import { writer, type RouteServer, type RouteView } from '../../route/view.js';
 import { defineTarget, type TargetCreateContext } from '../registry.js';
-import type { ApplyResult, RouteSnapshot, Target } from '../types.js';
+import type { ApplyResult, PreviewFile, RouteSnapshot, Target } from '../types.js';
 import { HaproxyConfigSchema, type HaproxyConfig } from './config.js';
 import {
   backendNames,
@@ -19,7 +10,10 @@ import {
   type ContextCache,
   type HaproxyTemplateContext,
 } from './context.js';
-import { parseServersState, planRuntime, runBatch, runtimeCommand, type DesiredBackend } from './runtime.js';
+import { describeMissing, HaproxyLayer } from './layer.js';
+import { missingServers, planRuntime, type DesiredBackend } from './plan.js';
+import { NOTHING_RETAINED, nextExpiry, retainMembers, type Retained } from './retention.js';
+import { parseServersState, runBatch } from './runtime.js';
 
 /** How often a reconcile compares every live server with the wanted state (drift made by hand). */
 const FULL_CHECK_MS = 10_000;
@@ -32,55 +26,71 @@ interface RuntimeStatus {
   lastError: string | null;
   lastCommands: number;
   fullReapplies: number;
+  /** Servers of the file the running HAProxy lacks (last read back); a reload is due while non-empty. */
+  missing: string[];
 }
 
 /**
  * HAProxy: a rendered config file (validated, atomically swapped, reloaded only when listeners or
  * servers change or when there is no runtime API) plus, when `runtime_api` is set, live server states
- * through the stats socket: fence the old primary at once, route to the new one once writable.
+ * through the stats socket: fence the old primary at once, route to the new one once writable. With the
+ * runtime API, what HAProxy runs is read back (`show servers state`) at start and after every reload,
+ * never assumed from the file: a server the file has and HAProxy lacks means a reload, and the apply
+ * does not succeed until the read-back matches.
  */
 export class HaproxyTarget implements Target {
   readonly kind = 'haproxy';
   readonly name = 'haproxy';
   readonly reconcileIntervalMs: number | undefined;
-  private template: CompiledTemplate | null = null;
+  private readonly layer: HaproxyLayer;
+  /** Structure (listeners, servers) the running HAProxy is known to run; null = unknown. */
   private liveStructure: string | null = null;
   private previousWriters = new Map<string, string | null>();
   private lastGeneration = -1;
-  private reloads = 0;
-  private rollbacks = 0;
   private readonly runtime: RuntimeStatus | null;
-  private readonly output: string;
 
   constructor(
     private readonly config: HaproxyConfig,
     private readonly ctx: TargetCreateContext,
   ) {
-    this.output = resolve(ctx.configDir, config.output);
+    this.layer = new HaproxyLayer(config, ctx.configDir, ctx.log);
     this.runtime = config.runtime_api
-      ? { socket: config.runtime_api, connected: false, lastError: null, lastCommands: 0, fullReapplies: 0 }
+      ? {
+          socket: config.runtime_api,
+          connected: false,
+          lastError: null,
+          lastCommands: 0,
+          fullReapplies: 0,
+          missing: [],
+        }
       : null;
     this.reconcileIntervalMs = config.runtime_api ? 1000 : undefined;
   }
 
   /** Renders without touching disk. */
   async render(snapshot: RouteSnapshot): Promise<{ text: string; context: HaproxyTemplateContext }> {
-    this.template ??= await loadTemplate(
-      resolve(this.ctx.configDir, this.config.template ?? defaultTemplate('haproxy.cfg.hbs')),
-    );
-    const context = buildContext(this.config, snapshot.views, snapshot.generation, writer, this.retained);
-    return { text: this.template(context), context };
+    const retained = new Map<string, readonly RouteServer[]>();
+    for (const [scope, r] of this.retained) retained.set(scope, r.members);
+    const context = buildContext(this.config, snapshot.views, snapshot.generation, writer, retained);
+    return { text: await this.layer.render(context), context };
   }
 
-  async preview(snapshot: RouteSnapshot): Promise<Array<{ path: string; contents: string }>> {
-    return [{ path: this.output, contents: (await this.render(snapshot)).text }];
+  async preview(snapshot: RouteSnapshot): Promise<PreviewFile[]> {
+    return [{ path: this.layer.output, contents: (await this.render(snapshot)).text }];
   }
 
   async start(): Promise<void> {}
 
   async apply(snapshot: RouteSnapshot): Promise<ApplyResult> {
     const isReconcile = snapshot.generation === this.lastGeneration;
-    if (isReconcile && this.runtime && this.isSettled && !(await this.isFullCheckDue().catch(() => true))) {
+    const now = this.ctx.now();
+    if (
+      isReconcile &&
+      this.runtime &&
+      this.isSettled &&
+      now < this.nextExpiryAt &&
+      !(await this.isFullCheckDue().catch(() => true))
+    ) {
       // The periodic reconcile of a settled router: same views, same HAProxy worker, no full check due.
       // One `show info`, nothing proportional to the number of clusters (an idle router stays near 0% CPU).
       return {
@@ -90,24 +100,25 @@ export class HaproxyTarget implements Target {
       };
     }
     this.isSettled = false;
-    this.retainMembers(snapshot.views);
     const context = buildContext(
       this.config,
       snapshot.views,
       snapshot.generation,
       writer,
-      this.retained,
+      this.retainedMembers(snapshot.views, now),
       this.contextCache,
     );
     const structure = structuralKey(context);
     const moved = context.clusters.filter((c) => this.previousWriters.get(c.scope) !== c.writer);
     const parts: string[] = [];
     let isRuntimeApplied = false;
+    let isReadBack = false;
     if (this.runtime) {
       try {
         // A reconcile that got here reads the full live state (new worker, full check due, or a retry).
         const sent = await this.applyRuntime(snapshot.views, context, isReconcile);
-        isRuntimeApplied = true;
+        isReadBack = true;
+        isRuntimeApplied = this.runtime.missing.length === 0;
         if (sent > 0) parts.push(`runtime API: ${sent} command${sent > 1 ? 's' : ''}`);
       } catch (err) {
         this.runtime.connected = false;
@@ -123,14 +134,28 @@ export class HaproxyTarget implements Target {
       // large file is proportional to the number of clusters, so it runs after this apply, coalesced.
       this.syncFileInBackground(context);
     } else {
-      const didWrite = await this.writeFile(context);
+      const didWrite = await this.layer.writeFile(context);
       if (didWrite) parts.push('file written');
-      if (this.liveStructure === null && !didWrite) this.liveStructure = structure; // HAProxy runs this file already
-      const needsReload = this.liveStructure !== structure || (didWrite && !isRuntimeApplied);
+      const missing = this.runtime?.missing ?? [];
+      // Without a read-back (no runtime API, or it failed) the unchanged file is taken as what runs.
+      if (this.liveStructure === null && !didWrite && (!isReadBack || missing.length === 0))
+        this.liveStructure = structure;
+      const needsReload =
+        this.liveStructure !== structure || missing.length > 0 || (didWrite && !isRuntimeApplied);
+      if (needsReload && this.config.reload === null && isReadBack && missing.length > 0) {
+        throw new SwitchyardError(
+          'SY_ERR_TARGET_APPLY',
+          `the running HAProxy lacks ${describeMissing(missing)} of ${this.layer.output}, and targets.haproxy.reload is not set: reload HAProxy or set reload`,
+        );
+      }
       if (this.config.reload !== null && needsReload) {
-        await this.reload();
+        await this.layer.reload(); // on failure liveStructure stays what it was: the next pass retries
         parts.push('reloaded');
-        if (this.runtime) await this.applyRuntime(snapshot.views, context, true).catch(() => undefined);
+        if (this.runtime) {
+          await this.layer.verifyReload(context);
+          await this.applyRuntime(snapshot.views, context, true);
+          isRuntimeApplied = this.runtime.missing.length === 0;
+        }
       }
       this.liveStructure = structure;
     }
@@ -146,32 +171,6 @@ export class HaproxyTarget implements Target {
     };
   }
 
-  /** Renders and writes the file (validated, atomic). Serialised with background writes. */
-  private async writeFile(context: HaproxyTemplateContext): Promise<boolean> {
-    const previous = this.fileChain;
-    let release!: () => void;
-    this.fileChain = new Promise<void>((r) => (release = r));
-    await previous;
-    try {
-      this.template ??= await loadTemplate(
-        resolve(this.ctx.configDir, this.config.template ?? defaultTemplate('haproxy.cfg.hbs')),
-      );
-      const file = await renderFile({
-        path: this.output,
-        contents: this.template(context),
-        check: this.config.check ?? undefined,
-        checkTimeoutMs: this.config.command_timeout_ms,
-      });
-      this.fileError = null;
-      return file.didRender;
-    } catch (err) {
-      this.fileError = describeError(err);
-      throw err;
-    } finally {
-      release();
-    }
-  }
-
   private syncFileInBackground(context: HaproxyTemplateContext): void {
     const isIdle = this.pendingFile === null;
     this.pendingFile = context;
@@ -181,7 +180,7 @@ export class HaproxyTarget implements Target {
         const next = this.pendingFile;
         const startedAt = Date.now();
         try {
-          await this.writeFile(next);
+          await this.layer.writeFile(next);
         } catch (err) {
           this.ctx.log.error(
             { err: describeError(err) },
@@ -197,18 +196,19 @@ export class HaproxyTarget implements Target {
     })();
   }
 
-  private fileChain: Promise<void> = Promise.resolve();
   private pendingFile: HaproxyTemplateContext | null = null;
-  private fileError: string | null = null;
 
-  /** Makes live server states match the views; returns how many commands were sent. */
+  /**
+   * Makes live server states match the views; returns how many commands were sent. Records in
+   * `runtime.missing` the servers of the read clusters that the running HAProxy lacks.
+   */
   private async applyRuntime(
     views: ReadonlyMap<string, RouteView>,
     context: HaproxyTemplateContext,
     isFull: boolean,
   ): Promise<number> {
     const runtime = this.runtime as RuntimeStatus;
-    const timeout = this.runtimeTimeoutMs();
+    const timeout = this.layer.runtimeTimeoutMs;
     const changed = context.clusters.filter(
       (c) =>
         isFull ||
@@ -222,7 +222,7 @@ export class HaproxyTarget implements Target {
       changed.length === context.clusters.length
         ? 'show servers state'
         : backends.map((b) => `show servers state ${b}`).join(';');
-    const live = parseServersState(await this.runtimeQuery(query));
+    const live = parseServersState(await this.layer.query(query));
     const desired: DesiredBackend[] = [];
     const alwaysFence = new Set<string>();
     for (const c of changed) {
@@ -236,10 +236,13 @@ export class HaproxyTarget implements Target {
       }
     }
     const plan = planRuntime(desired, live, alwaysFence);
-    if (plan.missing.length > 0 && this.liveStructure !== null) {
-      // The live HAProxy lacks servers the file has (restarted with an older file, or reload pending).
-      this.liveStructure = null;
-    }
+    const missing = missingServers(changed, live);
+    if (missing.length > 0 && runtime.missing.length === 0)
+      this.ctx.log.warn(
+        { missing: missing.slice(0, 10) },
+        `the running HAProxy lacks ${describeMissing(missing)} of its file: reloading`,
+      );
+    runtime.missing = missing;
     await runBatch(runtime.socket, plan.fence, timeout);
     await runBatch(runtime.socket, plan.route, timeout);
     const sent = plan.fence.length + plan.route.length;
@@ -249,32 +252,40 @@ export class HaproxyTarget implements Target {
     runtime.lastError = null;
     runtime.lastCommands = sent;
     for (const c of changed) this.appliedViewGenerations.set(c.scope, views.get(c.scope)?.generation ?? 0);
-    if (sent > 0 && this.config.state_file) await this.saveServerState();
+    if (sent > 0 && this.config.state_file) await this.layer.saveServerState();
     return sent;
   }
 
   private readonly appliedViewGenerations = new Map<string, number>();
   private readonly contextCache: ContextCache = new Map();
-  /** Every member seen per cluster (latest address), so an expired member key does not force a reload. */
-  private readonly retained = new Map<string, RouteServer[]>();
-
+  /** Per cluster: members seen, kept as backups until gone for `gone_member_retention_ms`. */
+  private readonly retained = new Map<string, Retained>();
   /** Views whose members are already in `retained` (by identity: views are replaced, never changed). */
   private readonly retainedFrom = new Map<string, RouteView>();
+  /** When the first gone member expires: a settled reconcile stops short only before then. */
+  private nextExpiryAt = Infinity;
 
-  private retainMembers(views: ReadonlyMap<string, RouteView>): void {
+  private retainedMembers(
+    views: ReadonlyMap<string, RouteView>,
+    now: number,
+  ): Map<string, readonly RouteServer[]> {
+    const out = new Map<string, readonly RouteServer[]>();
+    const retentionMs = this.config.gone_member_retention_ms;
+    let expiry = Infinity;
     for (const scope of Object.keys(this.config.frontends)) {
       const view = views.get(scope);
-      if (!view || this.retainedFrom.get(scope) === view) continue;
-      this.retainedFrom.set(scope, view);
-      const before = this.retained.get(scope) ?? [];
-      const byName = new Map(before.map((m) => [m.name, m]));
-      for (const m of view.members) byName.set(m.name, m);
-      const after = [...byName.values()];
-      // A new list only when a member was added or moved, so the context cache keeps this cluster.
-      if (after.length !== before.length || after.some((m, i) => m !== before[i]))
-        this.retained.set(scope, after);
+      const isNewView = view !== undefined && this.retainedFrom.get(scope) !== view;
+      if (view) this.retainedFrom.set(scope, view);
+      const before = this.retained.get(scope) ?? NOTHING_RETAINED;
+      const after = retainMembers(before, isNewView ? view.members : undefined, now, retentionMs);
+      if (after !== before) this.retained.set(scope, after);
+      expiry = Math.min(expiry, nextExpiry(after, retentionMs));
+      out.set(scope, after.members);
     }
+    this.nextExpiryAt = expiry;
+    return out;
   }
+
   private liveWorkerPid: string | null = null;
   private lastFullCheckAt = 0;
   /** The last apply went through the runtime API completely: a reconcile may stop at `show info`. */
@@ -282,7 +293,7 @@ export class HaproxyTarget implements Target {
 
   /** True when the HAProxy worker is not the one last reconciled, or a full check is due. */
   private async isFullCheckDue(): Promise<boolean> {
-    const info = await this.runtimeQuery('show info');
+    const info = await this.layer.query('show info');
     const pid = /^Pid: (\d+)$/m.exec(info)?.[1] ?? null;
     const isNewWorker = pid !== this.liveWorkerPid;
     if (isNewWorker && this.liveWorkerPid !== null) {
@@ -292,62 +303,15 @@ export class HaproxyTarget implements Target {
     return isNewWorker || Date.now() - this.lastFullCheckAt >= FULL_CHECK_MS;
   }
 
-  /** One socket command's bound: the configured command timeout, at most 2 s (the socket is local). */
-  private runtimeTimeoutMs(): number {
-    return Math.min(2000, this.config.command_timeout_ms);
-  }
-
-  private runtimeQuery(command: string): Promise<string> {
-    return runtimeCommand((this.runtime as RuntimeStatus).socket, command, this.runtimeTimeoutMs());
-  }
-
-  private async saveServerState(): Promise<void> {
-    const state = await this.runtimeQuery('show servers state');
-    await renderFile({
-      path: resolve(this.ctx.configDir, this.config.state_file as string),
-      contents: state,
-      isBackupKept: false,
-    });
-  }
-
-  /** Runs the reload command with retries; after the last failure restores the previous file. */
-  private async reload(): Promise<void> {
-    const command = this.config.reload as string;
-    if (this.runtime && this.config.state_file) await this.saveServerState().catch(() => undefined);
-    let lastError: unknown;
-    for (let attempt = 1; attempt <= this.config.reload_attempts; attempt++) {
-      try {
-        await runCommand(command, { timeoutMs: this.config.command_timeout_ms, purpose: 'reload' });
-        this.reloads += 1;
-        return;
-      } catch (err) {
-        lastError = err;
-        this.ctx.log.warn({ attempt, err: describeError(err) }, 'HAProxy reload failed');
-        if (attempt < this.config.reload_attempts)
-          await new Promise((r) => setTimeout(r, 200 * 2 ** (attempt - 1)));
-      }
-    }
-    const restored = await restoreBackup(this.output).catch(() => false);
-    if (restored) {
-      this.rollbacks += 1;
-      await runCommand(command, { timeoutMs: this.config.command_timeout_ms, purpose: 'reload' }).catch(
-        () => undefined,
-      );
-    }
-    throw new SwitchyardError(
-      'SY_ERR_RELOAD_FAILED',
-      `HAProxy reload failed ${this.config.reload_attempts} times (${describeError(lastError)}); ${restored ? `restored the previous ${this.output}` : 'no previous file to restore'}`,
-      { cause: lastError },
-    );
-  }
-
   status(): Record<string, unknown> {
     return {
-      output: this.output,
-      file_error: this.fileError,
-      reloads: this.reloads,
-      rollbacks: this.rollbacks,
-      ...(this.runtime ? { runtime_api: { ...this.runtime } } : {}),
+      output: this.layer.output,
+      file_error: this.layer.fileError,
+      reloads: this.layer.reloads,
+      rollbacks: this.layer.rollbacks,
+      ...(this.runtime
+        ? { runtime_api: { ...this.runtime, missing: this.runtime.missing.slice(0, 10) } }
+        : {}),
     };
   }
 

@@ -38,79 +38,45 @@ export async function runtimeCommand(socketPath: string, command: string, timeou
 export interface LiveServer {
   backend: string;
   server: string;
+  /** The address HAProxy connects to (resolved), as printed. */
+  address: string;
+  /** The port HAProxy connects to, or null when the line has no srv_port field. */
+  port: number | null;
   /** 0 stopped, 1 starting, 2 running, 3 stopping. */
   opState: number;
   adminState: number;
 }
 
-/** Admin-state bits meaning "in maintenance" (forced, inherited, resolver). */
-const MAINT_BITS = 0x01 | 0x02 | 0x04 | 0x20;
-
-/** Parses `show servers state` (format version 1). */
+/**
+ * Parses `show servers state` (format version 1: be_id be_name srv_id srv_name srv_addr srv_op_state
+ * srv_admin_state … srv_port is the 19th field).
+ */
 export function parseServersState(text: string): Map<string, LiveServer> {
   const servers = new Map<string, LiveServer>();
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#') || /^\d+$/.test(line.trim())) continue;
     const f = line.trim().split(/\s+/);
     if (f.length < 7) continue;
-    const [, backend, , server, , op, admin] = f as [string, string, string, string, string, string, string];
-    servers.set(`${backend}/${server}`, { backend, server, opState: Number(op), adminState: Number(admin) });
+    const [, backend, , server, address, op, admin] = f as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
+    const port = f.length > 18 ? Number(f[18]) : NaN;
+    servers.set(`${backend}/${server}`, {
+      backend,
+      server,
+      address,
+      port: Number.isInteger(port) && port > 0 ? port : null,
+      opState: Number(op),
+      adminState: Number(admin),
+    });
   }
   return servers;
-}
-
-export interface DesiredBackend {
-  backend: string;
-  /** Servers that must carry traffic. Every other live server of the backend is forced down. */
-  up: readonly string[];
-  /** Cut the established sessions of servers forced down (fencing an old primary). */
-  isFencing: boolean;
-}
-
-/**
- * The runtime commands that make live servers match the wanted state, fences first. "Every other live
- * server" matters: a frozen old primary's member key expires with its lease, so etcd no longer lists it,
- * but HAProxy still has it and must still fence it. Uses the operational state (`set server … health`),
- * never MAINT: HAProxy's own checks keep running, so if the router dies they still converge on the
- * leader. A server someone left in MAINT is made ready again when it must be up. Pure; `alwaysFence`
- * names servers whose sessions are cut even if they already look down (the previous writer).
- */
-export function planRuntime(
-  desired: readonly DesiredBackend[],
-  live: ReadonlyMap<string, LiveServer>,
-  alwaysFence: ReadonlySet<string>,
-): { fence: string[]; route: string[]; missing: string[] } {
-  const fence: string[] = [];
-  const route: string[] = [];
-  const missing: string[] = [];
-  // Index once: a full reconcile has every backend in `desired`, and scanning all live servers per
-  // backend made it quadratic in the number of clusters (500 clusters: ~0.3 s of CPU per reconcile).
-  const byBackend = new Map<string, LiveServer[]>();
-  for (const s of live.values()) {
-    const list = byBackend.get(s.backend);
-    if (list) list.push(s);
-    else byBackend.set(s.backend, [s]);
-  }
-  for (const b of desired) {
-    for (const s of byBackend.get(b.backend) ?? []) {
-      if (b.up.includes(s.server)) continue;
-      const id = `${b.backend}/${s.server}`;
-      if (s.opState !== 0) fence.push(`set server ${id} health down`);
-      if (b.isFencing && (s.opState !== 0 || alwaysFence.has(id)))
-        fence.push(`shutdown sessions server ${id}`);
-    }
-    for (const server of b.up) {
-      const id = `${b.backend}/${server}`;
-      const s = live.get(id);
-      if (!s) {
-        missing.push(id);
-        continue;
-      }
-      if ((s.adminState & MAINT_BITS) !== 0) route.push(`set server ${id} state ready`);
-      if (s.opState !== 2) route.push(`set server ${id} health up`);
-    }
-  }
-  return { fence, route, missing };
 }
 
 /** Runs commands in one round trip; throws with HAProxy's text when any command printed an error. */

@@ -1,10 +1,11 @@
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { resolveOwner } from '../../config/owner.js';
-import { resolveSecret } from '../../config/secret.js';
+import { resolveTargetSecret } from '../../render/command.js';
 import { ConfigError } from '../../errors.js';
 import type { AdminEndpoint } from './admin.js';
 import { hasControlChars, type PgBouncerConfig } from './config.js';
-import { loadTemplateSync, packageTemplatesDir, type LoadedTemplate } from './render.js';
+import { defaultTemplate } from '../../paths.js';
+import { loadTemplateSync, type LoadedTemplate } from '../../render/template.js';
 
 /** A PgBouncer target's config with paths resolved, template compiled and secrets read. */
 export interface PgBouncerOptions {
@@ -22,13 +23,10 @@ export function resolvePgBouncerOptions(config: PgBouncerConfig, configDir: stri
   const where = 'targets.pgbouncer';
   const templatePath = config.template
     ? resolve(configDir, config.template)
-    : join(
-        packageTemplatesDir(),
-        config.mode === 'full' ? 'pgbouncer.ini.hbs' : 'pgbouncer-databases.ini.hbs',
-      );
+    : defaultTemplate(config.mode === 'full' ? 'pgbouncer.ini.hbs' : 'pgbouncer-databases.ini.hbs');
   const passwords = new Map<string, string>();
   for (const [name, db] of Object.entries(config.databases)) {
-    const password = resolveSecret(db, `${where}.databases.${name}`, configDir);
+    const password = resolveTargetSecret(db, `${where}.databases.${name}`, configDir);
     if (password !== undefined) {
       if (hasControlChars(password)) {
         throw new ConfigError(
@@ -47,7 +45,7 @@ export function resolvePgBouncerOptions(config: PgBouncerConfig, configDir: stri
       host: config.admin.host,
       port: config.admin.port,
       user: config.admin.user,
-      password: resolveSecret(config.admin, `${where}.admin`, configDir),
+      password: resolveTargetSecret(config.admin, `${where}.admin`, configDir),
       connectTimeoutMs: config.timeouts.connect_ms,
       commandTimeoutMs: config.timeouts.command_ms,
     },

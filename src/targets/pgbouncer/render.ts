@@ -1,7 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { packageRoot } from '../../paths.js';
-import { compileTemplate, type CompiledTemplate } from '../../render/template.js';
+import type { LoadedTemplate } from '../../render/template.js';
 import { SwitchyardError, describeError } from '../../errors.js';
 import type { PgBouncerConfig, PoolOptionValues } from './config.js';
 import { buildConnString, checkRenderedIni, type IniDatabase } from './ini.js';
@@ -43,37 +40,6 @@ function poolParams(options: PoolOptionValues): Array<[string, string]> {
   const out: Array<[string, string]> = [];
   for (const key of POOL_KEYS) if (options[key] !== undefined) out.push([key, String(options[key])]);
   return out;
-}
-
-/** The package's `templates/` directory, from src/ (tsx) or dist/src/ (built). */
-export function packageTemplatesDir(): string {
-  return join(packageRoot(), 'templates');
-}
-
-export interface LoadedTemplate {
-  readonly render: CompiledTemplate;
-  readonly path: string;
-  /** `%include` lines in the template source: the rendered file may have that many, no more. */
-  readonly includeCount: number;
-}
-
-/** Reads and compiles a template synchronously (target creation happens at config load). */
-export function loadTemplateSync(path: string): LoadedTemplate {
-  let source: string;
-  try {
-    source = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new SwitchyardError(
-      'SY_ERR_RENDER_TEMPLATE',
-      `cannot read template ${path}: ${describeError(err)}`,
-      { cause: err },
-    );
-  }
-  return {
-    render: compileTemplate(source, path),
-    path,
-    includeCount: source.split('\n').filter((l) => /^\s*%include[ \t]/.test(l)).length,
-  };
 }
 
 /**

@@ -105,3 +105,29 @@ export function routesToRender(
   }
   return routes;
 }
+
+/** Every configured PgBouncer database (write and read-only entries) → its cluster. */
+export function clusterOfDatabase(config: Pick<PgBouncerConfig, 'databases'>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [name, db] of Object.entries(config.databases)) {
+    out.set(name, db.cluster);
+    if (db.read_only) out.set(db.read_only.name, db.cluster);
+  }
+  return out;
+}
+
+/**
+ * Why a database paused by someone else (a dead router, a dead switchover, an operator) is resumed now,
+ * or null to leave it. Never while a live switchover's marker holds it (checked by the caller).
+ */
+export function foreignResumeReason(o: {
+  readonly isFresh: boolean;
+  readonly isInMarker: boolean;
+  readonly pausedForMs: number;
+  readonly maxPauseMs: number;
+}): string | null {
+  if (o.isFresh) return 'found paused at start';
+  if (o.isInMarker) return 'its switchover is gone';
+  if (o.pausedForMs >= o.maxPauseMs) return `paused by someone else for ${o.pausedForMs} ms`;
+  return null;
+}

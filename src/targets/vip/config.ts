@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
+import { ConfigError } from '../../errors.js';
 
 /** `10.0.0.100/24` or `fd00::100/64`, parsed. `address` is canonical (IPv6 compressed, lower case). */
 export interface VipAddress {
@@ -110,6 +111,21 @@ export const vipConfigSchema = z
       })
       .strict()
       .default({}),
+    handover: z
+      .object({
+        /**
+         * Before adding an IPv4 VIP, send ARP probes (sender 0.0.0.0) and add it only once no other host
+         * answers for it: the old holder must have dropped it, even when the leader key was overwritten
+         * in one write and both routers act on the same event. Skipped when `duplicate_probe` is on.
+         */
+        enabled: z.boolean().default(true),
+        /** How long one probe waits for an answer. */
+        probe_ms: z.number().int().min(2).max(1000).default(10),
+        /** Take anyway (with a warning) when another host still answers after this long. */
+        max_wait_ms: ms(60_000).default(2000),
+      })
+      .strict()
+      .default({}),
     /**
      * After start, how long to wait for the first view before removing a VIP found on the interface
      * (a restarted router on the leader keeps it; a stale one elsewhere goes as soon as a view says so).
@@ -124,3 +140,13 @@ export const vipConfigSchema = z
 
 export type VipConfigInput = z.input<typeof vipConfigSchema>;
 export type VipConfig = z.output<typeof vipConfigSchema>;
+
+/** Resolves the cluster scope: explicit, or the router's only scope. */
+export function vipScope(config: VipConfig, clusters: readonly string[]): string {
+  if (config.cluster !== undefined) return config.cluster;
+  const only = clusters.length === 1 ? clusters[0] : undefined;
+  if (only !== undefined && only !== '*') return only;
+  throw new ConfigError('targets.vip.cluster is required when the router follows more than one cluster', [
+    `targets.vip.cluster: expected the scope whose leader key moves the VIP, got nothing (router follows ${clusters.join(', ')})`,
+  ]);
+}

@@ -10,7 +10,8 @@ export type CreateRawSender = (iface: string, python: string, startTimeoutMs: nu
 /**
  * Which program sends the announcements, decided once: for IPv4 the resident raw-socket helper
  * (`announce.sender: python`, or `auto` while it starts), else arping (its flavour detected once);
- * for IPv6 ndptool. Both are warmed up at construction, so the first take waits for neither.
+ * for IPv6 ndptool. `warmUp()` (from the target's `start()`; construction starts nothing) starts both,
+ * so the first take waits for neither.
  */
 export class AnnounceSenders {
   private readonly raw: RawArpSender | null;
@@ -30,8 +31,14 @@ export class AnnounceSenders {
       isV4 && sender !== 'arping'
         ? createRawSender(config.interface, config.announce.python_command, config.command_timeout_ms)
         : null;
+  }
+
+  /** Starts the resident helper and detects the arping flavour in the background. */
+  warmUp(): void {
+    const isV4 = this.config.address.family === 4;
     if (this.raw) this.rawSender().catch(() => undefined);
-    if (isV4 && sender !== 'python' && this.flavour === null) this.arpingFlavour().catch(() => undefined);
+    if (isV4 && this.config.announce.sender !== 'python' && this.flavour === null)
+      this.arpingFlavour().catch(() => undefined);
   }
 
   /** What sends IPv4/IPv6 frames right now, for /status. */
@@ -57,6 +64,12 @@ export class AnnounceSenders {
       this.log.warn({ err: describeError(err) }, 'ARP helper unavailable; announcing with arping instead');
       return null;
     }
+  }
+
+  /** The resident helper if it is running or starting; null (never throws) when it cannot be used. */
+  async readyRawSender(): Promise<RawArpSender | null> {
+    if (!this.raw || this.rawState === 'failed') return null;
+    return this.rawSender().catch(() => null);
   }
 
   async arpingFlavour(): Promise<ArpingFlavour> {

@@ -16,6 +16,10 @@ export interface VipCounters {
   framesSent: number;
   /** Duplicate probes that found another host answering for the VIP. */
   duplicateConflicts: number;
+  /** ARP probes sent before takes, waiting for the previous holder to drop the VIP. */
+  handoverProbes: number;
+  /** Takes that went ahead because another host still answered after `handover.max_wait_ms`. */
+  handoverTimeouts: number;
   /** Cycles that ended in an error. */
   errors: number;
 }
@@ -29,6 +33,8 @@ export function emptyCounters(): VipCounters {
     announceFailures: 0,
     framesSent: 0,
     duplicateConflicts: 0,
+    handoverProbes: 0,
+    handoverTimeouts: 0,
     errors: 0,
   };
 }

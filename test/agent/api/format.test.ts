@@ -1,18 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { buildClusterState, type RawKey } from '../../../src/cluster/index.js';
 import { clusterAsJson } from '../../../agent/api/cluster-json.js';
 import { statusDocument, type NodeView } from '../../../agent/api/view.js';
 import { healthStatus } from '../../../agent/api/health.js';
 import type { RunningStatus } from '../../../agent/postgres/query.js';
+import { readFixture } from '../../fixtures.js';
 
-const fixtures = '/work/shared/fixtures';
-const keys = JSON.parse(readFileSync(`${fixtures}/patroni-3.0.2-keys.json`, 'utf8')).keys as Record<
+const keys = JSON.parse(readFixture('patroni-3.0.2-keys.json')).keys as Record<
   string,
   { value: string; lease: boolean; mod_revision: number }
 >;
-const rest = JSON.parse(readFileSync(`${fixtures}/patroni-3.0.2-rest.json`, 'utf8'));
+const rest = JSON.parse(readFixture('patroni-3.0.2-rest.json'));
 const raw: RawKey[] = Object.entries(keys).map(([k, v]) => ({
   key: k.slice('/service/lab/'.length),
   value: v.value,

@@ -49,7 +49,11 @@ let base: string;
 const auth = { Authorization: `Basic ${Buffer.from('admin:secret').toString('base64')}` };
 
 before(async () => {
-  server = createApiServer(api, { username: 'admin', password: 'secret' });
+  server = createApiServer(api, () => ({
+    auth: { username: 'admin', password: 'secret' },
+    tls: null,
+    allowUnauthenticatedWrites: false,
+  }));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });

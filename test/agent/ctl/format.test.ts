@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { buildClusterState, type RawKey } from '../../../src/cluster/index.js';
 import { formatHistory, formatList, historyRows, listRows } from '../../../agent/ctl/format.js';
+import { readFixture } from '../../fixtures.js';
 
-const keys = JSON.parse(readFileSync('/work/shared/fixtures/patroni-3.0.2-keys.json', 'utf8')).keys as Record<
+const keys = JSON.parse(readFixture('patroni-3.0.2-keys.json')).keys as Record<
   string,
   { value: string; lease: boolean; mod_revision: number }
 >;
@@ -15,10 +15,7 @@ const raw: RawKey[] = Object.entries(keys).map(([k, v]) => ({
   lease: v.lease ? '1' : '0',
 }));
 const cluster = buildClusterState('lab', raw);
-const [listJson, historyJson] = readFileSync(
-  '/work/shared/fixtures/patronictl-3.0.2-list-history.json',
-  'utf8',
-)
+const [listJson, historyJson] = readFixture('patronictl-3.0.2-list-history.json')
   .trim()
   .split('\n')
   .map((l) => JSON.parse(l));

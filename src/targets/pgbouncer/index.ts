@@ -1,53 +1,43 @@
-import { chown } from 'node:fs/promises';
-import { renderFile, runCommand } from '../render/index.js';
-import { SwitchyardError, describeError } from '../errors.js';
-import { defineTarget } from './registry.js';
-import type { ApplyResult, RouteSnapshot, Target, TargetContext } from './types.js';
-import { PgBouncerConfigSchema } from './pgbouncer/config.js';
-import { PgBouncerControl, type LiveDatabase, type PgBouncerAdmin } from './pgbouncer/control.js';
-import { LeaderLiveness, holdPostgres, type Hold, type ProbeResult } from './pgbouncer/liveness.js';
-import { isMarkerLive, readMarker } from './pgbouncer/marker.js';
-import { resolvePgBouncerOptions, type PgBouncerOptions } from './pgbouncer/options.js';
-import { renderPgBouncerIni, type Endpoint, type EntryInfo } from './pgbouncer/render.js';
-import {
-  clustersToFence,
-  isApplied,
-  routesToRender,
-  wantedWriters,
-  writeDatabases,
-  type Wants,
-} from './pgbouncer/routes.js';
-import { riskySettings } from './pgbouncer/warnings.js';
+import { renderFile, runCommand } from '../../render/index.js';
+import { SwitchyardError, describeError } from '../../errors.js';
+import { serial } from '../../util/serial.js';
+import { defineTarget } from '../registry.js';
+import type { ApplyResult, PreviewFile, RouteSnapshot, Target, TargetContext } from '../types.js';
+import { AdminError } from './admin.js';
+import { PgBouncerConfigSchema } from './config.js';
+import { PgBouncerControl, type LiveDatabase, type PgBouncerAdmin } from './control.js';
+import { LeaderLiveness, holdPostgres, type Hold, type ProbeResult } from './liveness.js';
+import { resolvePgBouncerOptions, type PgBouncerOptions } from './options.js';
+import { Pauses, type HeldPause } from './pauses.js';
+import { renderPgBouncerIni, type Endpoint, type EntryInfo, type RenderedIni } from './render.js';
+import { clustersToFence, isApplied, routesToRender, wantedWriters, type Wants } from './routes.js';
+import { riskySettings } from './warnings.js';
 
 const CONFIG_CHECK_INTERVAL_MS = 60_000;
-
-interface HeldPause {
-  readonly cluster: string;
-  readonly since: number;
-}
+/** At start, how long the first snapshot may take before paused databases are resumed without one. */
+const START_SWEEP_MS = 2000;
 
 /**
  * PgBouncer follows the leader (targets.md §3): on leader loss the cluster's write databases are PAUSEd
  * at once (clients queue instead of failing; a stalled PAUSE becomes KILL); once a writable leader is
  * known the routing file is rewritten, RELOADed, verified with SHOW DATABASES (1.18 answers RELOAD with
  * success even when loading failed) and the databases are RESUMEd. A pause is never held longer than
- * `timeouts.max_pause_ms`, a fresh target resumes what a dead router left paused, and `close()` resumes
- * what this one paused.
+ * `timeouts.max_pause_ms`, a started target resumes what a dead router left paused (even before its
+ * first etcd read), `close()` resumes what this one paused, and the routing file is written even while
+ * the admin console is down (PgBouncer cannot start without its `%include` file).
  */
 export class PgBouncerTarget implements Target {
   readonly kind = 'pgbouncer';
   readonly name: string;
   readonly reconcileIntervalMs = 1000;
   readonly control: PgBouncerAdmin;
-  private readonly held = new Map<string, HeldPause>();
-  /** Paused databases this target did not pause, with when it first saw them. */
-  private readonly foreign = new Map<string, number>();
-  /** Clusters whose pause expired without a writable leader: not fenced again until one appears. */
-  private readonly gaveUp = new Set<string>();
+  private readonly pauses: Pauses;
   private isFresh = true;
   private isClosed = false;
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Admin commands of apply, the timers and close never interleave. */
+  private readonly oneAtATime = serial();
   private expiryTimer: NodeJS.Timeout | null = null;
+  private startTimer: NodeJS.Timeout | null = null;
   private warnings: string[] = [];
   private configCheckedAt = -Infinity;
   private lastSummary: string | null = null;
@@ -65,6 +55,7 @@ export class PgBouncerTarget implements Target {
   ) {
     this.name = 'pgbouncer';
     this.control = control ?? new PgBouncerControl(options.admin);
+    this.pauses = new Pauses(options.config, options.output, this.control, ctx.now, ctx.log);
     const l = options.config.liveness;
     this.liveness = l.enabled
       ? new LeaderLiveness(
@@ -85,7 +76,7 @@ export class PgBouncerTarget implements Target {
   private reapply(): void {
     const snapshot = this.lastSnapshot;
     if (!snapshot || this.isClosed) return;
-    this.exclusive(() => this.applyNow(snapshot)).catch((err: unknown) =>
+    this.oneAtATime(() => this.applyNow(snapshot)).catch((err: unknown) =>
       this.ctx.log.error(
         { target: this.name, err: describeError(err) },
         're-apply after a liveness change failed',
@@ -112,17 +103,65 @@ export class PgBouncerTarget implements Target {
     return out;
   }
 
-  async start(): Promise<void> {}
-
-  apply(snapshot: RouteSnapshot): Promise<ApplyResult> {
-    return this.exclusive(() => this.applyNow(snapshot));
+  /**
+   * Begins acting: if no snapshot was applied within START_SWEEP_MS (etcd unreachable at start), paused
+   * databases not held by a live switchover are resumed anyway, and looked at again every second while
+   * a switchover's marker holds some and still no snapshot was applied.
+   */
+  async start(): Promise<void> {
+    this.scheduleStartSweep(START_SWEEP_MS);
   }
 
-  /** Admin commands of apply, the expiry timer and close never interleave. */
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
-    return run;
+  private scheduleStartSweep(delayMs: number): void {
+    this.startTimer = setTimeout(() => {
+      if (this.isClosed || !this.isFresh) return;
+      this.oneAtATime(async () => {
+        if (this.isClosed || !this.isFresh) return [];
+        const parts: string[] = [];
+        const stillHeld = await this.pauses.resumeFoundAtStart(parts);
+        if (parts.length > 0) this.ctx.log.info({ target: this.name }, parts.join('; '));
+        return stillHeld;
+      }).then(
+        (stillHeld) => {
+          if (stillHeld.length > 0) this.scheduleStartSweep(1000);
+        },
+        (err: unknown) => {
+          this.ctx.log.warn(
+            { target: this.name, err: describeError(err) },
+            'cannot look for paused databases yet (admin console); retrying in 1 s',
+          );
+          this.scheduleStartSweep(1000);
+        },
+      );
+    }, delayMs);
+    this.startTimer.unref();
+  }
+
+  apply(snapshot: RouteSnapshot): Promise<ApplyResult> {
+    return this.oneAtATime(() => this.applyNow(snapshot));
+  }
+
+  /** The routing file for a snapshot, without touching disk or PgBouncer (`switchyard render`). */
+  async preview(snapshot: RouteSnapshot): Promise<PreviewFile[]> {
+    const { config } = this.options;
+    const wants = wantedWriters(config, snapshot.views);
+    const rendered = this.render(wants, snapshot, new Map());
+    return [{ path: this.options.output, contents: rendered.text, ...this.fileMode(rendered) }];
+  }
+
+  private render(
+    wants: Wants,
+    snapshot: RouteSnapshot,
+    live: ReadonlyMap<string, LiveDatabase>,
+  ): RenderedIni {
+    const { config } = this.options;
+    const routes = routesToRender(config, wants, snapshot.views, live);
+    return renderPgBouncerIni(config, this.options.template, routes, this.options.passwords);
+  }
+
+  private fileMode(rendered: RenderedIni): { mode: number; owner: PgBouncerOptions['owner'] } {
+    const isSecret = rendered.hasSecrets || this.options.config.mode === 'full';
+    return { mode: isSecret ? 0o600 : 0o644, owner: this.options.owner };
   }
 
   private async applyNow(snapshot: RouteSnapshot): Promise<ApplyResult> {
@@ -130,25 +169,27 @@ export class PgBouncerTarget implements Target {
     const { config } = this.options;
     const parts: string[] = [];
     this.lastSnapshot = snapshot;
-    let live = await this.control.showDatabases();
+    let live: Map<string, LiveDatabase>;
+    try {
+      live = await this.control.showDatabases();
+    } catch (err) {
+      if (!isConsoleDown(err)) throw err;
+      return this.writeWhileConsoleDown(snapshot, err);
+    }
     const wants = this.effectiveWants(snapshot, parts);
 
-    for (const [cluster, want] of wants) if (want) this.gaveUp.delete(cluster);
+    for (const [cluster, want] of wants) if (want) this.pauses.gaveUp.delete(cluster);
     for (const cluster of clustersToFence(config, wants, live)) {
-      if (!this.gaveUp.has(cluster)) await this.fence(cluster, live, parts);
+      if (!this.pauses.gaveUp.has(cluster)) await this.pauses.fence(cluster, live, parts);
     }
 
-    const routes = routesToRender(config, wants, snapshot.views, live);
-    const rendered = renderPgBouncerIni(config, this.options.template, routes, this.options.passwords);
+    const rendered = this.render(wants, snapshot, live);
     const result = await renderFile({
       path: this.options.output,
       contents: rendered.text,
-      mode: rendered.hasSecrets || config.mode === 'full' ? 0o600 : 0o644,
+      ...this.fileMode(rendered),
       check: config.check,
     });
-    if (this.options.owner && (result.didRender || this.isFresh)) {
-      await chown(this.options.output, this.options.owner.uid, this.options.owner.gid);
-    }
     const stale = rendered.entries.filter((e) => !isApplied(live.get(e.name), e));
     if (result.didRender || stale.length > 0) {
       live = await this.reloadAndVerify(rendered.entries);
@@ -161,8 +202,8 @@ export class PgBouncerTarget implements Target {
       if (stale.length === 0) parts.push(`rewrote ${this.options.output} (RELOAD verified)`);
     }
 
-    await this.resumeReady(wants, live, parts);
-    await this.expire(wants, parts);
+    await this.pauses.resumeReady(wants, live, this.isFresh, parts);
+    await this.pauses.expire(wants, parts);
     await this.checkSettings(snapshot);
     this.isFresh = false;
     this.scheduleExpiry();
@@ -176,30 +217,25 @@ export class PgBouncerTarget implements Target {
     return { generation: snapshot.generation, summary, didChange };
   }
 
-  /** PAUSE the cluster's write databases (KILL when PAUSE stalls); already paused ones are taken over. */
-  private async fence(cluster: string, live: Map<string, LiveDatabase>, parts: string[]): Promise<void> {
-    const now = this.ctx.now();
-    const dbs = writeDatabases(this.options.config, cluster).filter((d) => live.has(d) && !this.held.has(d));
-    const sentences = await Promise.all(
-      dbs.map(async (db): Promise<string | null> => {
-        const current = live.get(db) as LiveDatabase;
-        if (current.isPaused) {
-          this.held.set(db, { cluster, since: this.foreign.get(db) ?? now });
-          this.foreign.delete(db);
-          return null;
-        }
-        const outcome = await this.control.pause(db, this.options.config.timeouts.pause_ms);
-        let sentence = `paused ${db} (${outcome.ms} ms)`;
-        if (!outcome.isPaused) {
-          await this.control.kill(db);
-          sentence = `killed ${db} (PAUSE stalled after ${outcome.stalledAfterMs} ms)`;
-        }
-        this.held.set(db, { cluster, since: now });
-        live.set(db, { ...current, isPaused: true });
-        return sentence;
-      }),
+  /**
+   * The admin console does not answer (PgBouncer not started yet, or down): the routing file is still
+   * written, so PgBouncer can start on it (`%include` of a missing file is fatal), then the apply fails
+   * so the router retries: RELOAD and SHOW DATABASES verify it once the console answers.
+   */
+  private async writeWhileConsoleDown(snapshot: RouteSnapshot, err: unknown): Promise<never> {
+    const wants = wantedWriters(this.options.config, snapshot.views);
+    const rendered = this.render(wants, snapshot, new Map());
+    const result = await renderFile({
+      path: this.options.output,
+      contents: rendered.text,
+      ...this.fileMode(rendered),
+      check: this.options.config.check,
+    });
+    throw new SwitchyardError(
+      'SY_ERR_ADMIN_CONSOLE',
+      `${result.didRender ? 'wrote' : 'kept'} ${this.options.output} (routes ${this.describeRoutes(rendered.entries)}), but PgBouncer's admin console does not answer (${describeError(err)}); RELOAD and verify once it does`,
+      { cause: err },
     );
-    for (const s of sentences) if (s) parts.push(s);
   }
 
   private async reloadAndVerify(entries: readonly EntryInfo[]): Promise<Map<string, LiveDatabase>> {
@@ -231,75 +267,16 @@ export class PgBouncerTarget implements Target {
     }
   }
 
-  /** RESUME paused databases whose cluster is routed to a writable leader, and stale foreign pauses. */
-  private async resumeReady(
-    wants: Wants,
-    live: ReadonlyMap<string, LiveDatabase>,
-    parts: string[],
-  ): Promise<void> {
-    const now = this.ctx.now();
-    const marker = await readMarker(this.options.output);
-    const clusterOf = this.clusterOfDatabase();
-    for (const [db, cluster] of clusterOf) {
-      const isPaused = live.get(db)?.isPaused ?? false;
-      const want = wants.get(cluster);
-      const held = this.held.get(db);
-      if (held) {
-        if (!isPaused) this.held.delete(db);
-        else if (want) {
-          await this.control.resume(db);
-          this.held.delete(db);
-          parts.push(`resumed ${db} after ${now - held.since} ms`);
-        }
-        continue;
-      }
-      if (!isPaused) {
-        this.foreign.delete(db);
-        continue;
-      }
-      if (isMarkerLive(marker, db, now)) continue;
-      const firstSeen = this.foreign.get(db) ?? now;
-      this.foreign.set(db, firstSeen);
-      const why = this.isFresh
-        ? 'found paused at start'
-        : marker?.databases.includes(db)
-          ? 'its switchover is gone'
-          : now - firstSeen >= this.options.config.timeouts.max_pause_ms
-            ? `paused by someone else for ${now - firstSeen} ms`
-            : null;
-      if (why && want !== null) {
-        await this.control.resume(db);
-        this.foreign.delete(db);
-        parts.push(`resumed ${db} (${why})`);
-      }
-    }
-  }
-
-  /** Our pauses never outlive max_pause_ms: without a writable leader by then, clients get the truth (errors). */
-  private async expire(wants: Wants | null, parts: string[]): Promise<void> {
-    const now = this.ctx.now();
-    for (const [db, held] of [...this.held]) {
-      if (now - held.since < this.options.config.timeouts.max_pause_ms) continue;
-      if (wants && wants.get(held.cluster)) continue;
-      await this.control.resume(db);
-      this.held.delete(db);
-      this.gaveUp.add(held.cluster);
-      const sentence = `resumed ${db} after ${now - held.since} ms without a writable leader (timeouts.max_pause_ms)`;
-      parts.push(sentence);
-      this.ctx.log.warn({ target: this.name, database: db }, sentence);
-    }
-  }
-
   private scheduleExpiry(): void {
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.expiryTimer = null;
-    if (this.held.size === 0 || this.isClosed) return;
-    const earliest = Math.min(...[...this.held.values()].map((h) => h.since));
-    const delay = Math.max(0, earliest + this.options.config.timeouts.max_pause_ms - this.ctx.now()) + 10;
+    const expiry = this.pauses.nextExpiry();
+    if (expiry === null || this.isClosed) return;
+    const delay = Math.max(0, expiry - this.ctx.now()) + 10;
     this.expiryTimer = setTimeout(() => {
-      this.exclusive(async () => {
+      this.oneAtATime(async () => {
         if (this.isClosed) return;
-        await this.expire(null, []);
+        await this.pauses.expire(null, []);
         this.scheduleExpiry();
       }).catch((err: unknown) => {
         this.ctx.log.error(
@@ -330,15 +307,6 @@ export class PgBouncerTarget implements Target {
     }
   }
 
-  private clusterOfDatabase(): Map<string, string> {
-    const out = new Map<string, string>();
-    for (const [name, db] of Object.entries(this.options.config.databases)) {
-      out.set(name, db.cluster);
-      if (db.read_only) out.set(db.read_only.name, db.cluster);
-    }
-    return out;
-  }
-
   private describeRoutes(entries: readonly EntryInfo[]): string {
     const primaries = entries.filter((e) => e.role === 'primary');
     if (primaries.length === 0) return 'nothing';
@@ -347,19 +315,19 @@ export class PgBouncerTarget implements Target {
 
   /** Databases this target holds paused (for /status and the switchover command). */
   get heldPauses(): ReadonlyMap<string, HeldPause> {
-    return this.held;
+    return this.pauses.held;
   }
 
   status(): Record<string, unknown> {
     return {
       mode: this.options.config.mode,
       output: this.options.output,
-      paused: [...this.held].map(([db, h]) => ({
+      paused: [...this.pauses.held].map(([db, h]) => ({
         database: db,
         cluster: h.cluster,
         sinceMs: this.ctx.now() - h.since,
       })),
-      pausedByOthers: [...this.foreign.keys()],
+      pausedByOthers: [...this.pauses.foreign.keys()],
       warnings: [...this.warnings, ...(this.liveness?.holdProblems() ?? [])],
       lastSummary: this.lastSummary,
     };
@@ -367,26 +335,21 @@ export class PgBouncerTarget implements Target {
 
   /** Resumes what this target paused (never leave PgBouncer paused), then closes the admin connection. */
   close(): Promise<void> {
-    return this.exclusive(async () => {
+    return this.oneAtATime(async () => {
       if (this.isClosed) return;
       this.isClosed = true;
       this.liveness?.stop();
       if (this.expiryTimer) clearTimeout(this.expiryTimer);
-      for (const db of [...this.held.keys()]) {
-        try {
-          await this.control.resume(db);
-          this.ctx.log.info({ target: this.name, database: db }, `resumed ${db} on close`);
-        } catch (err) {
-          this.ctx.log.error(
-            { target: this.name, database: db, err: describeError(err) },
-            `could not resume ${db} on close`,
-          );
-        }
-      }
-      this.held.clear();
+      if (this.startTimer) clearTimeout(this.startTimer);
+      await this.pauses.releaseAll();
       await this.control.close();
     });
   }
+}
+
+/** The console cannot be reached at all (refused, no socket, connect timeout): PgBouncer is not running. */
+function isConsoleDown(err: unknown): boolean {
+  return err instanceof AdminError && err.command === 'connect';
 }
 
 export const pgbouncerTarget = defineTarget({

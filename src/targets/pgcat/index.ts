@@ -1,17 +1,17 @@
-import { chown } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { resolveSecret } from '../config/secret.js';
-import { ConfigError } from '../errors.js';
-import { readIfExists, renderFile } from '../render/index.js';
-import { writer } from '../route/view.js';
-import { defineTarget } from './registry.js';
-import type { ApplyResult, RouteSnapshot, Target, TargetContext } from './types.js';
-import type { AdminEndpoint } from './pgbouncer/admin.js';
-import { resolveOwner } from '../config/owner.js';
-import { loadTemplateSync, packageTemplatesDir, type LoadedTemplate } from './pgbouncer/render.js';
-import { PgcatConfigSchema, type PgcatConfig } from './pgcat/config.js';
-import { reloadPgcat, verifyPgcat, type PgcatReload } from './pgcat/reload.js';
-import { primariesOf, renderPgcatToml, type PgcatSecrets, type PgcatServer } from './pgcat/render.js';
+import { resolve } from 'node:path';
+import { resolveTargetSecret } from '../../render/command.js';
+import { ConfigError } from '../../errors.js';
+import { readIfExists, renderFile } from '../../render/index.js';
+import { writer } from '../../route/view.js';
+import { defineTarget } from '../registry.js';
+import type { ApplyResult, RouteSnapshot, Target, TargetContext } from '../types.js';
+import type { AdminEndpoint } from '../pgbouncer/admin.js';
+import { resolveOwner } from '../../config/owner.js';
+import { defaultTemplate } from '../../paths.js';
+import { loadTemplateSync, type LoadedTemplate } from '../../render/template.js';
+import { PgcatConfigSchema, type PgcatConfig } from './config.js';
+import { reloadPgcat, verifyPgcat, type PgcatReload } from './reload.js';
+import { primariesOf, renderPgcatToml, type PgcatSecrets, type PgcatServer } from './render.js';
 
 export interface PgcatOptions {
   readonly config: PgcatConfig;
@@ -25,13 +25,13 @@ export interface PgcatOptions {
 }
 
 export function resolvePgcatOptions(config: PgcatConfig, configDir: string): PgcatOptions {
-  const adminPassword = resolveSecret(config.general.admin, 'targets.pgcat.general.admin', configDir);
+  const adminPassword = resolveTargetSecret(config.general.admin, 'targets.pgcat.general.admin', configDir);
   if (adminPassword === undefined)
     throw new ConfigError('targets.pgcat.general.admin: pgcat requires an admin password');
   const users = new Map(
     Object.entries(config.pools).map(([name, pool]) => [
       name,
-      pool.users.map((u, i) => resolveSecret(u, `targets.pgcat.pools.${name}.users.${i}`, configDir)),
+      pool.users.map((u, i) => resolveTargetSecret(u, `targets.pgcat.pools.${name}.users.${i}`, configDir)),
     ]),
   );
   const r = config.reload;
@@ -45,7 +45,7 @@ export function resolvePgcatOptions(config: PgcatConfig, configDir: string): Pgc
     config,
     output: resolve(configDir, config.output),
     template: loadTemplateSync(
-      config.template ? resolve(configDir, config.template) : join(packageTemplatesDir(), 'pgcat.toml.hbs'),
+      config.template ? resolve(configDir, config.template) : defaultTemplate('pgcat.toml.hbs'),
     ),
     secrets: { adminPassword, users },
     console: {
@@ -72,8 +72,13 @@ export function resolvePgcatOptions(config: PgcatConfig, configDir: string): Pgc
 export class PgcatTarget implements Target {
   readonly kind = 'pgcat';
   readonly name = 'pgcat';
-  /** The file may be newer than what pgcat runs (a crash between write and reload): reload once at start. */
-  private needsReload = true;
+  /**
+   * The pgcat.toml text pgcat confirmed running: reloaded (and read back when verified). Null at start:
+   * the file may be newer than what pgcat runs (a crash between swap and reload), so the first pass reloads.
+   * Any other text on disk is a pending swap: retried every pass until a reload is confirmed.
+   */
+  private confirmed: string | null = null;
+  private isPending = false;
   private lastSummary: string | null = null;
 
   constructor(
@@ -114,25 +119,26 @@ export class PgcatTarget implements Target {
       return { generation: snapshot.generation, summary, didChange: false };
     }
     const text = renderPgcatToml(config, this.options.template, servers, this.options.secrets);
+    this.isPending = text !== this.confirmed;
     const result = await renderFile({
       path: this.options.output,
       contents: text,
       mode: 0o600,
+      owner: this.options.owner,
       check: config.check,
     });
-    if (this.options.owner && result.didRender)
-      await chown(this.options.output, this.options.owner.uid, this.options.owner.gid);
     const routes = [...primaries].map(([pool, p]) => `${pool} to ${p.member ?? p.host}:${p.port}`).join(', ');
-    if (!result.didRender && !this.needsReload) {
+    if (!result.didRender && text === this.confirmed) {
       const summary = `pgcat already routes ${routes} (generation ${snapshot.generation})`;
       this.lastSummary = summary;
       return { generation: snapshot.generation, summary, didChange: false };
     }
-    this.needsReload = true;
+    this.isPending = true; // the file on disk differs from what pgcat was last confirmed to run
     const how = await reloadPgcat(this.options.reload, this.options.console, config.timeouts.command_ms);
     if (this.options.isVerified)
       await verifyPgcat(this.options.console, primaries, config.timeouts.command_ms);
-    this.needsReload = false;
+    this.confirmed = text;
+    this.isPending = false;
     const summary = `routed ${routes} in pgcat.toml (${how}${this.options.isVerified ? ' verified' : ', not verified'}) (generation ${snapshot.generation})`;
     this.lastSummary = summary;
     this.ctx.log.info({ target: this.name, generation: snapshot.generation }, summary);
@@ -144,6 +150,8 @@ export class PgcatTarget implements Target {
       output: this.options.output,
       reload: this.options.reload.method,
       isVerified: this.options.isVerified,
+      /** A swapped file whose reload is not confirmed yet (retried every pass). */
+      pendingReload: this.isPending,
       warnings: this.options.isVerified
         ? []
         : ['reload is not verified: give targets.pgcat.console to check SHOW DATABASES'],

@@ -1,0 +1,336 @@
+// The public patroni-routing-bench's three scenarios with its client method, on this machine's lab:
+//
+//   node --import tsx bench/routing-bench/run.ts [--iterations 2] [--scenarios switchover,hard_stop,hard_kill]
+//                                                [--out bench/results/routing-bench-<date>.json]
+//
+// One real Patroni 3.0.2 cluster (3 nodes, etcd, ttl 10, loop_wait 2, retry_timeout 4) and, side by
+// side in the same run, two endpoints over the same nodes:
+//   R: the Switchyard router (compiled HEAD, default configuration: writable_probe auto → GET /patroni)
+//      driving HAProxy's runtime API;
+//   H: HAProxy polling Patroni's REST API as that bench's combination 06 does (`option httpchk GET
+//      /primary`, `inter 2s fall 3 rise 2 on-marked-down shutdown-sessions`).
+// Each endpoint has its own heartbeat client (a new connection per INSERT, connect_timeout 5 s, 100 ms
+// between attempts; downtime = first failed attempt → first successful attempt after it). A direct
+// writer per node (every 10 ms, persistent connection), a watch on the leader key and a poll of every
+// node's `GET /patroni` give the per-event timeline. Scenarios: switchover = `patronictl switchover
+// --force`; hard_stop = SIGTERM to the leader's Patroni (it stops PostgreSQL and releases the key);
+// hard_kill = SIGKILL to the leader's Patroni and PostgreSQL (the key expires after ttl).
+import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadavg } from 'node:os';
+import { Etcd3 } from 'etcd3';
+import {
+  PATRONI_SUPERUSER,
+  ProcessGroup,
+  freePort,
+  httpRequest,
+  patroniHaproxyConfig,
+  startEtcd,
+  startHaproxy,
+  startPatroniCluster,
+  waitFor,
+  type HaproxyInstance,
+  type PatroniCluster,
+} from '../../test/harness/index.js';
+import { ROOT, waitApplied } from '../../test/integration/helpers.js';
+import { DirectWriteProbe, type DirectAck } from '../route-convergence/direct.js';
+import { buildRouter, startCompiledRouter } from '../route-convergence/router.js';
+import {
+  HeartbeatClient,
+  heartbeatDowntime,
+  longestAckGap,
+  type HeartbeatAttempt,
+} from '../lib/heartbeat.js';
+import { fmt, markdownTable, sleep, summarize } from '../lib/stats.js';
+
+type Scenario = 'switchover' | 'hard_stop' | 'hard_kill';
+const { values } = parseArgs({
+  options: {
+    iterations: { type: 'string', default: '2' },
+    scenarios: { type: 'string', default: 'switchover,hard_stop,hard_kill' },
+    out: {
+      type: 'string',
+      default: `bench/results/routing-bench-${new Date().toISOString().slice(0, 10)}.json`,
+    },
+  },
+});
+const ITERATIONS = Number(values.iterations);
+const SCENARIOS = (values.scenarios as string).split(',') as Scenario[];
+const log = (line: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 23)}] ${line}\n`);
+
+interface EventResult {
+  scenario: Scenario;
+  from: string;
+  to: string;
+  /** ms after the request (t0); null = not seen. */
+  timeline: Record<string, number | null>;
+  downtime: Record<'R' | 'H', ReturnType<typeof heartbeatDowntime>>;
+  /** Longest time without an acknowledged INSERT (commit end times), per endpoint. */
+  ackGapMs: Record<'R' | 'H', number>;
+}
+
+/** Polls every node's `GET /patroni` every 10 ms; keeps the first time each node reported a primary role. */
+class RolePoller {
+  readonly primaryAt = new Map<string, number>();
+  private isStopped = false;
+  private done: Promise<void> | null = null;
+  constructor(private readonly nodes: ReadonlyArray<{ name: string; apiUrl: string }>) {}
+  start(): this {
+    this.done = (async () => {
+      const deadline = Date.now() + 300_000;
+      while (!this.isStopped && Date.now() < deadline) {
+        await Promise.all(
+          this.nodes.map(async (n) => {
+            const r = await httpRequest(`${n.apiUrl}/patroni`, { timeoutMs: 500 }).catch(() => null);
+            if (!r || r.status !== 200 || this.primaryAt.has(n.name)) return;
+            try {
+              const doc = JSON.parse(r.body) as { role?: string; state?: string };
+              if ((doc.role === 'master' || doc.role === 'primary') && doc.state === 'running')
+                this.primaryAt.set(n.name, Date.now());
+            } catch {
+              // not JSON: not a primary
+            }
+          }),
+        );
+        await sleep(10);
+      }
+    })();
+    return this;
+  }
+  async stop(): Promise<void> {
+    this.isStopped = true;
+    await this.done;
+  }
+}
+
+async function main(): Promise<void> {
+  const loadStart = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+  const build = await buildRouter(`${ROOT}.tmp/routing-bench-src`);
+  log(`router at ${build.commit.slice(0, 12)}, load ${loadStart}`);
+  const etcd = await startEtcd();
+  const group = ProcessGroup.create('routing-bench');
+  let cluster: PatroniCluster | undefined;
+  let haR: HaproxyInstance | undefined;
+  let haH: HaproxyInstance | undefined;
+  let watch: Etcd3 | undefined;
+  const events: EventResult[] = [];
+  try {
+    cluster = await startPatroniCluster({
+      scope: 'prb',
+      nodes: 3,
+      etcd,
+      ttl: 10,
+      loopWait: 2,
+      retryTimeout: 4,
+    });
+    const first = await cluster.waitForHealthy();
+    await cluster.sql(
+      first,
+      'CREATE TABLE IF NOT EXISTS switchyard_writes (id bigserial primary key, at timestamptz default now())',
+    );
+    const portOf = (name: string) => (cluster as PatroniCluster).node(name).pgPort;
+    const dir = group.dir;
+    const portR = await freePort();
+    const portH = await freePort();
+    const router = await startCompiledRouter(build.buildDir, group, 'router', {
+      dcs: { type: 'etcd3', hosts: etcd.endpoints },
+      clusters: ['prb'],
+      targets: {
+        haproxy: {
+          output: `${dir}/haproxy-r.cfg`,
+          runtime_api: `${dir}/admin-r.sock`,
+          state_file: `${dir}/haproxy-r.state`,
+          reload: `kill -USR2 $(cat ${dir}/haproxy-r.pid)`,
+          frontends: { prb: { primary: `127.0.0.1:${portR}` } },
+        },
+      },
+    });
+    await waitFor(() => existsSync(`${dir}/haproxy-r.cfg`), { what: 'haproxy-r.cfg', timeoutMs: 15_000 });
+    haR = await startHaproxy({ configPath: `${dir}/haproxy-r.cfg` });
+    writeFileSync(`${dir}/haproxy-r.pid`, String(haR.pid));
+    await waitApplied(router.api, 15_000);
+    haH = await startHaproxy({
+      config: patroniHaproxyConfig({
+        nodes: cluster.nodes,
+        primaryPort: portH,
+        statsSocket: `${dir}/admin-h.sock`,
+        checkInter: '2s',
+        timeoutConnect: '5s',
+      }),
+    });
+
+    // the leader key as etcd reports it: released (delete, or a put naming someone else) and taken
+    const keyEvents: Array<{ at: number; value: string | null }> = [];
+    watch = new Etcd3({ hosts: etcd.clientUrls });
+    const watcher = await watch.watch().key('/service/prb/leader').create();
+    watcher.on('put', (kv) => keyEvents.push({ at: Date.now(), value: kv.value.toString() }));
+    watcher.on('delete', () => keyEvents.push({ at: Date.now(), value: null }));
+
+    const routesTo = async (port: number, name: string, what: string) => {
+      const c = new HeartbeatClient(port, PATRONI_SUPERUSER.password, 100);
+      c.start();
+      try {
+        await waitFor(() => c.attempts.some((a) => a.isOk && a.port === portOf(name)), {
+          what,
+          timeoutMs: 60_000,
+          intervalMs: 100,
+        });
+      } finally {
+        await c.stop();
+      }
+    };
+
+    for (let it = 0; it < ITERATIONS; it++) {
+      for (const scenario of SCENARIOS) {
+        const from = await cluster.waitForHealthy({ timeoutMs: 120_000 });
+        await routesTo(portR, from, `R routes to ${from}`);
+        await routesTo(portH, from, `H routes to ${from}`);
+        const clients = {
+          R: new HeartbeatClient(portR, PATRONI_SUPERUSER.password).start(),
+          H: new HeartbeatClient(portH, PATRONI_SUPERUSER.password).start(),
+        };
+        const direct = new DirectWriteProbe(
+          cluster.nodes.map((n) => n.pgPort),
+          PATRONI_SUPERUSER.password,
+        ).start();
+        const roles = new RolePoller(cluster.nodes.filter((n) => n.name !== from)).start();
+        let to = '';
+        let t0 = 0;
+        let attempts: Record<'R' | 'H', HeartbeatAttempt[]>;
+        let acks: DirectAck[];
+        try {
+          await sleep(1500);
+          t0 = Date.now();
+          if (scenario === 'switchover') {
+            to = await cluster.switchover({ timeoutMs: 90_000 });
+          } else {
+            if (scenario === 'hard_stop') void cluster.stopPatroni(from, 'SIGTERM', 30_000);
+            else await cluster.killLeader();
+            to = await cluster.waitForLeader({ not: from, timeoutMs: 90_000 });
+          }
+          await Promise.all([
+            routesTo(portR, to, `R routes to the new leader ${to}`),
+            routesTo(portH, to, `H routes to the new leader ${to}`),
+          ]);
+          await sleep(1000);
+        } finally {
+          attempts = { R: await clients.R.stop(), H: await clients.H.stop() };
+          acks = await direct.stop();
+          await roles.stop();
+        }
+        const since = (at: number | undefined | null) => (at === undefined || at === null ? null : at - t0);
+        const oldAcks = acks.filter((a) => a.port === portOf(from) && a.ackAt <= t0 + 120_000);
+        const lastOld = oldAcks.filter((a) => a.ackAt >= t0 - 1000).at(-1)?.ackAt ?? null;
+        const firstNew = acks.find((a) => a.port === portOf(to) && a.ackAt >= t0)?.ackAt ?? null;
+        const released = keyEvents.find((e) => e.at >= t0 && e.value !== from)?.at ?? null;
+        const taken = keyEvents.find((e) => e.at >= t0 && e.value === to)?.at ?? null;
+        const routed = (k: 'R' | 'H') =>
+          attempts[k].find((a) => a.at >= t0 && a.isOk && a.port === portOf(to))?.doneAt ?? null;
+        const event: EventResult = {
+          scenario,
+          from,
+          to,
+          timeline: {
+            'old primary: last direct write': since(lastOld),
+            'key released': since(released),
+            'key taken': since(taken),
+            'promoted (GET /patroni primary)': since(roles.primaryAt.get(to)),
+            'writable (first direct write)': since(firstNew),
+            'routed R': since(routed('R')),
+            'routed H': since(routed('H')),
+          },
+          downtime: {
+            R: heartbeatDowntime(attempts.R, t0 - 200),
+            H: heartbeatDowntime(attempts.H, t0 - 200),
+          },
+          ackGapMs: { R: longestAckGap(attempts.R, t0 - 200), H: longestAckGap(attempts.H, t0 - 200) },
+        };
+        events.push(event);
+        log(
+          `${scenario} #${it + 1} ${from}→${to}: no ack R ${event.ackGapMs.R} ms H ${event.ackGapMs.H} ms; downtime R ${event.downtime.R.downtimeMs} ms (${event.downtime.R.failures} failed, ${event.downtime.R.readOnlyFailures} read-only), ` +
+            `H ${event.downtime.H.downtimeMs} ms (${event.downtime.H.failures} failed, ${event.downtime.H.readOnlyFailures} read-only); timeline ` +
+            Object.entries(event.timeline)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', '),
+        );
+        if (scenario !== 'switchover') {
+          await cluster.startNode(from);
+          await cluster.waitForHealthy({ timeoutMs: 120_000 });
+        }
+      }
+    }
+  } finally {
+    watch?.close();
+    await group.cleanup();
+    await haR?.stop();
+    await haH?.stop();
+    await cluster?.stop();
+    await etcd.stop();
+  }
+
+  const loadEnd = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+  const cell = (s: Scenario, k: 'R' | 'H') => {
+    const v = events.filter((e) => e.scenario === s).map((e) => e.downtime[k].downtimeMs ?? NaN);
+    const sum = summarize(v);
+    const ro = events.filter((e) => e.scenario === s).reduce((n, e) => n + e.downtime[k].readOnlyFailures, 0);
+    const gaps = events.filter((e) => e.scenario === s).map((e) => (e.ackGapMs[k] / 1000).toFixed(2));
+    return `${v.map((x) => (x / 1000).toFixed(2)).join(', ')} s (median ${fmt(sum.median / 1000, 2)}; ${ro} read-only; no ack for ${gaps.join(', ')} s)`;
+  };
+  const table = markdownTable(
+    ['endpoint (Patroni 3.0.2, ttl 10, loop_wait 2)', ...SCENARIOS],
+    [
+      ['R: Switchyard router (defaults) → HAProxy runtime API', ...SCENARIOS.map((s) => cell(s, 'R'))],
+      [
+        'H: HAProxy REST polling (GET /primary, inter 2s fall 3 rise 2)',
+        ...SCENARIOS.map((s) => cell(s, 'H')),
+      ],
+    ],
+  );
+  const keys = Object.keys(events[0]?.timeline ?? {});
+  const timeline = markdownTable(
+    ['#', 'scenario', 'leader', ...keys, 'downtime R / no ack R', 'downtime H / no ack H'],
+    events.map((e, i) => [
+      String(i + 1),
+      e.scenario,
+      `${e.from}→${e.to}`,
+      ...keys.map((k) => (e.timeline[k] === null ? '–' : `${e.timeline[k]}`)),
+      `${e.downtime.R.downtimeMs ?? '–'} / ${e.ackGapMs.R}`,
+      `${e.downtime.H.downtimeMs ?? '–'} / ${e.ackGapMs.H}`,
+    ]),
+  );
+  const text = [
+    `## patroni-routing-bench scenarios, ${new Date().toISOString().slice(0, 16)}Z, router at ${build.commit.slice(0, 12)}`,
+    '',
+    `Load average at start ${loadStart}, at end ${loadEnd} (2 cores, shared with other test runs).`,
+    'Client: a new connection per INSERT, connect_timeout 5 s, 100 ms between attempts; downtime = first failed attempt → first successful one (attempt start times, as patroni-routing-bench computes it); "no ack" = the longest time between two acknowledged INSERTs (end times): HAProxy holds new connections while no server is up, so an attempt can wait instead of failing.',
+    '',
+    table,
+    '',
+    'Timeline per event (ms after the request; from outside: direct writers every 10 ms, etcd watch, GET /patroni every 10 ms, the heartbeat clients):',
+    '',
+    timeline,
+    '',
+  ].join('\n');
+  process.stdout.write(text);
+  mkdirSync(dirname(values.out as string), { recursive: true });
+  writeFileSync(
+    values.out as string,
+    `${JSON.stringify({ commit: build.commit, loadStart, loadEnd, events }, null, 2)}\n`,
+  );
+}
+
+// exit explicitly: a leftover handle (a keep-alive socket to a stopped node) must not hold the heavy slot
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(
+      `routing-bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    process.exit(1);
+  },
+);

@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { stringify } from 'yaml';
+import {
+  ProcessGroup,
+  freePorts,
+  haproxyCommand,
+  httpRequest,
+  run,
+  startEtcd,
+  startHaproxy,
+  waitFor,
+  type EtcdCluster,
+  type HaproxyInstance,
+} from '../harness/index.js';
+import {
+  IdentityNode,
+  PatroniKeys,
+  ROOT,
+  memberValue,
+  routerStatus,
+  startRouterProcess,
+  whoAnswers,
+} from './helpers.js';
+
+// The applied state is read from HAProxy (`show servers state`), never assumed from the file: a router
+// that restarts between writing the file and reloading, or whose reload silently did nothing, must
+// notice that the running HAProxy lacks the leader's server, reload, and not claim "applied" before.
+// Real etcd, real HAProxy 2.6 (master-worker), nodes that answer their name.
+let etcd: EtcdCluster;
+let haproxy: HaproxyInstance;
+let keys: PatroniKeys;
+let group: ProcessGroup;
+let primaryPort: number;
+let leader = 'pg1';
+const nodes: IdentityNode[] = [];
+let baseConfig: { targets: { haproxy: Record<string, unknown> } } & Record<string, unknown>;
+
+before(async () => {
+  group = ProcessGroup.create('router-haproxy-readback');
+  etcd = await startEtcd();
+  keys = new PatroniKeys(etcd.endpoints, 'app');
+  for (const name of ['pg1', 'pg2', 'pg3'])
+    nodes.push(await new IdentityNode(name, () => leader === name).start());
+  [primaryPort] = (await freePorts(1)) as [number];
+  await keys.config();
+  for (const n of nodes.slice(0, 2))
+    await keys.member(
+      n.name,
+      memberValue({ port: n.port, apiPort: n.apiPort, role: n.name === leader ? 'primary' : 'replica' }),
+    );
+  await keys.leader(leader);
+  baseConfig = {
+    dcs: { type: 'etcd3', hosts: etcd.endpoints },
+    namespace: '/service',
+    clusters: ['app'],
+    targets: {
+      haproxy: {
+        output: `${group.dir}/haproxy.cfg`,
+        runtime_api: `${group.dir}/admin.sock`,
+        reload: `kill -USR2 $(cat ${group.dir}/haproxy.pid)`,
+        command_timeout_ms: 3000,
+        checks: { inter: '500ms', fall: 2, rise: 2 },
+        frontends: { app: { primary: `127.0.0.1:${primaryPort}` } },
+      },
+    },
+  };
+  const routerYml = group.writeFile(
+    'render.yml',
+    stringify({ ...baseConfig, api: { listen: '127.0.0.1:0' } }),
+  );
+  const rendered = await run(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/run.ts', 'render', '--config', routerYml],
+    { cwd: ROOT, reject: false },
+  );
+  assert.equal(rendered.exitCode, 0, rendered.stderr);
+  haproxy = await startHaproxy({ configPath: `${group.dir}/haproxy.cfg` });
+  writeFileSync(`${group.dir}/haproxy.pid`, String(haproxy.pid));
+  await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg1', {
+    what: 'HAProxy routes writes to pg1',
+    timeoutMs: 10_000,
+  });
+});
+
+after(async () => {
+  await group?.cleanup();
+  await haproxy?.stop();
+  await keys?.close();
+  await etcd?.stop();
+  for (const n of nodes) await n.stop();
+});
+
+/** pg3 joins and becomes the leader: the file needs a new server line, so HAProxy needs a reload. */
+async function pg3TakesOver(): Promise<void> {
+  const pg1 = nodes[0] as IdentityNode;
+  const pg3 = nodes[2] as IdentityNode;
+  leader = 'pg3';
+  await keys.member('pg1', memberValue({ port: pg1.port, apiPort: pg1.apiPort, role: 'replica' }));
+  await keys.member('pg3', memberValue({ port: pg3.port, apiPort: pg3.apiPort, role: 'primary' }));
+  await keys.leader('pg3');
+}
+
+async function runningServers(): Promise<string> {
+  return haproxyCommand(`${group.dir}/admin.sock`, 'show servers state app_primary');
+}
+
+test('a reload that silently does nothing is not reported as applied: /health stays 503 with the missing server', async () => {
+  const config = structuredClone(baseConfig);
+  config.targets.haproxy['reload'] = 'true'; // exits 0, reloads nothing
+  const router = await startRouterProcess(group, 'router-noop-reload', config);
+  try {
+    await waitFor(async () => (await routerStatus(router.api)).healthy, {
+      what: 'router healthy on pg1',
+      timeoutMs: 15_000,
+      diagnose: () => group.logTail('router-noop-reload'),
+    });
+    await pg3TakesOver();
+    await waitFor(async () => readFileSync(`${group.dir}/haproxy.cfg`, 'utf8').includes('server pg3'), {
+      what: 'pg3 in the file',
+      timeoutMs: 10_000,
+    });
+    // Long enough for a reload, its read-back (3 s) and a retry.
+    await new Promise((r) => setTimeout(r, 5000));
+    assert.doesNotMatch(await runningServers(), / pg3 /, 'the running HAProxy still lacks pg3');
+    const status = await routerStatus(router.api);
+    assert.equal(status.clusters.app!.leader, 'pg3');
+    assert.equal(status.healthy, false, `must not claim applied: ${JSON.stringify(status.targets)}`);
+    const health = await httpRequest(`http://${router.api}/health`);
+    assert.equal(health.status, 503);
+    assert.match(health.body, /app_primary\/pg3/, 'the reason names the missing server');
+  } finally {
+    router.proc.child.kill('SIGKILL');
+    await router.proc.exited;
+  }
+});
+
+test('a router restarted between writing the file and reloading reads HAProxy back, reloads, and routes to the new leader', async () => {
+  // The file on disk has pg3 (written by the previous router; here rewritten by `switchyard render` so
+  // that its bytes are what the next router renders first), the running HAProxy does not.
+  const rendered = await run(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/run.ts', 'render', '--config', `${group.dir}/render.yml`],
+    { cwd: ROOT, reject: false },
+  );
+  assert.equal(rendered.exitCode, 0, rendered.stderr);
+  assert.match(readFileSync(`${group.dir}/haproxy.cfg`, 'utf8'), /server pg3 /);
+  assert.doesNotMatch(await runningServers(), / pg3 /);
+  const workersBefore = await haproxy.workerPids();
+  const router = await startRouterProcess(group, 'router-restarted', baseConfig);
+  try {
+    await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg3', {
+      what: 'writes reach pg3',
+      timeoutMs: 15_000,
+      intervalMs: 50,
+      diagnose: () => group.logTail('router-restarted'),
+    });
+    assert.notDeepEqual(await haproxy.workerPids(), workersBefore, 'HAProxy was reloaded');
+    await waitFor(async () => (await routerStatus(router.api)).healthy, {
+      what: 'router healthy on pg3',
+      timeoutMs: 10_000,
+    });
+    assert.match(await runningServers(), / pg3 /);
+  } finally {
+    router.proc.child.kill('SIGKILL');
+    await router.proc.exited;
+  }
+});
