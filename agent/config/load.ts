@@ -203,7 +203,8 @@ export function parseAgentConfig(text: string, file: string): LoadResult {
       parameters: c.postgresql.parameters ?? {},
       pgHba: c.postgresql.pg_hba ?? null,
       removeDataDirectoryOnRewindFailure: c.postgresql.remove_data_directory_on_rewind_failure === true,
-      removeDataDirectoryOnDivergedTimelines: c.postgresql.remove_data_directory_on_diverged_timelines === true,
+      removeDataDirectoryOnDivergedTimelines:
+        c.postgresql.remove_data_directory_on_diverged_timelines === true,
     },
     tags: effectiveTags((c.tags ?? {}) as Record<string, unknown>),
   };
