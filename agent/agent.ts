@@ -28,9 +28,6 @@ import type { AgentPort } from './node-port.js';
 import { CycleLoop, within } from './loop.js';
 import { FencingWatchdog } from './watchdog.js';
 
-export type { Timing } from './leadership/timing.js';
-export { safetyMarginMs } from './leadership/timing.js';
-
 /**
  * One agent, one PostgreSQL. Each cycle: renew the lease, read the cluster, look at PostgreSQL, decide
  * (pure), apply the steps, publish the member key, and log one sentence. Cycles run every loop_wait, or
@@ -349,6 +346,7 @@ export class Agent implements AgentPort {
    * revoke the lease (each ≤ one etcd request timeout) so the member key disappears at once.
    */
   async stop(options: { leavePostgres?: boolean } = {}): Promise<void> {
+    const startedAt = monotonicMs();
     this.#loop.halt();
     const t = this.timing();
     const request = this.#requestTimeoutMs();
@@ -388,6 +386,11 @@ export class Agent implements AgentPort {
       }
       await within(Promise.all([this.query.close(), this.apiQuery.close()]), request);
       this.client?.close();
+      // The process exits when its caller returns; what still runs then (late etcd retries) is named here.
+      this.log.info(
+        { ms: monotonicMs() - startedAt, active: process.getActiveResourcesInfo() },
+        'agent stopped',
+      );
     }
   }
 
