@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { buildClusterState, type RawKey } from '../../../src/cluster/index.js';
-import { formatHistory, formatList, historyRows, listRows } from '../../../agent/ctl/format.js';
+import { formatHistory, formatList, historyRows, listRows } from '../../../src/cli/ctl/format.js';
 
 const keys = JSON.parse(readFileSync('/work/shared/fixtures/patroni-3.0.2-keys.json', 'utf8')).keys as Record<
   string,
