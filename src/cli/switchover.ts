@@ -1,10 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { buildClusterState, type ClusterState } from '../cluster/index.js';
 import { loadRouterConfig, type RouterConfig, etcdConnection } from '../config/router.js';
 import { openSnapshotReader, type SnapshotReader } from '../dcs/snapshot.js';
-import { PatroniRest, RestError, type RestAuth } from '../rest/patroni.js';
+import { PatroniRest, RestError, restAuthFrom } from '../rest/patroni.js';
 import { SwitchyardError, describeError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { computeView, writer, type RouteView } from '../route/view.js';
@@ -86,15 +84,6 @@ function viewOf(state: ClusterState, config: RouterConfig, generation: number, p
   };
 }
 
-function restAuth(opts: SwitchoverOptions): RestAuth | undefined {
-  if (!opts.restUsername) return undefined;
-  let password = '';
-  if (opts.restPasswordEnv) password = process.env[opts.restPasswordEnv] ?? '';
-  else if (opts.restPasswordFile)
-    password = readFileSync(resolve(opts.restPasswordFile), 'utf8').replace(/\r?\n$/, '');
-  return { username: opts.restUsername, password };
-}
-
 interface RestOutcome {
   status: number | null;
   body: string;
@@ -163,7 +152,13 @@ export async function runSwitchover(
     { ...pgbConfig, liveness: { ...pgbConfig.liveness, enabled: false } },
     config.dir,
   );
-  const rest = new PatroniRest({ auth: restAuth(opts) });
+  const rest = new PatroniRest({
+    auth: restAuthFrom({
+      username: opts.restUsername,
+      passwordEnv: opts.restPasswordEnv,
+      passwordFile: opts.restPasswordFile,
+    }),
+  });
   const steps = new Steps(out);
   const abort = new AbortController();
   const onSignal = (sig: string) => {

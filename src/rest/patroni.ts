@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Agent, request, errors as undiciErrors } from 'undici';
 import { SwitchyardError, describeError } from '../errors.js';
@@ -6,6 +7,32 @@ import { SwitchyardError, describeError } from '../errors.js';
 export interface RestAuth {
   username: string;
   password: string;
+}
+
+/**
+ * Basic auth from command-line style settings: a user and the password from an environment variable
+ * or a file (trailing newline dropped). No user → no auth.
+ */
+export function restAuthFrom(o: {
+  username?: string | undefined;
+  passwordEnv?: string | undefined;
+  passwordFile?: string | undefined;
+}): RestAuth | undefined {
+  if (!o.username) return undefined;
+  let password = '';
+  if (o.passwordEnv) password = process.env[o.passwordEnv] ?? '';
+  else if (o.passwordFile) {
+    try {
+      password = readFileSync(o.passwordFile, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      throw new SwitchyardError(
+        'SY_ERR_CONFIG_UNREADABLE',
+        `cannot read the REST password file ${o.passwordFile}: ${describeError(err)}`,
+        { cause: err, exitCode: 2 },
+      );
+    }
+  }
+  return { username: o.username, password };
 }
 
 /** TLS towards the REST API: PEM contents, or file paths given to {@link PatroniRest.open}. */
@@ -288,6 +315,23 @@ export class PatroniRest {
   /** PATCH /config with an RFC 7386 merge patch (`{"pause": true}`, `{"pause": null}`, …). */
   patchConfig(apiUrl: string, patch: Record<string, unknown>, options?: Omit<CallOptions, 'body'>) {
     return this.call(apiUrl, 'PATCH', '/config', { ...options, body: patch });
+  }
+
+  /** POST /failsafe `{name, conn_url, api_url}` (the agent's failsafe check while etcd is down). */
+  failsafe(
+    apiUrl: string,
+    body: { name: string; conn_url: string; api_url: string },
+    options?: Omit<CallOptions, 'body'>,
+  ): Promise<RestAnswer> {
+    return this.call(apiUrl, 'POST', '/failsafe', { ...options, body });
+  }
+
+  /**
+   * The status code of a health endpoint (`/primary`, `/replica`, `/health`, `/liveness`, …): 200 and
+   * 503 are both answers, not errors. Rejects only with `SY_ERR_REST_TIMEOUT`/`SY_ERR_REST_UNREACHABLE`.
+   */
+  async health(apiUrl: string, path: string, options?: Omit<CallOptions, 'body'>): Promise<number> {
+    return (await this.request(apiUrl, 'GET', path, options)).status;
   }
 
   async close(): Promise<void> {

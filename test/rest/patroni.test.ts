@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { PatroniRest, RestError, restBase } from '../../src/rest/patroni.js';
+import { PatroniRest, RestError, restAuthFrom, restBase } from '../../src/rest/patroni.js';
 
 interface Seen {
   method: string;
@@ -210,4 +210,26 @@ test('an api_url that is not http(s) is refused before any request', async () =>
   } finally {
     await rest.close();
   }
+});
+
+test('a health endpoint answers its status code, 503 included, without an error', async () => {
+  const rest = new PatroniRest();
+  try {
+    assert.equal(await rest.health(api, '/primary'), 200);
+    assert.equal(`${(seen.at(-1) as Seen).method} ${(seen.at(-1) as Seen).url}`, 'GET /primary');
+  } finally {
+    await rest.close();
+  }
+});
+
+test('REST credentials come from a user and a password variable or file; an unreadable file is a config error', () => {
+  process.env['SY_TEST_REST_PW'] = PASSWORD;
+  assert.deepEqual(restAuthFrom({ username: 'admin', passwordEnv: 'SY_TEST_REST_PW' }), {
+    username: 'admin',
+    password: PASSWORD,
+  });
+  assert.equal(restAuthFrom({ passwordEnv: 'SY_TEST_REST_PW' }), undefined);
+  assert.throws(() => restAuthFrom({ username: 'admin', passwordFile: '/nonexistent/pw' }), {
+    code: 'SY_ERR_CONFIG_UNREADABLE',
+  });
 });

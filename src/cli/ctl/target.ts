@@ -1,11 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { loadAgentConfig } from '../../../agent/config/load.js';
 import { etcdConnection, loadRouterConfig } from '../../config/router.js';
 import type { EtcdConnection } from '../../dcs/connect.js';
 import type { DcsType } from '../../dcs/source.js';
 import { SwitchyardError } from '../../errors.js';
-import type { RestAuth } from '../../rest/patroni.js';
+import { restAuthFrom, type RestAuth } from '../../rest/patroni.js';
 
 /** The global options of `switchyard ctl`, as commander parses them. */
 export interface CtlOptions {
@@ -103,10 +101,9 @@ export async function resolveTarget(o: CtlOptions): Promise<CtlTarget> {
 
 /** `--rest-username` with the password from `--rest-password-env` or `--rest-password-file`. */
 export function restAuthFromFlags(o: CtlOptions): RestAuth | undefined {
-  if (!o.restUsername) return undefined;
-  let password = '';
-  if (o.restPasswordEnv) password = process.env[o.restPasswordEnv] ?? '';
-  else if (o.restPasswordFile)
-    password = readFileSync(resolve(o.restPasswordFile), 'utf8').replace(/\r?\n$/, '');
-  return { username: o.restUsername, password };
+  return restAuthFrom({
+    username: o.restUsername,
+    passwordEnv: o.restPasswordEnv,
+    passwordFile: o.restPasswordFile,
+  });
 }
