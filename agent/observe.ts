@@ -97,7 +97,13 @@ export async function observePostgres(
   };
 }
 
-/** The member key value, in Patroni 3.0.2's `touch_member` field order. */
+/** Patroni 4's replication state of a standby: `streaming` or `in archive recovery`; null on a primary. */
+export function replicationState(st: RunningStatus | null): string | null {
+  if (!st || !st.isInRecovery) return null;
+  return st.walReceiverStreaming ? 'streaming' : 'in archive recovery';
+}
+
+/** The member key value, in Patroni 3.0.2's `touch_member` field order (+ 4.0's `replication_state`). */
 export function memberValue(
   config: AgentConfig,
   obs: Observation,
@@ -119,6 +125,9 @@ export function memberValue(
   if (Object.keys(config.tags).length > 0) value['tags'] = config.tags;
   if (['running', 'restarting', 'starting'].includes(pg.state) && pg.walPosition !== null) {
     value['xlog_location'] = pg.walPosition;
+    // Patroni 4's `replication_state`, in its field order (patronictl 4 shows it as the State column).
+    const replication = replicationState(obs.status);
+    if (replication) value['replication_state'] = replication;
     if (pg.timeline !== null) value['timeline'] = pg.timeline;
   }
   if (isPaused) value['pause'] = true;
