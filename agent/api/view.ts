@@ -59,8 +59,6 @@ export function statusDocument(v: NodeView): Record<string, unknown> {
       doc['xlog'] = { location: pg.flushLsn ?? 0 };
     }
     if (pg.timeline !== null) doc['timeline'] = pg.timeline;
-    if (pg.isInRecovery)
-      doc['replication_state'] = pg.walReceiverStreaming ? 'streaming' : 'in archive recovery';
     if (!pg.isInRecovery && pg.replication.length > 0) {
       doc['replication'] = pg.replication.map((r) => ({
         usename: r.usename,
