@@ -1,4 +1,5 @@
 import type { ClusterState } from '../src/cluster/index.js';
+import { monotonicMs } from '../src/dcs/lease.js';
 import type { AgentConfig } from './config/load.js';
 import type { LocalPostgres } from './ha/types.js';
 import type { PgControl } from './postgres/control.js';
@@ -101,6 +102,22 @@ export async function observePostgres(
 export function replicationState(st: RunningStatus | null): string | null {
   if (!st || !st.isInRecovery) return null;
   return st.walReceiverStreaming ? 'streaming' : 'in archive recovery';
+}
+
+/** How long a running standby has gone without streaming (a stalled follower is rejoined, see decide). */
+export class StallClock {
+  #since: number | null = null;
+
+  constructor(private readonly now: () => number = monotonicMs) {}
+
+  /** `obs` with `notStreamingMs` filled in (0 while streaming, not a standby, or during a task). */
+  measure(obs: Observation, isTaskRunning: boolean): Observation {
+    const stalled = obs.status?.isInRecovery === true && !obs.status.walReceiverStreaming && !isTaskRunning;
+    if (!stalled) this.#since = null;
+    else this.#since ??= this.now();
+    const notStreamingMs = this.#since === null ? 0 : this.now() - this.#since;
+    return { ...obs, local: { ...obs.local, notStreamingMs } };
+  }
 }
 
 /** The member key value, in Patroni 3.0.2's `touch_member` field order (+ 4.0's `replication_state`). */

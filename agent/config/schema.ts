@@ -131,6 +131,8 @@ export const AgentConfigSchema = z
         parameters: nullable(pgParameters),
         pg_hba: nullable(z.array(z.string())),
         use_pg_rewind: z.boolean().optional(),
+        remove_data_directory_on_rewind_failure: z.boolean().optional(),
+        remove_data_directory_on_diverged_timelines: z.boolean().optional(),
       })
       .passthrough(),
     tags: nullable(
