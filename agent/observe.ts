@@ -98,6 +98,12 @@ export async function observePostgres(
   };
 }
 
+/** Patroni 4's replication state of a standby: `streaming` or `in archive recovery`; null on a primary. */
+export function replicationState(st: RunningStatus | null): string | null {
+  if (!st || !st.isInRecovery) return null;
+  return st.walReceiverStreaming ? 'streaming' : 'in archive recovery';
+}
+
 /** How long a running standby has gone without streaming (a stalled follower is rejoined, see decide). */
 export class StallClock {
   #since: number | null = null;
@@ -114,7 +120,7 @@ export class StallClock {
   }
 }
 
-/** The member key value, in Patroni 3.0.2's `touch_member` field order. */
+/** The member key value, in Patroni 3.0.2's `touch_member` field order (+ 4.0's `replication_state`). */
 export function memberValue(
   config: AgentConfig,
   obs: Observation,
@@ -136,6 +142,9 @@ export function memberValue(
   if (Object.keys(config.tags).length > 0) value['tags'] = config.tags;
   if (['running', 'restarting', 'starting'].includes(pg.state) && pg.walPosition !== null) {
     value['xlog_location'] = pg.walPosition;
+    // Patroni 4's `replication_state`, in its field order (patronictl 4 shows it as the State column).
+    const replication = replicationState(obs.status);
+    if (replication) value['replication_state'] = replication;
     if (pg.timeline !== null) value['timeline'] = pg.timeline;
   }
   if (isPaused) value['pause'] = true;
