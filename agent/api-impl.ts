@@ -1,13 +1,13 @@
 import type { ClusterState } from '../src/cluster/index.js';
-import type { Agent } from './agent.js';
 import type { AgentApi } from './api/server.js';
 import type { NodeView } from './api/view.js';
 import type { PeerStatus } from './ha/types.js';
 import { followingOf } from './execute.js';
+import type { AgentPort } from './node-port.js';
 
 /** The REST API's window onto a running Agent: reads, intent writes, wake-ups. */
 export class AgentApiImpl implements AgentApi {
-  constructor(private readonly agent: Agent) {}
+  constructor(private readonly agent: AgentPort) {}
 
   view(): NodeView {
     return this.agent.view();
@@ -48,7 +48,7 @@ export class AgentApiImpl implements AgentApi {
     const wasPrimary = a.obs?.local.isInRecovery === false;
     const following = a.obs?.status?.primaryConninfo ?? null;
     const error = await a.runTask('restart', 'restarting', async () => {
-      await a.query.reset();
+      await a.apiQuery.reset();
       await a.control.stop('fast');
       const leader = following
         ? [...(a.cluster?.members.values() ?? [])].find(
@@ -58,7 +58,7 @@ export class AgentApiImpl implements AgentApi {
       await a.control.start({
         standby: !wasPrimary,
         following: leader ? followingOf(leader, a.config.name) : null,
-        synchronousStandbyNames: wasPrimary ? a.executor.ssn : '',
+        synchronousStandbyNames: wasPrimary ? a.ssn : '',
       });
     });
     return error === null
@@ -74,7 +74,7 @@ export class AgentApiImpl implements AgentApi {
     if (!cluster.leader) return { ok: false, message: 'Cluster has no leader, can not reinitialize' };
     if (a.task && !force) return { ok: false, message: `${a.task.name} already in progress` };
     void a.runTask('reinitialize', 'creating replica', async () => {
-      await a.query.reset();
+      await a.apiQuery.reset();
       await a.control.stop('immediate');
       a.control.wipe();
     });
@@ -91,7 +91,7 @@ export class AgentApiImpl implements AgentApi {
     const cluster = a.cluster;
     if (!cluster?.config.isFailsafeMode)
       return { ok: false, lsn: null, message: 'failsafe mode is not enabled' };
-    a.failsafeLeaderAliveUntil = Date.now() + cluster.config.ttl * 1000;
+    a.noteFailsafeLeaderAlive(Date.now() + cluster.config.ttl * 1000);
     return { ok: true, lsn: a.obs?.local.walPosition ?? null, message: 'Accepted' };
   }
 

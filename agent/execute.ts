@@ -49,6 +49,11 @@ export class Executor {
   /** `synchronous_standby_names` the agent wants (written into switchyard.conf on every start). */
   ssn = '';
   #startFailures = 0;
+  /**
+   * Why this node stays stopped for the operator (pg_rewind failed, or it cannot start on the leader's
+   * timeline, and the `remove_data_directory_on_*` option is off); null otherwise. Cleared by a new clone.
+   */
+  stuck: string | null = null;
 
   constructor(private readonly d: ExecutorDeps) {}
 
@@ -70,6 +75,7 @@ export class Executor {
       case 'clone': {
         const src = ctx.cluster.members.get(action.from);
         if (!src) return { ok: false, reason: `member ${action.from} to clone from has no member key` };
+        this.stuck = null;
         this.d.runTask('clone', 'creating replica', () =>
           control.basebackup({ host: src.host, port: src.port }),
         );
@@ -87,39 +93,10 @@ export class Executor {
         // forked from the leader's ("requested timeline is not a child of this server's history") cannot
         // start, and its control file does not always show that it wrote past the switch point.
         const rewind = (action.rewind || this.#startFailures > 0) && leader !== null;
-        this.d.runTask(rewind ? 'rewind' : 'start', 'starting', async () => {
-          if (rewind && leader) {
-            await control.stop('fast').catch(() => control.stop('immediate'));
-            try {
-              await control.rewind({ host: leader.host, port: leader.port });
-            } catch (err) {
-              this.d.log.warn(
-                { err: describeError(err) },
-                'pg_rewind failed; removing the data directory to re-clone',
-              );
-              this.#startFailures = 0;
-              control.wipe();
-              return;
-            }
-          }
-          try {
-            await control.start({ standby: true, following, synchronousStandbyNames: '' });
-            this.#startFailures = 0;
-          } catch (err) {
-            // Still failing after a rewind: re-clone rather than retry forever.
-            if (++this.#startFailures >= 3 && leader) {
-              this.d.log.warn(
-                { err: describeError(err) },
-                'PostgreSQL failed to start 3 times; removing the data directory to re-clone',
-              );
-              this.#startFailures = 0;
-              await control.stop('immediate').catch(() => undefined);
-              control.wipe();
-              return;
-            }
-            throw err;
-          }
-        });
+        if (this.stuck) return { ok: false, reason: this.stuck };
+        this.d.runTask(rewind ? 'rewind' : 'start', 'starting', () =>
+          this.#startReplica(rewind ? leader : null, leader !== null, following),
+        );
         return { ok: true };
       }
       case 'follow': {
@@ -192,6 +169,57 @@ export class Executor {
         return { ok: true };
       case 'fatal':
         throw new SwitchyardError('SY_ERR_AGENT', `fatal: ${action.reason}`, { exitCode: 3 });
+    }
+  }
+
+  /**
+   * Starts as a replica, after pg_rewind from `rewindFrom` when given. A failed rewind, or a third failed
+   * start, wipes the data directory for a re-clone only when Patroni's `remove_data_directory_on_*` option
+   * says so; otherwise the node stays stopped (`stuck`) with the reason in the log and the cycle sentence.
+   */
+  async #startReplica(
+    rewindFrom: Member | null,
+    hasLeader: boolean,
+    following: Following | null,
+  ): Promise<void> {
+    const { control, config, log } = this.d;
+    const pg = config.postgresql;
+    if (rewindFrom) {
+      await control.stop('fast').catch(() => control.stop('immediate'));
+      try {
+        await control.rewind({ host: rewindFrom.host, port: rewindFrom.port });
+      } catch (err) {
+        this.#startFailures = 0;
+        if (pg.removeDataDirectoryOnRewindFailure) {
+          log.warn({ err: describeError(err) }, 'pg_rewind failed; removing the data directory to re-clone');
+          control.wipe();
+          return;
+        }
+        this.stuck = `pg_rewind from ${rewindFrom.name} failed (${describeError(err)}); leaving PostgreSQL stopped: reinitialize this member, or set postgresql.remove_data_directory_on_rewind_failure`;
+        log.error(this.stuck);
+        return;
+      }
+    }
+    try {
+      await control.start({ standby: true, following, synchronousStandbyNames: '' });
+      this.#startFailures = 0;
+    } catch (err) {
+      if (++this.#startFailures >= 3 && hasLeader) {
+        this.#startFailures = 0;
+        await control.stop('immediate').catch(() => undefined);
+        if (pg.removeDataDirectoryOnDivergedTimelines) {
+          log.warn(
+            { err: describeError(err) },
+            'PostgreSQL failed to start 3 times; removing the data directory to re-clone',
+          );
+          control.wipe();
+          return;
+        }
+        this.stuck = `PostgreSQL failed to start as a replica 3 times (${describeError(err)}); leaving it stopped: reinitialize this member, or set postgresql.remove_data_directory_on_diverged_timelines`;
+        log.error(this.stuck);
+        return;
+      }
+      throw err;
     }
   }
 

@@ -1,4 +1,5 @@
 import type { ClusterState } from '../src/cluster/index.js';
+import { monotonicMs } from '../src/dcs/lease.js';
 import type { AgentConfig } from './config/load.js';
 import type { LocalPostgres } from './ha/types.js';
 import type { PgControl } from './postgres/control.js';
@@ -97,7 +98,29 @@ export async function observePostgres(
   };
 }
 
-/** The member key value, in Patroni 3.0.2's `touch_member` field order. */
+/** Patroni 4's replication state of a standby: `streaming` or `in archive recovery`; null on a primary. */
+export function replicationState(st: RunningStatus | null): string | null {
+  if (!st || !st.isInRecovery) return null;
+  return st.walReceiverStreaming ? 'streaming' : 'in archive recovery';
+}
+
+/** How long a running standby has gone without streaming (a stalled follower is rejoined, see decide). */
+export class StallClock {
+  #since: number | null = null;
+
+  constructor(private readonly now: () => number = monotonicMs) {}
+
+  /** `obs` with `notStreamingMs` filled in (0 while streaming, not a standby, or during a task). */
+  measure(obs: Observation, isTaskRunning: boolean): Observation {
+    const stalled = obs.status?.isInRecovery === true && !obs.status.walReceiverStreaming && !isTaskRunning;
+    if (!stalled) this.#since = null;
+    else this.#since ??= this.now();
+    const notStreamingMs = this.#since === null ? 0 : this.now() - this.#since;
+    return { ...obs, local: { ...obs.local, notStreamingMs } };
+  }
+}
+
+/** The member key value, in Patroni 3.0.2's `touch_member` field order (+ 4.0's `replication_state`). */
 export function memberValue(
   config: AgentConfig,
   obs: Observation,
@@ -119,6 +142,9 @@ export function memberValue(
   if (Object.keys(config.tags).length > 0) value['tags'] = config.tags;
   if (['running', 'restarting', 'starting'].includes(pg.state) && pg.walPosition !== null) {
     value['xlog_location'] = pg.walPosition;
+    // Patroni 4's `replication_state`, in its field order (patronictl 4 shows it as the State column).
+    const replication = replicationState(obs.status);
+    if (replication) value['replication_state'] = replication;
     if (pg.timeline !== null) value['timeline'] = pg.timeline;
   }
   if (isPaused) value['pause'] = true;

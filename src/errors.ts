@@ -18,7 +18,11 @@ export type SwitchyardErrorCode =
   | 'SY_ERR_ADMIN_CONSOLE'
   | 'SY_ERR_SWITCHOVER'
   | 'SY_ERR_VIP'
-  | 'SY_ERR_AGENT';
+  | 'SY_ERR_PROCESS'
+  | 'SY_ERR_AGENT'
+  | 'SY_ERR_REST_TIMEOUT'
+  | 'SY_ERR_REST_UNREACHABLE'
+  | 'SY_ERR_REST_STATUS';
 
 export interface SwitchyardErrorOptions {
   cause?: unknown;

@@ -36,6 +36,22 @@ function isHealthyReplica(v: NodeView, query: URLSearchParams): boolean {
 }
 
 /**
+ * Patroni 4.1 readiness of a non-leader: PostgreSQL running, replicating (WAL receiver streaming) and
+ * not further behind the leader's last known position than `?lag=` (default `maximum_lag_on_failover`).
+ * `?mode=write` measures the received position, otherwise (`apply`) the replayed one.
+ */
+export function isReadyReplica(v: NodeView, query: URLSearchParams): boolean {
+  if (v.pgState !== 'running' || !v.pg || !v.pg.isInRecovery || !v.pg.walReceiverStreaming) return false;
+  const lagParam = query.get('lag');
+  const max =
+    (lagParam !== null ? parseLag(lagParam) : null) ?? v.cluster?.config.maximumLagOnFailover ?? 1048576;
+  const optime = v.cluster?.optime ?? null;
+  if (optime === null) return true;
+  const at = query.get('mode') === 'write' ? (v.pg.receiveLsn ?? v.pg.replayLsn) : v.pg.replayLsn;
+  return optime - (at ?? 0) <= max;
+}
+
+/**
  * Status code of a Patroni health path (reference §2.1). Matching is by substring, in Patroni's order;
  * null when the path is not a health path.
  */
@@ -56,7 +72,7 @@ export function healthStatus(path: string, query: URLSearchParams, v: NodeView):
     const ttlMs = (v.cluster?.config.ttl ?? 30) * 1000;
     return ok(isPaused(v) || v.now - v.lastCycleAt < (v.isLeader ? ttlMs : 2 * ttlMs));
   }
-  if (p.includes('readiness')) return ok(v.isLeader || (v.pgState === 'running' && v.isDcsReachable));
+  if (p.includes('readiness')) return ok(v.isLeader || isReadyReplica(v, query));
   if (p.includes('async') || p.includes('asynchronous'))
     return ok(isHealthyReplica(v, query) && !isSyncStandby(v));
   if (p.includes('sync') || p.includes('synchronous'))

@@ -5,6 +5,7 @@ import type { TLSSocket } from 'node:tls';
 import { timingSafeEqual } from 'node:crypto';
 import type { ClusterState } from '../../src/cluster/index.js';
 import type { Credentials, RestApiTls } from '../config/load.js';
+import { QUORUM_REFUSAL } from '../config/schema.js';
 import type { PeerStatus } from '../ha/types.js';
 import { clusterAsJson } from './cluster-json.js';
 import { healthStatus } from './health.js';
@@ -162,6 +163,11 @@ export function createApiServer(
           ? send(res, 502, '', headOnly)
           : send(res, 200, c.config.raw, headOnly);
       }
+      if (path === '/readiness' || path === '/liveness') {
+        // Patroni 4 answers these two with the status code only (recorded 4.0.7 bodies are empty).
+        const v = headOnly ? api.view() : await api.refreshView();
+        return send(res, healthStatus(path, url.searchParams, v) ?? 503, '', headOnly);
+      }
       if (path === '/metrics') return send(res, 200, metricsText(api.view()), headOnly);
       if (path === '/failsafe') {
         const f = api.view().cluster;
@@ -226,6 +232,8 @@ export function createApiServer(
       const c = await api.readCluster();
       if (c.config.modRevision === null) return send(res, 503, 'config is not set');
       const next = mergePatch(c.config.raw as Record<string, unknown>, body);
+      if (next['synchronous_mode'] === 'quorum')
+        return send(res, 400, `config key synchronous_mode: ${QUORUM_REFUSAL}`);
       if (!(await api.writeConfig(next, c.config.modRevision))) return send(res, 409, 'Conflict');
       api.wake();
       return send(res, 200, next);

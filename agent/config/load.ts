@@ -50,6 +50,10 @@ export interface AgentConfig {
     readonly rewind: Credentials | null;
     readonly parameters: Readonly<Record<string, string | number | boolean>>;
     readonly pgHba: readonly string[] | null;
+    /** Wipe and re-clone when pg_rewind fails (Patroni's option; default false: stay stopped). */
+    readonly removeDataDirectoryOnRewindFailure: boolean;
+    /** Wipe and re-clone a replica that cannot start on the leader's timeline (default false). */
+    readonly removeDataDirectoryOnDivergedTimelines: boolean;
   };
   /** Effective tags as published in the member key (false built-in booleans omitted, like Patroni). */
   readonly tags: Readonly<Record<string, unknown>>;
@@ -233,6 +237,9 @@ export function parseAgentConfig(text: string, file: string): LoadResult {
       rewind: credentials(c.postgresql.authentication.rewind),
       parameters: c.postgresql.parameters ?? {},
       pgHba: c.postgresql.pg_hba ?? null,
+      removeDataDirectoryOnRewindFailure: c.postgresql.remove_data_directory_on_rewind_failure === true,
+      removeDataDirectoryOnDivergedTimelines:
+        c.postgresql.remove_data_directory_on_diverged_timelines === true,
     },
     tags: effectiveTags((c.tags ?? {}) as Record<string, unknown>),
   };

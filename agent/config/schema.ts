@@ -29,13 +29,21 @@ export const CredentialsSchema = z
 
 const pgParameters = z.record(z.union([z.string(), z.number(), z.boolean()]));
 
+/** Why `synchronous_mode` other than a boolean/on/off (Patroni 4's `quorum`) is refused. */
+export const QUORUM_REFUSAL =
+  "expected true, false, 'on' or 'off'; quorum commit (Patroni 4's 'quorum') is not implemented by the agent: use synchronous_mode: on (or true) with synchronous_node_count";
+
 export const DcsBootstrapSchema = z
   .object({
     ttl: seconds.optional(),
     loop_wait: seconds.optional(),
     retry_timeout: seconds.optional(),
     maximum_lag_on_failover: z.number().int().nonnegative().optional(),
-    synchronous_mode: z.union([z.boolean(), z.enum(['on', 'off'])]).optional(),
+    synchronous_mode: z
+      .union([z.boolean(), z.enum(['on', 'off'])], {
+        errorMap: () => ({ message: QUORUM_REFUSAL }),
+      })
+      .optional(),
     synchronous_mode_strict: z.boolean().optional(),
     synchronous_node_count: z.number().int().positive().optional(),
     failsafe_mode: z.boolean().optional(),
@@ -123,6 +131,8 @@ export const AgentConfigSchema = z
         parameters: nullable(pgParameters),
         pg_hba: nullable(z.array(z.string())),
         use_pg_rewind: z.boolean().optional(),
+        remove_data_directory_on_rewind_failure: z.boolean().optional(),
+        remove_data_directory_on_diverged_timelines: z.boolean().optional(),
       })
       .passthrough(),
     tags: nullable(

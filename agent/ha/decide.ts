@@ -105,11 +105,26 @@ function notRunning(s: HaSnapshot, cluster: ClusterState): HaDecision {
   );
 }
 
+/**
+ * Synchronous mode before a promotion: `/sync` names this node alone, and with synchronous_mode_strict
+ * `synchronous_standby_names` is `*` before PostgreSQL leaves recovery, so no commit is acknowledged by the
+ * new primary alone (Patroni's `enforce_primary_role`). planSync picks the real standbys afterwards.
+ */
+function syncBeforePromote(s: HaSnapshot, cluster: ClusterState): HaAction[] {
+  if (!isSyncModeActive(cluster)) return [];
+  const steps: HaAction[] = [
+    { kind: 'write_sync', standbys: [], modRevision: cluster.sync?.modRevision ?? null },
+  ];
+  if (cluster.config.raw['synchronous_mode_strict'] === true && s.pg.synchronousStandbyNames !== '*')
+    steps.push({ kind: 'set_synchronous_standby_names', value: '*' });
+  return steps;
+}
+
 function promoteSteps(s: HaSnapshot, cluster: ClusterState, sentence: string): HaDecision {
   const steps: HaAction[] = [{ kind: 'acquire_lock' }];
-  if (isSyncModeActive(cluster))
+  if (!isPrimary(s)) steps.push(...syncBeforePromote(s, cluster), { kind: 'promote' });
+  else if (isSyncModeActive(cluster))
     steps.push({ kind: 'write_sync', standbys: [], modRevision: cluster.sync?.modRevision ?? null });
-  if (!isPrimary(s)) steps.push({ kind: 'promote' });
   // Cleared after promoting: the request is done once this node leads; clearing first only delays writes.
   if (cluster.failover) steps.push({ kind: 'clear_failover', modRevision: null });
   return decision(sentence, ...steps);
@@ -125,6 +140,14 @@ function noLeader(s: HaSnapshot, cluster: ClusterState): HaDecision {
     return decision('no leader key, but the primary confirmed it is alive (failsafe); not racing');
   let checkLag = true;
   let exclude: string | null = null;
+  // Patroni's is_healthiest_node: a nofailover node never takes the lock, not even when a /failover key
+  // names it; in a switchover in synchronous mode only members of /sync may race.
+  if (cluster.failover && !isPrimary(s)) {
+    if (s.tags.isNoFailover)
+      return decision('manual failover: I am tagged nofailover and may not be promoted; not racing');
+    if (cluster.failover.leader && isSyncModeActive(cluster) && !isSyncPromotable(cluster, s.name))
+      return decision('manual failover: I am not in /sync and may not be promoted in synchronous mode');
+  }
   if (cluster.failover) {
     const manual = manualFailoverNoLeader(s, cluster, cluster.failover);
     if (manual.kind === 'wait') return decision(manual.sentence);
@@ -182,12 +205,12 @@ function withLock(s: HaSnapshot, cluster: ClusterState): HaDecision {
       ...(isPrimary(s) ? [{ kind: 'write_status' } as const] : []),
     );
   if (!isPrimary(s)) {
-    const sync: HaAction[] = isSyncModeActive(cluster)
-      ? [{ kind: 'write_sync', standbys: [], modRevision: cluster.sync?.modRevision ?? null }]
-      : [];
-    return decision('promoted self to leader because I had the session lock', ...pre, ...sync, {
-      kind: 'promote',
-    });
+    return decision(
+      'promoted self to leader because I had the session lock',
+      ...pre,
+      ...syncBeforePromote(s, cluster),
+      { kind: 'promote' },
+    );
   }
   if (cluster.failover) {
     const manual = manualFailoverFromLeader(s, cluster, cluster.failover);

@@ -44,6 +44,9 @@ export function isHealthiestNode(
     return lose(`my timeline ${myTimeline} is behind the cluster timeline ${clusterTl}`);
   }
   if (pg.isInRecovery === false) return win;
+  // Quorum commit (Patroni 4) is not implemented: a standby must not judge durability by async rules.
+  if (cluster.config.synchronousMode === 'quorum')
+    return lose('synchronous_mode quorum is not implemented by the agent; not taking part in a failover');
   const myWal = pg.walPosition ?? 0;
   if (options.checkLag && cluster.optime !== null) {
     const lag = cluster.optime - myWal;

@@ -30,6 +30,27 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** `pid` is a live postgres process whose command line names `dataDir` (pg_ctl starts it with `-D dir`). */
+export function isPostmasterOf(pid: number, dataDir: string): boolean {
+  if (!isAlive(pid)) return false;
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    if (!/(^|\/)(postgres|postmaster)$/.test(argv[0] ?? '')) return false;
+    const i = argv.indexOf('-D');
+    const dir = i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith('-D'))?.slice(2);
+    return dir !== undefined && dir.replace(/\/+$/, '') === dataDir.replace(/\/+$/, '');
+  } catch {
+    return false;
+  }
+}
+
+/** `postgresql.parameters` of a dynamic configuration object. */
+export function dcsPgParameters(config: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const pg = config['postgresql'];
+  const params = pg && typeof pg === 'object' ? (pg as Record<string, unknown>)['parameters'] : undefined;
+  return params && typeof params === 'object' ? (params as Record<string, unknown>) : {};
+}
+
 export type StopMode = 'fast' | 'immediate' | 'smart';
 
 /**
@@ -91,18 +112,12 @@ export class PgControl {
     return hasStandbySignal(this.dataDir);
   }
 
-  /** The postmaster of this data directory is alive (postmaster.pid names a live process). */
+  /** The postmaster of this data directory is alive (see `livePostmasterPid`). */
   isRunning(): boolean {
-    try {
-      const pid = Number(readFileSync(join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-      if (!Number.isInteger(pid) || pid <= 0) return false;
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
+    return this.livePostmasterPid() !== null;
   }
 
+  /** The pid in postmaster.pid, unchecked (null when the file is missing or unreadable). */
   postmasterPid(): number | null {
     try {
       const pid = Number(readFileSync(join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
@@ -110,6 +125,16 @@ export class PgControl {
     } catch {
       return null;
     }
+  }
+
+  /**
+   * The pid in postmaster.pid when it is this data directory's postmaster: alive, not a zombie, and its
+   * command line is a postgres started on this data directory. A stale pid file (PostgreSQL killed -9) or
+   * a pid reused by another process is not "PostgreSQL running".
+   */
+  livePostmasterPid(): number | null {
+    const pid = this.postmasterPid();
+    return pid !== null && isPostmasterOf(pid, this.dataDir) ? pid : null;
   }
 
   async controlData(): Promise<ControlData | null> {
@@ -255,8 +280,8 @@ export class PgControl {
    * switchover waits on this. Falls back to pg_ctl when there is no live postmaster.pid.
    */
   async stop(mode: StopMode, timeoutS = 60): Promise<void> {
-    if (!this.isRunning()) return;
-    const pid = this.postmasterPid();
+    const pid = this.livePostmasterPid();
+    if (pid === null) return;
     const signal = mode === 'fast' ? 'SIGINT' : mode === 'immediate' ? 'SIGQUIT' : 'SIGTERM';
     let sent = false;
     try {
@@ -281,7 +306,7 @@ export class PgControl {
 
   /** SIGQUIT to the postmaster: immediate shutdown, the fastest way to stop accepting writes. */
   fence(): boolean {
-    const pid = this.postmasterPid();
+    const pid = this.livePostmasterPid();
     if (pid === null) return false;
     try {
       process.kill(pid, 'SIGQUIT');

@@ -60,7 +60,10 @@ export class PgQuery {
   #pool: pg.Pool;
   readonly #options: pg.PoolConfig;
 
-  constructor(config: AgentConfig) {
+  constructor(
+    config: AgentConfig,
+    pool: { max: number; applicationName: string } = { max: 3, applicationName: 'switchyard-agent' },
+  ) {
     const pgc = config.postgresql;
     const first = pgc.listenAddresses.split(',')[0]?.trim() ?? '127.0.0.1';
     const host =
@@ -71,12 +74,12 @@ export class PgQuery {
       user: pgc.superuser.username,
       password: pgc.superuser.password,
       database: pgc.database,
-      max: 3,
+      max: pool.max,
       idleTimeoutMillis: 10_000,
       connectionTimeoutMillis: 2000,
       statement_timeout: 5000,
       query_timeout: 6000,
-      application_name: 'switchyard-agent',
+      application_name: pool.applicationName,
     };
     this.#pool = this.#newPool();
   }

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { execa } from 'execa';
 import { SwitchyardError } from '../../src/errors.js';
+import { runProcess } from '../../src/util/process.js';
 
 /** The OS user PostgreSQL runs as. PostgreSQL refuses to run as root. */
 export interface PgOsUser {
@@ -37,8 +37,10 @@ export interface RunResult {
 }
 
 /**
- * Runs a PostgreSQL binary from `binDir` as `user`, bounded by `timeoutMs`. Never throws on a non-zero exit:
- * callers decide; the combined output is kept for the error they raise. Secrets travel via PGPASSFILE only.
+ * Runs a PostgreSQL binary from `binDir` as `user`, bounded by `timeoutMs`, on the shared runner
+ * ({@link runProcess}). Never throws on a non-zero exit: callers decide; the combined output is kept for
+ * the error they raise (exit 124 on timeout, 1 when killed or not started). Secrets travel via PGPASSFILE
+ * only: credential-like variables of the agent's own environment are not passed on.
  */
 export async function runPg(
   binDir: string,
@@ -46,18 +48,21 @@ export async function runPg(
   args: readonly string[],
   options: { user: PgOsUser | null; timeoutMs: number; env?: Record<string, string>; cwd?: string },
 ): Promise<RunResult> {
-  const result = await execa(join(binDir, command), [...args], {
-    reject: false,
-    all: true,
-    timeout: options.timeoutMs,
-    cwd: options.cwd ?? '/',
-    env: { LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', ...options.env },
-    extendEnv: true,
-    stdin: 'ignore',
-    ...(options.user ? { uid: options.user.uid, gid: options.user.gid } : {}),
-  });
-  const output = typeof result.all === 'string' ? result.all : '';
-  return { exitCode: result.exitCode ?? (result.timedOut ? 124 : 1), output };
+  const file = join(binDir, command);
+  try {
+    const result = await runProcess({
+      file,
+      args,
+      timeoutMs: options.timeoutMs,
+      cwd: options.cwd ?? '/',
+      env: { LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', ...options.env },
+      killGraceMs: 5000,
+      ...(options.user ? { uid: options.user.uid, gid: options.user.gid } : {}),
+    });
+    return { exitCode: result.exitCode ?? (result.timedOut ? 124 : 1), output: result.output };
+  } catch (error) {
+    return { exitCode: 1, output: error instanceof Error ? error.message : String(error) };
+  }
 }
 
 /** Throws SY_ERR_AGENT with the step name and the last lines of output when a command failed. */

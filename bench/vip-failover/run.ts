@@ -23,7 +23,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { Etcd3 } from 'etcd3';
 import { createLab, holdsAddress, type Lab, type LabNode } from '../../test/harness/netns.js';
 import { sleep } from '../../test/harness/wait.js';
-import { HoldSampler, PatroniMember, arpEntry, clientNeighbour } from '../../test/targets/vip.lab.js';
+import { HoldSampler, PatroniMember, arpEntry, clientNeighbour } from '../../test/targets/vip/vip.lab.js';
 import { percentile } from '../lib/stats.js';
 import { buildRouter } from '../route-convergence/router.js';
 import { ROOT } from '../../test/integration/helpers.js';

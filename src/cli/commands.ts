@@ -4,7 +4,7 @@ import { register as route } from './route.js';
 import { register as status } from './status.js';
 import { register as switchover } from './switchover.js';
 import { register as agent } from './agent.js';
-import { register as ctl } from './ctl.js';
+import { register as ctl } from './ctl/index.js';
 import { register as check } from './check.js';
 
 /** Every subcommand's `register`. Add one line per new command module. */

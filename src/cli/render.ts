@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { buildClusterState } from '../cluster/index.js';
 import { loadRouterConfig, etcdConnection } from '../config/router.js';
-import { connectEtcd, translateEtcdError } from '../dcs/connect.js';
-import { readSnapshot } from '../dcs/source.js';
+import { readOnce } from '../dcs/snapshot.js';
 import { readIfExists, renderFile } from '../render/index.js';
 import { computeView, type RouteView } from '../route/view.js';
 import { silentLogger } from '../log.js';
@@ -28,17 +27,15 @@ export function register(program: Command): void {
     )
     .action(async (opts: { config: string; dryRun?: boolean; diff?: boolean }) => {
       const config = loadRouterConfig(opts.config);
-      const client = await connectEtcd(etcdConnection(config));
-      let result;
-      try {
-        result = await readSnapshot(client, config.namespace, config.clusters);
-      } catch (err) {
-        throw translateEtcdError(err, 'reading the cluster keys');
-      } finally {
-        client.close();
-      }
+      // One read through the same v3/v2 path as the router (dcs.type: etcd3 or etcd).
+      const scopes = await readOnce(
+        config.dcs.type,
+        etcdConnection(config),
+        config.namespace,
+        config.clusters,
+      );
       const views = new Map<string, RouteView>();
-      for (const [scope, keys] of result.scopes) {
+      for (const [scope, keys] of scopes) {
         const state = buildClusterState(scope, keys.values());
         for (const invalid of state.invalid)
           process.stderr.write(`ignored ${scope}/${invalid.key}: ${invalid.reason}\n`);

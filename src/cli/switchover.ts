@@ -1,12 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import type { Etcd3 } from 'etcd3';
-import { request } from 'undici';
 import { buildClusterState, type ClusterState } from '../cluster/index.js';
 import { loadRouterConfig, type RouterConfig, etcdConnection } from '../config/router.js';
-import { connectEtcd } from '../dcs/connect.js';
-import { readSnapshot } from '../dcs/source.js';
+import { openSnapshotReader, type SnapshotReader } from '../dcs/snapshot.js';
+import { PatroniRest, RestError, restAuthFrom } from '../rest/patroni.js';
 import { SwitchyardError, describeError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { computeView, writer, type RouteView } from '../route/view.js';
@@ -67,11 +63,11 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 async function readClusters(
-  client: Etcd3,
+  reader: SnapshotReader,
   config: RouterConfig,
   scopes: readonly string[],
 ): Promise<Map<string, ClusterState>> {
-  const { scopes: raw } = await readSnapshot(client, config.namespace, scopes);
+  const raw = await reader.read(config.namespace, scopes);
   const out = new Map<string, ClusterState>();
   for (const scope of scopes)
     out.set(scope, buildClusterState(scope, (raw.get(scope) ?? new Map()).values()));
@@ -88,45 +84,32 @@ function viewOf(state: ClusterState, config: RouterConfig, generation: number, p
   };
 }
 
-function restAuth(opts: SwitchoverOptions): string | null {
-  if (!opts.restUsername) return null;
-  let password = '';
-  if (opts.restPasswordEnv) password = process.env[opts.restPasswordEnv] ?? '';
-  else if (opts.restPasswordFile)
-    password = readFileSync(resolve(opts.restPasswordFile), 'utf8').replace(/\r?\n$/, '');
-  return `Basic ${Buffer.from(`${opts.restUsername}:${password}`).toString('base64')}`;
-}
-
 interface RestOutcome {
   status: number | null;
   body: string;
   error: string | null;
+  code: string | null;
 }
 
-/** POST/DELETE on Patroni's REST API; never throws, bounded by `signal` and `timeoutMs`. */
+/** POST/DELETE /switchover on the leader's REST API; never throws, bounded by `signal` and `timeoutMs`. */
 async function callPatroni(
-  url: string,
+  rest: PatroniRest,
+  apiUrl: string,
   method: 'POST' | 'DELETE',
-  body: object | null,
-  auth: string | null,
+  body: object | undefined,
   timeoutMs: number,
   signal: AbortSignal,
 ): Promise<RestOutcome> {
   try {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (auth) headers['authorization'] = auth;
-    const res = await request(url, {
-      method,
-      headers,
-      body: body ? JSON.stringify(body) : null,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
-    });
-    const text = (await res.body.text()).trim();
-    return { status: res.statusCode, body: text.slice(0, 300), error: null };
+    const answer = await rest.request(apiUrl, method, '/switchover', { body, timeoutMs, signal });
+    return { status: answer.status, body: answer.body.slice(0, 300), error: null, code: null };
   } catch (err) {
-    return { status: null, body: '', error: describeError(err) };
+    return {
+      status: null,
+      body: '',
+      error: describeError(err),
+      code: err instanceof RestError ? err.code : null,
+    };
   }
 }
 
@@ -169,7 +152,13 @@ export async function runSwitchover(
     { ...pgbConfig, liveness: { ...pgbConfig.liveness, enabled: false } },
     config.dir,
   );
-  const auth = restAuth(opts);
+  const rest = new PatroniRest({
+    auth: restAuthFrom({
+      username: opts.restUsername,
+      passwordEnv: opts.restPasswordEnv,
+      passwordFile: opts.restPasswordFile,
+    }),
+  });
   const steps = new Steps(out);
   const abort = new AbortController();
   const onSignal = (sig: string) => {
@@ -178,7 +167,7 @@ export async function runSwitchover(
   };
   const onInt = () => onSignal('SIGINT');
   const onTerm = () => onSignal('SIGTERM');
-  const client = await connectEtcd(etcdConnection(config));
+  const reader = await openSnapshotReader(config.dcs.type, etcdConnection(config));
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
   const target = new PgBouncerTarget(pgbOptions, { log: silentLogger(), now: Date.now });
@@ -186,11 +175,12 @@ export async function runSwitchover(
   let pausedAt: number | null = null;
   let isDone = false;
   let restUrl: string | null = null;
+  let apiUrl: string | null = null;
   let isScheduled = false;
   let sawRelease = false;
   try {
     // 1. Who leads now, and may we switch over?
-    const state = (await readClusters(client, config, [opts.cluster])).get(opts.cluster) as ClusterState;
+    const state = (await readClusters(reader, config, [opts.cluster])).get(opts.cluster) as ClusterState;
     const old = viewOf(state, config, 1).leader;
     if (!old || !old.isWritable) {
       throw new SwitchoverError(
@@ -211,6 +201,7 @@ export async function runSwitchover(
           exitCode: 2,
         });
     }
+    apiUrl = member.api.url;
     restUrl = new URL('/switchover', member.api.url).toString();
     const body = {
       leader: old.name,
@@ -222,9 +213,9 @@ export async function runSwitchover(
     );
 
     // 2. A scheduled switchover is registered first; the pause starts just before its time.
-    let rest: Promise<RestOutcome> | null = null;
+    let pending: Promise<RestOutcome> | null = null;
     if (scheduledAt !== null) {
-      const r = await callPatroni(restUrl, 'POST', body, auth, pgbConfig.timeouts.command_ms, abort.signal);
+      const r = await callPatroni(rest, apiUrl, 'POST', body, pgbConfig.timeouts.command_ms, abort.signal);
       if (r.status !== 202 && r.status !== 200)
         throw new SwitchoverError(
           `Patroni refused the scheduled switchover: ${r.status ?? r.error} ${r.body}`,
@@ -261,10 +252,10 @@ export async function runSwitchover(
     // 4. Ask Patroni, and follow the keys meanwhile.
     if (scheduledAt === null) {
       steps.say(`POST ${restUrl} ${JSON.stringify(body)}`);
-      rest = callPatroni(restUrl, 'POST', body, auth, opts.timeoutSeconds * 1000, abort.signal);
+      pending = callPatroni(rest, apiUrl, 'POST', body, opts.timeoutSeconds * 1000, abort.signal);
     }
     let restResult: RestOutcome | null = null;
-    void rest?.then((r) => {
+    void pending?.then((r) => {
       restResult = r;
       steps.say(`Patroni answered ${r.status ?? `no answer (${r.error})`}${r.body ? `: ${r.body}` : ''}`);
     });
@@ -281,7 +272,7 @@ export async function runSwitchover(
         );
       }
       try {
-        const states = await readClusters(client, config, scopes);
+        const states = await readClusters(reader, config, scopes);
         const leaderKey = states.get(opts.cluster)?.leader;
         // With writable_probe sql/rest the new leader counts as writable as soon as it proves it, not when
         // Patroni next rewrites its member key (up to loop_wait later).
@@ -328,7 +319,7 @@ export async function runSwitchover(
       if (
         r &&
         !sawRelease &&
-        (r.status === null ? !/timeout|aborted/i.test(r.error ?? '') : r.status >= 400)
+        (r.status === null ? r.code !== 'SY_ERR_REST_TIMEOUT' && !abort.signal.aborted : r.status >= 400)
       ) {
         throw new SwitchoverError(`Patroni did not switch over: ${r.status ?? r.error} ${r.body}`.trim());
       }
@@ -347,7 +338,7 @@ export async function runSwitchover(
     steps.say(
       `done: ${opts.cluster} switched over to ${holder}; PgBouncer paused for ${Date.now() - pausedAt} ms`,
     );
-    if (rest && !restResult) await Promise.race([rest, sleep(1000)]);
+    if (pending && !restResult) await Promise.race([pending, sleep(1000)]);
     return 0;
   } catch (err) {
     if (pausedAt !== null || !(err instanceof SwitchoverError) || err.exitCode !== 2)
@@ -355,12 +346,12 @@ export async function runSwitchover(
     throw err;
   } finally {
     // A scheduled switchover that has not started must not run later without the pause: cancel it first.
-    if (!isDone && isScheduled && !sawRelease && restUrl) {
+    if (!isDone && isScheduled && !sawRelease && apiUrl) {
       const r = await callPatroni(
-        restUrl,
+        rest,
+        apiUrl,
         'DELETE',
-        null,
-        auth,
+        undefined,
         pgbConfig.timeouts.command_ms,
         new AbortController().signal,
       );
@@ -372,7 +363,8 @@ export async function runSwitchover(
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
     await target.close().catch(() => undefined);
-    client.close();
+    await reader.close();
+    await rest.close();
   }
 }
 

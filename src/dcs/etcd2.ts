@@ -272,19 +272,19 @@ export class EtcdV2Source implements DcsSource {
   }
 }
 
-function leaves(node: V2Node): V2Node[] {
+export function leaves(node: V2Node): V2Node[] {
   if (!node.dir) return [node];
   return (node.nodes ?? []).flatMap(leaves);
 }
 
-function encodePath(path: string): string {
+export function encodePath(path: string): string {
   return path
     .split('/')
     .map((segment) => encodeURIComponent(segment))
     .join('/');
 }
 
-function v2Error(body: V2Body, action: string): SwitchyardError {
+export function v2Error(body: V2Body, action: string): SwitchyardError {
   return new SwitchyardError(
     'SY_ERR_DCS_UNAVAILABLE',
     `etcd v2 error while ${action}: errorCode ${body.errorCode ?? '?'} (${body.message ?? 'no message'}${
@@ -299,7 +299,7 @@ function v2Error(body: V2Body, action: string): SwitchyardError {
  * leadership, while `createdIndex` changes only when the key is taken anew (as etcd3's mod_revision of
  * a Patroni leader key does). v2 keys expire by TTL, not by lease: `lease` is `'0'`.
  */
-function toRaw(key: string, node: V2Node): RawKey {
+export function toRaw(key: string, node: V2Node): RawKey {
   const revision = key === 'leader' ? node.createdIndex : node.modifiedIndex;
   return { key, value: node.value ?? '', modRevision: revision, lease: '0' };
 }

@@ -1,6 +1,8 @@
-import { spawn } from 'node:child_process';
 import { resolveSecret, type SecretSource } from '../config/secret.js';
 import { SwitchyardError } from '../errors.js';
+import { cleanEnvironment, lastLines, markSecretEnv, runProcess } from '../util/process.js';
+
+export { markSecretEnv };
 
 export interface CommandResult {
   stdout: string;
@@ -22,18 +24,6 @@ export function expandCommand(command: string, file: string | undefined): string
   return command.replace(/\{\{\s*file\s*\}\}/g, quoted);
 }
 
-const OUTPUT_LIMIT = 64 * 1024;
-
-/** Variable names that look like credentials (PGPASSWORD, ETCD_PASSWORD, API_TOKEN, AWS_SECRET_ACCESS_KEY...). */
-const SECRET_NAME = /PASSW(OR)?D|PASSPHRASE|SECRET|TOKEN|CREDENTIAL|PRIVATE_KEY|_KEY$|^PGPASS/i;
-/** Variables a config names as a secret source (`password_env`), whatever their name. */
-const secretEnvNames = new Set<string>();
-
-/** Marks an environment variable as holding a secret: it is removed from every command's environment. */
-export function markSecretEnv(name: string): void {
-  secretEnvNames.add(name);
-}
-
 /** `resolveSecret` for a target's secret; a `password_env` variable is also kept out of every command. */
 export function resolveTargetSecret(
   source: SecretSource,
@@ -53,13 +43,7 @@ export function commandEnvironment(
   command: string,
   parent: NodeJS.ProcessEnv = process.env,
 ): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(parent)) {
-    const isSecret = secretEnvNames.has(name) || SECRET_NAME.test(name);
-    if (isSecret && !mentions(command, name)) continue;
-    env[name] = value;
-  }
-  return env;
+  return cleanEnvironment((name) => mentions(command, name), parent);
 }
 
 function mentions(command: string, name: string): boolean {
@@ -67,68 +51,40 @@ function mentions(command: string, name: string): boolean {
 }
 
 /**
- * Runs an operator-supplied command through `/bin/sh -c` with a deadline, in {@link commandEnvironment}. The command gets its own
- * process group, and on timeout the whole group is killed (TERM, then KILL after 1 s) — killing only the
- * shell would leave a hung grandchild holding the output pipes. Throws CommandError with code
- * SY_ERR_COMMAND_TIMEOUT (`timedOut`) or SY_ERR_RELOAD_FAILED carrying the output's last lines.
+ * Runs an operator-supplied command through `/bin/sh -c` with a deadline, in {@link commandEnvironment}, on
+ * the shared runner ({@link runProcess}) in its own process group: on timeout the whole group is killed
+ * (TERM, then KILL after 1 s) — killing only the shell would leave a hung grandchild holding the output
+ * pipes. Throws CommandError with code SY_ERR_COMMAND_TIMEOUT (`timedOut`) or SY_ERR_RELOAD_FAILED
+ * carrying the output's last lines.
  */
-export function runCommand(command: string, options: CommandOptions): Promise<CommandResult> {
-  const expanded = expandCommand(command, options.file);
-  return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', expanded], {
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: commandEnvironment(command),
+export async function runCommand(command: string, options: CommandOptions): Promise<CommandResult> {
+  let result;
+  try {
+    result = await runProcess({
+      file: '/bin/sh',
+      args: ['-c', expandCommand(command, options.file)],
+      timeoutMs: options.timeoutMs,
+      keepEnv: (name) => mentions(command, name),
+      group: true,
+      killGraceMs: 1000,
     });
-    let stdout = '';
-    let stderr = '';
-    let all = '';
-    const collect = (which: 'out' | 'err') => (chunk: Buffer) => {
-      const text = chunk.toString('utf8');
-      if (which === 'out') stdout = (stdout + text).slice(-OUTPUT_LIMIT);
-      else stderr = (stderr + text).slice(-OUTPUT_LIMIT);
-      all = (all + text).slice(-OUTPUT_LIMIT);
-    };
-    child.stdout.on('data', collect('out'));
-    child.stderr.on('data', collect('err'));
-    let timedOut = false;
-    let killTimer: NodeJS.Timeout | undefined;
-    const killGroup = (signal: NodeJS.Signals) => {
-      try {
-        if (child.pid) process.kill(-child.pid, signal);
-      } catch {
-        // already gone
-      }
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup('SIGTERM');
-      killTimer = setTimeout(() => killGroup('SIGKILL'), 1000);
-    }, options.timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(new CommandError(`${options.purpose} command could not start: ${err.message}`, false, ''));
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      clearTimeout(killTimer);
-      if (timedOut) {
-        killGroup('SIGKILL');
-        reject(
-          new CommandError(
-            `${options.purpose} command timed out after ${options.timeoutMs} ms: ${command}`,
-            true,
-            all,
-          ),
-        );
-      } else if (code !== 0) {
-        const why = signal ? `was killed by ${signal}` : `exited ${code}`;
-        reject(new CommandError(`${options.purpose} command ${why}: ${command}${tail(all)}`, false, all));
-      } else {
-        resolve({ stdout, stderr });
-      }
-    });
-  });
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new CommandError(`${options.purpose} command could not start: ${why}`, false, '');
+  }
+  const { output } = result;
+  if (result.timedOut) {
+    throw new CommandError(
+      `${options.purpose} command timed out after ${options.timeoutMs} ms: ${command}`,
+      true,
+      output,
+    );
+  }
+  if (result.exitCode !== 0) {
+    const why = result.signal ? `was killed by ${result.signal}` : `exited ${result.exitCode}`;
+    throw new CommandError(`${options.purpose} command ${why}: ${command}${tail(output)}`, false, output);
+  }
+  return { stdout: result.stdout, stderr: result.stderr };
 }
 
 export class CommandError extends SwitchyardError {
@@ -143,10 +99,6 @@ export class CommandError extends SwitchyardError {
 }
 
 function tail(output: string): string {
-  const lines = output
-    .trim()
-    .split('\n')
-    .filter((l) => l.trim() !== '');
-  if (lines.length === 0) return '';
-  return `\n${lines.slice(-5).join('\n')}`;
+  const lines = lastLines(output, 5);
+  return lines.length === 0 ? '' : `\n${lines.join('\n')}`;
 }

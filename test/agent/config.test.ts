@@ -106,3 +106,17 @@ test('passwords never appear in error messages', () => {
     assert.ok(!JSON.stringify(err.problems).includes('secret'));
   }
 });
+
+test('synchronous_mode: quorum in node.yml is refused with a message naming the key and what to use instead', () => {
+  assert.throws(
+    () => parseAgentConfig(BASE.replace('synchronous_mode: true', 'synchronous_mode: quorum'), 'node.yml'),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      err.problems.some(
+        (p) =>
+          p.startsWith('node.yml: bootstrap.dcs.synchronous_mode:') &&
+          p.includes('quorum commit') &&
+          p.includes('use synchronous_mode: on'),
+      ),
+  );
+});

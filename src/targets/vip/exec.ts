@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
 import { SwitchyardError, type SwitchyardErrorOptions } from '../../errors.js';
+import { ProcessStartError, runProcess } from '../../util/process.js';
 
 /** Outcome of one program run; a non-zero exit is data here, the caller decides what it means. */
 export interface ExecResult {
@@ -21,51 +21,28 @@ export type Exec = (
 ) => Promise<ExecResult>;
 
 /**
- * The real {@link Exec}: argv only, never through a shell, so no value from config or DCS is interpreted.
- * Plain `child_process.spawn`: it costs a third of execa's per-run overhead, and the VIP's take and
- * release sit on the failover's critical path.
+ * The real {@link Exec} on the shared runner ({@link runProcess}): argv only, never through a shell, so no
+ * value from config or DCS is interpreted; secrets are not passed (`ip` and `arping` need none). Plain
+ * `child_process.spawn` underneath: a third of execa's per-run overhead, and the VIP's take and release sit
+ * on the failover's critical path.
  */
-export const execProgram: Exec = (file, args, timeoutMs, signal) =>
-  new Promise((resolve, reject) => {
-    const child = spawn(file, [...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, LC_ALL: 'C' },
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    let timedOut = false;
-    let canceled = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    const onAbort = () => {
-      canceled = true;
-      child.kill('SIGKILL');
-    };
-    if (signal?.aborted) onAbort();
-    else signal?.addEventListener('abort', onAbort, { once: true });
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-    };
-    child.once('error', (error: NodeJS.ErrnoException) => {
-      done();
-      // spawn failure (ENOENT, EACCES): say which program, the most common cause of a broken setup.
-      reject(new VipError('exec', `cannot run ${file}: ${error.code ?? error.message}`, { cause: error }));
-    });
-    child.once('close', (code) => {
-      done();
-      resolve({
-        exitCode: canceled || timedOut || code === null ? -1 : code,
-        stdout: Buffer.concat(out).toString(),
-        stderr: canceled ? 'canceled' : Buffer.concat(err).toString(),
-        timedOut,
-      });
-    });
-  });
+export const execProgram: Exec = async (file, args, timeoutMs, signal) => {
+  let result;
+  try {
+    result = await runProcess({ file, args, timeoutMs, env: { LC_ALL: 'C' }, ...(signal ? { signal } : {}) });
+  } catch (error) {
+    // spawn failure (ENOENT, EACCES): say which program, the most common cause of a broken setup.
+    const errno = error instanceof ProcessStartError ? error.errno : String(error);
+    throw new VipError('exec', `cannot run ${file}: ${errno}`, { cause: error });
+  }
+  const { canceled, timedOut, exitCode } = result;
+  return {
+    exitCode: canceled || timedOut || exitCode === null ? -1 : exitCode,
+    stdout: result.stdout,
+    stderr: canceled ? 'canceled' : result.stderr,
+    timedOut,
+  };
+};
 
 /** Which step of handling the VIP failed. */
 export type VipStep = 'exec' | 'config' | 'query' | 'add' | 'remove' | 'announce' | 'probe';

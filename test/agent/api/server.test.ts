@@ -147,3 +147,25 @@ test('mergePatch follows RFC 7386', () => {
     b: { d: 3, e: 4 },
   });
 });
+
+test('PATCH /config that sets synchronous_mode: quorum is refused with 400 naming the key and writes nothing', async () => {
+  calls.length = 0;
+  const res = await fetch(`${base}/config`, {
+    method: 'PATCH',
+    headers: auth,
+    body: JSON.stringify({ synchronous_mode: 'quorum' }),
+  });
+  assert.equal(res.status, 400);
+  const text = await res.text();
+  assert.match(text, /synchronous_mode/);
+  assert.match(text, /use synchronous_mode: on/);
+  assert.deepEqual(calls, []);
+});
+
+test('/readiness and /liveness answer with the status code and an empty body, like Patroni 4.0.7', async () => {
+  for (const p of ['/readiness', '/liveness']) {
+    const res = await fetch(`${base}${p}`);
+    assert.equal(res.status, 200, p);
+    assert.equal(await res.text(), '', p);
+  }
+});

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideVip, type PolicyInput } from '../../src/targets/vip/policy.js';
-import type { RouteView } from '../../src/route/view.js';
+import { decideVip, type PolicyInput } from '../../../src/targets/vip/policy.js';
+import type { RouteView } from '../../../src/route/view.js';
 
 const T0 = 1_700_000_000_000;
 

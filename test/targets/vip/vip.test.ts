@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { silentLogger } from '../../src/log.js';
-import { VipTarget } from '../../src/targets/vip.js';
-import { vipConfigSchema, type VipConfigInput } from '../../src/targets/vip/config.js';
-import type { Exec, ExecResult } from '../../src/targets/vip/exec.js';
-import type { RouteView } from '../../src/route/view.js';
-import type { RouteSnapshot } from '../../src/targets/types.js';
-import type { RawArpSender } from '../../src/targets/vip/rawsender.js';
-import { detachedVips, releaseDetachedSync } from '../../src/targets/vip/orphans.js';
-import { waitFor } from '../harness/wait.js';
+import { silentLogger } from '../../../src/log.js';
+import { VipTarget } from '../../../src/targets/vip.js';
+import { vipConfigSchema, type VipConfigInput } from '../../../src/targets/vip/config.js';
+import type { Exec, ExecResult } from '../../../src/targets/vip/exec.js';
+import type { RouteView } from '../../../src/route/view.js';
+import type { RouteSnapshot } from '../../../src/targets/types.js';
+import type { RawArpSender } from '../../../src/targets/vip/rawsender.js';
+import { detachedVips, releaseDetachedSync } from '../../../src/targets/vip/orphans.js';
+import { waitFor } from '../../harness/wait.js';
 
 /** A fake host: `ip` keeps a set of addresses, `arping` prints Habets' statistics; every call is counted. */
 class FakeHost {

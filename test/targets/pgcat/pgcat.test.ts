@@ -5,10 +5,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'smol-toml';
-import { PgcatTarget, resolvePgcatOptions } from '../../src/targets/pgcat/index.js';
-import { PgcatConfigSchema } from '../../src/targets/pgcat/config.js';
-import { checkPgcatToml, tomlString } from '../../src/targets/pgcat/render.js';
-import { snapshot, testContext, view } from './pgbouncer-fixtures.js';
+import { PgcatTarget, resolvePgcatOptions } from '../../../src/targets/pgcat/index.js';
+import { PgcatConfigSchema } from '../../../src/targets/pgcat/config.js';
+import { checkPgcatToml, tomlString } from '../../../src/targets/pgcat/render.js';
+import { snapshot, testContext, view } from '../pgbouncer-fixtures.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed TOML, asserted field by field
 type Doc = any;

@@ -4,7 +4,7 @@ import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import type { Etcd3, Lease } from 'etcd3';
-import { holdsAddress, type Lab } from '../harness/netns.js';
+import { holdsAddress, type Lab } from '../../harness/netns.js';
 
 const run = promisify(execFile);
 

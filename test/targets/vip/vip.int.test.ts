@@ -9,8 +9,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { Etcd3 } from 'etcd3';
-import { createLab, holdsAddress, type Lab, type LabNode } from '../harness/netns.js';
-import { sleep, waitFor } from '../harness/wait.js';
+import { createLab, holdsAddress, type Lab, type LabNode } from '../../harness/netns.js';
+import { sleep, waitFor } from '../../harness/wait.js';
 import { PatroniMember, HoldSampler, clientNeighbour, clientConnect, routerStatus } from './vip.lab.js';
 
 const isRoot = process.getuid?.() === 0;

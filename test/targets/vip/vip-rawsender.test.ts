@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { RawArpSender } from '../../src/targets/vip/rawsender.js';
+import { RawArpSender } from '../../../src/targets/vip/rawsender.js';
 
 /** A stand-in for python3: says ready, then answers each line with `reply` (or never, when null). */
 function fakeHelper(reply: string | null): { path: string; cleanup: () => void } {

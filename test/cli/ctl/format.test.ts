@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildClusterState, type RawKey } from '../../../src/cluster/index.js';
-import { formatHistory, formatList, historyRows, listRows } from '../../../agent/ctl/format.js';
+import { formatHistory, formatList, historyRows, listRows } from '../../../src/cli/ctl/format.js';
 import { readFixture } from '../../fixtures.js';
 
 const keys = JSON.parse(readFixture('patroni-3.0.2-keys.json')).keys as Record<

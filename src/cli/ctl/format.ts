@@ -1,5 +1,5 @@
-import type { ClusterState } from '../../src/cluster/index.js';
-import { clusterAsJson } from '../api/cluster-json.js';
+import type { ClusterState } from '../../cluster/index.js';
+import { clusterAsJson } from '../../../agent/api/cluster-json.js';
 
 export type Cell = string | number | null | undefined;
 
@@ -31,6 +31,18 @@ export interface ListRow {
   TL?: number;
   'Lag in MB'?: number | string;
   Tags?: Record<string, unknown>;
+  /** Patroni 4 member values: the replica's last received / replayed WAL position. */
+  'Receive LSN'?: string;
+  'Replay LSN'?: string;
+  'Pending restart'?: string;
+  'Scheduled restart'?: string;
+}
+
+/** A byte position as PostgreSQL writes an LSN (`0/3000060`). */
+export function formatLsn(bytes: number): string {
+  const hi = Math.floor(bytes / 2 ** 32);
+  const lo = bytes - hi * 2 ** 32;
+  return `${hi.toString(16).toUpperCase()}/${lo.toString(16).toUpperCase()}`;
 }
 
 const title = (role: string) => role.replace(/_/g, ' ').replace(/\b\w/g, (c) => c.toUpperCase());
@@ -52,12 +64,23 @@ export function listRows(scope: string, cluster: ClusterState): ListRow[] {
     if (m.lag !== undefined)
       row['Lag in MB'] = typeof m.lag === 'number' ? Math.round(m.lag / 1024 / 1024) : m.lag;
     if (m.tags) row.Tags = m.tags;
+    const value = cluster.members.get(m.name)?.value;
+    if (typeof value?.receive_lsn === 'number') row['Receive LSN'] = formatLsn(value.receive_lsn);
+    if (typeof value?.replay_lsn === 'number') row['Replay LSN'] = formatLsn(value.replay_lsn);
+    if (m.pending_restart) row['Pending restart'] = '*';
+    const scheduled = (value as { scheduled_restart?: { schedule?: unknown } } | undefined)
+      ?.scheduled_restart;
+    if (typeof scheduled?.schedule === 'string') row['Scheduled restart'] = scheduled.schedule;
     return row;
   });
 }
 
-/** `patronictl list` / `topology` pretty output. Topology puts the leader first and prefixes replicas. */
-export function formatList(scope: string, cluster: ClusterState, topology = false): string {
+/**
+ * `patronictl list` / `topology` pretty output. Topology puts the leader first and prefixes replicas.
+ * Receive/Replay LSN columns appear when a member publishes them (Patroni 4); `extended` (`-e`) adds
+ * Pending restart and Scheduled restart, and Tags always.
+ */
+export function formatList(scope: string, cluster: ClusterState, topology = false, extended = false): string {
   let rows = listRows(scope, cluster);
   if (topology) {
     const leader = rows.filter((r) => r.Role === 'Leader');
@@ -66,8 +89,20 @@ export function formatList(scope: string, cluster: ClusterState, topology = fals
       ...rows.filter((r) => r.Role !== 'Leader').map((r) => ({ ...r, Member: `+ ${r.Member}` })),
     ];
   }
-  const withTags = rows.some((r) => r.Tags);
-  const headers = ['Member', 'Host', 'Role', 'State', 'TL', 'Lag in MB', ...(withTags ? ['Tags'] : [])];
+  const withTags = extended || rows.some((r) => r.Tags);
+  const withLsn = rows.some((r) => r['Receive LSN'] !== undefined || r['Replay LSN'] !== undefined);
+  const headers = [
+    'Member',
+    'Host',
+    'Role',
+    'State',
+    'TL',
+    ...(withLsn ? ['Receive LSN'] : []),
+    'Lag in MB',
+    ...(withLsn ? ['Replay LSN'] : []),
+    ...(extended ? ['Pending restart', 'Scheduled restart'] : []),
+    ...(withTags ? ['Tags'] : []),
+  ];
   const table = prettyTable(
     headers,
     rows.map((r) => [
@@ -76,7 +111,10 @@ export function formatList(scope: string, cluster: ClusterState, topology = fals
       r.Role,
       r.State,
       r.TL,
+      ...(withLsn ? [r['Receive LSN']] : []),
       r['Lag in MB'],
+      ...(withLsn ? [r['Replay LSN']] : []),
+      ...(extended ? [r['Pending restart'], r['Scheduled restart']] : []),
       ...(withTags ? [r.Tags ? JSON.stringify(r.Tags) : ''] : []),
     ]),
     `Cluster: ${scope}`,

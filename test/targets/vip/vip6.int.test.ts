@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
-import { createLab, type Lab, type LabNode } from '../harness/netns.js';
-import { sleep, waitFor } from '../harness/wait.js';
+import { createLab, type Lab, type LabNode } from '../../harness/netns.js';
+import { sleep, waitFor } from '../../harness/wait.js';
 import { PatroniMember, HoldSampler, clientNeighbour, clientConnect } from './vip.lab.js';
 
 const isRoot = process.getuid?.() === 0;

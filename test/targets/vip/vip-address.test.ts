@@ -6,9 +6,9 @@ import {
   findVip,
   parseInterfaceJson,
   queryInterface,
-} from '../../src/targets/vip/address.js';
-import { parseVipAddress, type VipAddress } from '../../src/targets/vip/config.js';
-import type { Exec, ExecResult } from '../../src/targets/vip/exec.js';
+} from '../../../src/targets/vip/address.js';
+import { parseVipAddress, type VipAddress } from '../../../src/targets/vip/config.js';
+import type { Exec, ExecResult } from '../../../src/targets/vip/exec.js';
 
 const vip4 = parseVipAddress('10.0.0.100/24') as VipAddress;
 const vip6 = parseVipAddress('fd00::100/64') as VipAddress;

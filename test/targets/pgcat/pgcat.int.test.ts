@@ -6,8 +6,8 @@ import {
   startPostgres,
   type PgbouncerInstance,
   type PostgresServer,
-} from '../harness/index.js';
-import { reloadPgcat, verifyPgcat } from '../../src/targets/pgcat/reload.js';
+} from '../../harness/index.js';
+import { reloadPgcat, verifyPgcat } from '../../../src/targets/pgcat/reload.js';
 
 // pgcat is not installable here. Its admin console speaks the same PostgreSQL protocol as PgBouncer's and
 // answers `SHOW DATABASES` with the same columns (pgcat src/admin.rs), naming rows `<pool>_shard_0_primary`.

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { parseRouterConfig } from '../../src/config/router.js';
-import { parseVipAddress, vipConfigSchema, type VipConfig } from '../../src/targets/vip/config.js';
-import { vipScope } from '../../src/targets/vip.js';
+import { parseRouterConfig } from '../../../src/config/router.js';
+import { parseVipAddress, vipConfigSchema, type VipConfig } from '../../../src/targets/vip/config.js';
+import { vipScope } from '../../../src/targets/vip.js';
 
 test('parses an IPv4 VIP with its prefix', () => {
   assert.deepEqual(parseVipAddress('10.0.0.100/24'), {
@@ -81,7 +81,7 @@ test('takes the cluster from the router when it follows exactly one scope', () =
 });
 
 test('the systemd example router.yml is a valid router config with a vip target', () => {
-  const path = fileURLToPath(new URL('../../examples/vip-systemd/router.yml', import.meta.url));
+  const path = fileURLToPath(new URL('../../../examples/vip-systemd/router.yml', import.meta.url));
   const config = parseRouterConfig(readFileSync(path, 'utf8'), path);
   const vip = (config.targets as Record<string, unknown>)['vip'] as VipConfig; // parsed by the router's schema
   assert.equal(vip.address.cidr, '10.0.0.100/24');

@@ -6,10 +6,10 @@ import {
   detectArpingFlavour,
   flavourFromText,
   garpRuns,
-} from '../../src/targets/vip/announce.js';
-import { parseVipAddress, type VipAddress } from '../../src/targets/vip/config.js';
-import { answeringMacs, probeArgs, probeDuplicate } from '../../src/targets/vip/probe.js';
-import type { Exec, ExecResult } from '../../src/targets/vip/exec.js';
+} from '../../../src/targets/vip/announce.js';
+import { parseVipAddress, type VipAddress } from '../../../src/targets/vip/config.js';
+import { answeringMacs, probeArgs, probeDuplicate } from '../../../src/targets/vip/probe.js';
+import type { Exec, ExecResult } from '../../../src/targets/vip/exec.js';
 
 const vip4 = parseVipAddress('10.0.0.100/24') as VipAddress;
 const vip6 = parseVipAddress('fd00::100/64') as VipAddress;

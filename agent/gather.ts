@@ -1,0 +1,50 @@
+import type { ClusterState } from '../src/cluster/index.js';
+import type { AgentConfig } from './config/load.js';
+import { failoverCandidate } from './ha/manual.js';
+import type { PeerStatus } from './ha/types.js';
+import type { Observation } from './observe.js';
+import { confirmFailsafe, probePeers } from './peers.js';
+
+/** What the decision needs from the other members this cycle. */
+export interface PeerFacts {
+  readonly peers: ReadonlyMap<string, PeerStatus>;
+  /** etcd is down and every member in `/failsafe` accepted our POST /failsafe. */
+  readonly failsafeAllAccepted: boolean;
+}
+
+/**
+ * Asks the other members only when the decision needs them: the leader race and manual failovers (the
+ * named candidate of a switchover takes the released key without asking), and the failsafe round of a
+ * primary while etcd is unreachable (`cluster` null, `known` the last cluster read).
+ */
+export async function gatherPeerFacts(
+  config: AgentConfig,
+  cluster: ClusterState | null,
+  known: ClusterState | null,
+  obs: Observation,
+): Promise<PeerFacts> {
+  const isNamedCandidate =
+    cluster?.leader === null &&
+    cluster.failover !== null &&
+    failoverCandidate(cluster.failover) === config.name;
+  const needsPeers =
+    cluster !== null && (cluster.leader === null || cluster.failover !== null) && !isNamedCandidate;
+  const peers = needsPeers ? await probePeers(cluster, config.name) : new Map<string, PeerStatus>();
+  let failsafeAllAccepted = false;
+  // A running postmaster whose role the query could not tell counts as a primary here (never less safe).
+  const mayBePrimary = obs.local.isRunning && obs.local.isInRecovery !== true;
+  if (!cluster && known?.config.isFailsafeMode && known.failsafe && mayBePrimary) {
+    const pg = config.postgresql;
+    failsafeAllAccepted = await confirmFailsafe(
+      known.failsafe,
+      {
+        name: config.name,
+        connUrl: `postgres://${pg.connectHost}:${pg.connectPort}/${pg.database}`,
+        apiUrl: `http://${config.restapi.connectAddress}/patroni`,
+      },
+      config.restapi.auth,
+      known.members,
+    );
+  }
+  return { peers, failsafeAllAccepted };
+}

@@ -1,0 +1,34 @@
+import type { ClusterState } from '../src/cluster/index.js';
+import type { ClusterWriter } from '../src/dcs/cluster-writer.js';
+import type { NodeView } from './api/view.js';
+import type { AgentConfig } from './config/load.js';
+import type { PeerStatus } from './ha/types.js';
+import type { Observation } from './observe.js';
+import type { PgControl } from './postgres/control.js';
+import type { PgQuery } from './postgres/query.js';
+
+/**
+ * What the REST API may see and do of a running agent: read-only facts, intent writes to etcd, wake-ups,
+ * and long tasks through `runTask`. Narrow on purpose: the API never sets the agent's fields.
+ */
+export interface AgentPort {
+  readonly config: AgentConfig;
+  readonly writer: ClusterWriter;
+  readonly control: PgControl;
+  /** The REST API's own pool (the HA cycle's connection is separate). */
+  readonly apiQuery: PgQuery;
+  readonly cluster: ClusterState | null;
+  readonly obs: Observation | null;
+  readonly task: { readonly name: string } | null;
+  /** `synchronous_standby_names` the agent wants on a primary. */
+  readonly ssn: string;
+  view(): NodeView;
+  refreshView(): Promise<NodeView>;
+  peers(cluster: ClusterState): Promise<Map<string, PeerStatus>>;
+  isLeaderNow(): boolean;
+  wake(): void;
+  onLeaderEvent(ms: number): Promise<void>;
+  runTask(name: string, state: string, fn: () => Promise<void>): Promise<string | null>;
+  /** A primary told us by POST /failsafe that it is alive, until this time (ms since epoch). */
+  noteFailsafeLeaderAlive(until: number): void;
+}

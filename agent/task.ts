@@ -1,0 +1,42 @@
+import { describeError } from '../src/errors.js';
+import type { Logger } from '../src/log.js';
+
+export interface Task {
+  readonly name: string;
+  /** The member key's `state` while it runs (`creating replica`, `starting`, ...). */
+  readonly state: string;
+  readonly promise: Promise<string | null>;
+}
+
+/**
+ * At most one long step (bootstrap, clone, start, rewind, restart, reinit) at a time, run in the background
+ * while cycles keep renewing the lease and publishing the member key.
+ */
+export class TaskSlot {
+  current: Task | null = null;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly onSuccess: () => void,
+  ) {}
+
+  /** Resolves with the step's error message, or null on success. */
+  run(name: string, state: string, fn: () => Promise<void>): Promise<string | null> {
+    const promise = fn().then(
+      () => {
+        this.log.info({ task: name }, `${name} finished`);
+        this.current = null;
+        this.onSuccess();
+        return null;
+      },
+      (err: unknown) => {
+        // No wake-up: the next regular cycle retries, so a failing step is not retried in a tight loop.
+        this.log.error({ task: name, err: describeError(err) }, `${name} failed`);
+        this.current = null;
+        return describeError(err);
+      },
+    );
+    this.current = { name, state, promise };
+    return promise;
+  }
+}
