@@ -285,7 +285,7 @@ async function setupA(etcd: EtcdCluster, leaderPort: number) {
   const proc = group.spawn({
     name: 'router',
     command: process.execPath,
-    args: ['--import', 'tsx', 'src/cli/run.ts', 'route', '--config', configPath],
+    args: ['--import', import.meta.resolve('tsx'), 'src/cli/run.ts', 'route', '--config', configPath],
     cwd: process.cwd(),
   });
   await waitFor(
