@@ -210,7 +210,6 @@ async function runEvent(
     'cmd: key taken': cmd(/holds the leader key/),
     'new primary: first direct write': rel(firstDirect),
     'cmd: writable': cmd(/ is writable /),
-    'cmd: repointed': cmd(/^\[\s*\d+ ms\] (?!done|Patroni|leader|POST|paused|switchover)/),
     'cmd: done (resumed)': cmd(/ done: /),
     'client: first answer by new primary': rel(cp?.answeredAt),
   };
