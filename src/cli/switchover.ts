@@ -311,7 +311,7 @@ export async function runSwitchover(
         );
       } catch (err) {
         steps.say(`etcd read failed (${describeError(err)}); retrying`);
-        await sleep(POLL_MS * 4, abort.signal);
+        await sleep(200, abort.signal);
         continue;
       }
       const v = views.get(opts.cluster) as RouteView;
