@@ -26,6 +26,10 @@ import {
 import { startPgBouncerBed, type PgBouncerBed } from '../../test/targets/pgbouncer-bed.js';
 import { isInFlightError, startLoad, type LoadReport } from '../../test/targets/pgbouncer-load.js';
 import { runSwitchover } from '../../src/cli/switchover.js';
+import { DirectWriteProbe, type DirectAck } from '../route-convergence/direct.js';
+import { PooledWriters, clientPause } from '../lib/pooled-writers.js';
+import { machineInfo, summarize, fmtSummary } from '../lib/stats.js';
+import { PATRONI_SUPERUSER } from '../../test/harness/index.js';
 
 type Setup = 'A' | 'B' | 'C';
 type Kind = 'planned' | 'unplanned';
@@ -56,6 +60,12 @@ interface EventResult {
   patroniMs: number | null;
   /** A planned: PAUSE → RESUME as printed by `switchyard switchover`. */
   pauseMs: number | null;
+  /** From outside: first pooled statement held → first answered by the new primary (ms). */
+  clientPausedMs: number | null;
+  /** From outside: old primary's last direct write → new primary's first direct write (ms). */
+  windowMs: number | null;
+  /** Per-event timeline, ms since the command started: outside measurements and the command's own log. */
+  timeline: Record<string, number | null>;
   sampleErrors: string[];
   /** The first 50 errors: when they failed and when their statement started, since the event started (ms). */
   errorLog: Array<{ atMs: number; startedMs: number; message: string }>;
@@ -121,8 +131,14 @@ async function runEvent(
     longTransactionSeconds: 0.3,
     statementTimeoutMs: 60_000,
   });
+  const direct = new DirectWriteProbe(
+    cluster.nodes.map((n) => n.pgPort),
+    PATRONI_SUPERUSER.password,
+  ).start();
+  const pooled = new PooledWriters(bed.bouncer.port, 'app').start();
   await sleep(1000);
   const t0 = Date.now();
+  let commandLines: string[] = [];
   let patroniMs: number | null = null;
   let pauseMs: number | null = null;
   let to: string;
@@ -137,6 +153,7 @@ async function runEvent(
       },
     });
     await runSwitchover({ config: configPath as string, cluster: 'demo', timeoutSeconds: 30 }, out);
+    commandLines = lines;
     const at = (re: RegExp) =>
       Number(/\[\s*(\d+) ms\]/.exec(lines.find((l) => re.test(l)) ?? '')?.[1] ?? NaN);
     patroniMs = at(/ is writable /) - at(/^\[\s*\d+ ms\] POST /);
@@ -159,10 +176,43 @@ async function runEvent(
   }
   await sleep(1000);
   const report: LoadReport = await load.stop();
+  const samples = await pooled.stop();
+  const directAcks: DirectAck[] = await direct.stop();
   if (killed) {
     await cluster.startNode(killed);
   }
   const first = report.firstAnswerAt[toPort];
+  const fromPort = cluster.nodes.find((n) => n.name === from)?.pgPort as number;
+  const firstDirect =
+    directAcks
+      .filter((a) => a.port === toPort && a.ackAt >= t0)
+      .map((a) => a.ackAt)
+      .sort((a, b) => a - b)[0] ?? null;
+  const lastOld =
+    firstDirect === null
+      ? null
+      : (directAcks
+          .filter((a) => a.port === fromPort && a.ackAt < firstDirect)
+          .map((a) => a.ackAt)
+          .sort((a, b) => b - a)[0] ?? null);
+  const cp = clientPause(samples, t0, toPort);
+  const rel = (v: number | null | undefined) => (v === null || v === undefined ? null : v - t0);
+  const cmd = (re: RegExp) => {
+    const v = Number(/\[\s*(\d+) ms\]/.exec(commandLines.find((l) => re.test(l)) ?? '')?.[1] ?? NaN);
+    return Number.isNaN(v) ? null : v;
+  };
+  const timeline: Record<string, number | null> = {
+    'client: first statement held': rel(cp?.heldAt),
+    'cmd: paused': cmd(/^\[\s*\d+ ms\] paused /),
+    'cmd: POST': cmd(/^\[\s*\d+ ms\] POST /),
+    'old primary: last direct write': rel(lastOld),
+    'cmd: key released': cmd(/leader key released/),
+    'cmd: key taken': cmd(/holds the leader key/),
+    'new primary: first direct write': rel(firstDirect),
+    'cmd: writable': cmd(/ is writable /),
+    'cmd: done (resumed)': cmd(/ done: /),
+    'client: first answer by new primary': rel(cp?.answeredAt),
+  };
   const result: EventResult = {
     setup,
     kind,
@@ -185,6 +235,9 @@ async function runEvent(
     outageMs: report.maxOutageMs,
     patroniMs,
     pauseMs,
+    clientPausedMs: cp?.pausedMs ?? null,
+    windowMs: lastOld !== null && firstDirect !== null ? firstDirect - lastOld : null,
+    timeline,
     sampleErrors: [...new Set(report.errors)].slice(0, 5),
     // The first 50 are enough to see when errors happen; B produces hundreds per event.
     errorLog: report.errors.slice(0, 50).map((message, i) => ({
@@ -194,8 +247,10 @@ async function runEvent(
     })),
   };
   log(
-    `${setup} ${kind} #${index} ${from}→${to}: ${result.errors} errors, outage ${result.outageMs} ms, max wait ${result.maxWaitMs} ms, recovered ${result.recoveredMs} ms`,
+    `${setup} ${kind} #${index} ${from}→${to}: ${result.errors} errors (+${samples.filter((x) => x.error).length} pooled-writer errors), client paused ${result.clientPausedMs} ms, window ${result.windowMs} ms, outage ${result.outageMs} ms, recovered ${result.recoveredMs} ms`,
   );
+  log(`  timeline (ms since the command started): ${JSON.stringify(timeline)}`);
+  result.errors += samples.filter((x) => x.error).length;
   return result;
 }
 
@@ -213,8 +268,7 @@ async function setupA(etcd: EtcdCluster, leaderPort: number) {
       '  type: etcd3',
       `  hosts: [${etcd.endpoints.map((e) => JSON.stringify(e)).join(', ')}]`,
       'clusters: [demo]',
-      'routing:',
-      '  writable_probe: { method: sql }',
+      // routing.writable_probe left at its default (auto: no password here, so GET /patroni)
       'api:',
       `  listen: 127.0.0.1:${apiPort}`,
       'targets:',
@@ -230,7 +284,7 @@ async function setupA(etcd: EtcdCluster, leaderPort: number) {
   const proc = group.spawn({
     name: 'router',
     command: process.execPath,
-    args: ['--import', 'tsx', 'src/cli/run.ts', 'route', '--config', configPath],
+    args: ['--import', import.meta.resolve('tsx'), 'src/cli/run.ts', 'route', '--config', configPath],
     cwd: process.cwd(),
   });
   await waitFor(
@@ -323,6 +377,10 @@ async function main(): Promise<void> {
     cluster = await startPatroniCluster({ scope: 'demo', nodes: 3, etcd });
     const leader = await cluster.waitForLeader();
     await cluster.sql(leader, 'create table if not exists t (id bigserial primary key, v int)');
+    await cluster.sql(
+      leader,
+      'create table if not exists switchyard_writes (id bigserial primary key, at timestamptz default now())',
+    );
     for (const setup of SETUPS) {
       const leaderNow = await cluster.waitForLeader();
       const leaderPort = cluster.nodes.find((n) => n.name === leaderNow)?.pgPort as number;
@@ -351,6 +409,23 @@ async function main(): Promise<void> {
     'Unplanned (both): SIGKILL of the leader\'s Patroni and PostgreSQL; "not in flight" counts errors of statements (or reconnects) begun after SIGKILL reached PostgreSQL that no server was running (PgBouncer failed them itself, e.g. "server login has been failing"). p99 of ≤ 10 samples is the maximum.',
     '',
     table(results),
+    '',
+    ...(['A', 'B', 'C'] as Setup[]).flatMap((setup) => {
+      const r = results.filter((x) => x.setup === setup && x.kind === 'planned');
+      if (r.length === 0) return [];
+      const paused = summarize(r.flatMap((x) => (x.clientPausedMs === null ? [] : [x.clientPausedMs])));
+      const window = summarize(r.flatMap((x) => (x.windowMs === null ? [] : [x.windowMs])));
+      const excess = summarize(
+        r.flatMap((x) =>
+          x.clientPausedMs === null || x.windowMs === null ? [] : [x.clientPausedMs - x.windowMs],
+        ),
+      );
+      return [
+        `${setup} planned, from outside (median / p99 / max, n=${paused.n}): client paused ${fmtSummary(paused)}; no-writable window ${fmtSummary(window)}; paused − window ${fmtSummary(excess)}; client errors ${r.reduce((a, x) => a + x.errors, 0)}.`,
+        '',
+      ];
+    }),
+    `Load average at the end: ${machineInfo().loadavg}.`,
     '',
     'Per event (JSON): `' + JSON_OUT + '`.',
     '',

@@ -27,7 +27,12 @@ export interface SwitchoverOptions {
   pauseLeadSeconds?: number;
 }
 
-const POLL_MS = 50;
+/**
+ * How often the keys and the new leader are looked at while PgBouncer is paused: every poll the pause
+ * lasts past the new primary's first accepted write is paid by every waiting client (20 ms, the
+ * router's own probe interval; 50 ms added ~25 ms per switchover on average).
+ */
+const POLL_MS = 20;
 
 class SwitchoverError extends SwitchyardError {
   override name = 'SwitchoverError';
@@ -297,7 +302,7 @@ export async function runSwitchover(
         );
       } catch (err) {
         steps.say(`etcd read failed (${describeError(err)}); retrying`);
-        await sleep(POLL_MS * 4, abort.signal);
+        await sleep(200, abort.signal);
         continue;
       }
       const v = views.get(opts.cluster) as RouteView;

@@ -240,7 +240,7 @@ test('2,000 renames do not leave 2,002 server lines: members gone longer than th
     ),
     generation: i,
   });
-  const servers = () => (readFileSync(config.output, 'utf8').match(/^\s*server /gm) ?? []).length;
+  const servers = () => (readFileSync(config.output as string, 'utf8').match(/^\s*server /gm) ?? []).length;
   for (let i = 1; i <= 2000; i++) {
     await t.apply({ ...snapshot([renamed(i)]), generation: i });
     now += 1000; // one rename a second

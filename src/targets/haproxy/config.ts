@@ -9,12 +9,23 @@ const bind = z
     'expected address:port for a bind line, e.g. 127.0.0.1:5000',
   );
 const scope = z.string().regex(NAME_PATTERN, 'expected a Patroni scope name');
+/**
+ * The stats socket: a Unix socket path, or `tcp://host:port` for a remote HAProxy's
+ * `stats socket ipv4@…:port level admin` (no authentication: bind it to a management network only).
+ */
+const runtimeApi = z
+  .string()
+  .regex(
+    /^(\/[^\s]*|tcp:\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5})$/,
+    'expected a Unix socket path like /run/haproxy/admin.sock or tcp://host:port, e.g. tcp://192.0.2.1:9999',
+  );
 const path = z.string().regex(/^\/[A-Za-z0-9_./?=&-]*$/, 'expected a URL path like /primary');
 
 /** `targets.haproxy` in router.yml. */
 export const HaproxyConfigSchema = z
   .object({
-    output: z.string().min(1),
+    /** The rendered file; omit it to drive a remote HAProxy through a `tcp://` runtime API only. */
+    output: z.string().min(1).optional(),
     template: z.string().min(1).optional(),
     check: z.string().min(1).nullable().default('haproxy -c -q -f {{file}}'),
     reload: z.string().min(1).nullable().default(null),
@@ -22,7 +33,7 @@ export const HaproxyConfigSchema = z
     /** Reload attempts before the previous file is restored. */
     reload_attempts: z.number().int().min(1).max(20).default(3),
     /** Stats socket with `level admin`: enables the runtime-API fast path. */
-    runtime_api: z.string().min(1).nullable().default(null),
+    runtime_api: runtimeApi.nullable().default(null),
     /** Written from `show servers state` before each reload and loaded by HAProxy at start. */
     state_file: z.string().min(1).nullable().default(null),
     /**
@@ -60,6 +71,20 @@ export const HaproxyConfigSchema = z
       .default({}),
     frontends: z.record(scope, z.object({ primary: bind, replicas: bind.optional() }).strict()),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.output !== undefined) return;
+    const issue = (path: string, message: string) =>
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: [path], message });
+    if (!c.runtime_api?.startsWith('tcp://'))
+      issue(
+        'output',
+        'is required unless runtime_api is a tcp://host:port of a remote HAProxy (remote mode: no file)',
+      );
+    if (c.reload !== null)
+      issue('reload', 'must be unset without output: the router cannot reload a remote HAProxy');
+    if (c.state_file !== null) issue('state_file', 'must be unset without output (the state file is local)');
+    if (c.template !== undefined) issue('template', 'must be unset without output: no file is rendered');
+  });
 
 export type HaproxyConfig = z.infer<typeof HaproxyConfigSchema>;

@@ -76,6 +76,7 @@ export class HaproxyTarget implements Target {
   }
 
   async preview(snapshot: RouteSnapshot): Promise<PreviewFile[]> {
+    if (this.layer.output === null) return []; // remote mode: the remote box keeps its own file
     return [{ path: this.layer.output, contents: (await this.render(snapshot)).text }];
   }
 
@@ -125,11 +126,16 @@ export class HaproxyTarget implements Target {
         this.runtime.lastError = describeError(err);
         this.ctx.log.warn(
           { err: this.runtime.lastError },
-          'HAProxy runtime API failed; falling back to file and reload',
+          this.layer.output === null
+            ? 'remote HAProxy runtime API failed'
+            : 'HAProxy runtime API failed; falling back to file and reload',
         );
       }
     }
-    if (isRuntimeApplied && this.liveStructure === structure) {
+    if (this.layer.output === null) {
+      this.throwUnlessRemoteApplied(isRuntimeApplied);
+      this.liveStructure = structure;
+    } else if (isRuntimeApplied && this.liveStructure === structure) {
       // Live state is right; the file only has to follow for the next start. Rendering and checking a
       // large file is proportional to the number of clusters, so it runs after this apply, coalesced.
       this.syncFileInBackground(context);
@@ -169,6 +175,24 @@ export class HaproxyTarget implements Target {
       didChange: parts.length > 0,
       summary: `haproxy: ${parts.length ? parts.join(', ') : 'already current'}${writes.length ? `; writes ${writes.join(', ')}` : ''} (generation ${snapshot.generation})`,
     };
+  }
+
+  /**
+   * Remote mode (no `output`): the runtime API is the only lever. A failed read-back or a server the
+   * remote HAProxy lacks fails the apply (retried by the next reconcile); nothing is written or reloaded.
+   */
+  private throwUnlessRemoteApplied(isRuntimeApplied: boolean): void {
+    const runtime = this.runtime as RuntimeStatus;
+    if (runtime.lastError !== null)
+      throw new SwitchyardError(
+        'SY_ERR_RUNTIME_API',
+        `targets.haproxy.runtime_api ${runtime.socket}: ${runtime.lastError} (remote mode, retried on the next reconcile)`,
+      );
+    if (!isRuntimeApplied)
+      throw new SwitchyardError(
+        'SY_ERR_TARGET_APPLY',
+        `the remote HAProxy at ${runtime.socket} lacks ${describeMissing(runtime.missing)}: its config must list every member of the cluster with the address and port the router expects (the router cannot reload a remote HAProxy; see docs/haproxy.md, "Remote HAProxy")`,
+      );
   }
 
   private syncFileInBackground(context: HaproxyTemplateContext): void {

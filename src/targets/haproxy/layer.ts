@@ -23,7 +23,8 @@ const VERIFY_POLL_MS = 100;
  * retries and rollback, and the runtime API socket. Decides nothing: HaproxyTarget says what to do.
  */
 export class HaproxyLayer {
-  readonly output: string;
+  /** The rendered file's absolute path; null in remote mode (no `output`: nothing is written). */
+  readonly output: string | null;
   reloads = 0;
   rollbacks = 0;
   fileError: string | null = null;
@@ -35,7 +36,7 @@ export class HaproxyLayer {
     private readonly configDir: string,
     private readonly log: Logger,
   ) {
-    this.output = resolve(configDir, config.output);
+    this.output = config.output === undefined ? null : resolve(configDir, config.output);
   }
 
   async render(context: HaproxyTemplateContext): Promise<string> {
@@ -49,6 +50,7 @@ export class HaproxyLayer {
   writeFile(context: HaproxyTemplateContext): Promise<boolean> {
     return this.oneWrite(async () => {
       try {
+        if (this.output === null) return false; // remote mode: no file
         const file = await renderFile({
           path: this.output,
           contents: await this.render(context),
@@ -64,7 +66,7 @@ export class HaproxyLayer {
     });
   }
 
-  /** One socket command's bound: the configured command timeout, at most 2 s (the socket is local). */
+  /** One socket command's bound: the configured command timeout, at most 2 s (local or management LAN). */
   get runtimeTimeoutMs(): number {
     return Math.min(2000, this.config.command_timeout_ms);
   }
@@ -100,7 +102,7 @@ export class HaproxyLayer {
           await new Promise((r) => setTimeout(r, 200 * 2 ** (attempt - 1)));
       }
     }
-    const restored = await restoreBackup(this.output).catch(() => false);
+    const restored = this.output !== null && (await restoreBackup(this.output).catch(() => false));
     if (restored) {
       this.rollbacks += 1;
       await runCommand(command, { timeoutMs: this.config.command_timeout_ms, purpose: 'reload' }).catch(
@@ -134,7 +136,7 @@ export class HaproxyLayer {
       if (Date.now() >= deadline)
         throw new SwitchyardError(
           'SY_ERR_RELOAD_FAILED',
-          `HAProxy reload did not take effect within ${this.config.command_timeout_ms} ms (the reload command succeeded, but ${problem}); ${this.output} is not live yet`,
+          `HAProxy reload did not take effect within ${this.config.command_timeout_ms} ms (the reload command succeeded, but ${problem}); ${this.output ?? 'the file'} is not live yet`,
         );
       await new Promise((r) => setTimeout(r, VERIFY_POLL_MS));
     }

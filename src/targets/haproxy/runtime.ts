@@ -1,14 +1,45 @@
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { SwitchyardError } from '../../errors.js';
 
+/** Connects to `tcp://host:port` (a remote HAProxy's `stats socket ipv4@…`) or a Unix socket path. */
+function connectTo(endpoint: string): Socket {
+  const tcp = /^tcp:\/\/\[?([^\]]+?)\]?:(\d+)$/.exec(endpoint);
+  return tcp ? connect({ host: tcp[1] as string, port: Number(tcp[2]) }) : connect(endpoint);
+}
+
+/** Errors of a lost or refused connection: worth one more attempt (a remote box, a restarting HAProxy). */
+const RETRYABLE = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
 /**
- * HAProxy runtime API over its stats socket (`level admin`). One connection per call; several commands
- * are sent in one line separated by `;` and run in order. Success prints nothing; any text is an error.
+ * HAProxy runtime API over its stats socket (`level admin`), local (Unix path) or remote (`tcp://`).
+ * One connection per call, bounded by `timeoutMs`; several commands are sent in one line separated by
+ * `;` and run in order. Success prints nothing; any text is an error. A lost or refused connection is
+ * retried once (every command the router sends is idempotent), then thrown as SY_ERR_RUNTIME_API.
  */
-export async function runtimeCommand(socketPath: string, command: string, timeoutMs = 1000): Promise<string> {
+export async function runtimeCommand(endpoint: string, command: string, timeoutMs = 1000): Promise<string> {
+  const startedAt = Date.now();
+  try {
+    return await runtimeCommandOnce(endpoint, command, timeoutMs);
+  } catch (err) {
+    const code = ((err as { cause?: { code?: string } }).cause ?? {}).code;
+    const left = timeoutMs - (Date.now() - startedAt);
+    if (!code || !RETRYABLE.has(code) || left < 50) throw err;
+    await new Promise((r) => setTimeout(r, Math.min(100, left / 4)));
+    return runtimeCommandOnce(endpoint, command, left);
+  }
+}
+
+function runtimeCommandOnce(socketPath: string, command: string, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    const socket = connect(socketPath);
+    const socket = connectTo(socketPath);
     const timer = setTimeout(() => {
       socket.destroy();
       reject(
@@ -22,10 +53,16 @@ export async function runtimeCommand(socketPath: string, command: string, timeou
     socket.on('data', (chunk) => chunks.push(chunk));
     socket.on('error', (err) => {
       clearTimeout(timer);
+      socket.destroy();
+      const lost = socketPath.startsWith('tcp://')
+        ? ' (connection lost or refused: is the stats socket bound on that address and reachable from this host?)'
+        : '';
       reject(
-        new SwitchyardError('SY_ERR_RUNTIME_API', `HAProxy runtime API at ${socketPath}: ${err.message}`, {
-          cause: err,
-        }),
+        new SwitchyardError(
+          'SY_ERR_RUNTIME_API',
+          `HAProxy runtime API at ${socketPath}: ${err.message}${lost}`,
+          { cause: err },
+        ),
       );
     });
     socket.on('close', () => {

@@ -1,0 +1,100 @@
+import pg from 'pg';
+
+/** One statement sent through a pooler: when it was sent, when it ended, and who committed it. */
+export interface PooledSample {
+  sentAt: number;
+  doneAt: number;
+  /** `inet_server_port()` of the committing server; null on error. */
+  port: number | null;
+  error: string | null;
+}
+
+/**
+ * Writers through a pooler, each on its own client connection, every `intervalMs`; every statement is
+ * kept with its client-side send and answer time, so a pause is seen the way clients see it (the first
+ * statement held → the first statement answered by the new primary). Bounded by `stop()` and `maxMs`.
+ */
+export class PooledWriters {
+  readonly samples: PooledSample[] = [];
+  private isStopped = false;
+  private loops: Promise<void>[] = [];
+
+  constructor(
+    private readonly port: number,
+    private readonly database: string,
+    private readonly clients = 4,
+    private readonly intervalMs = 10,
+    private readonly maxMs = 300_000,
+  ) {}
+
+  start(): this {
+    this.loops = Array.from({ length: this.clients }, () => this.loop());
+    return this;
+  }
+
+  async stop(): Promise<PooledSample[]> {
+    this.isStopped = true;
+    await Promise.all(this.loops);
+    return this.samples;
+  }
+
+  private async loop(): Promise<void> {
+    const deadline = Date.now() + this.maxMs;
+    let client: pg.Client | null = null;
+    while (!this.isStopped && Date.now() < deadline) {
+      const sentAt = Date.now();
+      try {
+        if (!client) {
+          client = new pg.Client({
+            host: '127.0.0.1',
+            port: this.port,
+            user: 'postgres',
+            database: this.database,
+            connectionTimeoutMillis: 5000,
+            query_timeout: 60_000,
+            application_name: 'bench-pooled-writer',
+          });
+          client.on('error', () => undefined);
+          await client.connect();
+        }
+        const r = await client.query<{ port: number }>(
+          'insert into t (v) values (2) returning inet_server_port() as port',
+        );
+        this.samples.push({ sentAt, doneAt: Date.now(), port: Number(r.rows[0]?.port ?? 0), error: null });
+      } catch (err) {
+        this.samples.push({
+          sentAt,
+          doneAt: Date.now(),
+          port: null,
+          error: (err as Error).message.slice(0, 200),
+        });
+        void client?.end().catch(() => undefined);
+        client = null;
+      }
+      const wait = this.intervalMs - (Date.now() - sentAt);
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+    void client?.end().catch(() => undefined);
+  }
+}
+
+/**
+ * The pause as clients saw it: the first statement sent at or after `from` that took ≥ `heldMs` → the
+ * first statement answered by `newPort` (answer time). Null when no statement was held or none reached
+ * the new primary.
+ */
+export function clientPause(
+  samples: readonly PooledSample[],
+  from: number,
+  newPort: number,
+  heldMs = 50,
+): { heldAt: number; answeredAt: number; pausedMs: number } | null {
+  const held = samples
+    .filter((s) => s.sentAt >= from && s.doneAt - s.sentAt >= heldMs)
+    .reduce<number | null>((a, s) => (a === null || s.sentAt < a ? s.sentAt : a), null);
+  const answered = samples
+    .filter((s) => s.port === newPort && s.doneAt >= from)
+    .reduce<number | null>((a, s) => (a === null || s.doneAt < a ? s.doneAt : a), null);
+  if (held === null || answered === null) return null;
+  return { heldAt: held, answeredAt: answered, pausedMs: answered - held };
+}
