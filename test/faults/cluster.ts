@@ -52,6 +52,7 @@ name: ${n.name}
 restapi:
   listen: ${n.ip}:8008
   connect_address: ${n.ip}:8008
+  allow_unauthenticated_writes: true
 etcd3:
   hosts: ${lab.etcdHosts}
 bootstrap:
