@@ -93,6 +93,13 @@ export class PgQuery {
 
   async status(): Promise<RunningStatus> {
     const client = await this.#pool.connect();
+    // A checked-out client has no pool listener: PostgreSQL stopping under the query makes the client emit
+    // 'error' (after failing the query). It is this call's error, never an uncaught exception.
+    let broken: Error | undefined;
+    const onError = (err: Error): void => {
+      broken = err;
+    };
+    client.on('error', onError);
     try {
       const row = (await client.query(STATUS_SQL)).rows[0] as Record<string, unknown>;
       const inRecovery = row['in_recovery'] === true;
@@ -126,8 +133,13 @@ export class PgQuery {
           flushLsn: parseLsn(r['flush_lsn'] as string | null),
         })),
       };
+    } catch (err) {
+      broken ??= err instanceof Error ? err : new Error(String(err));
+      throw err;
     } finally {
-      client.release();
+      client.removeListener('error', onError);
+      // A client that failed is destroyed rather than returned to the pool.
+      client.release(broken);
     }
   }
 

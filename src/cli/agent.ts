@@ -6,7 +6,8 @@ import { createLogger } from '../log.js';
 /**
  * `switchyard agent --config node.yml`: runs the HA agent for one PostgreSQL node from a Patroni YAML file.
  * Invalid configuration ends the command before anything starts (exit 2). SIGTERM/SIGINT stop PostgreSQL,
- * release the leader key and revoke the lease; a second signal exits at once. SIGHUP reloads the YAML.
+ * release the leader key and revoke the lease, then the process exits (0, or 1 when stopping failed) without
+ * waiting for the etcd client's timers; a second signal exits at once. SIGHUP reloads the YAML.
  */
 export function register(program: Command): void {
   program
@@ -32,19 +33,26 @@ export function register(program: Command): void {
         { api: `${config.restapi.listenHost}:${config.restapi.listenPort}`, scope: config.scope },
         'agent started',
       );
-      await new Promise<void>((resolve) => {
+      const code = await new Promise<number>((resolve) => {
         let stopping = false;
         const onSignal = (signal: NodeJS.Signals) => {
           if (stopping) process.exit(130);
           stopping = true;
           log.info({ signal }, 'stopping: PostgreSQL, leader key, lease');
-          agent
-            .stop()
-            .catch((err: unknown) => log.error({ err: String(err) }, 'stop failed'))
-            .finally(resolve);
+          agent.stop().then(
+            () => resolve(0),
+            (err: unknown) => {
+              log.error({ err: String(err) }, 'stop failed');
+              resolve(1);
+            },
+          );
         };
         process.on('SIGTERM', onSignal);
         process.on('SIGINT', onSignal);
       });
+      // stop() is complete (PostgreSQL stopped, key and lease released or given up on): exit now. With etcd
+      // unreachable, the etcd client's retry timers and sockets would otherwise keep Node alive ~30 s more.
+      log.flush();
+      process.exit(code);
     });
 }

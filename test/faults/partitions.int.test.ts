@@ -15,21 +15,6 @@ import {
 // and the old primary stopped accepting writes before its leader key could expire.
 let bed: FaultBed | undefined;
 
-// Faults that fail on the agent of today (issue 13 item 1); the lead unskips them after merging the fixes.
-// SWITCHYARD_FAULTS_UNSKIP=1 runs them anyway.
-const unskip = process.env['SWITCHYARD_FAULTS_UNSKIP'] === '1';
-const KNOWN_BUG = {
-  watchdog: unskip
-    ? false
-    : 'issue 13 bug "a dead watchdog process goes unnoticed": with the watchdog killed and the agent frozen, ' +
-      'the old primary acknowledged writes after its key could expire (about 0.1 s later, then the new leader)',
-  statusQuery: unskip
-    ? false
-    : 'issue 13 bug "a failed status query disarms fencing": slow agent queries + REST pool exhausted + etcd ' +
-      'outage, the leader never demoted (acked 2.3 s after its key could expire); also the agent crashes on ' +
-      "an unhandled pg 'error' event (Connection terminated unexpectedly / ECONNRESET) when PostgreSQL stops",
-};
-
 before(async () => {
   bed = await startFaultBed('syfa', '10.231.1');
 });
@@ -69,22 +54,14 @@ test('a frozen (SIGSTOP) leader agent has its PostgreSQL fenced before the key e
   await check('sigstop-leader-agent', t);
 });
 
-test(
-  'a frozen leader agent whose watchdog died has its PostgreSQL fenced before the key expires',
-  { skip: KNOWN_BUG.watchdog },
-  async (t) => {
-    await check('sigstop-leader-agent-watchdog-dead', t);
-  },
-);
+test('a frozen leader agent whose watchdog died has its PostgreSQL fenced before the key expires', async (t) => {
+  await check('sigstop-leader-agent-watchdog-dead', t);
+});
 
 test('kill -9 of the leader agent and its PostgreSQL fails over with no acknowledged write lost', async (t) => {
   await check('kill9-leader-host', t);
 });
 
-test(
-  'a leader whose REST pool is exhausted by slow GETs still demotes during an etcd outage',
-  { skip: KNOWN_BUG.statusQuery },
-  async (t) => {
-    await check('rest-pool-exhausted-etcd-outage', t);
-  },
-);
+test('a leader whose REST pool is exhausted by slow GETs still demotes during an etcd outage', async (t) => {
+  await check('rest-pool-exhausted-etcd-outage', t);
+});
