@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { loadRouterConfig } from '../config/router.js';
 import { describeError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { ConfigWatcher, changedKeys, referencedFiles } from '../router/config-watch.js';
+import { ConfigWatcher, changedKeys, configReloads, referencedFiles } from '../router/config-watch.js';
 import { startRouter, type RunningRouter } from '../router/start.js';
 
 /** `switchyard route`: the long-running router. SIGHUP re-reads the config; SIGTERM/SIGINT stop cleanly. */
@@ -68,9 +68,11 @@ export function register(program: Command): void {
               { err: describeError(err), problems: (err as { problems?: string[] }).problems, why },
               'new config is invalid; keeping the running one',
             );
+            configReloads.invalid++;
             return;
           }
           const changed = changedKeys(config, next);
+          configReloads.applied++;
           log.info({ why, changed }, `applying the new config (changed: ${changed.join(', ') || 'nothing'})`);
           // Targets the new config keeps are detached, not released: a VIP stays up through a reload.
           const kept = new Set(

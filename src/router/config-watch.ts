@@ -35,6 +35,9 @@ export function changedKeys(before: unknown, after: unknown, prefix = '', depth 
   return keys.flatMap((k) => changedKeys(before[k], after[k], prefix ? `${prefix}.${k}` : k, depth - 1));
 }
 
+/** Config re-reads since the process started, by outcome (exported as switchyard_config_reloads_total). */
+export const configReloads = { applied: 0, invalid: 0 };
+
 export interface ConfigWatchOptions {
   /** Quiet time after the last change before `onChange` runs (editors write in several steps). */
   debounceMs: number;

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { CLUSTER_KEYS } from '../cluster/index.js';
 import { packageVersion } from '../paths.js';
+import { configReloads } from './config-watch.js';
 import type { Target } from '../targets/types.js';
 
 /** `cluster` label of `switchyard_invalid_values_total` for scope names refused as unsafe (never the name). */
@@ -26,6 +27,17 @@ export function createMetrics(version: string = packageVersion()) {
     registers: [registry],
   });
   buildInfo.set({ version, nodejs: process.versions.node }, 1);
+  new Counter({
+    name: 'switchyard_config_reloads_total',
+    help: 'Config re-reads since the process started (file change or SIGHUP): result applied, or invalid (the running config kept).',
+    labelNames: ['result'] as const,
+    registers: [registry],
+    // The registry is rebuilt with each applied config; the counts live as long as the process.
+    collect() {
+      this.reset();
+      for (const result of ['applied', 'invalid'] as const) this.inc({ result }, configReloads[result]);
+    },
+  });
   return {
     registry,
     leaderChanges: new Counter({

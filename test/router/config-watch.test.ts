@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { changedKeys, referencedFiles } from '../../src/router/config-watch.js';
+import { changedKeys, configReloads, referencedFiles } from '../../src/router/config-watch.js';
+import { createMetrics } from '../../src/router/metrics.js';
 
 test('referencedFiles lists templates, password files and TLS files, resolved against the config directory', () => {
   const config = {
@@ -35,4 +36,23 @@ test('changedKeys names what changed two levels deep, never the values', () => {
   };
   assert.deepEqual(changedKeys(before, after), ['dcs.password', 'targets.haproxy']);
   assert.deepEqual(changedKeys(before, before), []);
+});
+
+test('config reloads are exported as switchyard_config_reloads_total by result, across registries', async () => {
+  const before = { ...configReloads };
+  configReloads.applied += 2;
+  configReloads.invalid += 1;
+  try {
+    const text = await createMetrics().registry.metrics();
+    assert.match(
+      text,
+      new RegExp(`switchyard_config_reloads_total\\{result="applied"\\} ${before.applied + 2}\\n`),
+    );
+    assert.match(
+      text,
+      new RegExp(`switchyard_config_reloads_total\\{result="invalid"\\} ${before.invalid + 1}\\n`),
+    );
+  } finally {
+    Object.assign(configReloads, before);
+  }
 });
