@@ -75,6 +75,7 @@ test('switchyard ctl reaches the HTTPS REST API with the restapi cafile and cert
       cluster.node('pg1').configPath,
       'restart',
       'pg1',
+      '--force', // pg1 leads this one-node cluster: restarting the leader asks first
     ],
     { cwd: root, timeoutMs: 90_000, reject: false },
   );
