@@ -12,6 +12,7 @@ import { healthStatus } from './health.js';
 import { metricsText } from './metrics.js';
 import { checkSwitchover, type SwitchoverRequest } from './switchover.js';
 import { statusDocument, type NodeView } from './view.js';
+import { mergePatch } from '../../src/cluster/merge-patch.js';
 
 /** What the REST API may ask of the agent. It writes intent (DCS keys) and wakes the loop; it never promotes. */
 export interface AgentApi {
@@ -83,27 +84,6 @@ function isAuthorized(req: IncomingMessage, auth: Credentials | null): 'ok' | 'm
   );
   const got = Buffer.from(header);
   return got.length === expected.length && timingSafeEqual(got, expected) ? 'ok' : 'wrong';
-}
-
-/** RFC 7386 merge patch; `null` deletes (how `patronictl resume` sends `{"pause":null}`). */
-export function mergePatch(
-  target: Record<string, unknown>,
-  patch: Record<string, unknown>,
-): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...target };
-  for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete out[k];
-    else if (
-      typeof v === 'object' &&
-      !Array.isArray(v) &&
-      typeof out[k] === 'object' &&
-      out[k] !== null &&
-      !Array.isArray(out[k])
-    ) {
-      out[k] = mergePatch(out[k] as Record<string, unknown>, v as Record<string, unknown>);
-    } else out[k] = v;
-  }
-  return out;
 }
 
 /** Key material for an HTTPS server from the restapi TLS files (read now: a reload re-reads them). */
