@@ -7,7 +7,7 @@ import type { ClusterState } from '../../src/cluster/index.js';
 import type { Credentials, RestApiTls } from '../config/load.js';
 import { QUORUM_REFUSAL } from '../config/schema.js';
 import type { PeerStatus } from '../ha/types.js';
-import { clusterAsJson } from './cluster-json.js';
+import { clusterAsJson } from '../../src/cluster/cluster-json.js';
 import { healthStatus } from './health.js';
 import { metricsText } from './metrics.js';
 import { checkSwitchover, type SwitchoverRequest } from './switchover.js';
