@@ -1,35 +1,31 @@
 import { readFileSync } from 'node:fs';
-import { Agent as HttpsAgent, fetch as undiciFetch } from 'undici';
 import type { ClusterState, Member } from '../src/cluster/index.js';
+import { PatroniRest } from '../src/rest/patroni.js';
 import type { Credentials, RestApiTls } from './config/load.js';
 import type { PeerStatus } from './ha/types.js';
 
 const TIMEOUT_MS = 2000;
 
-let dispatcher: HttpsAgent | undefined;
+let rest = new PatroniRest({ timeoutMs: TIMEOUT_MS });
 
 /**
  * Requests to other members' REST APIs trust `restapi.cafile` and present this node's certificate
  * (Patroni does the same), so a cluster with a private CA can ask its peers over HTTPS.
  */
 export function configurePeerTls(tls: RestApiTls | null): void {
-  dispatcher = tls?.cafile
-    ? new HttpsAgent({
-        connect: {
+  const previous = rest;
+  rest = new PatroniRest({
+    timeoutMs: TIMEOUT_MS,
+    tls: tls?.cafile
+      ? {
           ca: readFileSync(tls.cafile),
           cert: readFileSync(tls.certfile),
           key: readFileSync(tls.keyfile ?? tls.certfile),
-          ...(tls.keyfilePassword !== undefined ? { passphrase: tls.keyfilePassword } : {}),
-        },
-      })
-    : undefined;
-}
-
-type PeerRequest = { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal };
-
-/** fetch() to a member's REST API, over TLS with the trust set by `configurePeerTls`. */
-export function request(url: string, init: PeerRequest = {}) {
-  return dispatcher ? undiciFetch(url, { ...init, dispatcher }) : fetch(url, init);
+          passphrase: tls.keyfilePassword,
+        }
+      : undefined,
+  });
+  void previous.close().catch(() => undefined);
 }
 
 /** `host:port` of a URL, or null when it is not an http(s) URL. */
@@ -83,8 +79,8 @@ export async function probePeers(cluster: ClusterState, self: string): Promise<M
   const results = await Promise.all(
     others.map(async (m) => {
       try {
-        const res = await request(m.api!.url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
-        const doc = (await res.json()) as Record<string, unknown>;
+        const answer = await rest.request(m.api!.url, 'GET', '/patroni');
+        const doc = JSON.parse(answer.body) as Record<string, unknown>;
         return peerFromDocument(m, doc);
       } catch {
         return unreachable(m);
@@ -106,29 +102,19 @@ export async function confirmFailsafe(
   members: ReadonlyMap<string, Member> = new Map(),
 ): Promise<boolean> {
   if (!(self.name in failsafe)) return false;
-  const base: Record<string, string> = { 'Content-Type': 'application/json' };
-  const withAuth: Record<string, string> = { ...base };
-  if (auth)
-    withAuth['Authorization'] =
-      `Basic ${Buffer.from(`${auth.username}:${auth.password ?? ''}`).toString('base64')}`;
-  const body = JSON.stringify({ name: self.name, conn_url: self.connUrl, api_url: self.apiUrl });
+  const body = { name: self.name, conn_url: self.connUrl, api_url: self.apiUrl };
   const targets = Object.entries(failsafe).filter(([n]) => n !== self.name);
   const answers = await Promise.all(
     targets.map(async ([name, url]) => {
-      const target = url.replace(/\/patroni$/, '/failsafe');
       const known = members.get(name)?.api?.url;
-      const isKnownHost = known !== undefined && origin(known) !== null && origin(known) === origin(target);
-      const headers = isKnownHost ? withAuth : base;
+      const isKnownHost = known !== undefined && origin(known) !== null && origin(known) === origin(url);
       for (let attempt = 0; attempt < 2; attempt++) {
         try {
-          const res = await request(target, {
-            method: 'POST',
-            headers,
+          const answer = await rest.request(url, 'POST', '/failsafe', {
             body,
-            signal: AbortSignal.timeout(TIMEOUT_MS),
+            auth: isKnownHost && auth ? { username: auth.username, password: auth.password ?? '' } : null,
           });
-          await res.arrayBuffer();
-          if (res.status === 200) return true;
+          if (answer.status === 200) return true;
         } catch {
           // one retry, like Patroni
         }

@@ -7,12 +7,13 @@ import type { ClusterState } from '../../src/cluster/index.js';
 import type { Credentials, RestApiTls } from '../config/load.js';
 import { QUORUM_REFUSAL } from '../config/schema.js';
 import type { PeerStatus } from '../ha/types.js';
-import { clusterAsJson } from './cluster-json.js';
+import { clusterAsJson } from '../../src/cluster/cluster-json.js';
 import { healthStatus } from './health.js';
 import { metricsText } from './metrics.js';
 import { checkSwitchover, type SwitchoverRequest } from './switchover.js';
 import { statusDocument, type NodeView } from './view.js';
 import { mergePatch } from '../../src/cluster/merge-patch.js';
+import { basicAuthHeader } from '../../src/util/basic-auth.js';
 
 /** What the REST API may ask of the agent. It writes intent (DCS keys) and wakes the loop; it never promotes. */
 export interface AgentApi {
@@ -79,9 +80,7 @@ function isAuthorized(req: IncomingMessage, auth: Credentials | null): 'ok' | 'm
   if (!auth) return 'ok';
   const header = req.headers.authorization;
   if (!header) return 'missing';
-  const expected = Buffer.from(
-    `Basic ${Buffer.from(`${auth.username}:${auth.password ?? ''}`).toString('base64')}`,
-  );
+  const expected = Buffer.from(basicAuthHeader(auth));
   const got = Buffer.from(header);
   return got.length === expected.length && timingSafeEqual(got, expected) ? 'ok' : 'wrong';
 }

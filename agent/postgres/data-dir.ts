@@ -1,15 +1,5 @@
-import {
-  closeSync,
-  constants,
-  existsSync,
-  fchmodSync,
-  fchownSync,
-  fstatSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  statSync,
-} from 'node:fs';
+import { constants, existsSync, lstatSync, mkdirSync, statSync } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, fstatSync, openSync } from 'node:fs';
 import { SwitchyardError } from '../../src/errors.js';
 import type { FileOwner } from './safe-write.js';
 

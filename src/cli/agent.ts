@@ -1,7 +1,40 @@
 import type { Command } from 'commander';
 import { Agent } from '../../agent/agent.js';
 import { loadAgentConfig } from '../../agent/config/load.js';
+import type { EtcdConnection } from '../dcs/connect.js';
 import { createLogger } from '../log.js';
+import type { RestAuth, RestTls } from '../rest/patroni.js';
+import { readFileSync } from 'node:fs';
+
+/** What `switchyard ctl -c patroni.yml` takes from a node's agent config (like patronictl does). */
+export interface AgentCtlSettings {
+  etcd: EtcdConnection;
+  namespace: string;
+  scope: string;
+  auth: RestAuth | undefined;
+  /** From the restapi section: trust its cafile, present its certificate. */
+  tls: RestTls | undefined;
+}
+
+/** Reads a node's patroni.yml for ctl: the one door from `src/` into the agent's config loader. */
+export async function agentCtlSettings(file: string): Promise<AgentCtlSettings> {
+  const { config } = await loadAgentConfig(file);
+  const auth = config.restapi.auth;
+  const tls = config.restapi.tls;
+  return {
+    etcd: config.etcd,
+    namespace: config.namespace,
+    scope: config.scope,
+    auth: auth ? { username: auth.username, password: auth.password ?? '' } : undefined,
+    tls: tls?.cafile
+      ? {
+          ca: readFileSync(tls.cafile),
+          cert: readFileSync(tls.certfile),
+          key: readFileSync(tls.keyfile ?? tls.certfile),
+        }
+      : undefined,
+  };
+}
 
 /**
  * `switchyard agent --config node.yml`: runs the HA agent for one PostgreSQL node from a Patroni YAML file.

@@ -3,16 +3,7 @@ import { request } from 'undici';
 import { loadRouterConfig } from '../config/router.js';
 import { SwitchyardError } from '../errors.js';
 import type { RouterStatus } from '../router/router.js';
-
-interface ClusterRow {
-  leader: string | null;
-  writable: boolean;
-  reason: string | null;
-  writer: string | null;
-  replicas: string[];
-  generation: number;
-  invalid: Array<{ key: string; reason: string }>;
-}
+import type { ClusterStatusRead } from '../router/status.js';
 
 function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -30,7 +21,7 @@ export function formatStatus(s: RouterStatus): string {
   out.push(`Router: ${s.healthy ? 'healthy' : 'UNHEALTHY'} · generation ${s.generation} · etcd ${dcs}`);
   for (const r of s.reasons) out.push(`  ! ${r}`);
   out.push(`Last: ${s.last}`);
-  const clusters = Object.entries(s.clusters as Record<string, ClusterRow>).sort(([a], [b]) =>
+  const clusters = Object.entries(s.clusters as Record<string, ClusterStatusRead>).sort(([a], [b]) =>
     a.localeCompare(b),
   );
   out.push(

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'undici';
 import { z } from 'zod';
 import { DcsUnavailableError, SwitchyardError, describeError } from '../errors.js';
+import { basicAuthHeader } from '../util/basic-auth.js';
 import { normaliseHosts, type EtcdConnection } from './connect.js';
 
 /** One node of etcd's v2 key tree, validated (etcd is untrusted input like the values it holds). */
@@ -85,7 +86,7 @@ export class EtcdV2Http {
     }
     const authorization =
       conn.username !== undefined
-        ? `Basic ${Buffer.from(`${conn.username}:${conn.password ?? ''}`).toString('base64')}`
+        ? basicAuthHeader({ username: conn.username, password: conn.password })
         : undefined;
     const agent = new Agent({
       connect: { timeout: timeoutMs, ...tls },

@@ -8,6 +8,7 @@ import {
   type V2Body,
   type V2Node,
 } from './etcd2-http.js';
+import { FollowState, type ScopeKeys } from './follow.js';
 import type { DcsSource, SourceHealth, SourceListener, SourceOptions } from './source.js';
 
 /** v2 actions that leave the key in place; every other action (delete, expire, compareAndDelete) removes it. */
@@ -29,30 +30,21 @@ export interface EtcdV2Tuning {
  * failed liveness check tear the watches down and resync by re-reading, with backoff.
  */
 export class EtcdV2Source implements DcsSource {
-  private readonly scopes = new Map<string, Map<string, RawKey>>();
-  private health: SourceHealth = {
-    isConnected: false,
-    lastContactAt: null,
-    lastError: null,
-    revision: 0,
-    resyncs: 0,
-  };
-  private isStopped = false;
+  private readonly follow: FollowState;
   private isSyncing = false;
-  private checkTimer: NodeJS.Timeout | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private attempt = 0;
   private session = 0;
   private watches = new AbortController();
-  private readonly isAll: boolean;
 
   constructor(
     private readonly http: EtcdV2Http,
     private readonly options: SourceOptions,
-    private readonly listener: SourceListener,
+    listener: SourceListener,
     private readonly tuning: EtcdV2Tuning = {},
   ) {
-    this.isAll = options.clusters.includes('*');
+    this.follow = new FollowState(options, listener, {
+      resync: () => this.resync(),
+      check: () => this.check(),
+    });
   }
 
   static async open(
@@ -65,53 +57,38 @@ export class EtcdV2Source implements DcsSource {
   }
 
   start(): void {
-    void this.resync();
-    this.checkTimer = setInterval(() => void this.check(), this.options.checkIntervalMs);
+    this.follow.start();
   }
 
   async stop(): Promise<void> {
-    this.isStopped = true;
-    clearInterval(this.checkTimer);
-    clearTimeout(this.retryTimer);
+    this.follow.stop();
     this.watches.abort();
     await this.http.close();
   }
 
   current(): SourceHealth {
-    return { ...this.health };
-  }
-
-  private setHealth(patch: Partial<SourceHealth>): void {
-    const before = this.health;
-    this.health = { ...this.health, ...patch };
-    if (
-      before.isConnected !== this.health.isConnected ||
-      before.lastError !== this.health.lastError ||
-      patch.resyncs !== undefined
-    ) {
-      this.listener.onHealth(this.current());
-    }
+    return this.follow.current();
   }
 
   /** The v2 directories read and watched: the namespace for `*`, else one per scope (no trailing `/`). */
   private directories(): string[] {
-    const prefixes = this.isAll
+    const prefixes = this.follow.isAll
       ? [namespacePrefix(this.options.namespace)]
       : this.options.clusters.map((s) => scopePrefix(this.options.namespace, s));
     return prefixes.map((p) => p.replace(/\/$/, '') || '/');
   }
 
   private async resync(): Promise<void> {
-    if (this.isStopped || this.isSyncing) return;
+    if (this.follow.isStopped || this.isSyncing) return;
     this.isSyncing = true;
-    clearTimeout(this.retryTimer);
+    this.follow.cancelResync();
     const session = ++this.session;
     this.watches.abort();
     this.watches = new AbortController();
     const reads: Array<{ directory: string; index: number }> = [];
     try {
-      const fresh = new Map<string, Map<string, RawKey>>();
-      if (!this.isAll) for (const scope of this.options.clusters) fresh.set(scope, new Map());
+      const fresh: ScopeKeys = new Map();
+      if (!this.follow.isAll) for (const scope of this.options.clusters) fresh.set(scope, new Map());
       for (const directory of this.directories()) {
         const answer = await this.http.get(encodePath(directory), { recursive: 'true', quorum: 'true' });
         const body = answer.body ?? {};
@@ -122,31 +99,18 @@ export class EtcdV2Source implements DcsSource {
         }
         reads.push({ directory, index: answer.etcdIndex });
       }
-      for (const [scope, keys] of fresh) this.scopes.set(scope, keys);
-      for (const scope of [...this.scopes.keys()]) {
-        const keys = this.scopes.get(scope) as Map<string, RawKey>;
-        if (!fresh.has(scope) || (this.isAll && keys.size === 0)) {
-          this.scopes.delete(scope);
-          this.listener.onScopeGone(scope);
-        } else {
-          this.listener.onScope(scope, [...keys.values()]);
-        }
-      }
-      this.attempt = 0;
-      this.setHealth({
-        isConnected: true,
-        lastContactAt: Date.now(),
-        lastError: null,
-        revision: Math.max(this.health.revision, ...reads.map((r) => r.index)),
-        resyncs: this.health.resyncs + 1,
+      this.follow.adopt(fresh);
+      this.follow.announceRead(fresh);
+      this.follow.resynced({
+        revision: Math.max(this.follow.health.revision, ...reads.map((r) => r.index)),
       });
       this.options.log.debug(
-        { index: this.health.revision, scopes: this.scopes.size },
+        { index: this.follow.health.revision, scopes: this.follow.scopes.size },
         'dcs snapshot read (etcd v2)',
       );
     } catch (err) {
-      this.setHealth({ isConnected: false, lastError: describeError(err) });
-      this.scheduleResync();
+      this.follow.setHealth({ isConnected: false, lastError: describeError(err) });
+      this.follow.scheduleResync();
       return;
     } finally {
       this.isSyncing = false;
@@ -155,20 +119,12 @@ export class EtcdV2Source implements DcsSource {
     for (const read of reads) void this.watch(read.directory, read.index + 1, session, signal);
   }
 
-  private scheduleResync(): void {
-    if (this.isStopped) return;
-    const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 100, maxMs: 5000 };
-    const delay = Math.min(maxMs, initialMs * 2 ** this.attempt++) * (0.8 + Math.random() * 0.4);
-    clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => void this.resync(), delay);
-  }
-
   /** Long-polls one directory from `waitIndex`, one event per answer, until the session ends or fails. */
   private async watch(directory: string, fromIndex: number, session: number, signal: AbortSignal) {
     let waitIndex = fromIndex;
     const query = { wait: 'true', recursive: 'true' };
     try {
-      while (session === this.session && !this.isStopped) {
+      while (session === this.session && !this.follow.isStopped) {
         const answer = await this.http.get(
           encodePath(directory),
           { ...query, waitIndex: String(waitIndex) },
@@ -200,9 +156,9 @@ export class EtcdV2Source implements DcsSource {
   }
 
   private lost(session: number, why: string): void {
-    if (session !== this.session || this.isStopped) return;
+    if (session !== this.session || this.follow.isStopped) return;
     this.watches.abort();
-    this.setHealth({ isConnected: false, lastError: `watch lost: ${why}` });
+    this.follow.setHealth({ isConnected: false, lastError: `watch lost: ${why}` });
     void this.resync();
   }
 
@@ -210,29 +166,19 @@ export class EtcdV2Source implements DcsSource {
     const touched = new Set<string>();
     if (PUT_ACTIONS.has(action)) {
       if (!node.dir) {
-        const scope = this.put(this.scopes, node);
+        const scope = this.put(this.follow.scopes, node);
         if (scope !== null) touched.add(scope);
       }
     } else {
       for (const scope of this.remove(node)) touched.add(scope);
     }
-    this.health.revision = Math.max(this.health.revision, node.modifiedIndex);
-    this.health.lastContactAt = Date.now();
-    for (const scope of touched) {
-      const keys = this.scopes.get(scope) as Map<string, RawKey>;
-      if (keys.size === 0 && this.isAll) {
-        this.scopes.delete(scope);
-        this.listener.onScopeGone(scope);
-      } else {
-        this.listener.onScope(scope, [...keys.values()]);
-      }
-    }
+    this.follow.announceEvents(touched, node.modifiedIndex);
   }
 
   /** Stores a leaf under its scope; returns the scope, or null for keys outside the followed layout. */
-  private put(into: Map<string, Map<string, RawKey>>, node: V2Node): string | null {
+  private put(into: ScopeKeys, node: V2Node): string | null {
     const split = splitKey(this.options.namespace, node.key);
-    if (!split || (!this.isAll && !this.options.clusters.includes(split.scope))) return null;
+    if (!split || !this.follow.follows(split.scope)) return null;
     let keys = into.get(split.scope);
     if (!keys) into.set(split.scope, (keys = new Map()));
     keys.set(split.key, toRaw(split.key, node));
@@ -243,7 +189,7 @@ export class EtcdV2Source implements DcsSource {
   private remove(node: V2Node): string[] {
     const touched: string[] = [];
     const removed = node.dir ? `${node.key.replace(/\/$/, '')}/` : node.key;
-    for (const [scope, keys] of this.scopes) {
+    for (const [scope, keys] of this.follow.scopes) {
       const prefix = scopePrefix(this.options.namespace, scope);
       for (const key of [...keys.keys()]) {
         const absolute = prefix + key;
@@ -258,17 +204,12 @@ export class EtcdV2Source implements DcsSource {
 
   /** Liveness: one cheap read per interval (a stable leader key produces no events to notice a dead etcd by). */
   private async check(): Promise<void> {
-    if (this.isStopped || this.isSyncing) return;
-    try {
-      const probe = `${namespacePrefix(this.options.namespace)}_switchyard-liveness`;
-      await this.http.get(encodePath(probe), {});
-      const wasDown = !this.health.isConnected;
-      this.health.lastContactAt = Date.now();
-      if (wasDown) void this.resync();
-    } catch (err) {
-      if (this.health.isConnected) this.options.log.warn({ err: describeError(err) }, 'etcd unreachable');
-      this.setHealth({ isConnected: false, lastError: describeError(err) });
-    }
+    if (this.follow.isStopped || this.isSyncing) return;
+    const probe = `${namespacePrefix(this.options.namespace)}_switchyard-liveness`;
+    await this.follow.checkLiveness(
+      () => this.http.get(encodePath(probe), {}),
+      (err) => err,
+    );
   }
 }
 

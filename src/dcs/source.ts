@@ -4,6 +4,7 @@ import { namespacePrefix, scopePrefix, splitKey, type RawKey } from '../cluster/
 import { describeError } from '../errors.js';
 import { connectEtcd, translateEtcdError, type EtcdConnection } from './connect.js';
 import { EtcdV2Source } from './etcd2.js';
+import { FollowState } from './follow.js';
 
 export interface SourceOptions {
   namespace: string;
@@ -79,118 +80,72 @@ export async function openSource(
  * missed, and a stable leader key produces none to catch up with.
  */
 export class EtcdSource implements DcsSource {
-  private readonly scopes = new Map<string, Map<string, RawKey>>();
+  private readonly follow: FollowState;
   private readonly watchers: Watcher[] = [];
-  private health: SourceHealth = {
-    isConnected: false,
-    lastContactAt: null,
-    lastError: null,
-    revision: 0,
-    resyncs: 0,
-  };
-  private isStopped = false;
   private isSyncing = false;
-  private checkTimer: NodeJS.Timeout | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private attempt = 0;
   private session = 0;
 
   constructor(
     private readonly client: Etcd3,
     private readonly options: SourceOptions,
-    private readonly listener: SourceListener,
-  ) {}
+    listener: SourceListener,
+  ) {
+    this.follow = new FollowState(options, listener, {
+      resync: () => this.resync(),
+      check: () => this.check(),
+    });
+  }
 
   start(): void {
-    void this.resync();
-    this.checkTimer = setInterval(() => void this.check(), this.options.checkIntervalMs);
+    this.follow.start();
   }
 
   async stop(): Promise<void> {
-    this.isStopped = true;
-    clearInterval(this.checkTimer);
-    clearTimeout(this.retryTimer);
+    this.follow.stop();
     await this.dropWatches();
   }
 
   current(): SourceHealth {
-    return { ...this.health };
-  }
-
-  private setHealth(patch: Partial<SourceHealth>): void {
-    const before = this.health;
-    this.health = { ...this.health, ...patch };
-    if (
-      before.isConnected !== this.health.isConnected ||
-      before.lastError !== this.health.lastError ||
-      patch.resyncs !== undefined
-    ) {
-      this.listener.onHealth(this.current());
-    }
+    return this.follow.current();
   }
 
   /** Reads every prefix, replaces the known key sets, then watches from each read's revision + 1. */
   private async resync(): Promise<void> {
-    if (this.isStopped || this.isSyncing) return;
+    if (this.follow.isStopped || this.isSyncing) return;
     this.isSyncing = true;
-    clearTimeout(this.retryTimer);
+    this.follow.cancelResync();
     const session = ++this.session;
     try {
       await this.dropWatches();
-      const seen = new Set<string>();
       const result = await readSnapshot(this.client, this.options.namespace, this.options.clusters);
-      for (const [scope, keys] of result.scopes) {
-        seen.add(scope);
-        this.scopes.set(scope, keys);
-      }
+      this.follow.adopt(result.scopes);
       const reads = result.reads;
-      this.health.revision = Math.max(this.health.revision, ...reads.map((r) => r.revision));
+      const health = this.follow.health;
+      health.revision = Math.max(health.revision, ...reads.map((r) => r.revision));
       for (const prefix of reads) await this.watch(prefix.prefix, prefix.revision + 1, session);
-      for (const scope of [...this.scopes.keys()]) {
-        const keys = this.scopes.get(scope) as Map<string, RawKey>;
-        if (!seen.has(scope) || (this.options.clusters.includes('*') && keys.size === 0)) {
-          this.scopes.delete(scope);
-          this.listener.onScopeGone(scope);
-        } else {
-          this.listener.onScope(scope, [...keys.values()]);
-        }
-      }
+      this.follow.announceRead(result.scopes);
       // Scopes first, health second: the router publishes its first snapshot on "connected".
-      this.attempt = 0;
-      this.setHealth({
-        isConnected: true,
-        lastContactAt: Date.now(),
-        lastError: null,
-        resyncs: this.health.resyncs + 1,
-      });
+      this.follow.resynced();
       this.options.log.debug(
-        { revision: this.health.revision, scopes: this.scopes.size },
+        { revision: this.follow.health.revision, scopes: this.follow.scopes.size },
         'dcs snapshot read',
       );
     } catch (err) {
       const error = translateEtcdError(err, 'reading the cluster keys');
-      this.setHealth({ isConnected: false, lastError: describeError(error) });
-      this.scheduleResync();
+      this.follow.setHealth({ isConnected: false, lastError: describeError(error) });
+      this.follow.scheduleResync();
     } finally {
       this.isSyncing = false;
     }
-  }
-
-  private scheduleResync(): void {
-    if (this.isStopped) return;
-    const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 100, maxMs: 5000 };
-    const delay = Math.min(maxMs, initialMs * 2 ** this.attempt++) * (0.8 + Math.random() * 0.4);
-    clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => void this.resync(), delay);
   }
 
   private async watch(prefix: string, fromRevision: number, session: number): Promise<void> {
     const watcher = await this.client.watch().prefix(prefix).startRevision(String(fromRevision)).create();
     this.watchers.push(watcher);
     const lost = (why: string) => {
-      if (session !== this.session || this.isStopped) return;
+      if (session !== this.session || this.follow.isStopped) return;
       this.options.log.warn({ prefix, reason: why }, 'etcd watch lost; resyncing');
-      this.setHealth({ isConnected: false, lastError: `watch lost: ${why}` });
+      this.follow.setHealth({ isConnected: false, lastError: `watch lost: ${why}` });
       void this.resync();
     };
     watcher.on('data', (res: IWatchResponse) => {
@@ -203,42 +158,26 @@ export class EtcdSource implements DcsSource {
 
   private applyEvents(res: IWatchResponse): void {
     const touched = new Set<string>();
+    const scopes = this.follow.scopes;
     for (const event of res.events) {
       const split = splitKey(this.options.namespace, event.kv.key.toString());
-      if (!split) continue;
-      if (!this.options.clusters.includes('*') && !this.options.clusters.includes(split.scope)) continue;
-      let keys = this.scopes.get(split.scope);
-      if (!keys) this.scopes.set(split.scope, (keys = new Map()));
+      if (!split || !this.follow.follows(split.scope)) continue;
+      let keys = scopes.get(split.scope);
+      if (!keys) scopes.set(split.scope, (keys = new Map()));
       if (event.type === 'Put') keys.set(split.key, toRaw(split.key, event.kv));
       else keys.delete(split.key);
       touched.add(split.scope);
     }
-    this.health.revision = Math.max(this.health.revision, Number(res.header.revision));
-    this.health.lastContactAt = Date.now();
-    for (const scope of touched) {
-      const keys = this.scopes.get(scope) as Map<string, RawKey>;
-      if (keys.size === 0 && this.options.clusters.includes('*')) {
-        this.scopes.delete(scope);
-        this.listener.onScopeGone(scope);
-      } else {
-        this.listener.onScope(scope, [...keys.values()]);
-      }
-    }
+    this.follow.announceEvents(touched, Number(res.header.revision));
   }
 
   /** Liveness: one cheap read per interval for the whole source, not per cluster. */
   private async check(): Promise<void> {
-    if (this.isStopped || this.isSyncing) return;
-    try {
-      await this.client.get(`${namespacePrefix(this.options.namespace)}\u0000switchyard-liveness`).exec();
-      const wasDown = !this.health.isConnected;
-      this.health.lastContactAt = Date.now();
-      if (wasDown) void this.resync();
-    } catch (err) {
-      const error = translateEtcdError(err, 'checking etcd liveness');
-      if (this.health.isConnected) this.options.log.warn({ err: describeError(error) }, 'etcd unreachable');
-      this.setHealth({ isConnected: false, lastError: describeError(error) });
-    }
+    if (this.follow.isStopped || this.isSyncing) return;
+    await this.follow.checkLiveness(
+      () => this.client.get(`${namespacePrefix(this.options.namespace)}\u0000switchyard-liveness`).exec(),
+      (err) => translateEtcdError(err, 'checking etcd liveness'),
+    );
   }
 
   private async dropWatches(): Promise<void> {

@@ -1,4 +1,5 @@
 import type { RouterStatus } from '../router/router.js';
+import type { ClusterStatusRead } from '../router/status.js';
 
 /** Escapes text for HTML element content and attribute values. DCS values are untrusted input. */
 export function escapeHtml(value: unknown): string {
@@ -6,26 +7,6 @@ export function escapeHtml(value: unknown): string {
     /[&<>"']/g,
     (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c,
   );
-}
-
-interface NodeRow {
-  name: string;
-  role: string;
-  state: string;
-  host: string;
-  port: number;
-  lag_bytes: number | null;
-}
-
-interface ClusterRow {
-  leader: string | null;
-  writable: boolean;
-  reason: string | null;
-  writer: string | null;
-  replicas: string[];
-  generation: number;
-  nodes?: NodeRow[];
-  invalid: Array<{ key: string; reason: string }>;
 }
 
 const ms = (v: number | null | undefined) => (v === null || v === undefined ? '—' : `${v} ms`);
@@ -47,7 +28,7 @@ export function renderStatusMain(s: RouterStatus): string {
   const dcs = s.dcs.connected
     ? `etcd connected, revision ${e(s.dcs.revision)}, last contact ${e(s.dcs.seconds_since_contact)} s ago`
     : `<span class="bad">etcd unreachable</span>: ${e(s.dcs.last_error ?? 'no read yet')}`;
-  const clusters = Object.entries(s.clusters as Record<string, ClusterRow>).sort(([a], [b]) =>
+  const clusters = Object.entries(s.clusters as Record<string, ClusterStatusRead>).sort(([a], [b]) =>
     a.localeCompare(b),
   );
   const clusterParts = clusters.map(([scope, c]) => {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Agent, request, errors as undiciErrors } from 'undici';
 import { SwitchyardError, describeError } from '../errors.js';
+import { basicAuthHeader } from '../util/basic-auth.js';
 
 /** Basic auth of Patroni's REST API (`restapi.authentication` / `ctl.authentication`). */
 export interface RestAuth {
@@ -40,6 +41,8 @@ export interface RestTls<T = Buffer> {
   ca?: T | undefined;
   cert?: T | undefined;
   key?: T | undefined;
+  /** Passphrase of an encrypted `key`. */
+  passphrase?: string | undefined;
   /** Verify the server certificate against `ca` (default true; `false` like `ctl.insecure`). */
   verify?: boolean | undefined;
 }
@@ -58,6 +61,8 @@ export interface CallOptions {
   timeoutMs?: number;
   /** Cancels the request; a cancelled request rejects with `SY_ERR_REST_UNREACHABLE`. */
   signal?: AbortSignal;
+  /** This request's basic auth instead of the client's; `null` sends none (a URL not known to be a member). */
+  auth?: RestAuth | null;
 }
 
 export interface RestAnswer {
@@ -116,11 +121,6 @@ export function redactUrl(text: string): string {
   return text.replace(/(\w+:\/\/)[^/@\s]*@/g, '$1');
 }
 
-/** The `Authorization` header value for Patroni's basic auth: built here and nowhere else. */
-export function basicAuthHeader(auth: RestAuth): string {
-  return `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
-}
-
 /**
  * One Patroni REST client for everything that talks to members (ctl, switchover, the agent's peers, the
  * router's probe): undici with one connection pool, basic auth, TLS, a deadline on every request, and
@@ -143,6 +143,7 @@ export class PatroniRest {
         ...(tls.ca ? { ca: tls.ca } : {}),
         ...(tls.cert ? { cert: tls.cert } : {}),
         ...(tls.key ? { key: tls.key } : {}),
+        ...(tls.passphrase !== undefined ? { passphrase: tls.passphrase } : {}),
         rejectUnauthorized: tls.verify !== false,
       },
       keepAliveTimeout: 10_000,
@@ -170,6 +171,7 @@ export class PatroniRest {
           ca: await read('CA', options.tls.ca),
           cert: await read('certificate', options.tls.cert),
           key: await read('key', options.tls.key),
+          passphrase: options.tls.passphrase,
           verify: options.tls.verify,
         }
       : undefined;
@@ -198,7 +200,13 @@ export class PatroniRest {
     options.signal?.addEventListener('abort', onAbort, { once: true });
     if (options.signal?.aborted) deadline.abort();
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (this.authorization) headers['authorization'] = this.authorization;
+    const authorization =
+      options.auth === undefined
+        ? this.authorization
+        : options.auth === null
+          ? undefined
+          : basicAuthHeader(options.auth);
+    if (authorization) headers['authorization'] = authorization;
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     try {
       const res = await request(url, {

@@ -1,6 +1,6 @@
 import pg from 'pg';
-import { request } from 'undici';
 import type { RouterConfig } from '../config/router.js';
+import { PatroniRest } from '../rest/patroni.js';
 import type { RouteLeader } from '../route/view.js';
 
 export type ProbeMethod = 'member' | 'sql' | 'rest';
@@ -57,6 +57,14 @@ export function patroniStatusUrl(api: { host: string; port: number }): string {
   return `http://${api.host.includes(':') ? `[${api.host}]` : api.host}:${api.port}/patroni`;
 }
 
+let rest: PatroniRest | undefined;
+
+/** The probe's REST client (no auth: `GET /patroni` is a read), made on first use. */
+function probeRest(): PatroniRest {
+  rest ??= new PatroniRest({ timeoutMs: 1000 });
+  return rest;
+}
+
 /** Largest `GET /patroni` body read (a real one is well under 2 KiB). */
 const MAX_STATUS_BYTES = 64 * 1024;
 
@@ -72,23 +80,21 @@ export async function probeOnce(
   if (settings.method === 'rest') {
     if (!leader.api) return { isWritable: false, reason: 'leader has no api_url' };
     try {
-      const res = await request(patroniStatusUrl(leader.api), {
-        method: 'GET',
-        headersTimeout: attemptTimeoutMs,
-        bodyTimeout: attemptTimeoutMs,
+      const answer = await probeRest().request(patroniStatusUrl(leader.api), 'GET', '/patroni', {
+        timeoutMs: attemptTimeoutMs,
       });
-      const text = await res.body.text();
-      if (text.length > MAX_STATUS_BYTES)
+      if (answer.body.length > MAX_STATUS_BYTES)
         return { isWritable: false, reason: `GET /patroni: body over ${MAX_STATUS_BYTES} bytes` };
       let body: unknown = null;
       try {
-        body = JSON.parse(text);
+        body = JSON.parse(answer.body);
       } catch {
         body = null;
       }
-      return judgePatroniStatus(res.statusCode, body);
+      return judgePatroniStatus(answer.status, body);
     } catch (err) {
-      return { isWritable: false, reason: `GET /patroni failed: ${(err as Error).message}` };
+      // a RestError: "GET <url> failed: <cause>" or "GET <url>: no answer within <n> ms"
+      return { isWritable: false, reason: (err as Error).message };
     }
   }
   const client = new pg.Client({

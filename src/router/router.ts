@@ -53,10 +53,6 @@ export class Router implements SourceListener {
   };
   private hasSynced = false;
   private readonly probing = new Set<string>();
-  private readonly pendingLeaderChange = new Map<
-    string,
-    { from: string | null; to: string | null; at: number; generation: number }
-  >();
   private failClosedTimer: NodeJS.Timeout | undefined;
   private isFailedClosed = false;
   private lastSentence = 'starting: waiting for the first etcd read';
@@ -104,7 +100,7 @@ export class Router implements SourceListener {
   onScopeGone(scope: string): void {
     this.rejectedScopes.delete(scope);
     if (!this.clusters.delete(scope)) return;
-    this.pendingLeaderChange.delete(scope);
+    this.timeline.forget(scope);
     // With `clusters: ["*"]`, scopes come and go: their series go with them (20,000 churned scopes must
     // not leave 20,000 series behind).
     removeClusterSeries(this.options.metrics, scope);
@@ -202,13 +198,7 @@ export class Router implements SourceListener {
     this.generation += 1;
     if (entry && previousLeader !== nextLeader) {
       this.options.metrics.leaderChanges.inc({ cluster: scope });
-      this.pendingLeaderChange.set(scope, {
-        from: previousLeader,
-        to: nextLeader,
-        at: this.now(),
-        generation: this.generation,
-      });
-      this.timeline.keyChanged(scope, previousLeader, nextLeader, this.now());
+      this.timeline.keyChanged(scope, previousLeader, nextLeader, this.now(), this.generation);
       this.options.log.info(
         { cluster: scope, from: previousLeader, to: nextLeader },
         `leader of ${scope}: ${previousLeader ?? '(none)'} → ${nextLeader ?? '(none)'}`,
@@ -281,15 +271,13 @@ export class Router implements SourceListener {
       this.now(),
       this.runners.map((r) => r.target.name),
     );
-    for (const [scope, change] of this.pendingLeaderChange) {
-      if (snapshot.generation < change.generation) continue;
-      if (!this.runners.every((r) => r.status().appliedGeneration >= change.generation)) continue;
-      this.pendingLeaderChange.delete(scope);
-      const ms = this.now() - change.at;
+    const appliedByAll = Math.min(...this.runners.map((r) => r.status().appliedGeneration));
+    for (const { entry, ms } of this.timeline.routed(appliedByAll, this.now())) {
+      const scope = entry.cluster;
       const writable = snapshot.views.get(scope)?.leader?.isWritable;
       this.options.log.info(
-        { cluster: scope, from: change.from, to: change.to, applyMs: ms, writable },
-        `routed ${scope}: ${change.from ?? '(none)'} → ${change.to ?? '(none)'} applied by every target in ${ms} ms`,
+        { cluster: scope, from: entry.from, to: entry.to, applyMs: ms, writable },
+        `routed ${scope}: ${entry.from ?? '(none)'} → ${entry.to ?? '(none)'} applied by every target in ${ms} ms`,
       );
     }
   }

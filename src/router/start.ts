@@ -4,7 +4,7 @@ import { etcdConnection, type RouterConfig } from '../config/router.js';
 import { openSource, type OpenedSource } from '../dcs/source.js';
 import { createApiServer, listen } from '../http/server.js';
 import { TARGET_FACTORIES, type Target, type TargetCreateContext } from '../targets/index.js';
-import { SwitchyardError } from '../errors.js';
+import { SwitchyardError, describeError } from '../errors.js';
 import { createMetrics, registerTargetMetrics } from './metrics.js';
 import { probeSettingsOf } from './probe.js';
 import { Router } from './router.js';
@@ -36,11 +36,36 @@ export function createTargets(config: RouterConfig, log: Logger): Target[] {
   return targets;
 }
 
+/**
+ * Starts the targets in order. When one fails, every target started so far and the failing one are
+ * closed (a VIP already added is released, helper processes end) before the error is rethrown.
+ */
+export async function startTargets(targets: readonly Target[], log: Logger): Promise<void> {
+  const touched: Target[] = [];
+  try {
+    for (const target of targets) {
+      touched.push(target);
+      await target.start();
+    }
+  } catch (err) {
+    await Promise.all(
+      touched.map((t) =>
+        t
+          .close()
+          .catch((closeErr: unknown) =>
+            log.error({ target: t.name, err: describeError(closeErr) }, 'target close failed'),
+          ),
+      ),
+    );
+    throw err;
+  }
+}
+
 /** Starts source → router → targets and the HTTP API. `stop()` releases every target (VIPs first). */
 export async function startRouter(config: RouterConfig, log: Logger): Promise<RunningRouter> {
   const metrics = createMetrics();
   const targets = createTargets(config, log);
-  for (const target of targets) await target.start();
+  await startTargets(targets, log);
   registerTargetMetrics(metrics, targets);
   const router = new Router(targets, {
     log,

@@ -37,6 +37,15 @@ export interface RouterStatus {
   timeline: TimelineStep[];
 }
 
+/** One cluster in `/status`. */
+export type ClusterStatus = ReturnType<typeof clusterStatus>;
+
+/** The part of a `/status` cluster that `switchyard status` and the status page read (`nodes` optional). */
+export type ClusterStatusRead = Pick<
+  ClusterStatus,
+  'leader' | 'writable' | 'reason' | 'writer' | 'replicas' | 'generation' | 'invalid'
+> & { nodes?: ClusterStatus['nodes'] };
+
 function clusterStatus(c: { state: ClusterState; view: RouteView }, isFailedClosed: boolean) {
   const leader = c.view.leader;
   return {

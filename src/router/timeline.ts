@@ -21,12 +21,21 @@ export interface TimelineEntry {
  */
 export class LeaderTimeline {
   private readonly entries: TimelineEntry[] = [];
+  /**
+   * Per cluster, its newest change until every target applied the snapshot that first carried it
+   * (writable or not): the router's "routed … applied by every target in N ms" line. A newer change
+   * of the same cluster replaces it.
+   */
+  private readonly unrouted = new Map<string, { entry: TimelineEntry; generation: number }>();
 
   constructor(private readonly capacity = 20) {}
 
-  /** The router read a leader key naming a different member (or none). */
-  keyChanged(cluster: string, from: string | null, to: string | null, at: number): void {
-    this.entries.unshift({
+  /**
+   * The router read a leader key naming a different member (or none); `generation` numbers the
+   * snapshot that first carries it (without it the change is never reported by {@link routed}).
+   */
+  keyChanged(cluster: string, from: string | null, to: string | null, at: number, generation?: number): void {
+    const entry: TimelineEntry = {
       cluster,
       from,
       to,
@@ -35,8 +44,29 @@ export class LeaderTimeline {
       generation: null,
       appliedAt: {},
       allAppliedAt: null,
-    });
+    };
+    this.entries.unshift(entry);
     this.entries.length = Math.min(this.entries.length, this.capacity);
+    if (generation !== undefined) this.unrouted.set(cluster, { entry, generation });
+  }
+
+  /** The cluster is gone: its change in flight is not reported. */
+  forget(cluster: string): void {
+    this.unrouted.delete(cluster);
+  }
+
+  /**
+   * Changes whose first snapshot every target has now applied (`appliedByAll`: the lowest generation
+   * applied by every target), each returned once with its duration from the key change to `at`.
+   */
+  routed(appliedByAll: number, at: number): { entry: TimelineEntry; ms: number }[] {
+    const done: { entry: TimelineEntry; ms: number }[] = [];
+    for (const [cluster, { entry, generation }] of this.unrouted) {
+      if (appliedByAll < generation) continue;
+      this.unrouted.delete(cluster);
+      done.push({ entry, ms: at - entry.keyChangedAt });
+    }
+    return done;
   }
 
   /** `leader` of `cluster` counts as writable in the snapshot numbered `generation`. */

@@ -83,6 +83,24 @@ test('GET /patroni returns the parsed document and sends the basic auth header b
   }
 });
 
+test('one request can send other credentials, or none, than the client holds', async () => {
+  const rest = new PatroniRest({ auth: { username: 'admin', password: PASSWORD } });
+  try {
+    await rest.request(api, 'POST', '/failsafe', { body: { name: 'pg1' }, auth: null });
+    assert.equal((seen.at(-1) as Seen).authorization, undefined, 'auth: null sends no header');
+    await rest.request(api, 'POST', '/failsafe', { auth: { username: 'peer', password: 'x' } });
+    assert.equal((seen.at(-1) as Seen).authorization, `Basic ${Buffer.from('peer:x').toString('base64')}`);
+    await rest.request(api, 'GET', '/health');
+    assert.equal(
+      (seen.at(-1) as Seen).authorization,
+      `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}`,
+      'without the option the client credentials are sent',
+    );
+  } finally {
+    await rest.close();
+  }
+});
+
 test('without auth no authorization header is sent', async () => {
   const rest = new PatroniRest();
   try {

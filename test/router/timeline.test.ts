@@ -43,3 +43,26 @@ test('keeps the newest entries only, newest first', () => {
     ['c→a', 'b→c'],
   );
 });
+
+test('a leader change is reported routed once, when every target applied the snapshot that first carried it', () => {
+  const t = new LeaderTimeline();
+  t.keyChanged('app', 'pg1', 'pg2', T0, 7);
+  assert.deepEqual(t.routed(6, T0 + 10), [], 'one target still applies generation 6');
+  const [done, ...rest] = t.routed(7, T0 + 25);
+  assert.equal(rest.length, 0);
+  assert.equal(done?.entry.to, 'pg2');
+  assert.equal(done?.ms, 25);
+  assert.deepEqual(t.routed(8, T0 + 40), [], 'reported once');
+});
+
+test('a newer leader change of the same cluster replaces the one not yet routed; a gone cluster reports none', () => {
+  const t = new LeaderTimeline();
+  t.keyChanged('app', 'pg1', 'pg2', T0, 7);
+  t.keyChanged('app', 'pg2', 'pg3', T0 + 5, 8);
+  t.keyChanged('other', 'a', 'b', T0 + 6, 9);
+  t.forget('other');
+  assert.deepEqual(
+    t.routed(9, T0 + 30).map((r) => [r.entry.to, r.ms]),
+    [['pg3', 25]],
+  );
+});

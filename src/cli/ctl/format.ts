@@ -1,5 +1,5 @@
 import type { ClusterState } from '../../cluster/index.js';
-import { clusterAsJson } from '../../../agent/api/cluster-json.js';
+import { clusterAsJson } from '../../cluster/cluster-json.js';
 
 export type Cell = string | number | null | undefined;
 

@@ -1,9 +1,8 @@
-import { loadAgentConfig } from '../../../agent/config/load.js';
 import { etcdConnection, loadRouterConfig } from '../../config/router.js';
 import type { EtcdConnection } from '../../dcs/connect.js';
 import type { DcsType } from '../../dcs/source.js';
 import { SwitchyardError } from '../../errors.js';
-import { readFileSync } from 'node:fs';
+import { agentCtlSettings } from '../agent.js';
 import { restAuthFrom, type RestAuth, type RestTls } from '../../rest/patroni.js';
 
 /** The global options of `switchyard ctl`, as commander parses them. */
@@ -46,22 +45,14 @@ export async function resolveTarget(o: CtlOptions): Promise<CtlTarget> {
     throw new SwitchyardError('SY_ERR_CONFIG_INVALID', `switchyard ctl: ${usage}`, { exitCode: 2 });
   const flagAuth = restAuthFromFlags(o);
   if (o.config !== undefined) {
-    const { config } = await loadAgentConfig(o.config);
-    const auth = config.restapi.auth;
-    const tls = config.restapi.tls;
+    const agent = await agentCtlSettings(o.config);
     return {
-      tls: tls?.cafile
-        ? {
-            ca: readFileSync(tls.cafile),
-            cert: readFileSync(tls.certfile),
-            key: readFileSync(tls.keyfile ?? tls.certfile),
-          }
-        : undefined,
+      tls: agent.tls,
       type: 'etcd3',
-      conn: { ...config.etcd, requestTimeoutMs: 5000 },
-      namespace: config.namespace,
-      scope: o.scope ?? config.scope,
-      auth: flagAuth ?? (auth ? { username: auth.username, password: auth.password ?? '' } : undefined),
+      conn: { ...agent.etcd, requestTimeoutMs: 5000 },
+      namespace: agent.namespace,
+      scope: o.scope ?? agent.scope,
+      auth: flagAuth ?? agent.auth,
       source: o.config,
     };
   }

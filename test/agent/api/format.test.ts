@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildClusterState, type RawKey } from '../../../src/cluster/index.js';
-import { clusterAsJson } from '../../../agent/api/cluster-json.js';
+import { clusterAsJson } from '../../../src/cluster/cluster-json.js';
 import { statusDocument, type NodeView } from '../../../agent/api/view.js';
 import { healthStatus } from '../../../agent/api/health.js';
 import type { RunningStatus } from '../../../agent/postgres/query.js';

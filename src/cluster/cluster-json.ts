@@ -1,4 +1,4 @@
-import type { ClusterState } from '../../src/cluster/index.js';
+import type { ClusterState } from './state.js';
 
 export interface ClusterMemberJson {
   name: string;
