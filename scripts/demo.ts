@@ -284,7 +284,7 @@ async function liveView(c: AgentCluster, r: RunningRouter, b: PgbouncerInstance)
       if (ev.generation !== undefined) {
         for (const name of targetNames) {
           const t = status.targets[name];
-          if (ev.applied[name] === undefined && t && t.appliedGeneration >= ev.generation)
+          if (ev.applied[name] === undefined && t && t.applied_generation >= ev.generation)
             ev.applied[name] = now;
         }
         if (targetNames.every((n) => ev.applied[n] !== undefined)) break;
@@ -406,7 +406,7 @@ async function liveView(c: AgentCluster, r: RunningRouter, b: PgbouncerInstance)
       `           PgBouncer app → ${pgbRoute('app')}; app_ro → ${pgbRoute('app_ro')}`,
       ...targetNames.map((n) => {
         const t = status.targets[n];
-        return `           ${n.padEnd(9)} applied generation ${t?.appliedGeneration ?? '-'}${t?.lastError ? `, error: ${t.lastError}` : ''}`;
+        return `           ${n.padEnd(9)} applied generation ${t?.applied_generation ?? '-'}${t?.last_error ? `, error: ${t.last_error}` : ''}`;
       }),
       `  clients  ${clients.map((cl) => `${cl.label}: ${cl.ok} ok, ${cl.errors} errors`).join('; ')}`,
       message ? `  ${message}` : '',

@@ -6,10 +6,10 @@ import { fileURLToPath } from 'node:url';
 import {
   DEFAULT_METRICS_PREFIX,
   createMetrics,
-  snakeCase,
   targetCounterHelp,
   targetHeldHelp,
 } from '../src/router/metrics.js';
+import { snakeCase } from '../src/router/snake-case.js';
 import { emptyCounters } from '../src/targets/vip/status.js';
 
 export const METRICS_DOC = fileURLToPath(new URL('../docs/metrics.md', import.meta.url));

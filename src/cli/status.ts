@@ -45,9 +45,9 @@ export function formatStatus(s: RouterStatus): string {
       Object.entries(s.targets).map(([name, t]) => [
         name,
         t.kind,
-        `${t.appliedGeneration}${t.appliedGeneration < s.generation ? ` (behind ${s.generation})` : ''}`,
-        t.lastApplyMs === null ? '-' : `${t.lastApplyMs.toFixed(1)} ms`,
-        t.lastError ?? '',
+        `${t.applied_generation}${t.applied_generation < s.generation ? ` (behind ${s.generation})` : ''}`,
+        t.last_apply_ms === null ? '-' : `${t.last_apply_ms.toFixed(1)} ms`,
+        t.last_error ?? '',
       ]),
     ),
   );

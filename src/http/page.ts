@@ -58,12 +58,12 @@ ${nodes}${invalid}</section>`;
     Object.entries(s.targets).map(([name, t]) => [
       e(name),
       e(t.kind),
-      t.appliedGeneration >= s.generation
-        ? `${e(t.appliedGeneration)}`
-        : `<span class="bad">${e(t.appliedGeneration)} of ${e(s.generation)}</span>`,
-      t.lastApplyMs === null ? '—' : `${t.lastApplyMs.toFixed(1)} ms`,
-      e(t.lastSummary ?? ''),
-      t.lastError ? `<span class="bad">${e(t.lastError)}</span>` : '',
+      t.applied_generation >= s.generation
+        ? `${e(t.applied_generation)}`
+        : `<span class="bad">${e(t.applied_generation)} of ${e(s.generation)}</span>`,
+      t.last_apply_ms === null ? '—' : `${t.last_apply_ms.toFixed(1)} ms`,
+      e(t.last_summary ?? ''),
+      t.last_error ? `<span class="bad">${e(t.last_error)}</span>` : '',
     ]),
     'no targets',
   );

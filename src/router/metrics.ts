@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { CLUSTER_KEYS } from '../cluster/index.js';
 import { packageVersion } from '../paths.js';
 import { configReloads } from './config-watch.js';
+import { snakeCase } from './snake-case.js';
 import type { Target } from '../targets/types.js';
 
 /** `cluster` label of `switchyard_invalid_values_total` for scope names refused as unsafe (never the name). */
@@ -135,10 +136,6 @@ export function removeClusterSeries(metrics: Metrics, cluster: string): void {
   metrics.leaderChanges.remove({ cluster });
   metrics.writable.remove({ cluster });
   for (const key of INVALID_VALUE_KEYS) metrics.invalidValues.remove({ cluster, key });
-}
-
-export function snakeCase(key: string): string {
-  return key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
 }
 
 export function targetCounterHelp(kind: string, key: string): string {

@@ -2,6 +2,7 @@ import { memberLag, type ClusterState } from '../cluster/index.js';
 import type { SourceHealth } from '../dcs/source.js';
 import type { RouteView } from '../route/view.js';
 import type { RunnerStatus } from './runner.js';
+import { snakeKeys } from './snake-case.js';
 import type { TimelineStep } from './timeline.js';
 
 /** What the router knows at one moment, as `buildStatus` needs it. */
@@ -18,6 +19,21 @@ export interface StatusInput {
   timeline: TimelineStep[];
 }
 
+/**
+ * One target in `/status`: the runner's fields plus what the target adds, every key in snake_case
+ * (`snakeKeys` converts the camelCase TypeScript names at this boundary).
+ */
+export interface TargetStatusJson extends Record<string, unknown> {
+  kind: string;
+  applied_generation: number;
+  last_apply_ms: number | null;
+  last_applied_at: number | null;
+  last_summary: string | null;
+  last_error: string | null;
+  consecutive_failures: number;
+}
+
+/** The `/status` document. Every key is snake_case (a test checks it with every target kind present). */
 export interface RouterStatus {
   healthy: boolean;
   reasons: string[];
@@ -32,7 +48,7 @@ export interface RouterStatus {
     failed_closed: boolean;
   };
   clusters: Record<string, unknown>;
-  targets: Record<string, RunnerStatus & Record<string, unknown>>;
+  targets: Record<string, TargetStatusJson>;
   /** The last leader changes, newest first: key change → writable → every target applied. */
   timeline: TimelineStep[];
 }
@@ -111,7 +127,9 @@ export function buildStatus(input: StatusInput): RouterStatus {
     clusters: Object.fromEntries(
       [...input.clusters].map(([scope, c]) => [scope, clusterStatus(c, isFailedClosed)]),
     ),
-    targets: input.targets,
+    targets: Object.fromEntries(
+      Object.entries(input.targets).map(([name, t]) => [name, snakeKeys(t) as TargetStatusJson]),
+    ),
     timeline: input.timeline,
   };
 }

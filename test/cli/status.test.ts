@@ -41,12 +41,12 @@ const status: RouterStatus = {
   targets: {
     haproxy: {
       kind: 'haproxy',
-      appliedGeneration: 11,
-      lastApplyMs: 1.42,
-      lastAppliedAt: 0,
-      lastSummary: null,
-      lastError: 'HAProxy runtime API: connection refused',
-      consecutiveFailures: 2,
+      applied_generation: 11,
+      last_apply_ms: 1.42,
+      last_applied_at: 0,
+      last_summary: null,
+      last_error: 'HAProxy runtime API: connection refused',
+      consecutive_failures: 2,
     },
   },
   timeline: [

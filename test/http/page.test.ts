@@ -50,12 +50,12 @@ const status: RouterStatus = {
   targets: {
     haproxy: {
       kind: 'haproxy',
-      appliedGeneration: 8,
-      lastApplyMs: 1.2,
-      lastAppliedAt: 0,
-      lastSummary: 'routed writes for app to pg2',
-      lastError: null,
-      consecutiveFailures: 0,
+      applied_generation: 8,
+      last_apply_ms: 1.2,
+      last_applied_at: 0,
+      last_summary: 'routed writes for app to pg2',
+      last_error: null,
+      consecutive_failures: 0,
     },
   },
   timeline: [

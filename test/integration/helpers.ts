@@ -61,7 +61,7 @@ export async function waitApplied(api: string, timeoutMs = 5000): Promise<Router
       return (
         status.dcs.connected &&
         status.generation > 0 &&
-        Object.values(status.targets).every((t) => t.appliedGeneration >= status.generation)
+        Object.values(status.targets).every((t) => t.applied_generation >= status.generation)
       );
     },
     {

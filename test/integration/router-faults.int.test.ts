@@ -76,12 +76,12 @@ test('a template error leaves the live file untouched and shows the template lin
   });
   await waitFor(
     async () =>
-      (await routerStatus(api)).targets.haproxy?.lastError !== null &&
-      (await routerStatus(api)).targets.haproxy?.lastError !== undefined,
+      (await routerStatus(api)).targets.haproxy?.last_error !== null &&
+      (await routerStatus(api)).targets.haproxy?.last_error !== undefined,
     { what: 'template error in /status', timeoutMs: 5000 },
   );
   const status = await routerStatus(api);
-  assert.match(status.targets.haproxy!.lastError!, /broken\.hbs: "nonexistent" not defined - line 3:/);
+  assert.match(status.targets.haproxy!.last_error!, /broken\.hbs: "nonexistent" not defined - line 3:/);
   assert.equal(status.healthy, false);
   assert.equal(readFileSync(live, 'utf8'), '# the last good file\n');
   assert.match(group.logTail('tmpl', 200), /failed to apply/);
@@ -96,12 +96,12 @@ test('a failed check leaves the live file untouched and is reported', async () =
     clusters: ['app'],
     targets: haproxyTarget('checked', { check: 'echo "line 3: unknown keyword" >&2; exit 1' }),
   });
-  await waitFor(async () => Boolean((await routerStatus(api)).targets.haproxy?.lastError), {
+  await waitFor(async () => Boolean((await routerStatus(api)).targets.haproxy?.last_error), {
     what: 'check failure in /status',
     timeoutMs: 5000,
   });
   assert.match(
-    (await routerStatus(api)).targets.haproxy!.lastError!,
+    (await routerStatus(api)).targets.haproxy!.last_error!,
     /staged file failed validation; kept the live file.*line 3: unknown keyword/s,
   );
   assert.equal(readFileSync(live, 'utf8'), '# the last good file\n');
@@ -229,14 +229,14 @@ test('a reload that keeps failing is retried, then the previous file is restored
   });
   await waitFor(
     async () =>
-      /HAProxy reload failed 2 times/.test((await routerStatus(api)).targets.haproxy?.lastError ?? ''),
+      /HAProxy reload failed 2 times/.test((await routerStatus(api)).targets.haproxy?.last_error ?? ''),
     {
       what: 'reload failure in /status',
       timeoutMs: 10_000,
     },
   );
   const status = await routerStatus(api);
-  assert.match(status.targets.haproxy!.lastError!, /reload refused.*restored the previous/s);
+  assert.match(status.targets.haproxy!.last_error!, /reload refused.*restored the previous/s);
   assert.ok((status.targets.haproxy as unknown as { rollbacks: number }).rollbacks >= 1);
   // The router keeps retrying with growing backoff; between attempts the previous file is in place.
   await waitFor(() => readFileSync(live, 'utf8') === '# the last good file\n', {

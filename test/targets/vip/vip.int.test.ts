@@ -159,7 +159,7 @@ describe('vip target in network namespaces', { skip: isRoot ? false : 'needs roo
     }
     assert.deepEqual(sampler.doubleHolds(), [], 'no sample with two holders');
     const senders = await Promise.all(
-      names().map(async (n) => (await routerStatus(lab, host(n).ns)).targets.vip?.arpSender),
+      names().map(async (n) => (await routerStatus(lab, host(n).ns)).targets.vip?.arp_sender),
     );
     assert.deepEqual(senders, ['python', 'python', 'arping']);
     assert.ok(sampler.windowSamples() > 100, `sampled ${sampler.windowSamples()} times`);
@@ -315,7 +315,7 @@ describe('vip target in network namespaces', { skip: isRoot ? false : 'needs roo
       await expectHolder(leader, 10);
       const during = await routerStatus(lab, host(leader).ns);
       assert.equal(during.dcs.connected, false);
-      assert.equal(during.targets.vip?.dcsState, 'unreachable-within-ttl');
+      assert.equal(during.targets.vip?.dcs_state, 'unreachable-within-ttl');
       assert.match(
         during.targets.vip?.reason ?? '',
         /^etcd unreachable for [\d.]+ s; keeping the VIP while leadership can still be valid \(ttl 8 s\)$/,
@@ -328,7 +328,7 @@ describe('vip target in network namespaces', { skip: isRoot ? false : 'needs roo
       );
       const after = await routerStatus(lab, host(leader).ns);
       assert.deepEqual(
-        [after.targets.vip?.isHeld, after.targets.vip?.dcsState],
+        [after.targets.vip?.is_held, after.targets.vip?.dcs_state],
         [false, 'unreachable-expired'],
       );
       await sleep(1000);
@@ -370,10 +370,10 @@ describe('vip target in network namespaces', { skip: isRoot ? false : 'needs roo
     );
     const waiting = await routerStatus(lab, host(probing).ns);
     assert.match(
-      waiting.targets.vip?.lastSummary ?? '',
+      waiting.targets.vip?.last_summary ?? '',
       new RegExp(`^waiting to take ${VIP.replace(/\./g, '\\.')}/24: .* answers ARP from ${host(stale).mac}`),
     );
-    assert.ok((waiting.targets.vip?.counters['duplicateConflicts'] ?? 0) >= 1);
+    assert.ok((waiting.targets.vip?.counters['duplicate_conflicts'] ?? 0) >= 1);
     lab.run(host(stale).ns, 'ip', ['addr', 'del', `${VIP}/24`, 'dev', 'eth0']);
     await expectHolder(probing, 3000);
     sampler.resume();

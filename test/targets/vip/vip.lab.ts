@@ -230,10 +230,10 @@ export interface RouterStatusDoc {
   dcs: { connected: boolean; seconds_since_contact: number | null };
   targets: {
     vip?: {
-      isHeld: boolean;
-      arpSender: string;
-      lastSummary: string;
-      dcsState: string | null;
+      is_held: boolean;
+      arp_sender: string;
+      last_summary: string;
+      dcs_state: string | null;
       reason: string | null;
       counters: Record<string, number>;
     };
