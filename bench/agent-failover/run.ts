@@ -12,7 +12,7 @@ import {
   waitFor,
   type EtcdCluster,
 } from '../../test/harness/index.js';
-import { routerStatus, startRouterProcess, waitApplied } from '../../test/integration/helpers.js';
+import { routerStatus, startRouterProcess, waitApplied } from '../../test/harness/router.js';
 import { NodeProbe, RoutedWriter, directOutage, doubleWritable, percentile, routedOutage } from './load.js';
 import { agentSubject, patroniSubject, type Subject } from './subjects.js';
 

@@ -23,8 +23,8 @@ import {
   type HaproxyInstance,
   type PatroniCluster,
 } from '../../test/harness/index.js';
-import { startPgBouncerBed, type PgBouncerBed } from '../../test/targets/pgbouncer-bed.js';
-import { isInFlightError, startLoad, type LoadReport } from '../../test/targets/pgbouncer-load.js';
+import { startPgBouncerBed, type PgBouncerBed } from '../../test/targets/pgbouncer/bed.js';
+import { isInFlightError, startLoad, type LoadReport } from '../../test/targets/pgbouncer/load.js';
 import { runSwitchover } from '../../src/cli/switchover.js';
 import { DirectWriteProbe, type DirectAck } from '../route-convergence/direct.js';
 import { PooledWriters, clientPause } from '../lib/pooled-writers.js';

@@ -10,7 +10,7 @@ import {
   waitFor,
   type HaproxyInstance,
 } from '../../test/harness/index.js';
-import { IdentityNode, waitApplied, whoAnswers } from '../../test/integration/helpers.js';
+import { IdentityNode, waitApplied, whoAnswers } from '../../test/harness/router.js';
 import { BUILD_DIR, startCompiledRouter } from './router.js';
 import { sleep, summarize, type Summary } from '../lib/stats.js';
 import { SyntheticClusters } from './synthetic.js';

@@ -15,7 +15,7 @@ import {
   type HaproxyInstance,
   type PatroniCluster,
 } from '../../test/harness/index.js';
-import { routerStatus, waitApplied } from '../../test/integration/helpers.js';
+import { routerStatus, waitApplied } from '../../test/harness/router.js';
 import { BUILD_DIR, startCompiledRouter } from './router.js';
 import {
   Writer,
@@ -23,8 +23,8 @@ import {
   type Ack,
   type HolderSpan,
   type WriterResult,
-} from '../../test/integration/writer.js';
-import { startPgBouncerBed, type PgBouncerBed } from '../../test/targets/pgbouncer-bed.js';
+} from '../../test/harness/writer.js';
+import { startPgBouncerBed, type PgBouncerBed } from '../../test/targets/pgbouncer/bed.js';
 import { DirectWriteProbe, ServerStatePoller, type DirectAck } from './direct.js';
 import { sampleProc, sleep, summarize, type Summary } from '../lib/stats.js';
 

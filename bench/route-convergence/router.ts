@@ -8,7 +8,7 @@ import {
   waitFor,
   type ManagedProcess,
 } from '../../test/harness/index.js';
-import { ROOT } from '../../test/integration/helpers.js';
+import { ROOT } from '../../test/harness/router.js';
 
 /** Where the bench unpacks the committed source and compiles it (no tsx loader, as `npx switchyard` runs). */
 const SOURCE_DIR = `${ROOT}.tmp/route-bench-src`;

@@ -11,7 +11,7 @@ import {
   waitFor,
   type HaproxyInstance,
 } from '../../test/harness/index.js';
-import { routerStatus, waitApplied } from '../../test/integration/helpers.js';
+import { routerStatus, waitApplied } from '../../test/harness/router.js';
 import { BUILD_DIR, startCompiledRouter } from './router.js';
 import { parseServersState } from '../../src/targets/haproxy/runtime.js';
 import { cpuPercent, sampleProc, schedDelta, sleep, summarize, type Summary } from '../lib/stats.js';

@@ -33,7 +33,7 @@ import {
   type HaproxyInstance,
   type PatroniCluster,
 } from '../../test/harness/index.js';
-import { ROOT, waitApplied } from '../../test/integration/helpers.js';
+import { ROOT, waitApplied } from '../../test/harness/router.js';
 import { DirectWriteProbe, type DirectAck } from '../route-convergence/direct.js';
 import { buildRouter, startCompiledRouter } from '../route-convergence/router.js';
 import {

@@ -26,7 +26,7 @@ import { sleep } from '../../test/harness/wait.js';
 import { HoldSampler, PatroniMember, arpEntry, clientNeighbour } from '../../test/targets/vip/vip.lab.js';
 import { percentile } from '../lib/stats.js';
 import { buildRouter } from '../route-convergence/router.js';
-import { ROOT } from '../../test/integration/helpers.js';
+import { ROOT } from '../../test/harness/router.js';
 
 const { values } = parseArgs({
   options: {

@@ -11,7 +11,7 @@ import {
   type EtcdCluster,
   type HaproxyInstance,
 } from '../harness/index.js';
-import { routerStatus, startRouterProcess, waitApplied } from '../integration/helpers.js';
+import { routerStatus, startRouterProcess, waitApplied } from '../harness/router.js';
 import { SUPERUSER, startAgentCluster, type AgentCluster } from './helpers.js';
 
 // The Switchyard router follows an agent cluster exactly as it follows a Patroni one.

@@ -12,7 +12,7 @@ import {
   waitFor,
   type EtcdCluster,
 } from '../harness/index.js';
-import { ROOT } from '../integration/helpers.js';
+import { ROOT } from '../harness/router.js';
 
 let etcd: EtcdCluster;
 let group: ProcessGroup;

@@ -14,8 +14,8 @@ import {
   type HaproxyInstance,
   type PatroniCluster,
 } from '../harness/index.js';
-import { routerStatus, startRouterProcess, waitApplied } from '../integration/helpers.js';
-import { Writer, acksFromNonHolders, type HolderSpan } from '../integration/writer.js';
+import { routerStatus, startRouterProcess, waitApplied } from '../harness/router.js';
+import { Writer, acksFromNonHolders, type HolderSpan } from '../harness/writer.js';
 
 // A real Patroni 3.0.2 cluster whose YAML has an `etcd:` section (etcd's v2 API, python-etcd), behind a
 // real HAProxy managed by a router process with `dcs.type: etcd`. A client writes every 10 ms through

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ProcessGroup, startEtcd, waitFor, type EtcdCluster } from '../harness/index.js';
-import { routerStatus, startRouterProcess } from '../integration/helpers.js';
+import { routerStatus, startRouterProcess } from '../harness/router.js';
 
 const exec = promisify(execFile);
 let etcd: EtcdCluster;

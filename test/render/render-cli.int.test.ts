@@ -3,7 +3,7 @@ import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { stringify } from 'yaml';
 import { ProcessGroup, freePorts, run, startEtcd, type EtcdCluster } from '../harness/index.js';
-import { PatroniKeys, ROOT, memberValue } from '../integration/helpers.js';
+import { PatroniKeys, ROOT, memberValue } from '../harness/router.js';
 
 // `switchyard render` is what config management runs on every host, the leader's included: it must
 // write files and exit, never act on the host (issue 12: a dry run used to drop the VIP every 2 s).

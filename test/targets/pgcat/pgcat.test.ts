@@ -8,7 +8,7 @@ import { parse } from 'smol-toml';
 import { PgcatTarget, resolvePgcatOptions } from '../../../src/targets/pgcat/index.js';
 import { PgcatConfigSchema } from '../../../src/targets/pgcat/config.js';
 import { checkPgcatToml, tomlString } from '../../../src/targets/pgcat/render.js';
-import { snapshot, testContext, view } from '../pgbouncer-fixtures.js';
+import { snapshot, testContext, view } from '../pgbouncer/fixtures.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed TOML, asserted field by field
 type Doc = any;

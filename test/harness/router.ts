@@ -6,7 +6,7 @@ import { ConstantBackoff, handleAll, noop, retry } from 'cockatiel';
 import { Etcd3, type Lease } from 'etcd3';
 import { stringify } from 'yaml';
 import type { RouterStatus } from '../../src/router/router.js';
-import { ProcessGroup, freePort, httpRequest, waitFor, type ManagedProcess } from '../harness/index.js';
+import { ProcessGroup, freePort, httpRequest, waitFor, type ManagedProcess } from './index.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 

@@ -3,10 +3,10 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { after, before, test } from 'node:test';
-import { sleep, sqlQuery, startPostgres, waitFor, type PostgresServer } from '../harness/index.js';
-import { markerPath } from '../../src/targets/pgbouncer/marker.js';
-import { startPgBouncerBed, type PgBouncerBed } from './pgbouncer-bed.js';
-import { snapshot, view } from './pgbouncer-fixtures.js';
+import { sleep, sqlQuery, startPostgres, waitFor, type PostgresServer } from '../../harness/index.js';
+import { markerPath } from '../../../src/targets/pgbouncer/marker.js';
+import { startPgBouncerBed, type PgBouncerBed } from './bed.js';
+import { snapshot, view } from './fixtures.js';
 
 // Start-up of the PgBouncer target against a real PgBouncer 1.18 and PostgreSQL 15: a router that
 // starts while etcd is unreachable, and a PgBouncer that starts only once the router wrote its routes.

@@ -3,13 +3,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
-import { PgBouncerTarget } from '../../src/targets/pgbouncer/index.js';
-import { PgBouncerConfigSchema } from '../../src/targets/pgbouncer/config.js';
-import { parseConnString, parseIni } from '../../src/targets/pgbouncer/ini.js';
-import { resolvePgBouncerOptions } from '../../src/targets/pgbouncer/options.js';
-import { markerPath } from '../../src/targets/pgbouncer/marker.js';
-import type { Hold, HoldEnd, ProbeResult } from '../../src/targets/pgbouncer/liveness.js';
-import { FakePgBouncer, snapshot, testContext, view } from './pgbouncer-fixtures.js';
+import { PgBouncerTarget } from '../../../src/targets/pgbouncer/index.js';
+import { PgBouncerConfigSchema } from '../../../src/targets/pgbouncer/config.js';
+import { parseConnString, parseIni } from '../../../src/targets/pgbouncer/ini.js';
+import { resolvePgBouncerOptions } from '../../../src/targets/pgbouncer/options.js';
+import { markerPath } from '../../../src/targets/pgbouncer/marker.js';
+import type { Hold, HoldEnd, ProbeResult } from '../../../src/targets/pgbouncer/liveness.js';
+import { FakePgBouncer, snapshot, testContext, view } from './fixtures.js';
 
 let dir: string;
 let clock: number;
@@ -373,7 +373,7 @@ test('full mode writes the whole pgbouncer.ini with the [pgbouncer] settings, 06
 });
 
 test('switchyard render writes the routing file from a snapshot alone (0600 with a password), never touching PgBouncer', async () => {
-  const { renderTargets } = await import('../../src/cli/render.js');
+  const { renderTargets } = await import('../../../src/cli/render.js');
   const { target, fake, output } = setup({
     databases: { app: { cluster: 'demo', user: 'app', password: 'pw' } },
   });

@@ -13,7 +13,7 @@ import {
   waitFor,
   type EtcdCluster,
   type HaproxyInstance,
-} from '../harness/index.js';
+} from '../../harness/index.js';
 import {
   IdentityNode,
   PatroniKeys,
@@ -23,7 +23,7 @@ import {
   startRouterProcess,
   waitApplied,
   whoAnswers,
-} from './helpers.js';
+} from '../../harness/router.js';
 
 // Router process + real etcd + real HAProxy (runtime API, state file, master-worker reload), with nodes
 // that answer their name: routing is asserted by where connections land.

@@ -2,10 +2,10 @@ import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { freePort, postgresUser, startPgbouncer, type PgbouncerInstance } from '../harness/index.js';
-import { PgBouncerTarget } from '../../src/targets/pgbouncer/index.js';
-import { PgBouncerConfigSchema } from '../../src/targets/pgbouncer/config.js';
-import { resolvePgBouncerOptions } from '../../src/targets/pgbouncer/options.js';
+import { freePort, postgresUser, startPgbouncer, type PgbouncerInstance } from '../../harness/index.js';
+import { PgBouncerTarget } from '../../../src/targets/pgbouncer/index.js';
+import { PgBouncerConfigSchema } from '../../../src/targets/pgbouncer/config.js';
+import { resolvePgBouncerOptions } from '../../../src/targets/pgbouncer/options.js';
 
 /** A real PgBouncer 1.18 whose pgbouncer.ini `%include`s the routing file a target writes. */
 export interface PgBouncerBed {

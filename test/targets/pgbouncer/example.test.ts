@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
-import { routerConfigSchema } from '../../src/config/router.js';
-import { parseConnString, parseIni } from '../../src/targets/pgbouncer/ini.js';
-import { checkPgcatToml } from '../../src/targets/pgcat/render.js';
+import { routerConfigSchema } from '../../../src/config/router.js';
+import { parseConnString, parseIni } from '../../../src/targets/pgbouncer/ini.js';
+import { checkPgcatToml } from '../../../src/targets/pgcat/render.js';
 
-const dir = new URL('../../examples/pooler-chain/', import.meta.url);
+const dir = new URL('../../../examples/pooler-chain/', import.meta.url);
 const read = (name: string) => readFileSync(new URL(name, dir), 'utf8');
 
 test('examples/pooler-chain/router.yml is a valid router config', () => {

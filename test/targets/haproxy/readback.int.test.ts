@@ -13,7 +13,7 @@ import {
   waitFor,
   type EtcdCluster,
   type HaproxyInstance,
-} from '../harness/index.js';
+} from '../../harness/index.js';
 import {
   IdentityNode,
   PatroniKeys,
@@ -22,7 +22,7 @@ import {
   routerStatus,
   startRouterProcess,
   whoAnswers,
-} from './helpers.js';
+} from '../../harness/router.js';
 
 // The applied state is read from HAProxy (`show servers state`), never assumed from the file: a router
 // that restarts between writing the file and reloading, or whose reload silently did nothing, must

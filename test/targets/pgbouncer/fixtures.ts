@@ -1,7 +1,7 @@
 import pino from 'pino';
-import type { RouteView } from '../../src/route/view.js';
-import type { RouteSnapshot, TargetContext } from '../../src/targets/types.js';
-import type { LiveDatabase, PauseOutcome, PgBouncerAdmin } from '../../src/targets/pgbouncer/control.js';
+import type { RouteView } from '../../../src/route/view.js';
+import type { RouteSnapshot, TargetContext } from '../../../src/targets/types.js';
+import type { LiveDatabase, PauseOutcome, PgBouncerAdmin } from '../../../src/targets/pgbouncer/control.js';
 
 /** A RouteView for tests: leader `leader` (or none) and replicas, ports from a table. */
 export function view(

@@ -9,7 +9,7 @@ import {
   waitFor,
   type EtcdCluster,
 } from '../harness/index.js';
-import { PatroniKeys, memberValue, routerStatus, startRouterProcess } from './helpers.js';
+import { PatroniKeys, memberValue, routerStatus, startRouterProcess } from '../harness/router.js';
 
 // Faults and bad input around the router, with real etcd (plain, TLS with client certificates, auth)
 // and the HAProxy target writing files only (no HAProxy process needed to observe them).

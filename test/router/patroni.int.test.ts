@@ -14,8 +14,8 @@ import {
   type HaproxyInstance,
   type PatroniCluster,
 } from '../harness/index.js';
-import { routerStatus, startRouterProcess, waitApplied } from './helpers.js';
-import { Writer, acksFromNonHolders, type HolderSpan } from './writer.js';
+import { routerStatus, startRouterProcess, waitApplied } from '../harness/router.js';
+import { Writer, acksFromNonHolders, type HolderSpan } from '../harness/writer.js';
 
 // A real 3-node Patroni 3.0.2 cluster (ttl 10, loop_wait 2, retry_timeout 4) behind a real HAProxy
 // managed by a router process. A client writes every 10 ms through the primary listener; every

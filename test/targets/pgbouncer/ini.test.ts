@@ -5,8 +5,8 @@ import {
   checkRenderedIni,
   parseConnString,
   parseIni,
-} from '../../src/targets/pgbouncer/ini.js';
-import { PgBouncerConfigSchema } from '../../src/targets/pgbouncer/config.js';
+} from '../../../src/targets/pgbouncer/ini.js';
+import { PgBouncerConfigSchema } from '../../../src/targets/pgbouncer/config.js';
 
 const base = (name: string, params: Array<[string, string]>) => ({ name, params });
 

@@ -17,14 +17,14 @@ import {
   type EtcdCluster,
   type PatroniCluster,
   type PostgresServer,
-} from '../harness/index.js';
-import { runSwitchover, type SwitchoverOptions } from '../../src/cli/switchover.js';
-import { PgBouncerControl } from '../../src/targets/pgbouncer/control.js';
-import { holdPostgres, type HoldEnd } from '../../src/targets/pgbouncer/liveness.js';
-import { STACK } from '../harness/stack.js';
-import { startPgBouncerBed, type PgBouncerBed } from './pgbouncer-bed.js';
-import { isInFlightError, startLoad } from './pgbouncer-load.js';
-import { snapshot, view } from './pgbouncer-fixtures.js';
+} from '../../harness/index.js';
+import { runSwitchover, type SwitchoverOptions } from '../../../src/cli/switchover.js';
+import { PgBouncerControl } from '../../../src/targets/pgbouncer/control.js';
+import { holdPostgres, type HoldEnd } from '../../../src/targets/pgbouncer/liveness.js';
+import { STACK } from '../../harness/stack.js';
+import { startPgBouncerBed, type PgBouncerBed } from './bed.js';
+import { isInFlightError, startLoad } from './load.js';
+import { snapshot, view } from './fixtures.js';
 
 describe('PgBouncer target against a real PgBouncer 1.18 and two PostgreSQL servers', () => {
   let a: PostgresServer;
@@ -182,7 +182,7 @@ describe('PgBouncer target against a real PgBouncer 1.18 and two PostgreSQL serv
       });
       assert.equal(statSync(bed.routesPath).mode & 0o777, 0o600);
       // trixie stack: PgBouncer runs as the root's own postgres user, whose uid is not the host's
-      const pg = (await import('../harness/index.js')).postgresUser();
+      const pg = (await import('../../harness/index.js')).postgresUser();
       const owner = STACK === 'trixie' ? `${pg.uid}:${pg.gid}` : 'postgres';
       const owned = bed.target({ databases, owner });
       try {
@@ -190,7 +190,7 @@ describe('PgBouncer target against a real PgBouncer 1.18 and two PostgreSQL serv
         assert.match(r.summary, /repointed app to pgb/);
         assert.equal(
           statSync(bed.routesPath).uid,
-          Number((await import('../harness/index.js')).postgresUser().uid),
+          Number((await import('../../harness/index.js')).postgresUser().uid),
         );
         assert.equal(await port(), b.port);
         const secure = await sqlQuery(

@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
-import { buildClusterState } from '../../src/cluster/index.js';
-import { silentLogger } from '../../src/log.js';
-import { computeView, type RouteView } from '../../src/route/view.js';
-import { HaproxyConfigSchema } from '../../src/targets/haproxy/config.js';
-import { HaproxyTarget } from '../../src/targets/haproxy/index.js';
-import { parseServersState, runtimeCommand } from '../../src/targets/haproxy/runtime.js';
-import { IdentityNode } from '../integration/helpers.js';
-import { member4x, raw } from '../fixtures.js';
-import { freePorts, startHaproxy, type HaproxyInstance } from '../harness/index.js';
+import { buildClusterState } from '../../../src/cluster/index.js';
+import { silentLogger } from '../../../src/log.js';
+import { computeView, type RouteView } from '../../../src/route/view.js';
+import { HaproxyConfigSchema } from '../../../src/targets/haproxy/config.js';
+import { HaproxyTarget } from '../../../src/targets/haproxy/index.js';
+import { parseServersState, runtimeCommand } from '../../../src/targets/haproxy/runtime.js';
+import { IdentityNode } from '../../harness/router.js';
+import { member4x, raw } from '../../fixtures.js';
+import { freePorts, startHaproxy, type HaproxyInstance } from '../../harness/index.js';
 
 // Remote mode: no file, no reload; the router drives a real HAProxy 2.6 only through a TCP stats socket
 // (`stats socket ipv4@…:port level admin`), as it would an HAProxy on an OpenWrt box. Loopback here;
