@@ -133,7 +133,8 @@ async function oneStart(
         const targets = Object.values(s.targets);
         return (
           s.generation > 0 &&
-          s.clusters['app']?.writer === 'pg1' &&
+          s.clusters['app']?.leader === 'pg1' &&
+          Boolean(s.clusters['app']?.writer) &&
           targets.length > 0 &&
           targets.every((t) => t.appliedGeneration >= s.generation)
         );
