@@ -3,7 +3,7 @@
 // the candidate are compiled from git (no tsx loader, as `npx switchyard route` runs) and started in
 // turn, N times each, against the same etcd, HAProxy and members.
 //   node --import tsx bench/startup/run.ts [--starts 5] [--steady-s 30] [--baseline <rev>] [--candidate HEAD]
-//        [--dcs etcd3|etcd] [--out bench/results/startup-<date>.json]
+//        [--dcs etcd3|etcd] [--candidate-node-args "--max-semi-space-size=2"] [--out bench/results/startup-<date>.json]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -42,6 +42,8 @@ const STEADY_MS = Number(arg('steady-s', '30')) * 1000;
 const DCS = arg('dcs', 'etcd3');
 const BASELINE = arg('baseline', 'main');
 const CANDIDATE = arg('candidate', 'HEAD');
+/** Extra node flags for the candidate only, e.g. "--max-semi-space-size=2" (what bin/switchyard.js passes). */
+const CANDIDATE_NODE_ARGS = arg('candidate-node-args', '').split(' ').filter(Boolean);
 const OUT = arg('out', `bench/results/startup-${new Date().toISOString().slice(0, 10)}-${DCS}.json`);
 if (!Number.isInteger(STARTS) || STARTS < 1 || STARTS > 50) throw new Error('--starts: 1..50');
 if (!Number.isFinite(STEADY_MS) || STEADY_MS < 0 || STEADY_MS > 600_000)
@@ -99,7 +101,7 @@ async function writeKeys(etcd: EtcdCluster, nodes: IdentityNode[]): Promise<() =
 
 /** Reads one unlabelled gauge from a Prometheus text body, in MB (NaN when absent). */
 function gaugeMb(metrics: string, name: string): number {
-  const m = new RegExp(`^${name} ([0-9.e+]+)$`, 'm').exec(metrics);
+  const m = new RegExp(`^(?:switchyard_)?${name} ([0-9.e+]+)$`, 'm').exec(metrics);
   return m ? Number(m[1]) / 1048576 : NaN;
 }
 
@@ -116,7 +118,7 @@ async function oneStart(
   const proc = group.spawn({
     name,
     command: process.execPath,
-    args: [`${buildDir}/src/cli/run.js`, 'route', '--config', configPath],
+    args: [...nodeArgs, `${buildDir}/src/cli/run.js`, 'route', '--config', configPath],
     cwd: ROOT,
   });
   let startupMs = NaN;
@@ -209,7 +211,13 @@ async function main(): Promise<void> {
     writeFileSync(`${dir}/haproxy.pid`, String(haproxy.pid));
     for (let i = 0; i < STARTS; i++)
       for (const b of i % 2 === 0 ? builds : [...builds].reverse()) {
-        const s = await oneStart(b.buildDir, group, config, `${b.label}-${i + 1}`);
+        const s = await oneStart(
+          b.buildDir,
+          group,
+          config,
+          `${b.label}-${i + 1}`,
+          b.label === 'candidate' ? CANDIDATE_NODE_ARGS : [],
+        );
         samples[b.label]?.push(s);
         log(
           `${b.label} ${i + 1}/${STARTS}: start→route ${s.startupMs.toFixed(0)} ms, RSS ${s.rssMb.toFixed(1)} MB ` +
@@ -266,7 +274,7 @@ async function main(): Promise<void> {
   mkdirSync(dirname(OUT), { recursive: true });
   writeFileSync(
     OUT,
-    `${JSON.stringify({ bench: 'startup', dcs: DCS, machine, loadavgAtEnd: end, builds, samples, summaries }, null, 2)}\n`,
+    `${JSON.stringify({ bench: 'startup', dcs: DCS, candidateNodeArgs: CANDIDATE_NODE_ARGS, machine, loadavgAtEnd: end, builds, samples, summaries }, null, 2)}\n`,
   );
   log(`wrote ${OUT}`);
 }

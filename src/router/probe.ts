@@ -1,7 +1,11 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { lazyModule } from '../util/lazy.js';
 import { request } from 'undici';
 import type { RouterConfig } from '../config/router.js';
 import type { RouteLeader } from '../route/view.js';
+
+/** pg is loaded by the first SQL probe only (the default probe is REST). */
+const loadPg = lazyModule<typeof pg>('pg');
 
 export type ProbeMethod = 'member' | 'sql' | 'rest';
 
@@ -91,7 +95,7 @@ export async function probeOnce(
       return { isWritable: false, reason: `GET /patroni failed: ${(err as Error).message}` };
     }
   }
-  const client = new pg.Client({
+  const client = new (loadPg().Client)({
     host: leader.host,
     port: leader.port,
     user: settings.user,
