@@ -110,6 +110,7 @@ async function oneStart(
   group: ProcessGroup,
   config: object,
   name: string,
+  nodeArgs: readonly string[],
 ): Promise<Sample> {
   const port = await freePort();
   const api = `127.0.0.1:${port}`;
