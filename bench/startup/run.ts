@@ -150,6 +150,7 @@ async function oneStart(
       },
     );
     startupMs = performance.now() - t0;
+    if (process.argv.includes('--show-log')) log(`${name} log:\n${group.logTail(name, 20)}`);
     await sleep(STEADY_MS);
     const rssMb = sampleProc(proc.pid).rssKb / 1024;
     const metrics = (await httpRequest(`http://${api}/metrics`)).body;
