@@ -42,7 +42,7 @@ const STEADY_MS = Number(arg('steady-s', '30')) * 1000;
 const DCS = arg('dcs', 'etcd3');
 const BASELINE = arg('baseline', 'main');
 const CANDIDATE = arg('candidate', 'HEAD');
-/** Extra node flags for the candidate only, e.g. "--max-semi-space-size=2" (what bin/switchyard.js passes). */
+/** Node flags for a third variant: the candidate build started with them (e.g. "--max-semi-space-size=1"). */
 const CANDIDATE_NODE_ARGS = arg('candidate-node-args', '').split(' ').filter(Boolean);
 const OUT = arg('out', `bench/results/startup-${new Date().toISOString().slice(0, 10)}-${DCS}.json`);
 if (!Number.isInteger(STARTS) || STARTS < 1 || STARTS > 50) throw new Error('--starts: 1..50');
@@ -169,21 +169,28 @@ async function oneStart(
 async function main(): Promise<void> {
   const machine = machineInfo();
   log(`machine: ${machine.cores} cores, load ${machine.loadavg}`);
-  const builds: Array<{ label: string; commit: string; buildDir: string }> = [];
+  const builds: Array<{ label: string; commit: string; buildDir: string; nodeArgs: string[] }> = [];
   for (const [label, rev] of [
     ['baseline', BASELINE],
     ['candidate', CANDIDATE],
   ] as const) {
     log(`compiling ${label} (${rev})`);
     const b = await buildRouter(`${ROOT}.tmp/startup-bench-${label}`, rev);
-    builds.push({ label, commit: b.commit, buildDir: b.buildDir });
+    builds.push({ label, commit: b.commit, buildDir: b.buildDir, nodeArgs: [] });
   }
+  const candidate = builds[1] as (typeof builds)[number];
+  if (CANDIDATE_NODE_ARGS.length > 0)
+    builds.push({
+      ...candidate,
+      label: `candidate ${CANDIDATE_NODE_ARGS.join(' ')}`,
+      nodeArgs: CANDIDATE_NODE_ARGS,
+    });
   const group = ProcessGroup.create('startup-bench');
   const etcd = await startEtcd(DCS === 'etcd' ? { enableV2: true } : {});
   const nodes: IdentityNode[] = [];
   let haproxy: HaproxyInstance | undefined;
   let closeKeys: () => Promise<void> = async () => undefined;
-  const samples: Record<string, Sample[]> = { baseline: [], candidate: [] };
+  const samples: Record<string, Sample[]> = Object.fromEntries(builds.map((b) => [b.label, []]));
   try {
     for (const name of ['pg1', 'pg2']) nodes.push(await new IdentityNode(name, () => name === 'pg1').start());
     closeKeys = await writeKeys(etcd, nodes);
@@ -217,8 +224,8 @@ async function main(): Promise<void> {
           b.buildDir,
           group,
           config,
-          `${b.label}-${i + 1}`,
-          b.label === 'candidate' ? CANDIDATE_NODE_ARGS : [],
+          `${b.label.replace(/[^a-z0-9]+/gi, '-')}-${i + 1}`,
+          b.nodeArgs,
         );
         samples[b.label]?.push(s);
         log(
