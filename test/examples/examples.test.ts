@@ -122,42 +122,7 @@ function patroniValidate(text: string, name: string): void {
   assert.equal(result.status, 0, `patroni --validate-config ${name}: ${result.stdout}${result.stderr}`);
 }
 
-// --- edge router (OpenWrt) -------------------------------------------------------------------------
-
-test('edge-router-openwrt: router.yml is valid and renders /etc/haproxy.cfg that haproxy -c accepts', async () => {
-  const config = routerConfig(read('edge-router-openwrt', 'router.yml'), path('edge-router-openwrt', 'router.yml'));
-  const haproxy = section<HaproxyConfig>(config, 'haproxy');
-  assert.equal(haproxy.output, '/etc/haproxy.cfg');
-  assert.equal(haproxy.reload, '/etc/init.d/haproxy reload');
-  assert.ok(haproxy.runtime_api, 'a stats socket for the runtime API');
-  const text = await renderHaproxy(config, snapshot(view('app', patroni302Keys(), config)), 'openwrt');
-  assert.match(text, /stats socket \/var\/run\/haproxy\.sock mode 600 level admin/);
-  assert.match(text, /listen app_primary\n {4}bind 192\.168\.1\.1:5432\n/);
-  assert.match(text, /server node3 127\.0\.0\.1:24013 check port 24023\n/, 'the leader is the regular server');
-});
-
-test('edge-router-openwrt: the procd init script parses and starts the router with the documented config', () => {
-  const script = path('edge-router-openwrt', 'switchyard.init');
-  execFileSync('sh', ['-n', script]);
-  const text = readFileSync(script, 'utf8');
-  assert.match(text, /^#!\/bin\/sh \/etc\/rc\.common\n/);
-  assert.match(text, /^USE_PROCD=1$/m);
-  // Run start_service with procd's helpers stubbed: each call prints its arguments.
-  const stubs = [
-    'procd_open_instance() { echo "open $*"; }',
-    'procd_close_instance() { echo close; }',
-    'procd_set_param() { echo "param $*"; }',
-  ].join('\n');
-  const out = execFileSync('sh', ['-c', `${stubs}\n. "$1"\nstart_service`, 'sh', script], { encoding: 'utf8' });
-  assert.match(
-    out,
-    /^param command \/usr\/bin\/node \/opt\/switchyard\/bin\/switchyard\.js route --config \/etc\/switchyard\/router\.yml$/m,
-  );
-  assert.match(out, /^param respawn /m);
-  assert.match(out, /^param reload_signal HUP$/m);
-  assert.match(out, /^param file \/etc\/switchyard\/router\.yml$/m);
-  assert.match(out, /^close$/m);
-});
+// --- edge router (OpenWrt): test/examples/openwrt.test.ts ---------------------------------------
 
 // --- pooler chain ----------------------------------------------------------------------------------
 
