@@ -2,7 +2,7 @@
 // they render from a recorded cluster pass `haproxy -c` / load in a real PgBouncer / pass pgcat's rules,
 // init scripts and units say what the READMEs say, and agent/Patroni configs load.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,6 @@ import { computeView, writer, type RouteView } from '../../src/route/view.js';
 import { createTargets } from '../../src/router/start.js';
 import type { RouteSnapshot } from '../../src/targets/index.js';
 import { isRenderable } from '../../src/targets/types.js';
-import type { HaproxyConfig } from '../../src/targets/haproxy/config.js';
 import type { PgBouncerConfig } from '../../src/targets/pgbouncer/config.js';
 import type { PgcatConfig } from '../../src/targets/pgcat/config.js';
 import type { VipConfig } from '../../src/targets/vip/config.js';
