@@ -2,7 +2,7 @@
 // API) following one Patroni-layout cluster in a real etcd (v3, or v2 with --dcs etcd). The baseline and
 // the candidate are compiled from git (no tsx loader, as `npx switchyard route` runs) and started in
 // turn, N times each, against the same etcd, HAProxy and members.
-//   node --import tsx bench/startup/run.ts [--starts 5] [--steady-s 30] [--baseline <rev>] [--candidate HEAD]
+//   node --import tsx bench/startup/run.ts [--starts 5] [--steady-s 30] [--baseline <rev> (default: merge-base of HEAD and main)] [--candidate HEAD]
 //        [--dcs etcd3|etcd] [--candidate-node-args "--max-semi-space-size=2"] [--out bench/results/startup-<date>.json]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -40,7 +40,8 @@ function arg(name: string, fallback: string): string {
 const STARTS = Number(arg('starts', '5'));
 const STEADY_MS = Number(arg('steady-s', '30')) * 1000;
 const DCS = arg('dcs', 'etcd3');
-const BASELINE = arg('baseline', 'main');
+/** Default: where this branch left main (the code before its changes). */
+const BASELINE = arg('baseline', 'merge-base');
 const CANDIDATE = arg('candidate', 'HEAD');
 /** Node flags for a third variant: the candidate build started with them (e.g. "--max-semi-space-size=1"). */
 const CANDIDATE_NODE_ARGS = arg('candidate-node-args', '').split(' ').filter(Boolean);
@@ -175,7 +176,11 @@ async function main(): Promise<void> {
     ['candidate', CANDIDATE],
   ] as const) {
     log(`compiling ${label} (${rev})`);
-    const b = await buildRouter(`${ROOT}.tmp/startup-bench-${label}`, rev);
+    const revision =
+      rev === 'merge-base'
+        ? (await run('git', ['merge-base', 'HEAD', 'main'], { cwd: ROOT })).stdout.trim()
+        : rev;
+    const b = await buildRouter(`${ROOT}.tmp/startup-bench-${label}`, revision);
     builds.push({ label, commit: b.commit, buildDir: b.buildDir, nodeArgs: [] });
   }
   const candidate = builds[1] as (typeof builds)[number];
