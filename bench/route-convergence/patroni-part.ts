@@ -263,7 +263,7 @@ export async function runPatroniPart(opts: {
     const portA = await freePort();
     const portB = await freePort();
     const dir = group.dir;
-    // P: a PgBouncer 1.18 the same router repoints (its database `postgres`, so one writer fits all).
+    // P: a PgBouncer (1.18, or 1.24 on trixie) the same router repoints (its database `postgres`, so one writer fits all).
     bed = await startPgBouncerBed('[databases]\n');
     const portP = bed.bouncer.port;
     const routerConfig = {
@@ -446,7 +446,7 @@ export async function runPatroniPart(opts: {
           checks: 'option httpchk GET /primary, inter 3s fall 3 rise 2 on-marked-down shutdown-sessions',
           timeout_connect: '2s',
         },
-        P: 'PgBouncer 1.18 (transaction mode) repointed by the same router, pgbouncer target defaults',
+        P: `PgBouncer ${STACK_VERSIONS.pgbouncer} (transaction mode) repointed by the same router, pgbouncer target defaults`,
         writers: 'one per listener, INSERT every 10 ms, reconnect on error',
         direct: 'INSERT every 10 ms on every node, persistent connection per node',
       },
