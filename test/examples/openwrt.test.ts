@@ -132,7 +132,7 @@ test('the procd init script parses and starts the router on Node 22+ with the do
   assert.match(
     out,
     new RegExp(
-      `^param command ${process.execPath.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} --max-semi-space-size=1 /opt/switchyard/bin/switchyard\\.js route --config /etc/switchyard/router\\.yml$`,
+      `^param command ${process.execPath.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} /opt/switchyard/bin/switchyard\\.js route --config /etc/switchyard/router\\.yml$`,
       'm',
     ),
   );
