@@ -1,4 +1,4 @@
-// Part 1: one real Patroni 3.0.2 cluster, two HAProxy listeners over the same nodes (A: Switchyard
+// Part 1: one real Patroni cluster (3.0.2, or 4.0.7 with SWITCHYARD_STACK=trixie; etcd v3 or v2 API), two HAProxy listeners over the same nodes (A: Switchyard
 // runtime API + sql writable probe; B: Patroni-style HTTP checks), a writer through each, a direct
 // write probe on every node, planned switchovers and kill -9 failovers.
 import { existsSync, writeFileSync } from 'node:fs';
@@ -15,6 +15,7 @@ import {
   type HaproxyInstance,
   type PatroniCluster,
 } from '../../test/harness/index.js';
+import { STACK, STACK_VERSIONS } from '../../test/harness/stack.js';
 import { routerStatus, waitApplied } from '../../test/harness/router.js';
 import { BUILD_DIR, startCompiledRouter } from './router.js';
 import {
@@ -161,12 +162,58 @@ async function oneWrite(port: number): Promise<number | null> {
   return r.acks[0]?.port ?? null;
 }
 
+/**
+ * The leader key's holder over time from etcd's v2 API (`dcs.type: etcd`): a long-poll watch from
+ * `X-Etcd-Index + 1`, re-reading after any error. Calls `record` with each holder (null: no key).
+ */
+function watchLeaderV2(
+  endpoint: string,
+  key: string,
+  record: (name: string | null) => void,
+): { stop: () => void; ready: Promise<void> } {
+  const controller = new AbortController();
+  const url = `http://${endpoint}/v2/keys${key}`;
+  let markReady: () => void = () => undefined;
+  const ready = new Promise<void>((r) => (markReady = r));
+  void (async () => {
+    while (!controller.signal.aborted) {
+      try {
+        const res = await fetch(url, { signal: controller.signal });
+        const index = Number(res.headers.get('x-etcd-index'));
+        const body = (await res.json()) as { node?: { value?: string } };
+        record(res.status === 200 ? (body.node?.value ?? null) : null);
+        markReady();
+        let next = index + 1;
+        while (!controller.signal.aborted) {
+          const w = await fetch(`${url}?wait=true&waitIndex=${next}`, { signal: controller.signal });
+          const event = (await w.json()) as {
+            action?: string;
+            node?: { value?: string; modifiedIndex?: number };
+          };
+          if (!event.action) break; // e.g. 401 EventIndexCleared: read again
+          record(
+            /^(set|create|update|compareAndSwap)$/.test(event.action) ? (event.node?.value ?? null) : null,
+          );
+          next = (event.node?.modifiedIndex ?? next) + 1;
+        }
+      } catch {
+        if (!controller.signal.aborted) await sleep(50);
+      }
+    }
+  })();
+  return { stop: () => controller.abort(), ready };
+}
+
 export async function runPatroniPart(opts: {
   switchovers: number;
   failovers: number;
   log: (line: string) => void;
+  /** Which etcd API Patroni and the router use: `etcd3` (default) or `etcd` (v2, `--enable-v2`). */
+  dcsApi?: 'etcd3' | 'etcd';
 }): Promise<PatroniPartResult> {
-  const etcd = await startEtcd();
+  const dcsApi = opts.dcsApi ?? 'etcd3';
+  const etcd = await startEtcd(dcsApi === 'etcd' ? { enableV2: true } : {});
+  let stopV2Watch: (() => void) | undefined;
   let cluster: PatroniCluster | undefined;
   let haA: HaproxyInstance | undefined;
   let haB: HaproxyInstance | undefined;
@@ -181,6 +228,7 @@ export async function runPatroniPart(opts: {
       ttl: 10,
       loopWait: 2,
       retryTimeout: 4,
+      dcsApi,
     });
     const first = await cluster.waitForHealthy();
     await cluster.sql(
@@ -192,8 +240,6 @@ export async function runPatroniPart(opts: {
 
     // The leader-key timeline as etcd reports it, for the "acks from non-holders" check.
     const spans: HolderSpan[] = [];
-    watchClient = new Etcd3({ hosts: etcd.clientUrls });
-    const watcher = await watchClient.watch().key('/service/bench/leader').create();
     const record = (name: string | null) => {
       const now = Date.now();
       const last = spans.at(-1);
@@ -201,19 +247,27 @@ export async function runPatroniPart(opts: {
       if (last) last.to = now;
       spans.push({ name, from: now, to: Number.MAX_SAFE_INTEGER });
     };
-    record((await watchClient.get('/service/bench/leader').string()) ?? null);
-    watcher.on('put', (kv) => record(kv.value.toString()));
-    watcher.on('delete', () => record(null));
+    if (dcsApi === 'etcd') {
+      const v2 = watchLeaderV2(etcd.endpoints[0] as string, '/service/bench/leader', record);
+      stopV2Watch = v2.stop;
+      await v2.ready;
+    } else {
+      watchClient = new Etcd3({ hosts: etcd.clientUrls });
+      const watcher = await watchClient.watch().key('/service/bench/leader').create();
+      record((await watchClient.get('/service/bench/leader').string()) ?? null);
+      watcher.on('put', (kv) => record(kv.value.toString()));
+      watcher.on('delete', () => record(null));
+    }
 
     // A: the router renders the file and drives HAProxy's runtime API.
     const portA = await freePort();
     const portB = await freePort();
     const dir = group.dir;
-    // P: a PgBouncer 1.18 the same router repoints (its database `postgres`, so one writer fits all).
+    // P: a PgBouncer (1.18, or 1.24 on trixie) the same router repoints (its database `postgres`, so one writer fits all).
     bed = await startPgBouncerBed('[databases]\n');
     const portP = bed.bouncer.port;
     const routerConfig = {
-      dcs: { type: 'etcd3', hosts: etcd.endpoints },
+      dcs: { type: dcsApi, hosts: etcd.endpoints },
       clusters: ['bench'],
       // routing.writable_probe left at its default (auto: no password here, so GET /patroni every 20 ms)
       targets: {
@@ -374,7 +428,15 @@ export async function runPatroniPart(opts: {
     }
     return {
       settings: {
-        patroni: { version: '3.0.2', ttl: 10, loop_wait: 2, retry_timeout: 4, nodes: 3 },
+        stack: { name: STACK, ...STACK_VERSIONS },
+        patroni: {
+          version: STACK_VERSIONS.patroni,
+          dcs: dcsApi,
+          ttl: 10,
+          loop_wait: 2,
+          retry_timeout: 4,
+          nodes: 3,
+        },
         A: {
           writable_probe: 'default (auto → rest: GET /patroni live role every 20 ms, no login)',
           timeout_connect: '300ms',
@@ -384,7 +446,7 @@ export async function runPatroniPart(opts: {
           checks: 'option httpchk GET /primary, inter 3s fall 3 rise 2 on-marked-down shutdown-sessions',
           timeout_connect: '2s',
         },
-        P: 'PgBouncer 1.18 (transaction mode) repointed by the same router, pgbouncer target defaults',
+        P: `PgBouncer ${STACK_VERSIONS.pgbouncer} (transaction mode) repointed by the same router, pgbouncer target defaults`,
         writers: 'one per listener, INSERT every 10 ms, reconnect on error',
         direct: 'INSERT every 10 ms on every node, persistent connection per node',
       },
@@ -394,6 +456,7 @@ export async function runPatroniPart(opts: {
       totals: totalsOf(events),
     };
   } finally {
+    stopV2Watch?.();
     watchClient?.close();
     await group.cleanup();
     await haA?.stop();

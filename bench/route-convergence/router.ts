@@ -15,17 +15,18 @@ const SOURCE_DIR = `${ROOT}.tmp/route-bench-src`;
 export const BUILD_DIR = `${SOURCE_DIR}/dist`;
 
 /**
- * Compiles the router at `HEAD` (git archive of src/, agent/, templates/ and the tsconfigs, so work in
+ * Compiles the router at `HEAD` (or `revision`; git archive of src/, agent/, templates/ and the tsconfigs, so work in
  * progress in the working tree can neither break nor flatter the run) into {@link BUILD_DIR}. Returns
  * the commit, any type errors (tsc emits anyway) and the build directory. `sourceDir` lets two benches
  * build side by side.
  */
 export async function buildRouter(
   sourceDir = SOURCE_DIR,
+  revision = 'HEAD',
 ): Promise<{ commit: string; typeErrors: string; buildDir: string }> {
   const SOURCE_DIR = sourceDir;
   const BUILD_DIR = `${sourceDir}/dist`;
-  const commit = (await run('git', ['rev-parse', 'HEAD'], { cwd: ROOT })).stdout.trim();
+  const commit = (await run('git', ['rev-parse', revision], { cwd: ROOT })).stdout.trim();
   rmSync(SOURCE_DIR, { recursive: true, force: true });
   mkdirSync(SOURCE_DIR, { recursive: true });
   const paths = ['src', 'agent', 'templates', 'tsconfig.json', 'tsconfig.build.json', 'package.json'];

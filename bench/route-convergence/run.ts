@@ -2,6 +2,7 @@
 // HAProxy checks, at 500 clusters, and in file + reload mode (issue 3's benchmark, issue 2's figure).
 //   node --import tsx bench/route-convergence/run.ts [--switchovers 10] [--failovers 3] [--scale-clusters 500]
 //        [--scale-changes 60] [--back-to-back 20] [--churn 600] [--file-changes 12] [--parts patroni,scale,file] [--out file.json]
+//        [--dcs etcd3|etcd]   (etcd: Patroni's `etcd:` section and the router's v2 source; SWITCHYARD_STACK=trixie for Patroni 4.0.7)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { runFilePart, type FilePartResult } from './file-part.js';
@@ -30,6 +31,9 @@ const CHURN = arg('churn', 600);
 const BACK_TO_BACK = arg('back-to-back', 20);
 const FILE_CHANGES = arg('file-changes', 12);
 const PARTS = new Set(stringArg('parts', 'patroni,scale,file').split(','));
+const DCS_API = stringArg('dcs', 'etcd3') as 'etcd3' | 'etcd';
+if (DCS_API !== 'etcd3' && DCS_API !== 'etcd')
+  throw new Error(`--dcs: expected etcd3 or etcd, got ${DCS_API}`);
 const DATE = new Date().toISOString().slice(0, 10);
 const OUT = stringArg('out', `bench/results/route-convergence-${DATE}.json`);
 
@@ -322,7 +326,7 @@ async function main(): Promise<void> {
   let scale: ScalePartResult | null = null;
   let file: FilePartResult | null = null;
   if (PARTS.has('patroni'))
-    patroni = await runPatroniPart({ switchovers: SWITCHOVERS, failovers: FAILOVERS, log });
+    patroni = await runPatroniPart({ switchovers: SWITCHOVERS, failovers: FAILOVERS, log, dcsApi: DCS_API });
   if (PARTS.has('scale'))
     scale = await runScalePart({
       clusters: CLUSTERS,
@@ -360,6 +364,8 @@ async function main(): Promise<void> {
           backToBack: BACK_TO_BACK,
           fileChanges: FILE_CHANGES,
           parts: [...PARTS],
+          dcs: DCS_API,
+          stack: process.env['SWITCHYARD_STACK'] ?? 'bookworm',
         },
         patroni,
         scale,

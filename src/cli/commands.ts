@@ -1,19 +1,29 @@
 import type { Command } from 'commander';
-import { register as render } from './render.js';
-import { register as route } from './route.js';
-import { register as status } from './status.js';
-import { register as switchover } from './switchover.js';
-import { register as agent } from './agent.js';
-import { register as ctl } from './ctl/index.js';
-import { register as check } from './check.js';
 
-/** Every subcommand's `register`. Add one line per new command module. */
-export const commands: ReadonlyArray<(program: Command) => void> = [
-  route,
-  render,
-  check,
-  status,
-  agent,
-  ctl,
-  switchover,
-];
+type Register = (program: Command) => void;
+
+/**
+ * Every subcommand by name, each module loaded on demand: `switchyard route` reads only the router's
+ * module graph (not the agent, patronictl-style `ctl` with pg, or the switchover workflow), which keeps
+ * the long-running router's memory and startup down. Add one line per new command module.
+ */
+export const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
+  route: async () => (await import('./route.js')).register,
+  render: async () => (await import('./render.js')).register,
+  check: async () => (await import('./check.js')).register,
+  status: async () => (await import('./status.js')).register,
+  agent: async () => (await import('./agent.js')).register,
+  ctl: async () => (await import('./ctl/index.js')).register,
+  switchover: async () => (await import('./switchover.js')).register,
+};
+
+/**
+ * The `register` functions `argv` needs: the named subcommand's alone, or every one (in the order
+ * above, which is the order of `--help`) when argv names none (help, --version, a typo).
+ */
+export async function commandsFor(argv: readonly string[]): Promise<Register[]> {
+  const name = argv[2];
+  const only = name !== undefined && Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (only) return [await only()];
+  return Promise.all(Object.values(COMMANDS).map((load) => load()));
+}

@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { SwitchyardError, describeError } from '../errors.js';
-import { commands } from './commands.js';
+import { commandsFor } from './commands.js';
 import { packageVersion } from '../paths.js';
 
 /**
@@ -21,7 +21,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       'after',
       '\nExamples:\n  switchyard check --config router.yml\n  switchyard route --config router.yml\n  switchyard render --config router.yml --dry-run --diff\n  switchyard status --api 127.0.0.1:8009\n',
     );
-  for (const register of commands) register(program);
+  for (const register of await commandsFor(argv)) register(program);
   try {
     await program.parseAsync([...argv]);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

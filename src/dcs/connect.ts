@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { Etcd3, type IOptions } from 'etcd3';
-import { ConsecutiveBreaker, circuitBreaker, handleAll, noop } from 'cockatiel';
+import type { Etcd3, IOptions } from 'etcd3';
 import { DcsUnavailableError, SwitchyardError, describeError } from '../errors.js';
 
 /** How to reach etcd. Shared by the router (its YAML `dcs:` section) and the agent (patroni.yml `etcd3:`). */
@@ -24,6 +23,11 @@ export function normaliseHosts(hosts: readonly string[], isTls: boolean): string
  * outage surfaces as an error within the deadline instead of a call that hangs.
  */
 export async function connectEtcd(conn: EtcdConnection): Promise<Etcd3> {
+  // etcd3 (gRPC, protobuf) and cockatiel load here, not at import: a router on etcd's v2 API never needs them.
+  const [{ Etcd3 }, { ConsecutiveBreaker, circuitBreaker, handleAll, noop }] = await Promise.all([
+    import('etcd3'),
+    import('cockatiel'),
+  ]);
   const isTls = conn.tls !== undefined || conn.hosts.some((h) => h.startsWith('https://'));
   const timeout = conn.requestTimeoutMs ?? 2000;
   const options: IOptions = {

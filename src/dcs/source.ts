@@ -3,7 +3,6 @@ import type { Logger } from 'pino';
 import { namespacePrefix, scopePrefix, splitKey, type RawKey } from '../cluster/index.js';
 import { describeError } from '../errors.js';
 import { connectEtcd, translateEtcdError, type EtcdConnection } from './connect.js';
-import { EtcdV2Source } from './etcd2.js';
 import { FollowState } from './follow.js';
 
 export interface SourceOptions {
@@ -68,8 +67,11 @@ export async function openSource(
       const client = await connectEtcd(conn);
       return { source: new EtcdSource(client, options, listener), close: () => client.close() };
     }
-    case 'etcd':
+    case 'etcd': {
+      // Loaded only for etcd's v2 API (its HTTP client): an etcd3 router never reads the module.
+      const { EtcdV2Source } = await import('./etcd2.js');
       return { source: await EtcdV2Source.open(conn, options, listener), close: () => undefined };
+    }
   }
 }
 

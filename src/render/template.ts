@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import Handlebars from 'handlebars';
+import type Handlebars from 'handlebars';
 import { SwitchyardError, describeError } from '../errors.js';
+import { lazyModule } from '../util/lazy.js';
+
+/** Loaded by the first template compiled (a remote-only HAProxy target renders none). */
+const loadHandlebars = lazyModule<typeof Handlebars>('handlebars');
 
 export type CompiledTemplate = (context: object) => string;
 
@@ -11,7 +15,7 @@ export type CompiledTemplate = (context: object) => string;
  * Helpers: `eq`, `join`, `json`. Rendering returns a string and never touches disk.
  */
 export function compileTemplate(source: string, name: string): CompiledTemplate {
-  const hb = Handlebars.create();
+  const hb = loadHandlebars().create();
   hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
   hb.registerHelper('join', (list: unknown, sep: unknown) =>
     Array.isArray(list) ? list.join(typeof sep === 'string' ? sep : ',') : '',

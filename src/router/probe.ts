@@ -1,7 +1,11 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { lazyModule } from '../util/lazy.js';
 import type { RouterConfig } from '../config/router.js';
 import { PatroniRest } from '../rest/patroni.js';
 import type { RouteLeader } from '../route/view.js';
+
+/** pg is loaded by the first SQL probe only (the default probe is REST). */
+const loadPg = lazyModule<typeof pg>('pg');
 
 export type ProbeMethod = 'member' | 'sql' | 'rest';
 
@@ -97,7 +101,7 @@ export async function probeOnce(
       return { isWritable: false, reason: (err as Error).message };
     }
   }
-  const client = new pg.Client({
+  const client = new (loadPg().Client)({
     host: leader.host,
     port: leader.port,
     user: settings.user,

@@ -2,7 +2,7 @@
 // they render from a recorded cluster pass `haproxy -c` / load in a real PgBouncer / pass pgcat's rules,
 // init scripts and units say what the READMEs say, and agent/Patroni configs load.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,6 @@ import { computeView, writer, type RouteView } from '../../src/route/view.js';
 import { createTargets } from '../../src/router/start.js';
 import type { RouteSnapshot } from '../../src/targets/index.js';
 import { isRenderable } from '../../src/targets/types.js';
-import type { HaproxyConfig } from '../../src/targets/haproxy/config.js';
 import type { PgBouncerConfig } from '../../src/targets/pgbouncer/config.js';
 import type { PgcatConfig } from '../../src/targets/pgcat/config.js';
 import type { VipConfig } from '../../src/targets/vip/config.js';
@@ -122,42 +121,7 @@ function patroniValidate(text: string, name: string): void {
   assert.equal(result.status, 0, `patroni --validate-config ${name}: ${result.stdout}${result.stderr}`);
 }
 
-// --- edge router (OpenWrt) -------------------------------------------------------------------------
-
-test('edge-router-openwrt: router.yml is valid and renders /etc/haproxy.cfg that haproxy -c accepts', async () => {
-  const config = routerConfig(read('edge-router-openwrt', 'router.yml'), path('edge-router-openwrt', 'router.yml'));
-  const haproxy = section<HaproxyConfig>(config, 'haproxy');
-  assert.equal(haproxy.output, '/etc/haproxy.cfg');
-  assert.equal(haproxy.reload, '/etc/init.d/haproxy reload');
-  assert.ok(haproxy.runtime_api, 'a stats socket for the runtime API');
-  const text = await renderHaproxy(config, snapshot(view('app', patroni302Keys(), config)), 'openwrt');
-  assert.match(text, /stats socket \/var\/run\/haproxy\.sock mode 600 level admin/);
-  assert.match(text, /listen app_primary\n {4}bind 192\.168\.1\.1:5432\n/);
-  assert.match(text, /server node3 127\.0\.0\.1:24013 check port 24023\n/, 'the leader is the regular server');
-});
-
-test('edge-router-openwrt: the procd init script parses and starts the router with the documented config', () => {
-  const script = path('edge-router-openwrt', 'switchyard.init');
-  execFileSync('sh', ['-n', script]);
-  const text = readFileSync(script, 'utf8');
-  assert.match(text, /^#!\/bin\/sh \/etc\/rc\.common\n/);
-  assert.match(text, /^USE_PROCD=1$/m);
-  // Run start_service with procd's helpers stubbed: each call prints its arguments.
-  const stubs = [
-    'procd_open_instance() { echo "open $*"; }',
-    'procd_close_instance() { echo close; }',
-    'procd_set_param() { echo "param $*"; }',
-  ].join('\n');
-  const out = execFileSync('sh', ['-c', `${stubs}\n. "$1"\nstart_service`, 'sh', script], { encoding: 'utf8' });
-  assert.match(
-    out,
-    /^param command \/usr\/bin\/node \/opt\/switchyard\/bin\/switchyard\.js route --config \/etc\/switchyard\/router\.yml$/m,
-  );
-  assert.match(out, /^param respawn /m);
-  assert.match(out, /^param reload_signal HUP$/m);
-  assert.match(out, /^param file \/etc\/switchyard\/router\.yml$/m);
-  assert.match(out, /^close$/m);
-});
+// --- edge router (OpenWrt): test/examples/openwrt.test.ts ---------------------------------------
 
 // --- pooler chain ----------------------------------------------------------------------------------
 

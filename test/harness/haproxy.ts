@@ -3,15 +3,26 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { run } from './exec.js';
 import { ProcessGroup, isAlive, signalTree } from './processes.js';
+import { stackCommand } from './stack.js';
 import { WaitAbortedError, waitFor } from './wait.js';
 
 /**
- * Sends one command to an HAProxy UNIX socket (stats/runtime API or master CLI) and returns the whole
- * reply (the socket closes after one command in non-interactive mode). Bounded by `timeoutMs` (3 s).
+ * The address of an HAProxy socket: a Unix path, or TCP written as HAProxy's config does
+ * (`ipv4@host:port`, `ipv6@[addr]:port`) or as the router's `runtime_api` does (`tcp://host:port`).
+ */
+export function socketAddress(endpoint: string): { path: string } | { host: string; port: number } {
+  const tcp = /^(?:tcp:\/\/|ipv4@|ipv6@)\[?([^\]]+?)\]?:(\d+)$/.exec(endpoint);
+  return tcp ? { host: tcp[1] as string, port: Number(tcp[2]) } : { path: endpoint };
+}
+
+/**
+ * Sends one command to an HAProxy socket (stats/runtime API or master CLI; Unix path or TCP, see
+ * {@link socketAddress}) and returns the whole reply (the socket closes after one command in
+ * non-interactive mode). Bounded by `timeoutMs` (3 s).
  */
 export function haproxyCommand(socketPath: string, command: string, timeoutMs = 3_000): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect(socketPath);
+    const socket = connect(socketAddress(socketPath));
     let reply = '';
     const timer = setTimeout(() => {
       socket.destroy();
@@ -83,6 +94,8 @@ export interface HaproxyOptions {
   config?: string;
   /** Start timeout (default 15 s). */
   timeoutMs?: number;
+  /** Run HAProxy inside this network namespace (`ip netns exec`); the master socket stays a host path. */
+  netns?: string;
 }
 
 /** A running HAProxy in master-worker mode (`-W -db -S <master.sock>`). */
@@ -91,7 +104,7 @@ export interface HaproxyInstance {
   pid: number;
   configPath: string;
   masterSocket: string;
-  /** Path of the first `stats socket` in the config (runtime API), if any. */
+  /** Address of the first `stats socket` in the config (runtime API), if any: a path or `ipv4@host:port`. */
   statsSocket?: string;
   group: ProcessGroup;
   /** Current (not old) worker pids from `show proc`. */
@@ -114,6 +127,16 @@ export interface HaproxyInstance {
   stop(): Promise<void>;
 }
 
+/**
+ * `haproxy ARGS`, or `ip netns exec NS haproxy ARGS` (exec all the way: the pid stays HAProxy's); on the
+ * trixie stack the namespace wraps the stack's chroot.
+ */
+function haproxyCommandLine(args: string[], netns?: string): { command: string; args: string[] } {
+  if (!netns) return { command: '/usr/sbin/haproxy', args };
+  const inStack = stackCommand('/usr/sbin/haproxy', args);
+  return { command: 'ip', args: ['netns', 'exec', netns, inStack.command, ...inStack.args] };
+}
+
 /** Starts HAProxy 2.6 as root in master-worker mode with a master CLI socket; resolves once a worker runs. */
 export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyInstance> {
   const group = ProcessGroup.create('haproxy');
@@ -125,8 +148,7 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyInst
     const masterSocket = join(group.dir, 'master.sock');
     const proc = group.spawn({
       name: 'haproxy',
-      command: '/usr/sbin/haproxy',
-      args: ['-W', '-db', '-S', `${masterSocket},mode,600`, '-f', configPath],
+      ...haproxyCommandLine(['-W', '-db', '-S', `${masterSocket},mode,600`, '-f', configPath], options.netns),
     });
     const master = (command: string): Promise<string> => haproxyCommand(masterSocket, command);
     const showProc = async (): Promise<HaproxyProc[]> => parseShowProc(await master('show proc'));

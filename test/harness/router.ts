@@ -174,6 +174,8 @@ export class IdentityNode {
   constructor(
     readonly name: string,
     private readonly isPrimary: () => boolean,
+    /** Address both listeners bind (a veth address when an HAProxy in a namespace must reach them). */
+    readonly host = '127.0.0.1',
   ) {}
   async start(): Promise<this> {
     this.tcp = createServer((sock) => {
@@ -189,8 +191,8 @@ export class IdentityNode {
           : true;
       res.writeHead(ok ? 200 : 503).end();
     });
-    await new Promise<void>((r) => this.tcp.listen(0, '127.0.0.1', r));
-    await new Promise<void>((r) => this.rest.listen(0, '127.0.0.1', r));
+    await new Promise<void>((r) => this.tcp.listen(0, this.host, r));
+    await new Promise<void>((r) => this.rest.listen(0, this.host, r));
     this.port = (this.tcp.address() as { port: number }).port;
     this.apiPort = (this.rest.address() as { port: number }).port;
     return this;

@@ -13,7 +13,7 @@ import { serial } from '../../util/serial.js';
 import type { HaproxyConfig } from './config.js';
 import type { HaproxyTemplateContext } from './context.js';
 import { missingServers } from './plan.js';
-import { parseServersState, runtimeCommand, type LiveServer } from './runtime.js';
+import { parseServersState, runtimeQuery, type LiveServer } from './runtime.js';
 
 /** How often the running servers are read back while a reload takes effect. */
 const VERIFY_POLL_MS = 100;
@@ -72,7 +72,7 @@ export class HaproxyLayer {
   }
 
   query(command: string): Promise<string> {
-    return runtimeCommand(this.config.runtime_api as string, command, this.runtimeTimeoutMs);
+    return runtimeQuery(this.config.runtime_api as string, command, this.runtimeTimeoutMs);
   }
 
   async saveServerState(): Promise<void> {

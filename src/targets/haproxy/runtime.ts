@@ -116,6 +116,37 @@ export function parseServersState(text: string): Map<string, LiveServer> {
   return servers;
 }
 
+/**
+ * The last command of every batch and query: its output (the version line) is known, so a reply without
+ * it was cut short (HAProxy prints nothing for a successful `set server`, so a TCP connection lost
+ * mid-batch would otherwise read as success). Tested on HAProxy 2.6 and 3.0.
+ */
+export const END_MARKER = 'show version';
+
+/**
+ * Removes the end marker's reply (`\n<version>\n\n`, the last block) and returns what the commands before
+ * it printed; null when the reply does not end with it (the connection closed before the last command ran).
+ */
+export function stripEndMarker(reply: string): string | null {
+  const m = /\n(\d+\.\d+\S*)\n+$/.exec(reply);
+  return m ? reply.slice(0, m.index + 1) : null;
+}
+
+/**
+ * Runs one or more commands followed by the end marker and returns their output; throws
+ * SY_ERR_RUNTIME_API when the reply is truncated (connection closed before every command ran).
+ */
+export async function runtimeQuery(endpoint: string, command: string, timeoutMs: number): Promise<string> {
+  const reply = await runtimeCommand(endpoint, `${command};${END_MARKER}`, timeoutMs);
+  const output = stripEndMarker(reply);
+  if (output === null)
+    throw new SwitchyardError(
+      'SY_ERR_RUNTIME_API',
+      `HAProxy runtime API at ${endpoint}: the reply ended before the last command of the batch ran (expected the "${END_MARKER}" line at the end, got ${reply.length} bytes${reply.length > 0 ? ` ending ${JSON.stringify(reply.slice(-40))}` : ''}); the connection was closed mid-batch, so some commands may not have run`,
+    );
+  return output;
+}
+
 /** Runs commands in one round trip; throws with HAProxy's text when any command printed an error. */
 export async function runBatch(
   socketPath: string,
@@ -123,7 +154,7 @@ export async function runBatch(
   timeoutMs: number,
 ): Promise<void> {
   if (commands.length === 0) return;
-  const output = (await runtimeCommand(socketPath, commands.join(';'), timeoutMs)).trim();
+  const output = (await runtimeQuery(socketPath, commands.join(';'), timeoutMs)).trim();
   if (output !== '') {
     throw new SwitchyardError(
       'SY_ERR_RUNTIME_API',

@@ -1,5 +1,8 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { lazyModule } from '../../util/lazy.js';
 import { SwitchyardError, describeError } from '../../errors.js';
+
+const loadPg = lazyModule<typeof pg>('pg');
 
 /** How to reach PgBouncer's admin console (database `pgbouncer`). */
 export interface AdminEndpoint {
@@ -59,7 +62,7 @@ export class AdminConnection {
   }
 
   static async open(endpoint: AdminEndpoint): Promise<AdminConnection> {
-    const client = new pg.Client({
+    const client = new (loadPg().Client)({
       host: endpoint.host,
       port: endpoint.port,
       user: endpoint.user,

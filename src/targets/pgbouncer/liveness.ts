@@ -1,7 +1,10 @@
 import { connect } from 'node:net';
-import pg from 'pg';
+import type pg from 'pg';
+import { lazyModule } from '../../util/lazy.js';
 import type { PostgresLogin } from '../types.js';
 import type { Endpoint } from './render.js';
+
+const loadPg = lazyModule<typeof pg>('pg');
 
 export type ProbeResult = 'up' | 'refused' | 'timeout';
 
@@ -49,7 +52,7 @@ function isLoginRefused(code: string | undefined): boolean {
  */
 export function holdPostgres(login: PostgresLogin, connectTimeoutMs: number): Hold {
   return (endpoint, onEnd) => {
-    const client = new pg.Client({
+    const client = new (loadPg().Client)({
       host: endpoint.host,
       port: endpoint.port,
       user: login.user,
