@@ -1,0 +1,102 @@
+import { existsSync, watch } from 'node:fs';
+import { join } from 'node:path';
+import type { ClusterState } from '../../src/cluster/index.js';
+import type { ClusterWriter } from '../../src/dcs/cluster-writer.js';
+import type { Logger } from '../../src/log.js';
+
+/** The parts of PgControl a handover needs. */
+export interface HandoverPostgres {
+  readonly dataDir: string;
+  livePostmasterPid(): number | null;
+  stop(mode: 'fast' | 'immediate', timeoutS?: number): Promise<void>;
+}
+
+export interface HandoverDeps {
+  readonly name: string;
+  readonly postgres: HandoverPostgres;
+  readonly writer: Pick<ClusterWriter, 'releaseLeaderWith'>;
+  readonly log: Logger;
+  /** Drops the agent's own connections first (they would hold up a fast shutdown). */
+  readonly dropConnections: () => Promise<void>;
+  /** Called before PostgreSQL is stopped: this node no longer acts as primary. */
+  readonly stepDown: () => void;
+}
+
+/**
+ * Resolves when `postmaster.pid` is gone from `dataDir` (the postmaster removes it as its very last step of
+ * a clean shutdown), woken by the file system, not by polling; false after `timeoutMs`.
+ */
+export function waitForPidFileRemoval(dataDir: string, timeoutMs: number): Promise<boolean> {
+  const file = join(dataDir, 'postmaster.pid');
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (ok: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      watcher?.close();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => finish(!existsSync(file)), timeoutMs);
+    let watcher: ReturnType<typeof watch> | null = null;
+    try {
+      watcher = watch(dataDir, (_event, name) => {
+        if ((name === null || name === 'postmaster.pid') && !existsSync(file)) finish(true);
+      });
+      watcher.on('error', () => undefined);
+    } catch {
+      // no inotify: the timeout (and the caller's fallback) decides
+    }
+    if (!existsSync(file)) finish(true);
+  });
+}
+
+/**
+ * Fast shutdown of the local primary, waited for by the pid file's removal. When this returns, every
+ * connected streaming standby has flushed all WAL up to and including the shutdown checkpoint: a walsender
+ * in a shutting-down primary exits only after its standby confirmed flushing everything it sent (PostgreSQL's
+ * `WalSndDone`), and the postmaster exits only after its walsenders.
+ */
+export async function stopForHandover(pg: HandoverPostgres, timeoutMs: number): Promise<void> {
+  const pid = pg.livePostmasterPid();
+  if (pid !== null) {
+    let sent = false;
+    try {
+      sent = process.kill(pid, 'SIGINT');
+    } catch {
+      sent = false;
+    }
+    if (sent && (await waitForPidFileRemoval(pg.dataDir, timeoutMs))) return;
+  }
+  // No signal delivered, or no exit in time: the bounded stop (fast, then immediate) decides.
+  await pg.stop('fast', Math.ceil(timeoutMs / 1000)).catch(() => pg.stop('immediate'));
+}
+
+/**
+ * Planned switchover, leader side: stop being primary, fast shutdown (waited for without polling), then in one
+ * etcd transaction the last known optime, `/failover` naming the candidate, and the leader key's deletion.
+ * The candidate needs no confirmation round: the shutdown itself waited for the streaming standbys (see
+ * {@link stopForHandover}), and in synchronous mode every acknowledged commit was on the `/sync` standby anyway.
+ */
+export async function handOver(
+  d: HandoverDeps,
+  cluster: ClusterState,
+  candidate: string | null,
+  optime: number | null,
+): Promise<{ ok: true; note: string }> {
+  const t0 = Date.now();
+  d.stepDown();
+  await d.dropConnections();
+  await stopForHandover(d.postgres, Math.max(10_000, cluster.config.retryTimeout * 1000));
+  const stoppedAt = Date.now();
+  await d.writer.releaseLeaderWith(
+    d.name,
+    optime,
+    candidate !== null ? { leader: d.name, member: candidate } : null,
+  );
+  d.log.info(
+    { stopMs: stoppedAt - t0, releaseMs: Date.now() - stoppedAt, candidate },
+    'switchover: leader key released',
+  );
+  return { ok: true, note: candidate ? `handed over to ${candidate}` : 'released for a race' };
+}
