@@ -5,7 +5,7 @@ import { SwitchyardError, describeError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import type { AgentConfig } from './config/load.js';
 import type { HaAction } from './ha/types.js';
-import { handOver } from './leadership/handover.js';
+import { handOver, requestPromotion } from './leadership/handover.js';
 import type { Observation } from './observe.js';
 import type { PgControl } from './postgres/control.js';
 import { slotName, type Following } from './postgres/files.js';
@@ -120,7 +120,7 @@ export class Executor {
         return { ok: true };
       }
       case 'promote':
-        await control.promote();
+        if (!requestPromotion(control)) await control.promote();
         await this.d.query.waitForPromotion();
         return { ok: true };
       case 'demote': {
@@ -314,6 +314,7 @@ export class Executor {
         writer: this.d.writer,
         log: this.d.log,
         dropConnections: () => this.d.query.reset(),
+        checkpoint: () => this.d.query.exec('CHECKPOINT'),
         stepDown: () => this.d.onLeadership(false),
       },
       ctx.cluster,

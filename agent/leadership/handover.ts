@@ -1,8 +1,27 @@
-import { existsSync, watch } from 'node:fs';
+import { chownSync, existsSync, statSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterState } from '../../src/cluster/index.js';
 import type { ClusterWriter } from '../../src/dcs/cluster-writer.js';
 import type { Logger } from '../../src/log.js';
+
+/**
+ * `pg_ctl promote` without starting a process: the `promote` signal file in the data directory (owned like
+ * the directory) and SIGUSR1 to the postmaster, which is what pg_ctl does. False when either step failed
+ * (the caller falls back to pg_ctl).
+ */
+export function requestPromotion(pg: Pick<HandoverPostgres, 'dataDir' | 'livePostmasterPid'>): boolean {
+  const pid = pg.livePostmasterPid();
+  if (pid === null) return false;
+  try {
+    const file = join(pg.dataDir, 'promote');
+    writeFileSync(file, '');
+    const st = statSync(pg.dataDir);
+    chownSync(file, st.uid, st.gid);
+    return process.kill(pid, 'SIGUSR1');
+  } catch {
+    return false;
+  }
+}
 
 /** The parts of PgControl a handover needs. */
 export interface HandoverPostgres {
@@ -18,6 +37,8 @@ export interface HandoverDeps {
   readonly log: Logger;
   /** Drops the agent's own connections first (they would hold up a fast shutdown). */
   readonly dropConnections: () => Promise<void>;
+  /** CHECKPOINT while still primary, so the shutdown checkpoint (inside the unwritable window) is short. */
+  readonly checkpoint: () => Promise<unknown>;
   /** Called before PostgreSQL is stopped: this node no longer acts as primary. */
   readonly stepDown: () => void;
 }
@@ -73,7 +94,7 @@ export async function stopForHandover(pg: HandoverPostgres, timeoutMs: number): 
 }
 
 /**
- * Planned switchover, leader side: stop being primary, fast shutdown (waited for without polling), then in one
+ * Planned switchover, leader side: CHECKPOINT (still writable, like Patroni's graceful demote), stop being primary, fast shutdown (waited for without polling), then in one
  * etcd transaction the last known optime, `/failover` naming the candidate, and the leader key's deletion.
  * The candidate needs no confirmation round: the shutdown itself waited for the streaming standbys (see
  * {@link stopForHandover}), and in synchronous mode every acknowledged commit was on the `/sync` standby anyway.
@@ -85,6 +106,10 @@ export async function handOver(
   optime: number | null,
 ): Promise<{ ok: true; note: string }> {
   const t0 = Date.now();
+  await d
+    .checkpoint()
+    .catch((err: unknown) => d.log.warn({ err: String(err) }, 'CHECKPOINT before the switchover failed'));
+  const checkpointedAt = Date.now();
   d.stepDown();
   await d.dropConnections();
   await stopForHandover(d.postgres, Math.max(10_000, cluster.config.retryTimeout * 1000));
@@ -95,7 +120,12 @@ export async function handOver(
     candidate !== null ? { leader: d.name, member: candidate } : null,
   );
   d.log.info(
-    { stopMs: stoppedAt - t0, releaseMs: Date.now() - stoppedAt, candidate },
+    {
+      checkpointMs: checkpointedAt - t0,
+      stopMs: stoppedAt - checkpointedAt,
+      releaseMs: Date.now() - stoppedAt,
+      candidate,
+    },
     'switchover: leader key released',
   );
   return { ok: true, note: candidate ? `handed over to ${candidate}` : 'released for a race' };
