@@ -94,7 +94,7 @@ async function routed(subject: Subject, etcdEndpoints: readonly string[], group:
 
 async function event(subject: Subject, kind: Kind): Promise<{ at: number; from: string }> {
   await subject.waitHealthy();
-  await sleep(1000);
+  await sleep(500);
   const from = (await subject.leader()) as string;
   const at = Date.now();
   if (kind === 'switchover') {
