@@ -5,7 +5,7 @@ import { SwitchyardError, describeError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import type { AgentConfig } from './config/load.js';
 import type { HaAction } from './ha/types.js';
-import { handOver, requestPromotion } from './leadership/handover.js';
+import { handOver, requestPromotion, resignalPromotion } from './leadership/handover.js';
 import type { Observation } from './observe.js';
 import type { PgControl } from './postgres/control.js';
 import { slotName, type Following } from './postgres/files.js';
@@ -119,10 +119,19 @@ export class Executor {
         this.d.onLeadership(true);
         return { ok: true };
       }
-      case 'promote':
+      case 'promote': {
         if (!requestPromotion(control)) await control.promote();
-        await this.d.query.waitForPromotion();
-        return { ok: true };
+        const deadline = Date.now() + 60_000;
+        for (;;) {
+          try {
+            await this.d.query.waitForPromotion(250);
+            return { ok: true };
+          } catch (err) {
+            if (Date.now() >= deadline) throw err;
+            resignalPromotion(control);
+          }
+        }
+      }
       case 'demote': {
         this.d.onLeadership(false);
         await control.stop(action.mode === 'immediate' ? 'immediate' : 'fast');

@@ -23,6 +23,21 @@ export function requestPromotion(pg: Pick<HandoverPostgres, 'dataDir' | 'livePos
   }
 }
 
+/**
+ * Sends SIGUSR1 again while the `promote` file is still there (not yet acted on). A startup process that
+ * missed the first signal sleeps `wal_retrieve_retry_interval` (5 s) after losing its primary before it
+ * looks again (seen once in ten crash failovers); a second signal wakes it. True when sent.
+ */
+export function resignalPromotion(pg: Pick<HandoverPostgres, 'dataDir' | 'livePostmasterPid'>): boolean {
+  const pid = pg.livePostmasterPid();
+  if (pid === null || !existsSync(join(pg.dataDir, 'promote'))) return false;
+  try {
+    return process.kill(pid, 'SIGUSR1');
+  } catch {
+    return false;
+  }
+}
+
 /** The parts of PgControl a handover needs. */
 export interface HandoverPostgres {
   readonly dataDir: string;
