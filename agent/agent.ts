@@ -27,8 +27,10 @@ import { Leadership } from './leadership/leadership.js';
 import { TimingKeeper, type Timing } from './leadership/timing.js';
 import { TaskSlot, type Task } from './task.js';
 import type { AgentPort } from './node-port.js';
-import { CycleLoop, within } from './loop.js';
+import { CycleLoop } from './loop.js';
 import { FencingWatchdog } from './watchdog.js';
+import { closeServer, shutdownAgent } from './shutdown.js';
+import { DownClock, HandoverWatch, PostmasterSentinel, droppedWatchKeys } from './wakeups.js';
 
 /**
  * One agent, one PostgreSQL. Each cycle: renew the lease, read the cluster, look at PostgreSQL, decide
@@ -60,13 +62,22 @@ export class Agent implements AgentPort {
   failsafeLeaderAliveUntil = 0;
   readonly #stall = new StallClock();
   #keyWatch: KeyWatch | null = null;
+  readonly #sentinel: PostmasterSentinel;
+  readonly #handover = new HandoverWatch();
+  readonly #pgDown = new DownClock();
   readonly #timing: TimingKeeper;
   readonly #tasks: TaskSlot;
   readonly #loop = new CycleLoop({
     cycle: () => this.cycle(),
     onError: (err) => this.#cycleFailed(err),
-    sleepMs: (startedAt) =>
-      Math.max(0, this.timing().loopWait * 1000 - (monotonicMs() - startedAt)) + (this.hasLock ? 0 : 100),
+    sleepMs: (startedAt) => {
+      const regular =
+        Math.max(0, this.timing().loopWait * 1000 - (monotonicMs() - startedAt)) + (this.hasLock ? 0 : 100);
+      return Math.min(
+        regular,
+        this.#handover.sleepMs(this.cluster, this.obs?.local ?? null, this.config.name),
+      );
+    },
   });
 
   constructor(
@@ -80,6 +91,7 @@ export class Agent implements AgentPort {
     this.#timing = new TimingKeeper(log, config.bootstrapDcs);
     this.#tasks = new TaskSlot(log, () => this.wake());
     this.watchdog = new FencingWatchdog({ tokenFile: `${config.postgresql.dataDir}.watchdog` });
+    this.#sentinel = new PostmasterSentinel(config, () => this.wake());
     this.leadership = new Leadership({
       lease: () => this.#leases?.lease ?? { id: null, ttlSeconds: this.#timing.current.ttl, aliveUntil: 0 },
       postgres: this.control,
@@ -123,18 +135,17 @@ export class Agent implements AgentPort {
   }
 
   async start(): Promise<void> {
-    const t0 = this.timing();
     this.client = await connectEtcd({
       ...this.config.etcd,
-      requestTimeoutMs: Math.min(2000, t0.retryTimeout * 500),
+      requestTimeoutMs: this.#requestTimeoutMs(),
     });
     this.writer = new ClusterWriter(this.client, this.config.namespace, this.config.scope);
-    // Joining an existing cluster: its /config ttl, not bootstrap.dcs, sets the lease TTL.
-    try {
-      this.#setCluster((await this.writer.read()).state);
-    } catch {
-      // etcd not reachable yet: the loop retries; bootstrap.dcs timing until then
-    }
+    // Joining an existing cluster: its /config ttl, not bootstrap.dcs, sets the lease TTL (etcd not
+    // reachable yet: the loop retries; bootstrap.dcs timing until then).
+    await this.writer.read().then(
+      (r) => this.#setCluster(r.state),
+      () => undefined,
+    );
     const t = this.timing();
     this.#leases = new LeaseKeeper({
       client: this.client,
@@ -197,10 +208,12 @@ export class Agent implements AgentPort {
 
   /** Wakes the loop on the keys that need a reaction before the next loop_wait. */
   #watch(): void {
+    const dropped = droppedWatchKeys();
     this.#keyWatch = watchKeys(
       this.client,
       this.writer.prefix,
       (key) => {
+        if (dropped.has(key)) return;
         if (key === 'leader' || key === 'failover' || key === 'config' || (key === 'status' && !this.hasLock))
           this.wake();
         if (key === 'leader') this.#loop.leaderChanged();
@@ -257,6 +270,9 @@ export class Agent implements AgentPort {
       this.task?.state ?? null,
     );
     this.obs = this.#stall.measure(observed, this.task !== null);
+    this.#sentinel.ensure(this.obs.local.isRunning && this.obs.status !== null);
+    const isMyKey = (cluster ?? this.cluster)?.leader?.name === this.config.name;
+    this.#pgDown.note(isMyKey && !this.obs.local.isRunning, this.task !== null);
     let sentence: string;
     if (this.task) {
       sentence = `${this.task.name} in progress`;
@@ -300,6 +316,7 @@ export class Agent implements AgentPort {
         failsafeAllAccepted,
         failsafeLeaderAliveUntil: this.failsafeLeaderAliveUntil,
         bootstrapDcs: this.config.bootstrapDcs,
+        pgDownForMs: this.#pgDown.ms(),
       }),
     );
     if (!cluster) {
@@ -347,58 +364,34 @@ export class Agent implements AgentPort {
     return this.view();
   }
 
-  /**
-   * Graceful stop (SIGTERM), bounded even when etcd is gone: wait ≤ retry_timeout for the running cycle, stop
-   * PostgreSQL (unless paused or `leavePostgres`; fast, then immediate), then release the leader key and
-   * revoke the lease (each ≤ one etcd request timeout) so the member key disappears at once.
-   */
+  /** Graceful stop (SIGTERM), bounded even when etcd is gone: see {@link shutdownAgent}. */
   async stop(options: { leavePostgres?: boolean } = {}): Promise<void> {
-    const startedAt = monotonicMs();
     this.#loop.halt();
-    const t = this.timing();
-    const request = this.#requestTimeoutMs();
-    await within(
-      this.#loop.running?.catch(() => undefined),
-      t.retryTimeout * 1000,
+    await shutdownAgent(
+      {
+        name: this.config.name,
+        timing: this.timing(),
+        requestMs: this.#requestTimeoutMs(),
+        running: this.#loop.running,
+        hadLock: this.hasLock,
+        isPaused: this.cluster?.config.isPaused === true,
+        leadership: this.leadership,
+        control: this.control,
+        dropConnections: () => this.query.reset(),
+        watchdog: this.watchdog,
+        writer: this.writer,
+        lease: this.#leases?.lease,
+        closers: [
+          () => this.#keyWatch?.stop(),
+          () => this.#sentinel.close(),
+          () => closeServer(this.server),
+          () => Promise.all([this.query.close(), this.apiQuery.close()]),
+        ],
+        client: this.client,
+        log: this.log,
+      },
+      options,
     );
-    const hadLock = this.hasLock;
-    this.leadership.stop();
-    const paused = this.cluster?.config.isPaused === true;
-    try {
-      if (!paused && !options.leavePostgres) {
-        await within(this.query.reset(), request);
-        await this.control
-          .stop('fast', t.retryTimeout)
-          .catch(() => this.control.stop('immediate', t.retryTimeout));
-        this.watchdog.stop();
-        if (hadLock)
-          await within(
-            this.writer.releaseLeader(this.config.name).catch(() => false),
-            request,
-          );
-        await within(
-          this.#leases?.lease.revoke().catch(() => undefined),
-          request,
-        );
-      } else {
-        this.watchdog.stop();
-      }
-    } finally {
-      await within(this.#keyWatch?.stop(), request);
-      const server = this.server;
-      if (server) {
-        const closed = new Promise<void>((r) => server.close(() => r()));
-        server.closeAllConnections();
-        await within(closed, request);
-      }
-      await within(Promise.all([this.query.close(), this.apiQuery.close()]), request);
-      this.client?.close();
-      // The process exits when its caller returns; what still runs then (late etcd retries) is named here.
-      this.log.info(
-        { ms: monotonicMs() - startedAt, active: process.getActiveResourcesInfo() },
-        'agent stopped',
-      );
-    }
   }
 
   peers(cluster: ClusterState): Promise<Map<string, PeerStatus>> {

@@ -5,8 +5,8 @@ import { SwitchyardError, describeError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import type { AgentConfig } from './config/load.js';
 import type { HaAction } from './ha/types.js';
+import { handOver, requestPromotion, resignalPromotion } from './leadership/handover.js';
 import type { Observation } from './observe.js';
-import { probePeers } from './peers.js';
 import type { PgControl } from './postgres/control.js';
 import { slotName, type Following } from './postgres/files.js';
 import type { PgQuery } from './postgres/query.js';
@@ -119,10 +119,19 @@ export class Executor {
         this.d.onLeadership(true);
         return { ok: true };
       }
-      case 'promote':
-        await control.promote();
-        await this.d.query.waitForPromotion();
-        return { ok: true };
+      case 'promote': {
+        if (!requestPromotion(control)) await control.promote();
+        const deadline = Date.now() + 60_000;
+        for (;;) {
+          try {
+            await this.d.query.waitForPromotion(250);
+            return { ok: true };
+          } catch (err) {
+            if (Date.now() >= deadline) throw err;
+            resignalPromotion(control);
+          }
+        }
+      }
       case 'demote': {
         this.d.onLeadership(false);
         await control.stop(action.mode === 'immediate' ? 'immediate' : 'fast');
@@ -131,6 +140,17 @@ export class Executor {
       }
       case 'switchover':
         return this.#switchover(action.candidate, ctx);
+      case 'release_after_crash': {
+        // PostgreSQL is down (crashed) and the policy says fail over: hand the key to the /sync standby
+        // (synchronous mode: it has every acknowledged commit), or release it for a race.
+        this.d.onLeadership(false);
+        await writer.releaseLeaderWith(
+          name,
+          null,
+          action.candidate !== null ? { leader: name, member: action.candidate } : null,
+        );
+        return { ok: true };
+      }
       case 'clear_failover':
         await writer.clearFailover(action.modRevision);
         return { ok: true };
@@ -294,69 +314,21 @@ export class Executor {
       .map((h) => existing.get(h.timeline) ?? [h.timeline, h.lsn, h.reason, pyNow(), this.d.config.name]);
   }
 
-  /**
-   * Planned switchover, leader side: fast shutdown (writes the shutdown checkpoint), wait until a candidate
-   * received it, publish the final optime, then release the leader key. No acknowledged commit is lost:
-   * every one of them is at or before the shutdown checkpoint the candidate already has.
-   */
-  async #switchover(candidate: string | null, ctx: ActionContext): Promise<StepResult> {
-    const { control, writer, config, log } = this.d;
-    const t0 = Date.now();
-    this.d.onLeadership(false);
-    await this.d.query.reset();
-    await control.stop('fast');
-    const stoppedAt = Date.now();
-    const isSync = ctx.cluster.config.synchronousMode === true;
-    const eligible = (name: string) =>
-      (candidate === null || name === candidate) &&
-      ctx.cluster.members.get(name)?.isNoFailover !== true &&
-      (!isSync || (ctx.cluster.sync?.standbys ?? []).includes(name));
-    // Ask the candidates while pg_controldata runs: the first answers usually already have the checkpoint.
-    let peersAnswer = probePeers(ctx.cluster, config.name);
-    const cd = await control.controlData();
-    const target = cd?.checkpointLsn ?? 0;
-    const deadline = Date.now() + Math.max(5000, ctx.cluster.config.loopWait * 2000);
-    let caughtUp: string | null = null;
-    while (caughtUp === null) {
-      for (const p of (await peersAnswer).values()) {
-        if (
-          caughtUp === null &&
-          eligible(p.name) &&
-          p.isReachable &&
-          p.isInRecovery &&
-          p.walPosition >= target
-        )
-          caughtUp = p.name;
-      }
-      if (caughtUp !== null || Date.now() >= deadline) break;
-      await new Promise((r) => setTimeout(r, 10));
-      peersAnswer = probePeers(ctx.cluster, config.name);
-    }
-    const confirmedAt = Date.now();
-    if (caughtUp === null)
-      log.warn(
-        { target },
-        'no candidate confirmed the shutdown checkpoint in time; releasing the leader key anyway',
-      );
-    // One transaction: final optime, the caught-up standby named as candidate (so it takes the key at once
-    // instead of every replica racing), and the leader key's deletion.
-    await writer.releaseLeaderWith(
-      config.name,
-      target > 0 ? target : null,
-      caughtUp !== null ? { leader: config.name, member: caughtUp } : null,
-    );
-    log.info(
+  /** Planned switchover, leader side: see {@link handOver}. */
+  #switchover(candidate: string | null, ctx: ActionContext): Promise<StepResult> {
+    return handOver(
       {
-        stopMs: stoppedAt - t0,
-        confirmMs: confirmedAt - stoppedAt,
-        releaseMs: Date.now() - confirmedAt,
-        candidate: caughtUp,
+        name: this.d.config.name,
+        postgres: this.d.control,
+        writer: this.d.writer,
+        log: this.d.log,
+        dropConnections: () => this.d.query.reset(),
+        checkpoint: () => this.d.query.exec('CHECKPOINT'),
+        stepDown: () => this.d.onLeadership(false),
       },
-      'switchover: leader key released',
+      ctx.cluster,
+      candidate,
+      ctx.obs.local.walPosition,
     );
-    return {
-      ok: true,
-      note: caughtUp ? `${caughtUp} received the shutdown checkpoint` : 'released without confirmation',
-    };
   }
 }

@@ -13,8 +13,8 @@ export interface PeerFacts {
 }
 
 /**
- * Asks the other members only when the decision needs them: the leader race and manual failovers (the
- * named candidate of a switchover takes the released key without asking), and the failsafe round of a
+ * Asks the other members only when the decision needs them: the leader race, the leader's handling of a
+ * manual failover (the named candidate of a switchover takes the released key without asking), and the failsafe round of a
  * primary while etcd is unreachable (`cluster` null, `known` the last cluster read).
  */
 export async function gatherPeerFacts(
@@ -27,8 +27,12 @@ export async function gatherPeerFacts(
     cluster?.leader === null &&
     cluster.failover !== null &&
     failoverCandidate(cluster.failover) === config.name;
+  // While a leader holds the key only it acts on `/failover`: a replica asking the members then would
+  // only hold up its own cycle (the leader may be shutting down) and miss the moment the key is released.
   const needsPeers =
-    cluster !== null && (cluster.leader === null || cluster.failover !== null) && !isNamedCandidate;
+    cluster !== null &&
+    !isNamedCandidate &&
+    (cluster.leader === null || (cluster.failover !== null && cluster.leader.name === config.name));
   const peers = needsPeers ? await probePeers(cluster, config.name) : new Map<string, PeerStatus>();
   let failsafeAllAccepted = false;
   // A running postmaster whose role the query could not tell counts as a primary here (never less safe).

@@ -1,4 +1,5 @@
 import type { ClusterState } from '../../src/cluster/index.js';
+import { crashedPrimary } from './crash.js';
 import { manualFailoverFromLeader, manualFailoverNoLeader } from './manual.js';
 import { clusterTimeline, isHealthiestNode, isSyncModeActive, isSyncPromotable } from './race.js';
 import { planSync } from './sync.js';
@@ -85,7 +86,7 @@ function notRunning(s: HaSnapshot, cluster: ClusterState): HaDecision {
   if (cluster.config.isPaused)
     return decision(`PAUSE: PostgreSQL is not running; not starting it (${s.pg.state})`);
   if (leader === s.name) {
-    if (s.pg.wasPrimary) return decision('starting primary after failure', { kind: 'start_primary' });
+    if (s.pg.wasPrimary) return crashedPrimary(s, cluster);
     return decision('starting as a secondary, then promoting: I hold the leader lock', {
       kind: 'start_replica',
       leader: null,

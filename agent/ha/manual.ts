@@ -14,6 +14,20 @@ function scheduledAt(f: Failover): number | null {
   return Number.isNaN(t) ? null : t;
 }
 
+/**
+ * The candidate to hand the key to: the requested one, else the most advanced of `eligible` (the members
+ * the decision found promotable; in synchronous mode only `/sync` standbys are).
+ */
+export function chooseCandidate(
+  requested: string | null,
+  eligible: readonly { name: string; walPosition: number }[],
+): string | null {
+  if (requested !== null) return eligible.some((e) => e.name === requested) ? requested : null;
+  let best: { name: string; walPosition: number } | null = null;
+  for (const e of eligible) if (best === null || e.walPosition > best.walPosition) best = e;
+  return best?.name ?? null;
+}
+
 const clear = (sentence: string): HaDecision =>
   decision(sentence, { kind: 'clear_failover', modRevision: null });
 
@@ -53,9 +67,15 @@ export function manualFailoverFromLeader(
         : 'manual failover: no healthy members found, failover is not possible',
     );
   }
-  return decision(`manual failover: demoting myself in favour of ${candidate ?? possible.join(', ')}`, {
-    kind: 'switchover',
+  // The key is handed to one member (the requested one, else the most advanced promotable one), so it
+  // takes the key at once instead of every replica racing.
+  const chosen = chooseCandidate(
     candidate,
+    possible.map((n) => ({ name: n, walPosition: s.peers.get(n)?.walPosition ?? 0 })),
+  );
+  return decision(`manual failover: demoting myself in favour of ${chosen ?? possible.join(', ')}`, {
+    kind: 'switchover',
+    candidate: chosen,
   });
 }
 

@@ -27,6 +27,8 @@ export interface SnapshotInput {
   readonly failsafeAllAccepted: boolean;
   readonly failsafeLeaderAliveUntil: number;
   readonly bootstrapDcs: Readonly<Record<string, unknown>>;
+  /** See HaSnapshot.pgDownForMs (default 0). */
+  readonly pgDownForMs?: number;
 }
 
 /** The HA cycle's snapshot from what the loop gathered (pure: the lease deadline moves to the wall clock). */
@@ -42,5 +44,6 @@ export function buildSnapshot(i: SnapshotInput): HaSnapshot {
     failsafeAllAccepted: i.failsafeAllAccepted,
     failsafeLeaderAliveUntil: i.failsafeLeaderAliveUntil,
     bootstrap: { synchronousMode: i.bootstrapDcs['synchronous_mode'] === true },
+    pgDownForMs: i.pgDownForMs ?? 0,
   };
 }

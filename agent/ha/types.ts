@@ -80,6 +80,8 @@ export interface HaSnapshot {
   /** A primary told us by POST /failsafe that it is alive, until this time (ms); 0 = never. */
   readonly failsafeLeaderAliveUntil: number;
   readonly bootstrap: { readonly synchronousMode: boolean };
+  /** How long this node's PostgreSQL has been seen down while it held the leader key (ms); 0 otherwise. */
+  readonly pgDownForMs: number;
 }
 
 export type DemoteMode = 'offline' | 'graceful' | 'immediate';
@@ -95,7 +97,10 @@ export type HaAction =
   | { readonly kind: 'take_over_own_key' }
   | { readonly kind: 'promote' }
   | { readonly kind: 'demote'; readonly mode: DemoteMode; readonly releaseLock: boolean }
+  /** Planned switchover from this leader; `candidate` is the member the key is handed to (null: a race). */
   | { readonly kind: 'switchover'; readonly candidate: string | null }
+  /** PostgreSQL crashed on this leader and the policy is to fail over: release the key (to `candidate`). */
+  | { readonly kind: 'release_after_crash'; readonly candidate: string | null }
   | { readonly kind: 'clear_failover'; readonly modRevision: number | null }
   | { readonly kind: 'write_initialize' }
   | { readonly kind: 'write_status' }

@@ -1,5 +1,7 @@
 import {
   PATRONI_SUPERUSER,
+  postmasterPid,
+  signalTree,
   sqlQuery,
   startPatroniCluster,
   waitFor,
@@ -14,17 +16,39 @@ export interface Subject {
   readonly password: string;
   readonly nodes: readonly { name: string; pgPort: number }[];
   leader(): Promise<string | undefined>;
-  /** Planned switchover; resolves when another node leads and accepts writes. */
-  switchover(): Promise<string>;
-  /** kill -9 of the leader's HA process and PostgreSQL; returns its name. */
-  killLeader(): Promise<string>;
-  waitForNewLeader(not: string): Promise<string>;
+  /** `/service/<scope>/` */
+  readonly prefix: string;
+  /** Planned switchover by `POST /switchover` to the leader's REST API (returns when it answers). */
+  switchover(leader: string): Promise<void>;
+  /** kill -9 of the leader's HA process and PostgreSQL (host death). */
+  killLeader(leader: string): Promise<void>;
+  /** kill -9 of the leader's PostgreSQL (postmaster and children); its HA process stays. */
+  crashPostgres(leader: string): Promise<void>;
+  /** A leader other than `not` (or any with `not` undefined) that accepts writes. */
+  waitForNewLeader(not?: string): Promise<string>;
   restart(name: string): Promise<void>;
   waitHealthy(): Promise<void>;
   stop(): Promise<void>;
 }
 
 const DCS = { ttl: 10, loopWait: 2, retryTimeout: 4 };
+
+/** `POST /switchover {leader}`, Patroni's and the agent's REST API alike; throws unless 200. */
+async function restSwitchover(apiUrl: string, leader: string, logs: () => string): Promise<void> {
+  const res = await fetch(`${apiUrl}/switchover`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ leader }),
+    signal: AbortSignal.timeout(60_000),
+  });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`switchover: ${res.status} ${text}\n${logs()}`);
+}
+
+function crash(dataDir: string): void {
+  const pid = postmasterPid(dataDir);
+  if (pid !== undefined) signalTree(pid, 'SIGKILL');
+}
 
 /** Synchronous mode settled: `/sync` names the current leader and a standby (a switchover needs one). */
 async function waitForSync(etcd: EtcdCluster, scope: string): Promise<void> {
@@ -85,28 +109,17 @@ export async function agentSubject(etcd: EtcdCluster): Promise<Subject> {
   const self: Subject = {
     kind: 'agent',
     scope,
+    prefix: `/service/${scope}/`,
     password: SUPERUSER.password,
     nodes: c.nodes,
     leader: () => c.leaderKey(),
-    async switchover() {
-      const old = (await c.leaderKey()) as string;
-      const res = await fetch(`${c.node(old).apiUrl}/switchover`, {
-        method: 'POST',
-        body: JSON.stringify({ leader: old }),
-        signal: AbortSignal.timeout(60_000),
-      });
-      const text = await res.text();
-      if (res.status !== 200) {
-        throw new Error(
-          `agent switchover: ${res.status} ${text}\n${c.nodes.map((n) => `--- ${n.name}\n${c.logTail(n.name, 25)}`).join('\n')}`,
-        );
-      }
-      return writableLeader(etcd, scope, SUPERUSER.password, ports, old);
-    },
-    async killLeader() {
-      const old = (await c.leaderKey()) as string;
-      await c.kill(old);
-      return old;
+    switchover: (leader) =>
+      restSwitchover(c.node(leader).apiUrl, leader, () =>
+        c.nodes.map((n) => `--- ${n.name}\n${c.logTail(n.name, 25)}`).join('\n'),
+      ),
+    killLeader: (leader) => c.kill(leader),
+    async crashPostgres(leader) {
+      crash(c.node(leader).dataDir);
     },
     waitForNewLeader: (not) => writableLeader(etcd, scope, SUPERUSER.password, ports, not),
     async restart(name) {
@@ -140,11 +153,20 @@ export async function patroniSubject(etcd: EtcdCluster): Promise<Subject> {
   return {
     kind: 'patroni',
     scope,
+    prefix: `/service/${scope}/`,
     password: PATRONI_SUPERUSER.password,
     nodes: c.nodes,
     leader: () => etcd.get(`/service/${scope}/leader`),
-    switchover: () => c.switchover(),
-    killLeader: () => c.killLeader(),
+    switchover: (leader) =>
+      restSwitchover(c.nodes.find((n) => n.name === leader)?.apiUrl as string, leader, () =>
+        c.nodes.map((n) => `--- ${n.name}\n${c.logTail(n.name, 25)}`).join('\n'),
+      ),
+    async killLeader() {
+      await c.killLeader();
+    },
+    async crashPostgres(leader) {
+      crash(c.nodes.find((n) => n.name === leader)?.dataDir as string);
+    },
     waitForNewLeader: (not) => writableLeader(etcd, scope, PATRONI_SUPERUSER.password, ports, not),
     restart: (name) => c.startNode(name),
     async waitHealthy() {

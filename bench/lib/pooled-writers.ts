@@ -7,6 +7,17 @@ export interface PooledSample {
   /** `inet_server_port()` of the committing server; null on error. */
   port: number | null;
   error: string | null;
+  /** The committed row's `id` when the statement returns one (lost-write accounting). */
+  id?: number;
+}
+
+/** Optional login and statement (default: `insert into t (v) values (2)`, no password). */
+export interface PooledWriterOptions {
+  readonly password?: string;
+  /** Must return `port` (`inet_server_port()`), and may return `id`. */
+  readonly sql?: string;
+  /** Client-side statement timeout (default 60 s). */
+  readonly queryTimeoutMs?: number;
 }
 
 /**
@@ -25,6 +36,7 @@ export class PooledWriters {
     private readonly clients = 4,
     private readonly intervalMs = 10,
     private readonly maxMs = 300_000,
+    private readonly options: PooledWriterOptions = {},
   ) {}
 
   start(): this {
@@ -50,17 +62,25 @@ export class PooledWriters {
             port: this.port,
             user: 'postgres',
             database: this.database,
+            ...(this.options.password !== undefined ? { password: this.options.password } : {}),
             connectionTimeoutMillis: 5000,
-            query_timeout: 60_000,
+            query_timeout: this.options.queryTimeoutMs ?? 60_000,
             application_name: 'bench-pooled-writer',
           });
           client.on('error', () => undefined);
           await client.connect();
         }
-        const r = await client.query<{ port: number }>(
-          'insert into t (v) values (2) returning inet_server_port() as port',
+        const r = await client.query<{ port: number; id?: string }>(
+          this.options.sql ?? 'insert into t (v) values (2) returning inet_server_port() as port',
         );
-        this.samples.push({ sentAt, doneAt: Date.now(), port: Number(r.rows[0]?.port ?? 0), error: null });
+        const row = r.rows[0];
+        this.samples.push({
+          sentAt,
+          doneAt: Date.now(),
+          port: Number(row?.port ?? 0),
+          error: null,
+          ...(row?.id !== undefined ? { id: Number(row.id) } : {}),
+        });
       } catch (err) {
         this.samples.push({
           sentAt,

@@ -161,9 +161,9 @@ const cases: Case[] = [
     actions: ['follow'],
   },
   {
-    name: 'the lock holder whose PostgreSQL crashed restarts it as primary',
+    name: 'the lock holder whose PostgreSQL crashed restarts it as primary in asynchronous mode (default primary_start_timeout 300 s)',
     s: snapshot({ pg: stoppedPg }),
-    sentence: 'starting primary after failure',
+    sentence: /^starting primary after failure \(primary_start_timeout 300 s, default\)/,
     actions: ['start_primary'],
   },
   {

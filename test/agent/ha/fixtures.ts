@@ -128,6 +128,7 @@ export function snapshot(
     failsafeAllAccepted: false,
     failsafeLeaderAliveUntil: 0,
     bootstrap: { synchronousMode: false },
+    pgDownForMs: 0,
     ...rest,
   };
 }

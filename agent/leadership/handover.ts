@@ -1,0 +1,147 @@
+import { chownSync, existsSync, statSync, watch, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ClusterState } from '../../src/cluster/index.js';
+import type { ClusterWriter } from '../../src/dcs/cluster-writer.js';
+import type { Logger } from '../../src/log.js';
+
+/**
+ * `pg_ctl promote` without starting a process: the `promote` signal file in the data directory (owned like
+ * the directory) and SIGUSR1 to the postmaster, which is what pg_ctl does. False when either step failed
+ * (the caller falls back to pg_ctl).
+ */
+export function requestPromotion(pg: Pick<HandoverPostgres, 'dataDir' | 'livePostmasterPid'>): boolean {
+  const pid = pg.livePostmasterPid();
+  if (pid === null) return false;
+  try {
+    const file = join(pg.dataDir, 'promote');
+    writeFileSync(file, '');
+    const st = statSync(pg.dataDir);
+    chownSync(file, st.uid, st.gid);
+    return process.kill(pid, 'SIGUSR1');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Sends SIGUSR1 again while the `promote` file is still there (not yet acted on). A startup process that
+ * missed the first signal sleeps `wal_retrieve_retry_interval` (5 s) after losing its primary before it
+ * looks again (seen once in ten crash failovers); a second signal wakes it. True when sent.
+ */
+export function resignalPromotion(pg: Pick<HandoverPostgres, 'dataDir' | 'livePostmasterPid'>): boolean {
+  const pid = pg.livePostmasterPid();
+  if (pid === null || !existsSync(join(pg.dataDir, 'promote'))) return false;
+  try {
+    return process.kill(pid, 'SIGUSR1');
+  } catch {
+    return false;
+  }
+}
+
+/** The parts of PgControl a handover needs. */
+export interface HandoverPostgres {
+  readonly dataDir: string;
+  livePostmasterPid(): number | null;
+  stop(mode: 'fast' | 'immediate', timeoutS?: number): Promise<void>;
+}
+
+export interface HandoverDeps {
+  readonly name: string;
+  readonly postgres: HandoverPostgres;
+  readonly writer: Pick<ClusterWriter, 'releaseLeaderWith'>;
+  readonly log: Logger;
+  /** Drops the agent's own connections first (they would hold up a fast shutdown). */
+  readonly dropConnections: () => Promise<void>;
+  /** CHECKPOINT while still primary, so the shutdown checkpoint (inside the unwritable window) is short. */
+  readonly checkpoint: () => Promise<unknown>;
+  /** Called before PostgreSQL is stopped: this node no longer acts as primary. */
+  readonly stepDown: () => void;
+}
+
+/**
+ * Resolves when `postmaster.pid` is gone from `dataDir` (the postmaster removes it as its very last step of
+ * a clean shutdown), woken by the file system, not by polling; false after `timeoutMs`.
+ */
+export function waitForPidFileRemoval(dataDir: string, timeoutMs: number): Promise<boolean> {
+  const file = join(dataDir, 'postmaster.pid');
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (ok: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      watcher?.close();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => finish(!existsSync(file)), timeoutMs);
+    let watcher: ReturnType<typeof watch> | null = null;
+    try {
+      watcher = watch(dataDir, (_event, name) => {
+        if ((name === null || name === 'postmaster.pid') && !existsSync(file)) finish(true);
+      });
+      watcher.on('error', () => undefined);
+    } catch {
+      // no inotify: the timeout (and the caller's fallback) decides
+    }
+    if (!existsSync(file)) finish(true);
+  });
+}
+
+/**
+ * Fast shutdown of the local primary, waited for by the pid file's removal. When this returns, every
+ * connected streaming standby has flushed all WAL up to and including the shutdown checkpoint: a walsender
+ * in a shutting-down primary exits only after its standby confirmed flushing everything it sent (PostgreSQL's
+ * `WalSndDone`), and the postmaster exits only after its walsenders.
+ */
+export async function stopForHandover(pg: HandoverPostgres, timeoutMs: number): Promise<void> {
+  const pid = pg.livePostmasterPid();
+  if (pid !== null) {
+    let sent = false;
+    try {
+      sent = process.kill(pid, 'SIGINT');
+    } catch {
+      sent = false;
+    }
+    if (sent && (await waitForPidFileRemoval(pg.dataDir, timeoutMs))) return;
+  }
+  // No signal delivered, or no exit in time: the bounded stop (fast, then immediate) decides.
+  await pg.stop('fast', Math.ceil(timeoutMs / 1000)).catch(() => pg.stop('immediate'));
+}
+
+/**
+ * Planned switchover, leader side: CHECKPOINT (still writable, like Patroni's graceful demote), stop being primary, fast shutdown (waited for without polling), then in one
+ * etcd transaction the last known optime, `/failover` naming the candidate, and the leader key's deletion.
+ * The candidate needs no confirmation round: the shutdown itself waited for the streaming standbys (see
+ * {@link stopForHandover}), and in synchronous mode every acknowledged commit was on the `/sync` standby anyway.
+ */
+export async function handOver(
+  d: HandoverDeps,
+  cluster: ClusterState,
+  candidate: string | null,
+  optime: number | null,
+): Promise<{ ok: true; note: string }> {
+  const t0 = Date.now();
+  await d
+    .checkpoint()
+    .catch((err: unknown) => d.log.warn({ err: String(err) }, 'CHECKPOINT before the switchover failed'));
+  const checkpointedAt = Date.now();
+  d.stepDown();
+  await d.dropConnections();
+  await stopForHandover(d.postgres, Math.max(10_000, cluster.config.retryTimeout * 1000));
+  const stoppedAt = Date.now();
+  await d.writer.releaseLeaderWith(
+    d.name,
+    optime,
+    candidate !== null ? { leader: d.name, member: candidate } : null,
+  );
+  d.log.info(
+    {
+      checkpointMs: checkpointedAt - t0,
+      stopMs: stoppedAt - checkpointedAt,
+      releaseMs: Date.now() - stoppedAt,
+      candidate,
+    },
+    'switchover: leader key released',
+  );
+  return { ok: true, note: candidate ? `handed over to ${candidate}` : 'released for a race' };
+}
