@@ -51,6 +51,9 @@ export function dcsPgParameters(config: Readonly<Record<string, unknown>>): Reco
   return params && typeof params === 'object' ? (params as Record<string, unknown>) : {};
 }
 
+/** pg_controldata states pg_rewind accepts without a crash recovery first. */
+const CLEAN_SHUTDOWN = new Set(['shut down', 'shut down in recovery']);
+
 export type StopMode = 'fast' | 'immediate' | 'smart';
 
 /**
@@ -205,14 +208,37 @@ export class PgControl {
       rmSync(join(this.dataDir, entry), { recursive: true, force: true });
   }
 
-  /** pg_rewind from the leader; the caller falls back to a re-clone when it throws. */
+  /**
+   * pg_rewind from the leader, in Patroni's order (rewind.py: `ensure_clean_shutdown`, then `pg_rewind`).
+   * The signal files go first: single-user mode, which pg_rewind needs for a target that was not shut
+   * down cleanly, refuses to run with standby.signal ("standby mode is not supported by single-user
+   * servers"), so a killed ex-primary that was started once as a standby could never be rewound. A data
+   * directory not shut down cleanly is then crash-recovered in single-user mode with
+   * `archive_command=false` (the diverged WAL is never archived), and pg_rewind runs on the clean result.
+   * standby.signal is put back whatever the outcome, so a manual start never comes up writable. Throws
+   * SY_ERR_AGENT naming the failed step; the caller decides whether to re-clone.
+   */
   async rewind(source: { host: string; port: number }): Promise<void> {
-    const cred = this.config.postgresql.rewind ?? this.config.postgresql.superuser;
-    const conn = `host=${source.host} port=${source.port} user=${cred.username} dbname=${this.config.postgresql.database} connect_timeout=3`;
-    check(
-      'pg_rewind',
-      await this.#run('pg_rewind', ['-D', this.dataDir, `--source-server=${conn}`, '--progress'], 300_000),
-    );
+    rmSync(join(this.dataDir, 'recovery.signal'), { force: true });
+    setStandbySignal(this.dataDir, false, this.user);
+    try {
+      const state = (await this.controlData())?.state;
+      if (state !== undefined && !CLEAN_SHUTDOWN.has(state)) {
+        const args = ['--single', '-D', this.dataDir, '-c', 'archive_mode=on', '-c', 'archive_command=false'];
+        check(
+          `crash recovery in single-user mode (state "${state}")`,
+          await this.#run('postgres', [...args, 'template1'], 300_000),
+        );
+      }
+      const cred = this.config.postgresql.rewind ?? this.config.postgresql.superuser;
+      const conn = `host=${source.host} port=${source.port} user=${cred.username} dbname=${this.config.postgresql.database} connect_timeout=3`;
+      check(
+        'pg_rewind',
+        await this.#run('pg_rewind', ['-D', this.dataDir, `--source-server=${conn}`, '--progress'], 300_000),
+      );
+    } finally {
+      setStandbySignal(this.dataDir, true, this.user);
+    }
   }
 
   /** Writes configuration and starts PostgreSQL (as primary, or in recovery following `following`). */

@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { chownSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, sleep, startEtcd, waitFor, type EtcdCluster } from '../harness/index.js';
 import { startAgentCluster, type AgentCluster } from './helpers.js';
@@ -133,17 +134,51 @@ test('planned switchover through the REST API moves the leader without losing ac
   assert.equal(history.at(-1)?.[4], next);
 });
 
-test('kill -9 of the leader agent and its PostgreSQL: another node takes over within ttl + a few seconds, the old one rejoins', async () => {
+test('kill -9 of the leader mid-write: another node takes over within ttl + a few seconds, and the old one rejoins by pg_rewind with its data directory kept (default config)', async () => {
   const old = (await cluster.leaderKey()) as string;
+  const dataDir = cluster.node(old).dataDir;
+  const base = statSync(join(dataDir, 'base'));
+  // Writes in flight when the leader dies: its WAL runs past what the replicas received (asynchronous).
+  let id = 200_000;
+  const acked: number[] = [];
+  const writer = (async () => {
+    for (let i = 0; i < 2000; i++) {
+      if (await writeRow(old, ++id)) acked.push(id);
+      else return;
+    }
+  })();
+  await sleep(500);
   await cluster.kill(old);
   const killedAt = Date.now();
+  await writer;
+  assert.ok(acked.length > 0, 'no write was acknowledged before the kill');
   const next = await cluster.waitForLeader({ not: old, timeoutMs: 30_000 });
   const took = Date.now() - killedAt;
   assert.ok(took < 10_000 + 5_000, `failover took ${took} ms`);
+  await waitFor(
+    async () => ((await etcd.get('/service/agentint/history')) ?? '').includes(`"${next}"`) || null,
+    {
+      what: `/history naming ${next}`,
+      timeoutMs: 20_000,
+    },
+  );
+  // The state the agent leaves when it first starts a crashed ex-primary as a standby (the start fails:
+  // its timeline is not a child of the new leader's): crashed control file, standby.signal present. With
+  // it, pg_rewind's single-user crash recovery refused to run ("standby mode is not supported by
+  // single-user servers") and, with destructive recovery off by default, the node stayed stopped.
+  writeFileSync(join(dataDir, 'standby.signal'), '');
+  chownSync(join(dataDir, 'standby.signal'), base.uid, base.gid);
   cluster.start(old);
   await cluster.waitForReplicas(['pg1', 'pg2', 'pg3'], 120_000);
   assert.equal(await cluster.isInRecovery(old), true);
   assert.equal(await cluster.leaderKey(), next);
+  const after = statSync(join(dataDir, 'base'));
+  assert.deepEqual(
+    [after.ino, after.birthtimeMs],
+    [base.ino, base.birthtimeMs],
+    'the data directory was re-created instead of rewound',
+  );
+  assert.doesNotMatch(cluster.logTail(old, 400), /removing the data directory/);
 });
 
 test('SIGSTOP of the leader agent: its PostgreSQL stops taking writes before another node is promoted, and it never takes the key back', async () => {

@@ -98,10 +98,6 @@ postgresql:
     superuser: {username: ${SUPERUSER.username}, password: ${SUPERUSER.password}}
     replication: {username: ${REPLICATION.username}, password: ${REPLICATION.password}}
   parameters: {unix_socket_directories: '${join(n.dataDir, '..')}'}
-  # The lab opts in to re-cloning (off by default, like Patroni): a killed ex-primary whose pg_rewind fails
-  # rejoins by a fresh clone, as the cluster tests expect.
-  remove_data_directory_on_rewind_failure: true
-  remove_data_directory_on_diverged_timelines: true
 tags: ${JSON.stringify(tags)}
 `;
 }
