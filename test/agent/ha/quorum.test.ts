@@ -1,25 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildClusterState, type RawKey } from '../../../src/cluster/index.js';
+import { buildClusterState } from '../../../src/cluster/index.js';
 import { isHealthiestNode, isSyncModeActive } from '../../../agent/ha/race.js';
-import { readFixture } from '../../fixtures.js';
+import { patroni407Keys } from '../../fixtures.js';
 import { cluster, snapshot } from './fixtures.js';
 import { planSync } from '../../../agent/ha/sync.js';
 import { SyncModeKeeper } from '../../../agent/config/sync-mode.js';
 
 // The recorded Patroni 4.0.7 cluster in quorum mode, with its leader key gone (pg2 died).
-const keys = JSON.parse(readFixture('patroni-4.0.7-keys.json')).keys as Record<
-  string,
-  { value: string; lease: boolean; mod_revision: number }
->;
-const raw: RawKey[] = Object.entries(keys)
-  .filter(([k]) => k.startsWith('/service/lab4/') && !k.endsWith('/leader') && !k.endsWith('/pg2'))
-  .map(([k, v]) => ({
-    key: k.slice('/service/lab4/'.length),
-    value: v.value,
-    modRevision: v.mod_revision,
-    lease: v.lease ? '42' : '0',
-  }));
+const raw = patroni407Keys('lab4').filter((k) => k.key !== 'leader' && !k.key.endsWith('/pg2'));
 
 test('a /sync key written in quorum mode by Patroni 4 parses without crashing and is not read as classic sync', () => {
   const cluster = buildClusterState('lab4', raw);
