@@ -1,18 +1,23 @@
 import { join } from 'node:path';
-import { freePorts, ProcessGroup, sqlQuery, waitFor, type EtcdCluster } from '../harness/index.js';
+import {
+  freePorts,
+  ProcessGroup,
+  sleep,
+  sqlQuery,
+  waitFor,
+  type EtcdCluster,
+  type PatroniNode,
+} from '../harness/index.js';
 
 export const SUPERUSER = { username: 'postgres', password: 'agent-su-pw' };
 export const REPLICATION = { username: 'replicator', password: 'agent-rep-pw' };
 const ROOT = new URL('../..', import.meta.url).pathname;
 
-export interface AgentNode {
-  name: string;
-  pgPort: number;
-  apiPort: number;
-  apiUrl: string;
-  dataDir: string;
-  configPath: string;
-}
+/** One agent node: the same ports and paths as a Patroni lab node. */
+export type AgentNode = Pick<
+  PatroniNode,
+  'name' | 'pgPort' | 'apiPort' | 'apiUrl' | 'dataDir' | 'configPath'
+>;
 
 export interface AgentClusterOptions {
   scope: string;
@@ -221,4 +226,27 @@ export async function startAgentCluster(o: AgentClusterOptions): Promise<AgentCl
     },
   };
   return cluster;
+}
+
+/**
+ * Stalls every etcd member (SIGSTOP) and probes `canWrite` every 50 ms until a write is refused or
+ * `limitMs` passed, then resumes etcd. Returns how long after the stall the first write was refused, or
+ * null when every write within `limitMs` was accepted.
+ */
+export async function refusedAfterEtcdStall(
+  etcd: EtcdCluster,
+  canWrite: () => Promise<boolean>,
+  limitMs: number,
+): Promise<number | null> {
+  etcd.pause();
+  const pausedAt = Date.now();
+  try {
+    while (Date.now() - pausedAt < limitMs) {
+      if (!(await canWrite())) return Date.now() - pausedAt;
+      await sleep(50);
+    }
+    return null;
+  } finally {
+    etcd.resume();
+  }
 }
