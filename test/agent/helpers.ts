@@ -250,3 +250,36 @@ export async function refusedAfterEtcdStall(
     etcd.resume();
   }
 }
+
+/** Starts every node of `cluster` and waits until one leads and all others stream; returns the leader. */
+export async function startAll(cluster: AgentCluster): Promise<string> {
+  for (const n of cluster.nodes) cluster.start(n.name);
+  const leader = await cluster.waitForLeader({ timeoutMs: 90_000 });
+  await cluster.waitForReplicas(cluster.nodes.map((n) => n.name));
+  return leader;
+}
+
+/** `POST /switchover` away from `leader` (expects 200); returns the next leader once it accepts writes. */
+export async function switchoverAway(cluster: AgentCluster, leader: string): Promise<string> {
+  const res = await fetch(`${cluster.node(leader).apiUrl}/switchover`, {
+    method: 'POST',
+    body: JSON.stringify({ leader }),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`POST /switchover answered ${res.status}: ${text}`);
+  return cluster.waitForLeader({ not: leader, timeoutMs: 30_000 });
+}
+
+/** Which PostgreSQL answers on `port` (directly or through a proxy), as the agent lab's superuser; null when none. */
+export async function serverBehind(port: number): Promise<{ port: number; inRecovery: boolean } | null> {
+  try {
+    const rows = await sqlQuery<{ port: number; r: boolean }>(
+      { port, user: SUPERUSER.username, password: SUPERUSER.password },
+      'SELECT inet_server_port() AS port, pg_is_in_recovery() AS r',
+    );
+    return rows[0] ? { port: rows[0].port, inRecovery: rows[0].r } : null;
+  } catch {
+    return null;
+  }
+}

@@ -4,15 +4,22 @@ import { existsSync, writeFileSync } from 'node:fs';
 import {
   ProcessGroup,
   freePort,
-  sqlQuery,
   startEtcd,
+  routerHaproxyTarget,
   startHaproxy,
   waitFor,
   type EtcdCluster,
   type HaproxyInstance,
 } from '../harness/index.js';
 import { routerStatus, startRouterProcess, waitApplied } from '../integration/helpers.js';
-import { SUPERUSER, startAgentCluster, type AgentCluster } from './helpers.js';
+import {
+  SUPERUSER,
+  serverBehind,
+  startAgentCluster,
+  startAll,
+  switchoverAway,
+  type AgentCluster,
+} from './helpers.js';
 
 // The Switchyard router follows an agent cluster exactly as it follows a Patroni one.
 let etcd: EtcdCluster | undefined;
@@ -27,20 +34,12 @@ after(async () => {
   await etcd?.stop();
 });
 
-const serverPort = async (port: number) =>
-  (
-    await sqlQuery<{ p: number }>(
-      { port, user: SUPERUSER.username, password: SUPERUSER.password },
-      'SELECT inet_server_port() AS p',
-    ).catch(() => [])
-  )[0]?.p ?? null;
+const serverPort = async (port: number) => (await serverBehind(port))?.port ?? null;
 
 test('the router sends writes to the agent leader and follows a switchover', async () => {
   etcd = await startEtcd();
   cluster = await startAgentCluster({ scope: 'routed', nodes: 2, etcd });
-  for (const n of cluster.nodes) cluster.start(n.name);
-  const leader = await cluster.waitForLeader({ timeoutMs: 90_000 });
-  await cluster.waitForReplicas(['pg1', 'pg2']);
+  const leader = await startAll(cluster);
   group = ProcessGroup.create('agent-router');
   const dir = group.dir;
   const port = await freePort();
@@ -49,15 +48,7 @@ test('the router sends writes to the agent leader and follows a switchover', asy
     clusters: ['routed'],
     routing: { writable_probe: { method: 'sql', user: 'postgres', password: SUPERUSER.password } },
     targets: {
-      haproxy: {
-        output: `${dir}/haproxy.cfg`,
-        runtime_api: `${dir}/admin.sock`,
-        state_file: `${dir}/haproxy.state`,
-        reload: `kill -USR2 $(cat ${dir}/haproxy.pid)`,
-        timeouts: { connect: '300ms' },
-        checks: { inter: '1s', fall: 2, rise: 2 },
-        frontends: { routed: { primary: `127.0.0.1:${port}` } },
-      },
+      haproxy: routerHaproxyTarget(dir, { routed: { primary: `127.0.0.1:${port}` } }),
     },
   });
   await waitFor(async () => (await routerStatus(router.api)).clusters['routed']?.writable === true || null, {
@@ -77,13 +68,7 @@ test('the router sends writes to the agent leader and follows a switchover', asy
     timeoutMs: 15_000,
   });
 
-  const res = await fetch(`${cluster.node(leader).apiUrl}/switchover`, {
-    method: 'POST',
-    body: JSON.stringify({ leader }),
-    signal: AbortSignal.timeout(30_000),
-  });
-  assert.equal(res.status, 200, await res.text());
-  const next = await cluster.waitForLeader({ not: leader, timeoutMs: 30_000 });
+  const next = await switchoverAway(cluster, leader);
   await waitFor(async () => ((await serverPort(port)) === cluster!.node(next).pgPort ? true : null), {
     what: 'writes routed to the new leader',
     timeoutMs: 15_000,

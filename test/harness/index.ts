@@ -40,6 +40,7 @@ export {
   startHaproxy,
   haproxyCheck,
   haproxyCommand,
+  routerHaproxyTarget,
   parseShowProc,
   patroniHaproxyConfig,
   type HaproxyCheckResult,
