@@ -7,6 +7,16 @@ import { ClusterWriter } from '../../src/dcs/cluster-writer.js';
 
 const lab = etcdForFile((hosts) => connectEtcd({ hosts }));
 
+/** A member value of a running Patroni 3.0.2 primary, keys in Patroni's order. */
+const runningPrimary = (pgPort: number, apiPort: number, extra: Record<string, unknown> = {}) => ({
+  conn_url: `postgres://127.0.0.1:${pgPort}/postgres`,
+  api_url: `http://127.0.0.1:${apiPort}/patroni`,
+  state: 'running',
+  role: 'master',
+  version: '3.0.2',
+  ...extra,
+});
+
 test('the leader key is taken by one create-only txn, carried by the lease and deleted only by its owner', async () => {
   const w = new ClusterWriter(lab.client, '/service', 'lab');
   const a = new AgentLease(lab.client, { ttlSeconds: 5, requestTimeoutMs: 2000 });
@@ -32,17 +42,7 @@ test('an expired lease takes the member and leader keys with it and keepalive re
   const w = new ClusterWriter(lab.client, '/service', 'exp');
   const lease = new AgentLease(lab.client, { ttlSeconds: 2, requestTimeoutMs: 2000 });
   const id = await lease.grant();
-  await w.touchMember(
-    'pg1',
-    {
-      conn_url: 'postgres://127.0.0.1:5432/postgres',
-      api_url: 'http://127.0.0.1:8008/patroni',
-      state: 'running',
-      role: 'master',
-      version: '3.0.2',
-    },
-    id,
-  );
+  await w.touchMember('pg1', runningPrimary(5432, 8008), id);
   assert.equal(await w.acquireLeader('pg1', id), true);
   await new Promise((r) => setTimeout(r, 3500));
   const read = await w.read();
@@ -56,19 +56,7 @@ test('values are written byte-compatible with Patroni 3.0.2', async () => {
   const w = new ClusterWriter(lab.client, '/service', 'bytes');
   const lease = new AgentLease(lab.client, { ttlSeconds: 10, requestTimeoutMs: 2000 });
   const id = await lease.grant();
-  await w.touchMember(
-    'node3',
-    {
-      conn_url: 'postgres://127.0.0.1:24013/postgres',
-      api_url: 'http://127.0.0.1:24023/patroni',
-      state: 'running',
-      role: 'master',
-      version: '3.0.2',
-      xlog_location: 84068584,
-      timeline: 11,
-    },
-    id,
-  );
+  await w.touchMember('node3', runningPrimary(24013, 24023, { xlog_location: 84068584, timeline: 11 }), id);
   assert.equal(await w.raceInitialize(), true);
   assert.equal(await w.raceInitialize(), false);
   await w.writeInitialize('7711014012193992191');

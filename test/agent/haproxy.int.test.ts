@@ -1,32 +1,14 @@
-import { after, test } from 'node:test';
-import {
-  freePorts,
-  patroniHaproxyConfig,
-  startEtcd,
-  startHaproxy,
-  waitFor,
-  type EtcdCluster,
-  type HaproxyInstance,
-} from '../harness/index.js';
-import { serverBehind, startAgentCluster, startAll, switchoverAway, type AgentCluster } from './helpers.js';
+import { test } from 'node:test';
+import { freePorts, patroniHaproxyConfig, startHaproxy, waitFor } from '../harness/index.js';
+import { agentLabForFile, serverBehind, switchoverAway } from './helpers.js';
 
 // HAProxy configured as Patroni's documentation says (HTTP checks on the REST API) routes to the agent's primary.
-let etcd: EtcdCluster | undefined;
-let cluster: AgentCluster | undefined;
-let haproxy: HaproxyInstance | undefined;
-
-after(async () => {
-  await haproxy?.stop();
-  await cluster?.stopAll();
-  await etcd?.stop();
-});
+const lab = agentLabForFile();
 
 test("HAProxy with Patroni-style checks routes writes to the agent's leader and reads to its replica, and follows a switchover", async () => {
-  etcd = await startEtcd();
-  cluster = await startAgentCluster({ scope: 'hap', nodes: 2, etcd });
-  const leader = await startAll(cluster);
+  const { cluster, leader } = await lab.start({ scope: 'hap', nodes: 2 });
   const [primaryPort, replicaPort] = (await freePorts(2)) as [number, number];
-  haproxy = await startHaproxy({
+  const haproxy = await startHaproxy({
     config: patroniHaproxyConfig({
       nodes: cluster.nodes,
       primaryPort,
@@ -35,6 +17,7 @@ test("HAProxy with Patroni-style checks routes writes to the agent's leader and 
       checkInter: '500ms',
     }),
   });
+  lab.onStop(() => haproxy.stop());
   const via = (port: number, wantPg: number, inRecovery: boolean) =>
     waitFor(
       async () => {

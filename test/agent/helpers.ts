@@ -1,11 +1,14 @@
+import { after } from 'node:test';
 import { join } from 'node:path';
 import {
   freePorts,
   ProcessGroup,
   sleep,
   sqlQuery,
+  startEtcd,
   waitFor,
   type EtcdCluster,
+  type PatroniClusterOptions,
   type PatroniNode,
 } from '../harness/index.js';
 
@@ -19,17 +22,20 @@ export type AgentNode = Pick<
   'name' | 'pgPort' | 'apiPort' | 'apiUrl' | 'dataDir' | 'configPath'
 >;
 
-export interface AgentClusterOptions {
-  scope: string;
-  nodes?: number;
+/** The Patroni lab's options the agent lab honours, with a harness etcd. */
+export interface AgentClusterOptions extends Pick<
+  PatroniClusterOptions,
+  | 'scope'
+  | 'nodes'
+  | 'ttl'
+  | 'loopWait'
+  | 'retryTimeout'
+  | 'synchronousMode'
+  | 'failsafeMode'
+  | 'restApiAuth'
+  | 'tags'
+> {
   etcd: EtcdCluster;
-  ttl?: number;
-  loopWait?: number;
-  retryTimeout?: number;
-  synchronousMode?: boolean;
-  failsafeMode?: boolean;
-  restApiAuth?: { username: string; password: string };
-  tags?: Record<string, Record<string, unknown>>;
   /** Extra keys of the `etcd3:` section (TLS files, credentials). */
   etcd3Extra?: Record<string, string>;
   /** Extra keys of the `restapi:` section (TLS files, verify_client). */
@@ -282,4 +288,33 @@ export async function serverBehind(port: number): Promise<{ port: number; inReco
   } catch {
     return null;
   }
+}
+
+/**
+ * etcd and one agent cluster for a test file, made by `start` inside a test (all nodes started, leader and
+ * streaming replicas awaited); after the file's tests, whatever `onStop` registered stops first (latest
+ * first: a router, HAProxy), then the agents, then etcd.
+ */
+export function agentLabForFile(): {
+  start(
+    o: Omit<AgentClusterOptions, 'etcd'>,
+  ): Promise<{ etcd: EtcdCluster; cluster: AgentCluster; leader: string }>;
+  onStop(fn: () => Promise<unknown>): void;
+} {
+  let etcd: EtcdCluster | undefined;
+  let cluster: AgentCluster | undefined;
+  const stops: (() => Promise<unknown>)[] = [];
+  after(async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    await cluster?.stopAll();
+    await etcd?.stop();
+  });
+  return {
+    async start(o) {
+      etcd = await startEtcd();
+      cluster = await startAgentCluster({ ...o, etcd });
+      return { etcd, cluster, leader: await startAll(cluster) };
+    },
+    onStop: (fn) => void stops.push(fn),
+  };
 }
