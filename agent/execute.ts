@@ -10,6 +10,7 @@ import { probePeers } from './peers.js';
 import type { PgControl } from './postgres/control.js';
 import { slotName, type Following } from './postgres/files.js';
 import type { PgQuery } from './postgres/query.js';
+import { RewindSourceNotReady } from './postgres/rewind-source.js';
 
 /** Context of one cycle's actions. */
 export interface ActionContext {
@@ -94,8 +95,12 @@ export class Executor {
         // start, and its control file does not always show that it wrote past the switch point.
         const rewind = (action.rewind || this.#startFailures > 0) && leader !== null;
         if (this.stuck) return { ok: false, reason: this.stuck };
-        this.d.runTask(rewind ? 'rewind' : 'start', 'starting', () =>
-          this.#startReplica(rewind ? leader : null, leader !== null, following),
+        this.d.runTask(rewind ? 'rewind' : 'start', 'starting', async () =>
+          this.#startReplica(
+            rewind || (await this.#wasPrimaryOnDisk()) ? leader : null,
+            leader !== null,
+            following,
+          ),
         );
         return { ok: true };
       }
@@ -189,6 +194,10 @@ export class Executor {
       try {
         await control.rewind({ host: rewindFrom.host, port: rewindFrom.port });
       } catch (err) {
+        if (err instanceof RewindSourceNotReady) {
+          log.warn(`${err.message}; rewinding later`);
+          return;
+        }
         this.#startFailures = 0;
         if (pg.removeDataDirectoryOnRewindFailure) {
           log.warn({ err: describeError(err) }, 'pg_rewind failed; removing the data directory to re-clone');
@@ -221,6 +230,20 @@ export class Executor {
       }
       throw err;
     }
+  }
+
+  /**
+   * The data directory was a primary and another node leads now: it crashed as one ('in production',
+   * 'shutting down', 'in crash recovery', whatever signal file a failed start left), or was shut down as one
+   * (no standby.signal). Its control file does not show where its WAL ends, and `/history` can lag the new
+   * leader's promotion: started as a standby it may stream over WAL that pg_rewind needs. So it always goes
+   * through pg_rewind (Patroni: crash recovery in single-user mode, then the timeline check), which is a
+   * no-op ("no rewind required") when nothing diverged.
+   */
+  async #wasPrimaryOnDisk(): Promise<boolean> {
+    const state = (await this.d.control.controlData())?.state;
+    if (state === 'in production' || state === 'shutting down' || state === 'in crash recovery') return true;
+    return state === 'shut down' && !this.d.control.isStandbyConfigured();
   }
 
   async #bootstrap(): Promise<void> {

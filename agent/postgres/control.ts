@@ -19,6 +19,7 @@ import { check, resolvePgUser, runPg, type PgOsUser } from './run.js';
 import { readKnownParameters, type KnownParameters } from './parameters.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { assertOwnedDataDir, prepareDataDir } from './data-dir.js';
+import { prepareRewindSource } from './rewind-source.js';
 
 /** The process exists and is not a zombie (a stopped postmaster's parent may not have reaped it yet). */
 function isAlive(pid: number): boolean {
@@ -215,10 +216,17 @@ export class PgControl {
    * servers"), so a killed ex-primary that was started once as a standby could never be rewound. A data
    * directory not shut down cleanly is then crash-recovered in single-user mode with
    * `archive_command=false` (the diverged WAL is never archived), and pg_rewind runs on the clean result.
+   * First of all the source is checked and checkpointed (`prepareRewindSource`): RewindSourceNotReady
+   * means "not yet", never "failed".
    * standby.signal is put back whatever the outcome, so a manual start never comes up writable. Throws
    * SY_ERR_AGENT naming the failed step; the caller decides whether to re-clone.
    */
   async rewind(source: { host: string; port: number }): Promise<void> {
+    const pgc = this.config.postgresql;
+    const cred = pgc.rewind ?? pgc.superuser;
+    const checkSource = () =>
+      prepareRewindSource(source, cred, pgc.database, cred.username === pgc.superuser.username);
+    await checkSource();
     rmSync(join(this.dataDir, 'recovery.signal'), { force: true });
     setStandbySignal(this.dataDir, false, this.user);
     try {
@@ -230,12 +238,15 @@ export class PgControl {
           await this.#run('postgres', [...args, 'template1'], 300_000),
         );
       }
-      const cred = this.config.postgresql.rewind ?? this.config.postgresql.superuser;
-      const conn = `host=${source.host} port=${source.port} user=${cred.username} dbname=${this.config.postgresql.database} connect_timeout=3`;
-      check(
+      const conn = `host=${source.host} port=${source.port} user=${cred.username} dbname=${pgc.database} connect_timeout=3`;
+      const res = await this.#run(
         'pg_rewind',
-        await this.#run('pg_rewind', ['-D', this.dataDir, `--source-server=${conn}`, '--progress'], 300_000),
+        ['-D', this.dataDir, `--source-server=${conn}`, '--progress'],
+        300_000,
       );
+      // A source that went away or back into recovery meanwhile is no verdict on this data directory.
+      if (res.exitCode !== 0) await checkSource();
+      check('pg_rewind', res);
     } finally {
       setStandbySignal(this.dataDir, true, this.user);
     }

@@ -134,7 +134,7 @@ test('planned switchover through the REST API moves the leader without losing ac
   assert.equal(history.at(-1)?.[4], next);
 });
 
-test('kill -9 of a leader with unreplicated writes: another node takes over within ttl + a few seconds, and the old one rejoins by pg_rewind with its data directory kept (default config)', async () => {
+test('kill -9 of a leader with unreplicated writes: another node takes over within ttl + a few seconds, and the old one rejoins by pg_rewind with its data directory kept (default config)', async (t) => {
   const old = (await cluster.leaderKey()) as string;
   const dataDir = cluster.node(old).dataDir;
   const base = statSync(join(dataDir, 'base'));
@@ -188,7 +188,11 @@ test('kill -9 of a leader with unreplicated writes: another node takes over with
     [base.ino, base.birthtimeMs],
     'the data directory was re-created instead of rewound',
   );
-  assert.doesNotMatch(cluster.logTail(old, 400), /removing the data directory/);
+  const log = cluster.logTail(old, 400);
+  // How it rejoined (first start as a standby, stall or failed start, rewind), for the reader of the run.
+  for (const m of log.matchAll(/"msg":"((?:starting as|pg_rewind|crash recovery)[^"]{0,200})/g))
+    t.diagnostic(m[1] ?? '');
+  assert.doesNotMatch(log, /removing the data directory/);
   const rows = await cluster.sql<{ n: number }>(old, 'SELECT count(*)::int AS n FROM t WHERE id > 200000');
   assert.equal(rows[0]?.n, 0, 'the ex-primary still has the rows the cluster never saw: it was not rewound');
 });
