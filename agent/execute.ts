@@ -64,7 +64,6 @@ export class Executor {
 
   async apply(action: HaAction, ctx: ActionContext): Promise<StepResult> {
     const { config, control, writer } = this.d;
-    const lease = this.d.lease();
     const name = config.name;
     switch (action.kind) {
       case 'bootstrap': {
@@ -110,20 +109,10 @@ export class Executor {
         await control.repoint(followingOf(leader, name), '');
         return { ok: true };
       }
-      case 'acquire_lock': {
-        const id = lease.id ?? (await lease.grant());
-        if (!(await writer.acquireLeader(name, id)))
-          return { ok: false, reason: 'failed to acquire the leader lock' };
-        this.d.onLeadership(true);
-        return { ok: true };
-      }
-      case 'take_over_own_key': {
-        const id = lease.id ?? (await lease.grant());
-        if (!(await writer.moveLeaderToLease(name, id)))
-          return { ok: false, reason: 'the leader key no longer names me' };
-        this.d.onLeadership(true);
-        return { ok: true };
-      }
+      case 'acquire_lock':
+        return this.#lead((id) => writer.acquireLeader(name, id), 'failed to acquire the leader lock');
+      case 'take_over_own_key':
+        return this.#lead((id) => writer.moveLeaderToLease(name, id), 'the leader key no longer names me');
       case 'promote':
         await control.promote();
         await this.d.query.waitForPromotion();
@@ -230,6 +219,14 @@ export class Executor {
       }
       throw err;
     }
+  }
+
+  /** Takes the leader key on this agent's lease (granted when it has none); leading from then on. */
+  async #lead(take: (leaseId: string) => Promise<boolean>, failure: string): Promise<StepResult> {
+    const lease = this.d.lease();
+    if (!(await take(lease.id ?? (await lease.grant())))) return { ok: false, reason: failure };
+    this.d.onLeadership(true);
+    return { ok: true };
   }
 
   /**
