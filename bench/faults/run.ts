@@ -71,6 +71,7 @@ const rows: string[][] = [
     'lost acked',
     'double-writable',
     'acked after expiry',
+    'min margin',
     'agents died',
     'failover median',
     'p99',
