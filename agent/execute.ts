@@ -239,6 +239,7 @@ export class Executor {
    */
   async #wasPrimaryOnDisk(): Promise<boolean> {
     const state = (await this.d.control.controlData())?.state;
+    if (this.d.control.isUnstartedBackup()) return false; // a fresh clone: its pg_control is the primary's
     if (state === 'in production' || state === 'shutting down' || state === 'in crash recovery') return true;
     return state === 'shut down' && !this.d.control.isStandbyConfigured();
   }

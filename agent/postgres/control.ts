@@ -116,6 +116,11 @@ export class PgControl {
     return hasStandbySignal(this.dataDir);
   }
 
+  /** A base backup never started yet: its pg_control says "in production", as the primary's did. */
+  isUnstartedBackup(): boolean {
+    return existsSync(join(this.dataDir, 'backup_label'));
+  }
+
   /** The postmaster of this data directory is alive (see `livePostmasterPid`). */
   isRunning(): boolean {
     return this.livePostmasterPid() !== null;
@@ -210,16 +215,11 @@ export class PgControl {
   }
 
   /**
-   * pg_rewind from the leader, in Patroni's order (rewind.py: `ensure_clean_shutdown`, then `pg_rewind`).
-   * The signal files go first: single-user mode, which pg_rewind needs for a target that was not shut
-   * down cleanly, refuses to run with standby.signal ("standby mode is not supported by single-user
-   * servers"), so a killed ex-primary that was started once as a standby could never be rewound. A data
-   * directory not shut down cleanly is then crash-recovered in single-user mode with
-   * `archive_command=false` (the diverged WAL is never archived), and pg_rewind runs on the clean result.
-   * First of all the source is checked and checkpointed (`prepareRewindSource`): RewindSourceNotReady
-   * means "not yet", never "failed".
-   * standby.signal is put back whatever the outcome, so a manual start never comes up writable. Throws
-   * SY_ERR_AGENT naming the failed step; the caller decides whether to re-clone.
+   * pg_rewind from the leader in Patroni's order (rewind.py): source checked and checkpointed
+   * (RewindSourceNotReady: "not yet", never "failed"); signal files removed, since single-user mode
+   * refuses standby.signal; a data directory not shut down cleanly crash-recovered by `postgres --single`
+   * with `archive_command=false` (diverged WAL never archived); pg_rewind; standby.signal back whatever
+   * the outcome. Throws SY_ERR_AGENT naming the failed step; the caller decides whether to re-clone.
    */
   async rewind(source: { host: string; port: number }): Promise<void> {
     const pgc = this.config.postgresql;
@@ -239,11 +239,7 @@ export class PgControl {
         );
       }
       const conn = `host=${source.host} port=${source.port} user=${cred.username} dbname=${pgc.database} connect_timeout=3`;
-      const res = await this.#run(
-        'pg_rewind',
-        ['-D', this.dataDir, `--source-server=${conn}`, '--progress'],
-        300_000,
-      );
+      const res = await this.#run('pg_rewind', ['-D', this.dataDir, `--source-server=${conn}`], 300_000);
       // A source that went away or back into recovery meanwhile is no verdict on this data directory.
       if (res.exitCode !== 0) await checkSource();
       check('pg_rewind', res);

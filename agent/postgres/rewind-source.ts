@@ -9,10 +9,10 @@ export class RewindSourceNotReady extends SwitchyardError {
   }
 }
 
-/** Patroni's test that the primary's pg_control already carries the timeline it writes WAL on. */
-const CHECKPOINTED_SQL = `SELECT NOT pg_catalog.pg_is_in_recovery()
-  AND ('x' || pg_catalog.substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::bit(32)::int
-    = timeline_id AS ok FROM pg_catalog.pg_control_checkpoint()`;
+/** The timeline of the last checkpoint and the one the WAL is written on now (from the WAL file name). */
+const TIMELINES_SQL = `SELECT c.timeline_id AS checkpoint_tli,
+  ('x' || left(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 8))::bit(32)::int AS wal_tli
+  FROM pg_catalog.pg_control_checkpoint() c`;
 
 /**
  * Patroni's checks before pg_rewind (rewind.py `execute`): the source must be a primary, and its pg_control
@@ -52,8 +52,8 @@ export async function prepareRewindSource(
     const rec = await client.query<{ r: boolean }>('SELECT pg_catalog.pg_is_in_recovery() AS r');
     if (rec.rows[0]?.r !== false) throw new RewindSourceNotReady(source, 'it is still in recovery');
     if (isSuperuser) await client.query('CHECKPOINT');
-    const ok = await client.query<{ ok: boolean }>(CHECKPOINTED_SQL);
-    if (ok.rows[0]?.ok !== true)
+    const tl = (await client.query<{ checkpoint_tli: number; wal_tli: number }>(TIMELINES_SQL)).rows[0];
+    if (!tl || tl.checkpoint_tli !== tl.wal_tli)
       throw new RewindSourceNotReady(source, 'it has not run a checkpoint since its promotion');
   } catch (err) {
     if (err instanceof RewindSourceNotReady) throw err;

@@ -18,6 +18,7 @@ function rig(o: {
   /** pg_controldata's "Database cluster state" (a standby shut down cleanly unless told). */
   state?: string;
   standbySignal?: boolean;
+  backupLabel?: boolean;
 }) {
   const { config } = parseAgentConfig(yml(o.extra ?? ''), 'node.yml');
   const calls = { wipe: 0, rewind: 0, start: 0 };
@@ -36,6 +37,7 @@ function rig(o: {
     wipe: () => calls.wipe++,
     controlData: async () => ({ state: o.state ?? 'shut down in recovery' }),
     isStandbyConfigured: () => o.standbySignal ?? true,
+    isUnstartedBackup: () => o.backupLabel ?? false,
   };
   const ex = new Executor({
     config,
@@ -116,6 +118,12 @@ test('a former primary shut down cleanly also goes through pg_rewind; a standby 
   const standby = rig({ state: 'shut down in recovery' });
   await standby.step(false);
   assert.equal(standby.calls.rewind, 0);
+});
+
+test('a fresh clone (pg_control copied from the running primary, backup_label present) starts without pg_rewind', async () => {
+  const { calls, step } = rig({ state: 'in production', standbySignal: false, backupLabel: true });
+  await step(false);
+  assert.deepEqual([calls.rewind, calls.start], [0, 1]);
 });
 
 test('a leader not ready to be the rewind source (no checkpoint since its promotion) is retried, the node is not stuck', async () => {
