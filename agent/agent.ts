@@ -25,6 +25,7 @@ import { AgentApiImpl } from './api-impl.js';
 import { LeaseKeeper } from './leadership/lease-keeper.js';
 import { Leadership } from './leadership/leadership.js';
 import { TimingKeeper, type Timing } from './leadership/timing.js';
+import { SyncModeKeeper } from './config/sync-mode.js';
 import { TaskSlot, type Task } from './task.js';
 import type { AgentPort } from './node-port.js';
 import { CycleLoop } from './loop.js';
@@ -66,6 +67,7 @@ export class Agent implements AgentPort {
   readonly #handover = new HandoverWatch();
   readonly #pgDown = new DownClock();
   readonly #timing: TimingKeeper;
+  readonly #syncMode: SyncModeKeeper;
   readonly #tasks: TaskSlot;
   readonly #loop = new CycleLoop({
     cycle: () => this.cycle(),
@@ -89,6 +91,7 @@ export class Agent implements AgentPort {
     this.apiQuery = new PgQuery(config, { max: 3, applicationName: 'switchyard-agent-api' });
     this.control.setDcsParameters(dcsPgParameters(config.bootstrapDcs));
     this.#timing = new TimingKeeper(log, config.bootstrapDcs);
+    this.#syncMode = new SyncModeKeeper(log);
     this.#tasks = new TaskSlot(log, () => this.wake());
     this.watchdog = new FencingWatchdog({ tokenFile: `${config.postgresql.dataDir}.watchdog` });
     this.#sentinel = new PostmasterSentinel(config, () => this.wake());
@@ -189,11 +192,12 @@ export class Agent implements AgentPort {
     this.#loop.start();
   }
 
-  /** Takes a cluster read as current; its `/config` timing only when it passes the checks. */
-  #setCluster(cluster: ClusterState): void {
-    this.cluster = cluster;
+  /** Takes a cluster read as current; its `/config` timing and synchronous_mode only when they pass the checks. */
+  #setCluster(read: ClusterState): ClusterState {
+    const cluster = (this.cluster = this.#syncMode.apply(read));
     if (cluster.config.modRevision !== null) this.#timing.offer(cluster.config.raw, 'config');
     this.leadership.setPaused(cluster.config.isPaused === true);
+    return cluster;
   }
 
   /** The long step in progress, if any. */
@@ -246,8 +250,7 @@ export class Agent implements AgentPort {
     let cluster: ClusterState | null = null;
     if (renewed) {
       try {
-        cluster = (await this.writer.read()).state;
-        this.#setCluster(cluster);
+        cluster = this.#setCluster((await this.writer.read()).state);
         this.isDcsReachable = true;
         this.dcsLastSeen = Date.now();
       } catch (err) {

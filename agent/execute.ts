@@ -10,6 +10,7 @@ import type { Observation } from './observe.js';
 import type { PgControl } from './postgres/control.js';
 import { slotName, type Following } from './postgres/files.js';
 import type { PgQuery } from './postgres/query.js';
+import { RewindSourceNotReady } from './postgres/rewind-source.js';
 
 /** Context of one cycle's actions. */
 export interface ActionContext {
@@ -63,7 +64,6 @@ export class Executor {
 
   async apply(action: HaAction, ctx: ActionContext): Promise<StepResult> {
     const { config, control, writer } = this.d;
-    const lease = this.d.lease();
     const name = config.name;
     switch (action.kind) {
       case 'bootstrap': {
@@ -94,8 +94,12 @@ export class Executor {
         // start, and its control file does not always show that it wrote past the switch point.
         const rewind = (action.rewind || this.#startFailures > 0) && leader !== null;
         if (this.stuck) return { ok: false, reason: this.stuck };
-        this.d.runTask(rewind ? 'rewind' : 'start', 'starting', () =>
-          this.#startReplica(rewind ? leader : null, leader !== null, following),
+        this.d.runTask(rewind ? 'rewind' : 'start', 'starting', async () =>
+          this.#startReplica(
+            rewind || (await this.#wasPrimaryOnDisk()) ? leader : null,
+            leader !== null,
+            following,
+          ),
         );
         return { ok: true };
       }
@@ -105,20 +109,10 @@ export class Executor {
         await control.repoint(followingOf(leader, name), '');
         return { ok: true };
       }
-      case 'acquire_lock': {
-        const id = lease.id ?? (await lease.grant());
-        if (!(await writer.acquireLeader(name, id)))
-          return { ok: false, reason: 'failed to acquire the leader lock' };
-        this.d.onLeadership(true);
-        return { ok: true };
-      }
-      case 'take_over_own_key': {
-        const id = lease.id ?? (await lease.grant());
-        if (!(await writer.moveLeaderToLease(name, id)))
-          return { ok: false, reason: 'the leader key no longer names me' };
-        this.d.onLeadership(true);
-        return { ok: true };
-      }
+      case 'acquire_lock':
+        return this.#lead((id) => writer.acquireLeader(name, id), 'failed to acquire the leader lock');
+      case 'take_over_own_key':
+        return this.#lead((id) => writer.moveLeaderToLease(name, id), 'the leader key no longer names me');
       case 'promote': {
         if (!requestPromotion(control)) await control.promote();
         const deadline = Date.now() + 60_000;
@@ -209,6 +203,10 @@ export class Executor {
       try {
         await control.rewind({ host: rewindFrom.host, port: rewindFrom.port });
       } catch (err) {
+        if (err instanceof RewindSourceNotReady) {
+          log.warn(`${err.message}; rewinding later`);
+          return;
+        }
         this.#startFailures = 0;
         if (pg.removeDataDirectoryOnRewindFailure) {
           log.warn({ err: describeError(err) }, 'pg_rewind failed; removing the data directory to re-clone');
@@ -241,6 +239,29 @@ export class Executor {
       }
       throw err;
     }
+  }
+
+  /** Takes the leader key on this agent's lease (granted when it has none); leading from then on. */
+  async #lead(take: (leaseId: string) => Promise<boolean>, failure: string): Promise<StepResult> {
+    const lease = this.d.lease();
+    if (!(await take(lease.id ?? (await lease.grant())))) return { ok: false, reason: failure };
+    this.d.onLeadership(true);
+    return { ok: true };
+  }
+
+  /**
+   * The data directory was a primary and another node leads now: it crashed as one ('in production',
+   * 'shutting down', 'in crash recovery', whatever signal file a failed start left), or was shut down as one
+   * (no standby.signal). Its control file does not show where its WAL ends, and `/history` can lag the new
+   * leader's promotion: started as a standby it may stream over WAL that pg_rewind needs. So it always goes
+   * through pg_rewind (Patroni: crash recovery in single-user mode, then the timeline check), which is a
+   * no-op ("no rewind required") when nothing diverged.
+   */
+  async #wasPrimaryOnDisk(): Promise<boolean> {
+    const state = (await this.d.control.controlData())?.state;
+    if (this.d.control.isUnstartedBackup()) return false; // a fresh clone: its pg_control is the primary's
+    if (state === 'in production' || state === 'shutting down' || state === 'in crash recovery') return true;
+    return state === 'shut down' && !this.d.control.isStandbyConfigured();
   }
 
   async #bootstrap(): Promise<void> {

@@ -34,6 +34,8 @@ const sameSet = (a: readonly string[], b: readonly string[]) =>
  */
 export function planSync(s: HaSnapshot, cluster: ClusterState): HaAction[] {
   const raw = cluster.config.raw;
+  // Quorum commit is refused (agent/config/sync-mode.ts): neither claim standbys nor drop Patroni's.
+  if (cluster.config.synchronousMode === 'quorum') return [];
   const isSync = cluster.config.synchronousMode === true;
   if (!isSync) {
     const out: HaAction[] = [];

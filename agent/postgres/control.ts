@@ -19,6 +19,7 @@ import { check, resolvePgUser, runPg, type PgOsUser } from './run.js';
 import { readKnownParameters, type KnownParameters } from './parameters.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { assertOwnedDataDir, prepareDataDir } from './data-dir.js';
+import { prepareRewindSource } from './rewind-source.js';
 
 /** The process exists and is not a zombie (a stopped postmaster's parent may not have reaped it yet). */
 function isAlive(pid: number): boolean {
@@ -50,6 +51,9 @@ export function dcsPgParameters(config: Readonly<Record<string, unknown>>): Reco
   const params = pg && typeof pg === 'object' ? (pg as Record<string, unknown>)['parameters'] : undefined;
   return params && typeof params === 'object' ? (params as Record<string, unknown>) : {};
 }
+
+/** pg_controldata states pg_rewind accepts without a crash recovery first. */
+const CLEAN_SHUTDOWN = new Set(['shut down', 'shut down in recovery']);
 
 export type StopMode = 'fast' | 'immediate' | 'smart';
 
@@ -110,6 +114,11 @@ export class PgControl {
 
   isStandbyConfigured(): boolean {
     return hasStandbySignal(this.dataDir);
+  }
+
+  /** A base backup never started yet: its pg_control says "in production", as the primary's did. */
+  isUnstartedBackup(): boolean {
+    return existsSync(join(this.dataDir, 'backup_label'));
   }
 
   /** The postmaster of this data directory is alive (see `livePostmasterPid`). */
@@ -205,14 +214,38 @@ export class PgControl {
       rmSync(join(this.dataDir, entry), { recursive: true, force: true });
   }
 
-  /** pg_rewind from the leader; the caller falls back to a re-clone when it throws. */
+  /**
+   * pg_rewind from the leader in Patroni's order (rewind.py): source checked and checkpointed
+   * (RewindSourceNotReady: "not yet", never "failed"); signal files removed, since single-user mode
+   * refuses standby.signal; a data directory not shut down cleanly crash-recovered by `postgres --single`
+   * with `archive_command=false` (diverged WAL never archived); pg_rewind; standby.signal back whatever
+   * the outcome. Throws SY_ERR_AGENT naming the failed step; the caller decides whether to re-clone.
+   */
   async rewind(source: { host: string; port: number }): Promise<void> {
-    const cred = this.config.postgresql.rewind ?? this.config.postgresql.superuser;
-    const conn = `host=${source.host} port=${source.port} user=${cred.username} dbname=${this.config.postgresql.database} connect_timeout=3`;
-    check(
-      'pg_rewind',
-      await this.#run('pg_rewind', ['-D', this.dataDir, `--source-server=${conn}`, '--progress'], 300_000),
-    );
+    const pgc = this.config.postgresql;
+    const cred = pgc.rewind ?? pgc.superuser;
+    const checkSource = () =>
+      prepareRewindSource(source, cred, pgc.database, cred.username === pgc.superuser.username);
+    await checkSource();
+    rmSync(join(this.dataDir, 'recovery.signal'), { force: true });
+    setStandbySignal(this.dataDir, false, this.user);
+    try {
+      const state = (await this.controlData())?.state;
+      if (state !== undefined && !CLEAN_SHUTDOWN.has(state)) {
+        const args = ['--single', '-D', this.dataDir, '-c', 'archive_mode=on', '-c', 'archive_command=false'];
+        check(
+          `crash recovery in single-user mode (state "${state}")`,
+          await this.#run('postgres', [...args, 'template1'], 300_000),
+        );
+      }
+      const conn = `host=${source.host} port=${source.port} user=${cred.username} dbname=${pgc.database} connect_timeout=3`;
+      const res = await this.#run('pg_rewind', ['-D', this.dataDir, `--source-server=${conn}`], 300_000);
+      // A source that went away or back into recovery meanwhile is no verdict on this data directory.
+      if (res.exitCode !== 0) await checkSource();
+      check('pg_rewind', res);
+    } finally {
+      setStandbySignal(this.dataDir, true, this.user);
+    }
   }
 
   /** Writes configuration and starts PostgreSQL (as primary, or in recovery following `following`). */

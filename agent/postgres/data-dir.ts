@@ -1,5 +1,4 @@
-import { constants, existsSync, lstatSync, mkdirSync, statSync } from 'node:fs';
-import { closeSync, fchmodSync, fchownSync, fstatSync, openSync } from 'node:fs';
+import * as fs from 'node:fs';
 import { SwitchyardError } from '../../src/errors.js';
 import type { FileOwner } from './safe-write.js';
 
@@ -17,32 +16,32 @@ function notOwned(dataDir: string, uid: number, owner: FileOwner): SwitchyardErr
  */
 export function prepareDataDir(dataDir: string, owner: FileOwner | null): void {
   let isCreated = false;
-  if (!existsSync(dataDir)) {
+  if (!fs.existsSync(dataDir)) {
     try {
-      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
       isCreated = true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
   }
-  const fd = openSync(dataDir, constants.O_RDONLY | constants.O_DIRECTORY);
+  const fd = fs.openSync(dataDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
-    const st = fstatSync(fd);
+    const st = fs.fstatSync(fd);
     if (owner && st.uid !== owner.uid) {
-      const link = lstatSync(dataDir);
+      const link = fs.lstatSync(dataDir);
       const isSame = !link.isSymbolicLink() && link.ino === st.ino && link.dev === st.dev;
       if (!(isCreated && st.uid === 0 && isSame)) throw notOwned(dataDir, st.uid, owner);
-      fchownSync(fd, owner.uid, owner.gid);
+      fs.fchownSync(fd, owner.uid, owner.gid);
     }
-    fchmodSync(fd, 0o700);
+    fs.fchmodSync(fd, 0o700);
   } finally {
-    closeSync(fd);
+    fs.closeSync(fd);
   }
 }
 
 /** As root: throws unless the data directory (symlinks resolved) belongs to the PostgreSQL OS user. */
 export function assertOwnedDataDir(dataDir: string, owner: FileOwner | null): void {
   if (!owner) return;
-  const st = statSync(dataDir);
+  const st = fs.statSync(dataDir);
   if (st.uid !== owner.uid) throw notOwned(dataDir, st.uid, owner);
 }

@@ -13,6 +13,7 @@ import { loadavg } from 'node:os';
 import { percentile } from '../../test/faults/analyze.js';
 import {
   FAULT_KINDS,
+  bedLogs,
   describeResult,
   runFault,
   startFaultBed,
@@ -43,6 +44,9 @@ try {
       const r = await runFault(bed, kind);
       results.push(r);
       process.stdout.write(`#${i + 1} ${describeResult(r)}\n`);
+      // A cluster that did not come back is the finding: keep each agent's last words for its cause.
+      if (r.notes.some((n) => n.startsWith('cluster did not recover')))
+        process.stdout.write(`${bedLogs(bed).replace(/^(?!---)/gm, '    ')}\n`);
     } catch (err) {
       results.push({ kind, error: String(err).slice(0, 2000) });
       process.stdout.write(`#${i + 1} ${kind}: ERROR ${String(err).slice(0, 300)}\n`);
@@ -67,6 +71,7 @@ const rows: string[][] = [
     'lost acked',
     'double-writable',
     'acked after expiry',
+    'min margin',
     'agents died',
     'failover median',
     'p99',

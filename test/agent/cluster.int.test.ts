@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { chownSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, sleep, startEtcd, waitFor, type EtcdCluster } from '../harness/index.js';
 import { startAgentCluster, type AgentCluster } from './helpers.js';
@@ -133,17 +134,67 @@ test('planned switchover through the REST API moves the leader without losing ac
   assert.equal(history.at(-1)?.[4], next);
 });
 
-test('kill -9 of the leader agent and its PostgreSQL: another node takes over within ttl + a few seconds, the old one rejoins', async () => {
+test('kill -9 of a leader with unreplicated writes: another node takes over within ttl + a few seconds, and the old one rejoins by pg_rewind with its data directory kept (default config)', async (t) => {
   const old = (await cluster.leaderKey()) as string;
+  const dataDir = cluster.node(old).dataDir;
+  const base = statSync(join(dataDir, 'base'));
+  // Rows the replicas never receive: the walsenders are frozen, the leader (asynchronous) acknowledges
+  // them anyway, then it is killed. Its WAL has diverged from the next leader's: only pg_rewind (or a
+  // re-clone) brings it back.
+  const walsenders = (await cluster.sql<{ pid: number }>(old, 'SELECT pid FROM pg_stat_replication')).map(
+    (r) => r.pid,
+  );
+  assert.ok(walsenders.length > 0, 'no walsender on the leader');
+  for (const pid of walsenders) process.kill(pid, 'SIGSTOP');
+  const diverged: number[] = [];
+  for (let id = 200_001; id <= 200_050; id++) if (await writeRow(old, id)) diverged.push(id);
+  assert.equal(
+    diverged.length,
+    50,
+    'the leader did not acknowledge the rows written while walsenders were frozen',
+  );
   await cluster.kill(old);
+  for (const pid of walsenders) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone with its postmaster
+    }
+  }
   const killedAt = Date.now();
   const next = await cluster.waitForLeader({ not: old, timeoutMs: 30_000 });
   const took = Date.now() - killedAt;
   assert.ok(took < 10_000 + 5_000, `failover took ${took} ms`);
+  await waitFor(
+    async () => ((await etcd.get('/service/agentint/history')) ?? '').includes(`"${next}"`) || null,
+    {
+      what: `/history naming ${next}`,
+      timeoutMs: 20_000,
+    },
+  );
+  // The state the agent leaves when it first starts a crashed ex-primary as a standby (the start fails:
+  // its timeline is not a child of the new leader's): crashed control file, standby.signal present. With
+  // it, pg_rewind's single-user crash recovery refused to run ("standby mode is not supported by
+  // single-user servers") and, with destructive recovery off by default, the node stayed stopped.
+  writeFileSync(join(dataDir, 'standby.signal'), '');
+  chownSync(join(dataDir, 'standby.signal'), base.uid, base.gid);
   cluster.start(old);
   await cluster.waitForReplicas(['pg1', 'pg2', 'pg3'], 120_000);
   assert.equal(await cluster.isInRecovery(old), true);
   assert.equal(await cluster.leaderKey(), next);
+  const after = statSync(join(dataDir, 'base'));
+  assert.deepEqual(
+    [after.ino, after.birthtimeMs],
+    [base.ino, base.birthtimeMs],
+    'the data directory was re-created instead of rewound',
+  );
+  const log = cluster.logTail(old, 400);
+  // How it rejoined (first start as a standby, stall or failed start, rewind), for the reader of the run.
+  for (const m of log.matchAll(/"msg":"((?:starting as|pg_rewind|crash recovery)[^"]{0,200})/g))
+    t.diagnostic(m[1] ?? '');
+  assert.doesNotMatch(log, /removing the data directory/);
+  const rows = await cluster.sql<{ n: number }>(old, 'SELECT count(*)::int AS n FROM t WHERE id > 200000');
+  assert.equal(rows[0]?.n, 0, 'the ex-primary still has the rows the cluster never saw: it was not rewound');
 });
 
 test('SIGSTOP of the leader agent: its PostgreSQL stops taking writes before another node is promoted, and it never takes the key back', async () => {

@@ -1,27 +1,26 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Etcd3 } from 'etcd3';
-import { startEtcd, type EtcdCluster } from '../harness/index.js';
+import { etcdForFile } from '../harness/index.js';
 import { connectEtcd } from '../../src/dcs/connect.js';
 import { AgentLease } from '../../src/dcs/lease.js';
 import { ClusterWriter } from '../../src/dcs/cluster-writer.js';
 
-let etcd: EtcdCluster;
-let client: Etcd3;
+const lab = etcdForFile((hosts) => connectEtcd({ hosts }));
 
-before(async () => {
-  etcd = await startEtcd();
-  client = await connectEtcd({ hosts: etcd.endpoints });
-});
-after(async () => {
-  client?.close();
-  await etcd?.stop();
+/** A member value of a running Patroni 3.0.2 primary, keys in Patroni's order. */
+const runningPrimary = (pgPort: number, apiPort: number, extra: Record<string, unknown> = {}) => ({
+  conn_url: `postgres://127.0.0.1:${pgPort}/postgres`,
+  api_url: `http://127.0.0.1:${apiPort}/patroni`,
+  state: 'running',
+  role: 'master',
+  version: '3.0.2',
+  ...extra,
 });
 
 test('the leader key is taken by one create-only txn, carried by the lease and deleted only by its owner', async () => {
-  const w = new ClusterWriter(client, '/service', 'lab');
-  const a = new AgentLease(client, { ttlSeconds: 5, requestTimeoutMs: 2000 });
-  const b = new AgentLease(client, { ttlSeconds: 5, requestTimeoutMs: 2000 });
+  const w = new ClusterWriter(lab.client, '/service', 'lab');
+  const a = new AgentLease(lab.client, { ttlSeconds: 5, requestTimeoutMs: 2000 });
+  const b = new AgentLease(lab.client, { ttlSeconds: 5, requestTimeoutMs: 2000 });
   const la = await a.grant();
   const lb = await b.grant();
   assert.equal(await w.acquireLeader('pg1', la), true);
@@ -40,20 +39,10 @@ test('the leader key is taken by one create-only txn, carried by the lease and d
 });
 
 test('an expired lease takes the member and leader keys with it and keepalive reports it gone', async () => {
-  const w = new ClusterWriter(client, '/service', 'exp');
-  const lease = new AgentLease(client, { ttlSeconds: 2, requestTimeoutMs: 2000 });
+  const w = new ClusterWriter(lab.client, '/service', 'exp');
+  const lease = new AgentLease(lab.client, { ttlSeconds: 2, requestTimeoutMs: 2000 });
   const id = await lease.grant();
-  await w.touchMember(
-    'pg1',
-    {
-      conn_url: 'postgres://127.0.0.1:5432/postgres',
-      api_url: 'http://127.0.0.1:8008/patroni',
-      state: 'running',
-      role: 'master',
-      version: '3.0.2',
-    },
-    id,
-  );
+  await w.touchMember('pg1', runningPrimary(5432, 8008), id);
   assert.equal(await w.acquireLeader('pg1', id), true);
   await new Promise((r) => setTimeout(r, 3500));
   const read = await w.read();
@@ -64,22 +53,10 @@ test('an expired lease takes the member and leader keys with it and keepalive re
 });
 
 test('values are written byte-compatible with Patroni 3.0.2', async () => {
-  const w = new ClusterWriter(client, '/service', 'bytes');
-  const lease = new AgentLease(client, { ttlSeconds: 10, requestTimeoutMs: 2000 });
+  const w = new ClusterWriter(lab.client, '/service', 'bytes');
+  const lease = new AgentLease(lab.client, { ttlSeconds: 10, requestTimeoutMs: 2000 });
   const id = await lease.grant();
-  await w.touchMember(
-    'node3',
-    {
-      conn_url: 'postgres://127.0.0.1:24013/postgres',
-      api_url: 'http://127.0.0.1:24023/patroni',
-      state: 'running',
-      role: 'master',
-      version: '3.0.2',
-      xlog_location: 84068584,
-      timeline: 11,
-    },
-    id,
-  );
+  await w.touchMember('node3', runningPrimary(24013, 24023, { xlog_location: 84068584, timeline: 11 }), id);
   assert.equal(await w.raceInitialize(), true);
   assert.equal(await w.raceInitialize(), false);
   await w.writeInitialize('7711014012193992191');
@@ -91,7 +68,7 @@ test('values are written byte-compatible with Patroni 3.0.2', async () => {
   ]);
   assert.equal(await w.writeSync('node3', ['node1'], null), true);
   await w.clearFailover(null);
-  const get = (k: string) => etcd.get(`/service/bytes/${k}`);
+  const get = (k: string) => lab.etcd.get(`/service/bytes/${k}`);
   assert.equal(
     await get('members/node3'),
     '{"conn_url":"postgres://127.0.0.1:24013/postgres","api_url":"http://127.0.0.1:24023/patroni","state":"running","role":"master","version":"3.0.2","xlog_location":84068584,"timeline":11}',

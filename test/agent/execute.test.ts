@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { silentLogger } from '../../src/log.js';
 import { parseAgentConfig } from '../../agent/config/load.js';
 import { Executor } from '../../agent/execute.js';
+import { RewindSourceNotReady } from '../../agent/postgres/rewind-source.js';
 import type { Observation } from '../../agent/observe.js';
 import { cluster, stoppedPg } from './ha/fixtures.js';
 
@@ -10,7 +11,15 @@ const yml = (extra: string) =>
   `scope: s\nname: pg2\nrestapi: {listen: 127.0.0.1:8008, connect_address: 127.0.0.1:8008, allow_unauthenticated_writes: true}\netcd3: {hosts: 127.0.0.1:2379}\npostgresql: {listen: 127.0.0.1:5432, connect_address: 127.0.0.1:5432, data_dir: /var/lib/pg/data, authentication: {superuser: {username: a}, replication: {username: b}}${extra}}\n`;
 
 /** An Executor over a fake PgControl that counts calls; `rewind` and `start` fail as told. */
-function rig(o: { extra?: string; rewindFails?: boolean; startFails?: boolean }) {
+function rig(o: {
+  extra?: string;
+  rewindFails?: boolean | Error;
+  startFails?: boolean;
+  /** pg_controldata's "Database cluster state" (a standby shut down cleanly unless told). */
+  state?: string;
+  standbySignal?: boolean;
+  backupLabel?: boolean;
+}) {
   const { config } = parseAgentConfig(yml(o.extra ?? ''), 'node.yml');
   const calls = { wipe: 0, rewind: 0, start: 0 };
   const tasks: Promise<void>[] = [];
@@ -18,6 +27,7 @@ function rig(o: { extra?: string; rewindFails?: boolean; startFails?: boolean })
     stop: async () => undefined,
     rewind: async () => {
       calls.rewind++;
+      if (o.rewindFails instanceof Error) throw o.rewindFails;
       if (o.rewindFails) throw new Error('pg_rewind: could not find common ancestor');
     },
     start: async () => {
@@ -25,6 +35,9 @@ function rig(o: { extra?: string; rewindFails?: boolean; startFails?: boolean })
       if (o.startFails) throw new Error('requested timeline 3 is not a child of this server history');
     },
     wipe: () => calls.wipe++,
+    controlData: async () => ({ state: o.state ?? 'shut down in recovery' }),
+    isStandbyConfigured: () => o.standbySignal ?? true,
+    isUnstartedBackup: () => o.backupLabel ?? false,
   };
   const ex = new Executor({
     config,
@@ -86,4 +99,42 @@ test('three failed starts wipe for a re-clone when remove_data_directory_on_dive
   });
   for (let i = 0; i < 3; i++) await step(false);
   assert.equal(calls.wipe, 1);
+});
+
+test('a crashed former primary rejoins through pg_rewind even when the decision was a plain start', async () => {
+  // Its control file lags its WAL and /history can lag the promotion: started as a standby it could stream
+  // over the WAL pg_rewind needs. A failed first start leaves standby.signal behind; still a crashed primary.
+  for (const standbySignal of [false, true]) {
+    const { calls, step } = rig({ state: 'in production', standbySignal });
+    await step(false);
+    assert.deepEqual([calls.rewind, calls.start], [1, 1]);
+  }
+});
+
+test('a former primary shut down cleanly also goes through pg_rewind; a standby does not', async () => {
+  const primary = rig({ state: 'shut down', standbySignal: false });
+  await primary.step(false);
+  assert.equal(primary.calls.rewind, 1);
+  const standby = rig({ state: 'shut down in recovery' });
+  await standby.step(false);
+  assert.equal(standby.calls.rewind, 0);
+});
+
+test('a fresh clone (pg_control copied from the running primary, backup_label present) starts without pg_rewind', async () => {
+  const { calls, step } = rig({ state: 'in production', standbySignal: false, backupLabel: true });
+  await step(false);
+  assert.deepEqual([calls.rewind, calls.start], [0, 1]);
+});
+
+test('a leader not ready to be the rewind source (no checkpoint since its promotion) is retried, the node is not stuck', async () => {
+  const notReady = new RewindSourceNotReady(
+    { host: '127.0.0.1', port: 5432 },
+    'it has not run a checkpoint since its promotion',
+  );
+  const { ex, calls, step } = rig({ rewindFails: notReady });
+  await step(true);
+  assert.equal(ex.stuck, null);
+  assert.deepEqual([calls.rewind, calls.start, calls.wipe], [1, 0, 0]);
+  await step(true);
+  assert.equal(calls.rewind, 2, 'the next cycle tries again');
 });

@@ -1,30 +1,41 @@
+import { after } from 'node:test';
 import { join } from 'node:path';
-import { freePorts, ProcessGroup, sqlQuery, waitFor, type EtcdCluster } from '../harness/index.js';
+import {
+  freePorts,
+  ProcessGroup,
+  sleep,
+  sqlQuery,
+  startEtcd,
+  waitFor,
+  type EtcdCluster,
+  type PatroniClusterOptions,
+  type PatroniNode,
+} from '../harness/index.js';
 
 export const SUPERUSER = { username: 'postgres', password: 'agent-su-pw' };
 export const REPLICATION = { username: 'replicator', password: 'agent-rep-pw' };
 const ROOT = new URL('../..', import.meta.url).pathname;
 
-export interface AgentNode {
-  name: string;
-  pgPort: number;
-  apiPort: number;
-  apiUrl: string;
-  dataDir: string;
-  configPath: string;
-}
+/** One agent node: the same ports and paths as a Patroni lab node. */
+export type AgentNode = Pick<
+  PatroniNode,
+  'name' | 'pgPort' | 'apiPort' | 'apiUrl' | 'dataDir' | 'configPath'
+>;
 
-export interface AgentClusterOptions {
-  scope: string;
-  nodes?: number;
+/** The Patroni lab's options the agent lab honours, with a harness etcd. */
+export interface AgentClusterOptions extends Pick<
+  PatroniClusterOptions,
+  | 'scope'
+  | 'nodes'
+  | 'ttl'
+  | 'loopWait'
+  | 'retryTimeout'
+  | 'synchronousMode'
+  | 'failsafeMode'
+  | 'restApiAuth'
+  | 'tags'
+> {
   etcd: EtcdCluster;
-  ttl?: number;
-  loopWait?: number;
-  retryTimeout?: number;
-  synchronousMode?: boolean;
-  failsafeMode?: boolean;
-  restApiAuth?: { username: string; password: string };
-  tags?: Record<string, Record<string, unknown>>;
   /** Extra keys of the `etcd3:` section (TLS files, credentials). */
   etcd3Extra?: Record<string, string>;
   /** Extra keys of the `restapi:` section (TLS files, verify_client). */
@@ -98,10 +109,6 @@ postgresql:
     superuser: {username: ${SUPERUSER.username}, password: ${SUPERUSER.password}}
     replication: {username: ${REPLICATION.username}, password: ${REPLICATION.password}}
   parameters: {unix_socket_directories: '${join(n.dataDir, '..')}'}
-  # The lab opts in to re-cloning (off by default, like Patroni): a killed ex-primary whose pg_rewind fails
-  # rejoins by a fresh clone, as the cluster tests expect.
-  remove_data_directory_on_rewind_failure: true
-  remove_data_directory_on_diverged_timelines: true
 tags: ${JSON.stringify(tags)}
 `;
 }
@@ -225,4 +232,89 @@ export async function startAgentCluster(o: AgentClusterOptions): Promise<AgentCl
     },
   };
   return cluster;
+}
+
+/**
+ * Stalls every etcd member (SIGSTOP) and probes `canWrite` every 50 ms until a write is refused or
+ * `limitMs` passed, then resumes etcd. Returns how long after the stall the first write was refused, or
+ * null when every write within `limitMs` was accepted.
+ */
+export async function refusedAfterEtcdStall(
+  etcd: EtcdCluster,
+  canWrite: () => Promise<boolean>,
+  limitMs: number,
+): Promise<number | null> {
+  etcd.pause();
+  const pausedAt = Date.now();
+  try {
+    while (Date.now() - pausedAt < limitMs) {
+      if (!(await canWrite())) return Date.now() - pausedAt;
+      await sleep(50);
+    }
+    return null;
+  } finally {
+    etcd.resume();
+  }
+}
+
+/** Starts every node of `cluster` and waits until one leads and all others stream; returns the leader. */
+export async function startAll(cluster: AgentCluster): Promise<string> {
+  for (const n of cluster.nodes) cluster.start(n.name);
+  const leader = await cluster.waitForLeader({ timeoutMs: 90_000 });
+  await cluster.waitForReplicas(cluster.nodes.map((n) => n.name));
+  return leader;
+}
+
+/** `POST /switchover` away from `leader` (expects 200); returns the next leader once it accepts writes. */
+export async function switchoverAway(cluster: AgentCluster, leader: string): Promise<string> {
+  const res = await fetch(`${cluster.node(leader).apiUrl}/switchover`, {
+    method: 'POST',
+    body: JSON.stringify({ leader }),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`POST /switchover answered ${res.status}: ${text}`);
+  return cluster.waitForLeader({ not: leader, timeoutMs: 30_000 });
+}
+
+/** Which PostgreSQL answers on `port` (directly or through a proxy), as the agent lab's superuser; null when none. */
+export async function serverBehind(port: number): Promise<{ port: number; inRecovery: boolean } | null> {
+  try {
+    const rows = await sqlQuery<{ port: number; r: boolean }>(
+      { port, user: SUPERUSER.username, password: SUPERUSER.password },
+      'SELECT inet_server_port() AS port, pg_is_in_recovery() AS r',
+    );
+    return rows[0] ? { port: rows[0].port, inRecovery: rows[0].r } : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * etcd and one agent cluster for a test file, made by `start` inside a test (all nodes started, leader and
+ * streaming replicas awaited); after the file's tests, whatever `onStop` registered stops first (latest
+ * first: a router, HAProxy), then the agents, then etcd.
+ */
+export function agentLabForFile(): {
+  start(
+    o: Omit<AgentClusterOptions, 'etcd'>,
+  ): Promise<{ etcd: EtcdCluster; cluster: AgentCluster; leader: string }>;
+  onStop(fn: () => Promise<unknown>): void;
+} {
+  let etcd: EtcdCluster | undefined;
+  let cluster: AgentCluster | undefined;
+  const stops: (() => Promise<unknown>)[] = [];
+  after(async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    await cluster?.stopAll();
+    await etcd?.stop();
+  });
+  return {
+    async start(o) {
+      etcd = await startEtcd();
+      cluster = await startAgentCluster({ ...o, etcd });
+      return { etcd, cluster, leader: await startAll(cluster) };
+    },
+    onStop: (fn) => void stops.push(fn),
+  };
 }

@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { postmasterPid, sleep, sqlQuery, startEtcd, type EtcdCluster } from '../harness/index.js';
-import { startAgentCluster, type AgentCluster } from './helpers.js';
+import { refusedAfterEtcdStall, startAgentCluster, type AgentCluster } from './helpers.js';
 
 // One agent leading alone (ttl 10, loop_wait 2, retry_timeout 4). The fence must not depend on the status
 // query, and SIGTERM must not wait on an unreachable etcd.
@@ -44,23 +44,10 @@ test('etcd lost while the status query fails: the primary still stops accepting 
   await asWriter(
     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'switchyard-agent%'",
   );
-  etcd.pause();
-  const pausedAt = Date.now();
-  let refusedAt = 0;
-  try {
-    while (Date.now() - pausedAt < TTL_MS + 5000) {
-      if (!(await canWrite())) {
-        refusedAt = Date.now();
-        break;
-      }
-      await sleep(50);
-    }
-  } finally {
-    etcd.resume();
-  }
-  t.diagnostic(`primary refused writes ${refusedAt - pausedAt} ms after etcd stalled (ttl ${TTL_MS} ms)`);
-  assert.ok(refusedAt > 0, `the primary kept accepting writes ${TTL_MS + 5000} ms after etcd stalled`);
-  assert.ok(refusedAt - pausedAt < TTL_MS, `refused only after ${refusedAt - pausedAt} ms`);
+  const refused = await refusedAfterEtcdStall(etcd, canWrite, TTL_MS + 5000);
+  t.diagnostic(`primary refused writes ${refused} ms after etcd stalled (ttl ${TTL_MS} ms)`);
+  assert.ok(refused !== null, `the primary kept accepting writes ${TTL_MS + 5000} ms after etcd stalled`);
+  assert.ok(refused < TTL_MS, `refused only after ${refused} ms`);
   // Recovery: the agent starts its PostgreSQL again once etcd answers; let its superuser back in.
   for (let i = 0; i < 200; i++) {
     try {

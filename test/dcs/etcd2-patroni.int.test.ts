@@ -7,6 +7,7 @@ import {
   ProcessGroup,
   freePort,
   startEtcd,
+  routerHaproxyTarget,
   startHaproxy,
   startPatroniCluster,
   waitFor,
@@ -105,15 +106,7 @@ before(async () => {
     dcs: { type: 'etcd', hosts: etcd.endpoints },
     clusters: ['app'],
     targets: {
-      haproxy: {
-        output: `${dir}/haproxy.cfg`,
-        runtime_api: `${dir}/admin.sock`,
-        state_file: `${dir}/haproxy.state`,
-        reload: `kill -USR2 $(cat ${dir}/haproxy.pid)`,
-        timeouts: { connect: '300ms' },
-        checks: { inter: '1s', fall: 2, rise: 2 },
-        frontends: { app: { primary: `127.0.0.1:${primaryPort}` } },
-      },
+      haproxy: routerHaproxyTarget(dir, { app: { primary: `127.0.0.1:${primaryPort}` } }),
     },
   };
   router = await startRouterProcess(group, 'router', routerConfig);

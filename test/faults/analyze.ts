@@ -129,3 +129,43 @@ export function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
+
+/** What the client's records say about one fault window, old primary `oldPrimary`. */
+export interface FaultJudgement {
+  readonly acked: number;
+  readonly lost: number[];
+  readonly doubleWritable: number;
+  /** The old primary's last acknowledgement between the fault and the heal, ms (null: none). */
+  readonly lastAckOldDuringFault: number | null;
+  readonly keyExpiry: number | null;
+  readonly failover: Failover;
+  readonly writeGapMs: number;
+}
+
+/**
+ * Judges one fault from the client's record text and the ids present on the final primary: lost
+ * acknowledged writes, double-writable samples, the old primary's last ack against its key expiry, the
+ * failover seen within 5 s of the heal, and the longest write gap of the window.
+ */
+export function judgeFault(
+  recordText: string,
+  present: ReadonlySet<number>,
+  oldPrimary: string,
+  window: { readonly faultAt: number; readonly healAt: number },
+): FaultJudgement {
+  const { acks, leases } = parseRecords(recordText);
+  const { faultAt, healAt } = window;
+  const during = acks.filter((a) => a.node === oldPrimary && a.ack >= faultAt && a.ack <= healAt);
+  return {
+    acked: acks.length,
+    lost: lostWrites(acks, present),
+    doubleWritable: doubleWritableSamples(acks),
+    lastAckOldDuringFault: during.at(-1)?.ack ?? null,
+    keyExpiry: keyExpiry(leases, oldPrimary, faultAt),
+    failover: failoverOf(
+      acks.filter((a) => a.ack <= healAt + 5000),
+      oldPrimary,
+    ),
+    writeGapMs: longestGap(acks, faultAt, healAt),
+  };
+}

@@ -78,11 +78,6 @@ postgresql:
     superuser: {username: ${SUPERUSER.username}, password: ${SUPERUSER.password}}
     replication: {username: ${REPLICATION.username}, password: ${REPLICATION.password}}
   parameters: {unix_socket_directories: '${n.home}', fsync: 'off'}
-  # The suite measures fencing and lost writes, not rejoin: a fenced ex-primary whose pg_rewind fails
-  # (known bug: it is first started as a standby from its crashed state, docs/faults.md) rejoins by a
-  # fresh clone, so the next fault starts from three healthy nodes. Off by default, like Patroni.
-  remove_data_directory_on_rewind_failure: true
-  remove_data_directory_on_diverged_timelines: true
 tags: {}
 `;
 }

@@ -38,30 +38,32 @@ async function check(kind: FaultKind, t: { diagnostic(m: string): void }): Promi
   );
 }
 
-test('a leader cut from etcd but reachable by clients stops accepting writes before its key expires', async (t) => {
-  await check('leader-cut-from-etcd', t);
-});
+const faults: [FaultKind, string][] = [
+  [
+    'leader-cut-from-etcd',
+    'a leader cut from etcd but reachable by clients stops accepting writes before its key expires',
+  ],
+  [
+    'replica-cut-from-leader',
+    'a replica cut from the leader loses no acknowledged write and never makes two primaries',
+  ],
+  ['etcd-leader-loss', 'losing the etcd raft leader of three members loses no acknowledged write'],
+  [
+    'sigstop-leader-agent',
+    'a frozen (SIGSTOP) leader agent has its PostgreSQL fenced before the key expires',
+  ],
+  [
+    'sigstop-leader-agent-watchdog-dead',
+    'a frozen leader agent whose watchdog died has its PostgreSQL fenced before the key expires',
+  ],
+  [
+    'kill9-leader-host',
+    'kill -9 of the leader agent and its PostgreSQL fails over with no acknowledged write lost',
+  ],
+  [
+    'rest-pool-exhausted-etcd-outage',
+    'a leader whose REST pool is exhausted by slow GETs still demotes during an etcd outage',
+  ],
+];
 
-test('a replica cut from the leader loses no acknowledged write and never makes two primaries', async (t) => {
-  await check('replica-cut-from-leader', t);
-});
-
-test('losing the etcd raft leader of three members loses no acknowledged write', async (t) => {
-  await check('etcd-leader-loss', t);
-});
-
-test('a frozen (SIGSTOP) leader agent has its PostgreSQL fenced before the key expires', async (t) => {
-  await check('sigstop-leader-agent', t);
-});
-
-test('a frozen leader agent whose watchdog died has its PostgreSQL fenced before the key expires', async (t) => {
-  await check('sigstop-leader-agent-watchdog-dead', t);
-});
-
-test('kill -9 of the leader agent and its PostgreSQL fails over with no acknowledged write lost', async (t) => {
-  await check('kill9-leader-host', t);
-});
-
-test('a leader whose REST pool is exhausted by slow GETs still demotes during an etcd outage', async (t) => {
-  await check('rest-pool-exhausted-etcd-outage', t);
-});
+for (const [kind, name] of faults) test(name, (t) => check(kind, t));

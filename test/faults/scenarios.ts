@@ -2,14 +2,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sleep, waitFor } from '../harness/index.js';
 import { createFaultLab, type FaultLab } from '../harness/faultlab.js';
-import {
-  doubleWritableSamples,
-  failoverOf,
-  keyExpiry,
-  longestGap,
-  lostWrites,
-  parseRecords,
-} from './analyze.js';
+import { judgeFault, parseRecords } from './analyze.js';
 import { createFaultCluster, SUPERUSER, TIMING, type FaultCluster } from './cluster.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -254,6 +247,14 @@ export async function runFault(bed: FaultBed, kind: FaultKind): Promise<FaultRes
       );
       await sleep(1000);
     };
+    /** SIGSTOP of the old primary's agent; SIGCONT when the fault heals. */
+    const freezeOldAgent = () => {
+      const pid = cluster.agentPid(oldPrimary);
+      cleanups.push(() => {
+        if (pid !== undefined) process.kill(pid, 'SIGCONT');
+      });
+      cluster.signalAgent(oldPrimary, 'SIGSTOP');
+    };
     switch (kind) {
       case 'leader-cut-from-etcd': {
         cleanups.push(() => lab.heal());
@@ -281,11 +282,7 @@ export async function runFault(bed: FaultBed, kind: FaultKind): Promise<FaultRes
         break;
       }
       case 'sigstop-leader-agent': {
-        const pid = cluster.agentPid(oldPrimary);
-        cleanups.push(() => {
-          if (pid !== undefined) process.kill(pid, 'SIGCONT');
-        });
-        cluster.signalAgent(oldPrimary, 'SIGSTOP');
+        freezeOldAgent();
         await waitNewLeader();
         break;
       }
@@ -304,10 +301,7 @@ export async function runFault(bed: FaultBed, kind: FaultKind): Promise<FaultRes
           await cluster.stopAgent(oldPrimary);
           cluster.start(oldPrimary);
         });
-        cleanups.push(() => {
-          if (pid !== undefined) process.kill(pid, 'SIGCONT');
-        });
-        cluster.signalAgent(oldPrimary, 'SIGSTOP');
+        freezeOldAgent();
         await waitNewLeader();
         break;
       }
@@ -359,16 +353,12 @@ export async function runFault(bed: FaultBed, kind: FaultKind): Promise<FaultRes
     finalPrimary = cluster.leaderKey() ?? oldPrimary;
     notes.push(`cluster did not recover: ${String(err).split('\n')[0]}`);
   }
-  const { acks, leases } = parseRecords(readText(client.out));
   const rows = await cluster.sql<{ id: string }>(finalPrimary, 'SELECT id FROM faults_w', 30_000);
   const present = new Set(rows.map((r) => Number(r.id)));
-  const during = acks.filter((a) => a.node === oldPrimary && a.ack >= faultAt && a.ack <= healAt);
-  const lastAckOld = during.at(-1)?.ack ?? null;
-  const expiry = keyExpiry(leases, oldPrimary, faultAt);
-  const fo = failoverOf(
-    acks.filter((a) => a.ack <= healAt + 5000),
-    oldPrimary,
-  );
+  const j = judgeFault(readText(client.out), present, oldPrimary, { faultAt, healAt });
+  const lastAckOld = j.lastAckOldDuringFault;
+  const expiry = j.keyExpiry;
+  const fo = j.failover;
   const changed = fo.newPrimary !== null;
   if (FAILS_OVER[kind] && !changed) notes.push('expected a failover, the client saw none');
   if (!FAILS_OVER[kind] && changed) notes.push(`leadership moved to ${fo.newPrimary}`);
@@ -377,16 +367,16 @@ export async function runFault(bed: FaultBed, kind: FaultKind): Promise<FaultRes
     kind,
     oldPrimary,
     finalPrimary,
-    acked: acks.length,
+    acked: j.acked,
     agentsExited,
-    lost: lostWrites(acks, present),
-    doubleWritable: doubleWritableSamples(acks),
+    lost: j.lost,
+    doubleWritable: j.doubleWritable,
     lastAckOldDuringFault: lastAckOld,
     keyExpiry: expiry,
     fencedBeforeExpiry: !mustFence || lastAckOld === null || (expiry !== null && lastAckOld < expiry),
     failoverMs: changed ? fo.failoverMs : null,
     newPrimary: fo.newPrimary,
-    writeGapMs: longestGap(acks, faultAt, healAt),
+    writeGapMs: j.writeGapMs,
     faultAt,
     healAt,
     notes,

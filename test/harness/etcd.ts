@@ -1,3 +1,4 @@
+import { after, before } from 'node:test';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
@@ -308,4 +309,36 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<EtcdCluster>
     await group.cleanup();
     throw error;
   }
+}
+
+/**
+ * One single-member etcd for a test file: started before its tests with a client of the caller's making
+ * (`connect` gets the endpoints), and after them the client closed and etcd stopped. Read `lab.etcd` and
+ * `lab.client` inside the tests.
+ */
+export function etcdForFile<C extends { close(): void }>(
+  connect: (endpoints: string[]) => Promise<C>,
+): { readonly etcd: EtcdCluster; readonly client: C } {
+  let etcd: EtcdCluster | undefined;
+  let client: C | undefined;
+  before(async () => {
+    etcd = await startEtcd();
+    client = await connect(etcd.endpoints);
+  });
+  after(async () => {
+    client?.close();
+    await etcd?.stop();
+  });
+  const started = <T>(v: T | undefined): T => {
+    if (v === undefined) throw new Error('etcdForFile: used outside the tests of its file');
+    return v;
+  };
+  return {
+    get etcd() {
+      return started(etcd);
+    },
+    get client() {
+      return started(client);
+    },
+  };
 }

@@ -279,3 +279,23 @@ export function patroniHaproxyConfig(o: PatroniHaproxyConfigOptions): string {
   }
   return `${lines.join('\n')}\n`;
 }
+
+/**
+ * The router's `targets.haproxy` section for a lab HAProxy whose files live in `dir`: config, runtime API
+ * socket, state file, reload by USR2 to the pid in `dir/haproxy.pid`, 1 s checks (fall 2, rise 2) and a
+ * 300 ms connect timeout; `frontends` maps each cluster to its listen addresses.
+ */
+export function routerHaproxyTarget(
+  dir: string,
+  frontends: Record<string, { primary: string; replica?: string }>,
+): Record<string, unknown> {
+  return {
+    output: `${dir}/haproxy.cfg`,
+    runtime_api: `${dir}/admin.sock`,
+    state_file: `${dir}/haproxy.state`,
+    reload: `kill -USR2 $(cat ${dir}/haproxy.pid)`,
+    timeouts: { connect: '300ms' },
+    checks: { inter: '1s', fall: 2, rise: 2 },
+    frontends,
+  };
+}

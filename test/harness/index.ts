@@ -21,6 +21,7 @@ export { listensOn, procStartTime } from './pids.js';
 export { makeCertificates, type TestCertificates } from './tls.js';
 export {
   startEtcd,
+  etcdForFile,
   type EtcdCluster,
   type EtcdClientTls,
   type EtcdMember,
@@ -39,6 +40,7 @@ export {
   startHaproxy,
   haproxyCheck,
   haproxyCommand,
+  routerHaproxyTarget,
   parseShowProc,
   patroniHaproxyConfig,
   type HaproxyCheckResult,

@@ -1,24 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildClusterState, type RawKey } from '../../../src/cluster/index.js';
+import { buildClusterState } from '../../../src/cluster/index.js';
 import { clusterAsJson } from '../../../src/cluster/cluster-json.js';
 import { statusDocument, type NodeView } from '../../../agent/api/view.js';
 import { healthStatus } from '../../../agent/api/health.js';
 import type { RunningStatus } from '../../../agent/postgres/query.js';
-import { readFixture } from '../../fixtures.js';
+import { patroni302Keys, readFixture } from '../../fixtures.js';
 
-const keys = JSON.parse(readFixture('patroni-3.0.2-keys.json')).keys as Record<
-  string,
-  { value: string; lease: boolean; mod_revision: number }
->;
 const rest = JSON.parse(readFixture('patroni-3.0.2-rest.json'));
-const raw: RawKey[] = Object.entries(keys).map(([k, v]) => ({
-  key: k.slice('/service/lab/'.length),
-  value: v.value,
-  modRevision: v.mod_revision,
-  lease: v.lease ? '42' : '0',
-}));
-const cluster = buildClusterState('lab', raw);
+const cluster = buildClusterState('lab', patroni302Keys());
 
 test('GET /cluster body equals Patroni 3.0.2 for the recorded keys', () => {
   assert.deepEqual(clusterAsJson(cluster), rest.GET_cluster);

@@ -13,23 +13,10 @@ import { buildClusterState } from '../../../src/cluster/index.js';
 import { ConfigError } from '../../../src/errors.js';
 import { makeCertificates, type TestCertificates } from '../../harness/index.js';
 import { cluster } from '../ha/fixtures.js';
+import { leaderView, nodeYaml } from '../fixtures.js';
 
 const state = cluster({ members: undefined });
-const view: NodeView = {
-  name: 'pg1',
-  scope: 'lab',
-  pgState: 'running',
-  pg: null,
-  isLeader: true,
-  cluster: state,
-  isDcsReachable: true,
-  dcsLastSeen: Date.now(),
-  tags: {},
-  isFailsafeActive: false,
-  lastCycleAt: Date.now(),
-  lastSentence: '',
-  now: Date.now(),
-};
+const view: NodeView = leaderView(state);
 let restarts = 0;
 const api: AgentApi = {
   view: () => view,
@@ -47,16 +34,7 @@ const api: AgentApi = {
   waitForLeaderChange: async () => 'pg2',
 };
 
-const YAML = (restapi: string) => `scope: lab
-name: node1
-restapi: {listen: 127.0.0.1:8008, connect_address: 127.0.0.1:8008${restapi}}
-etcd3: {hosts: 127.0.0.1:2379}
-postgresql:
-  listen: 127.0.0.1:5432
-  connect_address: 127.0.0.1:5432
-  data_dir: /var/lib/pg/data
-  authentication: {superuser: {username: postgres}, replication: {username: replicator}}
-`;
+const YAML = (restapi: string) => nodeYaml(restapi);
 
 let dir: string;
 let certs: TestCertificates;

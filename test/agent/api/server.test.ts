@@ -7,27 +7,14 @@ import { mergePatch } from '../../../src/cluster/merge-patch.js';
 import type { NodeView } from '../../../agent/api/view.js';
 import type { PeerStatus } from '../../../agent/ha/types.js';
 import { cluster, peer } from '../ha/fixtures.js';
+import { leaderView } from '../fixtures.js';
 
 const state = cluster({ members: undefined });
 const calls: string[] = [];
 let peers: Map<string, PeerStatus> = new Map([['pg2', peer('pg2')]]);
 let configWins = true;
 
-const view: NodeView = {
-  name: 'pg1',
-  scope: 'lab',
-  pgState: 'running',
-  pg: null,
-  isLeader: true,
-  cluster: state,
-  isDcsReachable: true,
-  dcsLastSeen: Date.now(),
-  tags: {},
-  isFailsafeActive: false,
-  lastCycleAt: Date.now(),
-  lastSentence: '',
-  now: Date.now(),
-};
+const view: NodeView = leaderView(state);
 
 const api: AgentApi = {
   view: () => view,

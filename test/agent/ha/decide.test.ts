@@ -2,21 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide } from '../../../agent/ha/decide.js';
 import type { HaSnapshot } from '../../../agent/ha/types.js';
+import { testDecideCases, type DecideCase } from './cases.js';
 import { NOW, cluster, emptyPg, member, peer, peers, replicaPg, snapshot, stoppedPg } from './fixtures.js';
 
 const kinds = (s: HaSnapshot) => decide(s).actions.map((a) => a.kind);
 
-interface Case {
-  name: string;
-  s: HaSnapshot;
-  sentence: string | RegExp;
-  actions: string[];
-}
-
 const noLeader = (over: Parameters<typeof cluster>[0] = {}) => cluster({ leader: null, ...over });
 const asReplica = { pg: replicaPg, name: 'pg2' };
 
-const cases: Case[] = [
+const cases: DecideCase[] = [
   {
     name: 'the leader with the lock takes no action but keeps its keys up to date',
     s: snapshot(),
@@ -286,17 +280,7 @@ const cases: Case[] = [
   },
 ];
 
-for (const c of cases) {
-  test(c.name, () => {
-    const d = decide(c.s);
-    if (typeof c.sentence === 'string') assert.equal(d.sentence, c.sentence);
-    else assert.match(d.sentence, c.sentence);
-    assert.deepEqual(
-      d.actions.map((a) => a.kind),
-      c.actions,
-    );
-  });
-}
+testDecideCases(cases);
 
 test('decide is pure: the same snapshot gives the same decision', () => {
   const s = snapshot({ ...asReplica, cluster: noLeader(), peers: peers(peer('pg3')) });

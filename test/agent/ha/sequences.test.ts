@@ -6,7 +6,7 @@ import {
   formatSynchronousStandbyNames,
   parseSynchronousStandbyNames,
 } from '../../../agent/ha/sync.js';
-import type { HaSnapshot } from '../../../agent/ha/types.js';
+import type { HaSnapshot, LocalPostgres } from '../../../agent/ha/types.js';
 import { NOW, cluster, peer, peers, replicaPg, snapshot } from './fixtures.js';
 
 const run = (s: HaSnapshot) => {
@@ -22,6 +22,12 @@ const afterFailover = {
   ],
 };
 
+/** A stopped former primary of TL 2, after the failover to pg2, starts as pg2's replica through pg_rewind. */
+function assertRejoinsByRewind(pg: Partial<LocalPostgres>): void {
+  const d = run(snapshot({ pg, cluster: cluster(afterFailover) }));
+  assert.deepEqual(d.actions, [{ kind: 'start_replica', leader: 'pg2', rewind: true }]);
+}
+
 test('a resumed frozen leader sees the newer leader and demotes, then rejoins with pg_rewind', () => {
   // Cycle 1 after SIGCONT: its PostgreSQL (if the watchdog had not fenced it) still runs as primary on TL 2.
   const c1 = run(
@@ -35,13 +41,13 @@ test('a resumed frozen leader sees the newer leader and demotes, then rejoins wi
   assert.deepEqual(c1.kinds, ['demote']);
   assert.ok(!c1.kinds.includes('acquire_lock'));
   // Cycle 2: stopped; it wrote past the switch point of TL 2, so it must rewind before following.
-  const c2 = run(
-    snapshot({
-      pg: { state: 'stopped', isRunning: false, isInRecovery: null, timeline: 2, walPosition: 1500 },
-      cluster: cluster(afterFailover),
-    }),
-  );
-  assert.deepEqual(c2.actions, [{ kind: 'start_replica', leader: 'pg2', rewind: true }]);
+  assertRejoinsByRewind({
+    state: 'stopped',
+    isRunning: false,
+    isInRecovery: null,
+    timeline: 2,
+    walPosition: 1500,
+  });
 });
 
 test('a resumed frozen leader never retakes an empty leader key while the cluster moved to a newer timeline', () => {
@@ -60,13 +66,13 @@ test('a resumed frozen leader never retakes an empty leader key while the cluste
 
 test('a former primary killed before its last checkpoint caught up still rejoins through pg_rewind', () => {
   // Its control file shows a checkpoint before the switch point, but it may have written WAL past it.
-  const d = run(
-    snapshot({
-      pg: { state: 'crashed', isRunning: false, isInRecovery: null, timeline: 2, walPosition: 900 },
-      cluster: cluster(afterFailover),
-    }),
-  );
-  assert.deepEqual(d.actions, [{ kind: 'start_replica', leader: 'pg2', rewind: true }]);
+  assertRejoinsByRewind({
+    state: 'crashed',
+    isRunning: false,
+    isInRecovery: null,
+    timeline: 2,
+    walPosition: 900,
+  });
 });
 
 test('a standby following the leader without streaming for 30 s rejoins through pg_rewind', () => {

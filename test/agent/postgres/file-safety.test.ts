@@ -18,6 +18,7 @@ import { parseAgentConfig, type AgentConfig } from '../../../agent/config/load.j
 import { appendPgHba, writeAgentConf, writePgHba, writePgpass } from '../../../agent/postgres/files.js';
 import { PgControl } from '../../../agent/postgres/control.js';
 import { SwitchyardError } from '../../../src/errors.js';
+import { nodeYaml } from '../fixtures.js';
 
 // These cases only mean something as root (the shipped systemd unit runs the agent as root).
 const isRoot = process.getuid?.() === 0;
@@ -88,23 +89,20 @@ after(() => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-test('as root, a symlink planted at switchyard.conf is not followed', { skip }, () => {
-  symlinkSync(victim, join(dataDir, 'switchyard.conf'));
-  assert.throws(
-    () => writeAgentConf(dataDir, { port: 5432 }, pgUser),
-    isRefusal(/switchyard\.conf: it is a symbolic link/),
-  );
-  assertVictimUntouched();
-});
-
-test('as root, a symlink planted at postgresql.conf is neither read nor written', { skip }, () => {
-  symlinkSync(victim, join(dataDir, 'postgresql.conf'));
-  assert.throws(
-    () => writeAgentConf(dataDir, { port: 5432 }, pgUser),
-    isRefusal(/postgresql\.conf: it is a symbolic link/),
-  );
-  assertVictimUntouched();
-});
+// writeAgentConf writes switchyard.conf and reads then rewrites postgresql.conf (its include line).
+for (const [file, how] of [
+  ['switchyard.conf', 'is not followed'],
+  ['postgresql.conf', 'is neither read nor written'],
+] as const) {
+  test(`as root, a symlink planted at ${file} ${how}`, { skip }, () => {
+    symlinkSync(victim, join(dataDir, file));
+    assert.throws(
+      () => writeAgentConf(dataDir, { port: 5432 }, pgUser),
+      isRefusal(new RegExp(`${file.replace('.', '\\.')}: it is a symbolic link`)),
+    );
+    assertVictimUntouched();
+  });
+}
 
 test('as root, a symlink planted at pg_hba.conf is not followed when writing or prepending', { skip }, () => {
   symlinkSync(victim, join(dataDir, 'pg_hba.conf'));
@@ -142,19 +140,7 @@ test('as root, a data directory swapped for a symlink to a root-owned directory 
 });
 
 test('pgpass defaults to the data directory parent, never /tmp', () => {
-  const config = parseAgentConfig(
-    `scope: lab
-name: node1
-restapi: {listen: 127.0.0.1:8008, connect_address: 127.0.0.1:8008, allow_unauthenticated_writes: true}
-etcd3: {hosts: 127.0.0.1:2379}
-postgresql:
-  listen: 127.0.0.1:5432
-  connect_address: 127.0.0.1:5432
-  data_dir: /var/lib/pg/data
-  authentication: {superuser: {username: postgres}, replication: {username: replicator}}
-`,
-    'node.yml',
-  ).config;
+  const config = parseAgentConfig(nodeYaml(', allow_unauthenticated_writes: true'), 'node.yml').config;
   assert.equal(config.postgresql.pgpass, '/var/lib/pg/.pgpass-node1');
 });
 

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseAgentConfig } from '../../../agent/config/load.js';
+import { nodeYaml } from '../fixtures.js';
 import { agentParameters, renderConf, userParameters } from '../../../agent/postgres/files.js';
 import { checkParameters, parseDescribeConfig } from '../../../agent/postgres/parameters.js';
 
@@ -11,17 +12,7 @@ const known = parseDescribeConfig(
 );
 
 const config = parseAgentConfig(
-  `scope: lab
-name: node1
-restapi: {listen: 127.0.0.1:8008, connect_address: 127.0.0.1:8008, allow_unauthenticated_writes: true}
-etcd3: {hosts: 127.0.0.1:2379}
-postgresql:
-  listen: 127.0.0.1:5432
-  connect_address: 127.0.0.1:5432
-  data_dir: /var/lib/pg/data
-  authentication: {superuser: {username: postgres}, replication: {username: replicator}}
-  parameters: {work_mem: 8MB, max_connections: 500}
-`,
+  nodeYaml(', allow_unauthenticated_writes: true', '  parameters: {work_mem: 8MB, max_connections: 500}\n'),
   'node.yml',
 ).config;
 

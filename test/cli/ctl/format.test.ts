@@ -1,20 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildClusterState, type RawKey } from '../../../src/cluster/index.js';
+import { buildClusterState } from '../../../src/cluster/index.js';
 import { formatHistory, formatList, historyRows, listRows } from '../../../src/cli/ctl/format.js';
-import { readFixture } from '../../fixtures.js';
+import { patroni302Keys, readFixture } from '../../fixtures.js';
 
-const keys = JSON.parse(readFixture('patroni-3.0.2-keys.json')).keys as Record<
-  string,
-  { value: string; lease: boolean; mod_revision: number }
->;
-const raw: RawKey[] = Object.entries(keys).map(([k, v]) => ({
-  key: k.slice('/service/lab/'.length),
-  value: v.value,
-  modRevision: v.mod_revision,
-  lease: v.lease ? '1' : '0',
-}));
-const cluster = buildClusterState('lab', raw);
+const cluster = buildClusterState('lab', patroni302Keys());
 const [listJson, historyJson] = readFixture('patronictl-3.0.2-list-history.json')
   .trim()
   .split('\n')
