@@ -14,11 +14,10 @@ import type { AgentConfig } from './config/load.js';
 import { ConfigReloader } from './config/reload.js';
 import { decide } from './ha/decide.js';
 import { buildSnapshot } from './ha/snapshot.js';
-import type { PeerStatus } from './ha/types.js';
 import { Executor } from './execute.js';
 import { StallClock, memberValue, observePostgres, type Observation } from './observe.js';
 import { gatherPeerFacts } from './gather.js';
-import { configurePeerTls, probePeers } from './peers.js';
+import { configurePeerTls } from './peers.js';
 import { PgControl, dcsPgParameters } from './postgres/control.js';
 import { PgQuery } from './postgres/query.js';
 import { AgentApiImpl } from './api-impl.js';
@@ -395,9 +394,5 @@ export class Agent implements AgentPort {
       },
       options,
     );
-  }
-
-  peers(cluster: ClusterState): Promise<Map<string, PeerStatus>> {
-    return probePeers(cluster, this.config.name);
   }
 }

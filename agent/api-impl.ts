@@ -3,6 +3,7 @@ import type { AgentApi } from './api/server.js';
 import type { NodeView } from './api/view.js';
 import type { PeerStatus } from './ha/types.js';
 import { followingOf } from './execute.js';
+import { probePeers } from './peers.js';
 import type { AgentPort } from './node-port.js';
 
 /** The REST API's window onto a running Agent: reads, intent writes, wake-ups. */
@@ -22,7 +23,7 @@ export class AgentApiImpl implements AgentApi {
   }
 
   probePeers(cluster: ClusterState): Promise<ReadonlyMap<string, PeerStatus>> {
-    return this.agent.peers(cluster);
+    return probePeers(cluster, this.agent.config.name);
   }
 
   writeFailover(value: { leader?: string; member?: string; scheduled_at?: string }): Promise<void> {

@@ -2,7 +2,6 @@ import type { ClusterState } from '../src/cluster/index.js';
 import type { ClusterWriter } from '../src/dcs/cluster-writer.js';
 import type { NodeView } from './api/view.js';
 import type { AgentConfig } from './config/load.js';
-import type { PeerStatus } from './ha/types.js';
 import type { Observation } from './observe.js';
 import type { PgControl } from './postgres/control.js';
 import type { PgQuery } from './postgres/query.js';
@@ -24,7 +23,6 @@ export interface AgentPort {
   readonly ssn: string;
   view(): NodeView;
   refreshView(): Promise<NodeView>;
-  peers(cluster: ClusterState): Promise<Map<string, PeerStatus>>;
   isLeaderNow(): boolean;
   wake(): void;
   onLeaderEvent(ms: number): Promise<void>;
