@@ -1,21 +1,17 @@
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { request } from 'undici';
 import {
   PATRONI_SUPERUSER,
   ProcessGroup,
-  freePort,
   startEtcd,
-  startHaproxy,
   startPatroniCluster,
   waitFor,
-  type EtcdCluster,
-  type HaproxyInstance,
-  type PatroniCluster,
 } from '../harness/index.js';
+import type { EtcdCluster, HaproxyInstance, PatroniCluster } from '../harness/index.js';
+import { LeaderTimeline, startRoutedHaproxy } from '../harness/patroni-router.js';
 import { routerStatus, startRouterProcess, waitApplied } from '../harness/router.js';
-import { Writer, acksFromNonHolders, type HolderSpan } from '../harness/writer.js';
+import { Writer, acksFromNonHolders } from '../harness/writer.js';
 
 // A real Patroni 3.0.2 cluster whose YAML has an `etcd:` section (etcd's v2 API, python-etcd), behind a
 // real HAProxy managed by a router process with `dcs.type: etcd`. A client writes every 10 ms through
@@ -26,7 +22,8 @@ let haproxy: HaproxyInstance;
 let group: ProcessGroup;
 let primaryPort: number;
 let router: Awaited<ReturnType<typeof startRouterProcess>>;
-const spans: HolderSpan[] = [];
+const timeline = new LeaderTimeline();
+const spans = timeline.spans;
 const portToName = new Map<number, string>();
 const stopWatch = new AbortController();
 
@@ -38,13 +35,7 @@ const promotions: Array<{ name: string; at: number }> = [];
  * scope (not the code under test).
  */
 async function watchScope(url: string): Promise<void> {
-  const record = (name: string | null) => {
-    const now = Date.now();
-    const last = spans.at(-1);
-    if (last?.name === name) return;
-    if (last) last.to = now;
-    spans.push({ name, from: now, to: Number.MAX_SAFE_INTEGER });
-  };
+  const record = (name: string | null) => timeline.record(name);
   const primaries = new Set<string>();
   const member = (name: string, value: string | null) => {
     let role: unknown = null;
@@ -83,7 +74,7 @@ async function watchScope(url: string): Promise<void> {
 }
 
 function holderNow(): string | null {
-  return spans.at(-1)?.name ?? null;
+  return timeline.holder();
 }
 
 before(async () => {
@@ -99,37 +90,10 @@ before(async () => {
   });
   await waitFor(() => spans.length > 0 && holderNow() !== null, { what: 'the test sees the leader key' });
 
-  primaryPort = await freePort();
-  const dir = group.dir;
-  const routerConfig = {
+  ({ router, haproxy, primaryPort } = await startRoutedHaproxy(group, {
     dcs: { type: 'etcd', hosts: etcd.endpoints },
-    clusters: ['app'],
-    targets: {
-      haproxy: {
-        output: `${dir}/haproxy.cfg`,
-        runtime_api: `${dir}/admin.sock`,
-        state_file: `${dir}/haproxy.state`,
-        reload: `kill -USR2 $(cat ${dir}/haproxy.pid)`,
-        timeouts: { connect: '300ms' },
-        checks: { inter: '1s', fall: 2, rise: 2 },
-        frontends: { app: { primary: `127.0.0.1:${primaryPort}` } },
-      },
-    },
-  };
-  router = await startRouterProcess(group, 'router', routerConfig);
-  await waitFor(async () => (await routerStatus(router.api)).clusters.app?.writable === true, {
-    what: 'router sees a writable leader through etcd v2',
-    timeoutMs: 20_000,
-    diagnose: () => group.logTail('router'),
-  });
-  await waitFor(() => existsSync(`${dir}/haproxy.cfg`), {
-    what: 'router wrote haproxy.cfg',
-    timeoutMs: 15_000,
-    diagnose: () => group.logTail('router'),
-  });
-  haproxy = await startHaproxy({ configPath: `${dir}/haproxy.cfg` });
-  writeFileSync(`${dir}/haproxy.pid`, String(haproxy.pid));
-  await waitApplied(router.api, 15_000);
+    cluster: 'app',
+  }));
 });
 
 after(async () => {

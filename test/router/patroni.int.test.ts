@@ -1,21 +1,16 @@
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { Etcd3, type Watcher } from 'etcd3';
 import {
   PATRONI_SUPERUSER,
   ProcessGroup,
-  freePort,
   startEtcd,
-  startHaproxy,
   startPatroniCluster,
   waitFor,
-  type EtcdCluster,
-  type HaproxyInstance,
-  type PatroniCluster,
 } from '../harness/index.js';
+import type { EtcdCluster, HaproxyInstance, PatroniCluster } from '../harness/index.js';
+import { startRoutedHaproxy, watchLeaderV3, type LeaderTimeline } from '../harness/patroni-router.js';
 import { routerStatus, startRouterProcess, waitApplied } from '../harness/router.js';
-import { Writer, acksFromNonHolders, type HolderSpan } from '../harness/writer.js';
+import { Writer, acksFromNonHolders } from '../harness/writer.js';
 
 // A real 3-node Patroni 3.0.2 cluster (ttl 10, loop_wait 2, retry_timeout 4) behind a real HAProxy
 // managed by a router process. A client writes every 10 ms through the primary listener; every
@@ -27,13 +22,13 @@ let group: ProcessGroup;
 let primaryPort: number;
 let routerConfig: Record<string, unknown>;
 let router: Awaited<ReturnType<typeof startRouterProcess>>;
-let watchClient: Etcd3;
-let leaderWatcher: Watcher | undefined;
-const spans: HolderSpan[] = [];
+let timeline: LeaderTimeline;
+let stopWatch: (() => Promise<void>) | undefined;
+let spans: LeaderTimeline['spans'];
 const portToName = new Map<number, string>();
 
 function holderNow(): string | null {
-  return spans.at(-1)?.name ?? null;
+  return timeline.holder();
 }
 
 before(async () => {
@@ -43,59 +38,17 @@ before(async () => {
   for (const n of cluster.nodes) portToName.set(n.pgPort, n.name);
   await cluster.waitForHealthy();
   // The leader-key timeline, as the test sees it.
-  watchClient = new Etcd3({ hosts: etcd.clientUrls });
-  const initial = await watchClient.get('/service/app/leader').string();
-  spans.push({ name: initial, from: Date.now(), to: Number.MAX_SAFE_INTEGER });
-  const watcher = await watchClient.watch().key('/service/app/leader').create();
-  leaderWatcher = watcher;
-  const record = (name: string | null) => {
-    const now = Date.now();
-    const last = spans.at(-1);
-    if (last?.name === name) return;
-    if (last) last.to = now;
-    spans.push({ name, from: now, to: Number.MAX_SAFE_INTEGER });
-  };
-  watcher.on('put', (kv) => record(kv.value.toString()));
-  watcher.on('delete', () => record(null));
-
-  primaryPort = await freePort();
-  const dir = group.dir;
-  routerConfig = {
+  ({ timeline, stop: stopWatch } = await watchLeaderV3(etcd.clientUrls, 'app'));
+  spans = timeline.spans;
+  ({ router, routerConfig, haproxy, primaryPort } = await startRoutedHaproxy(group, {
     dcs: { type: 'etcd3', hosts: etcd.endpoints },
-    clusters: ['app'],
+    cluster: 'app',
     routing: { writable_probe: { method: 'sql', user: 'postgres', password: PATRONI_SUPERUSER.password } },
-    targets: {
-      haproxy: {
-        output: `${dir}/haproxy.cfg`,
-        runtime_api: `${dir}/admin.sock`,
-        state_file: `${dir}/haproxy.state`,
-        reload: `kill -USR2 $(cat ${dir}/haproxy.pid)`,
-        timeouts: { connect: '300ms' },
-        checks: { inter: '1s', fall: 2, rise: 2 },
-        frontends: { app: { primary: `127.0.0.1:${primaryPort}` } },
-      },
-    },
-  };
-  // Bootstrap: HAProxy needs a file to start on; the router renders it (its reload fails until HAProxy runs).
-  router = await startRouterProcess(group, 'router', routerConfig);
-  await waitFor(async () => (await routerStatus(router.api)).clusters.app?.writable === true, {
-    what: 'router sees a writable leader',
-    timeoutMs: 20_000,
-  });
-  await waitFor(() => existsSync(`${dir}/haproxy.cfg`), {
-    what: 'router wrote haproxy.cfg',
-    timeoutMs: 15_000,
-    diagnose: () => group.logTail('router'),
-  });
-  haproxy = await startHaproxy({ configPath: `${dir}/haproxy.cfg` });
-  writeFileSync(`${dir}/haproxy.pid`, String(haproxy.pid));
-  await waitApplied(router.api, 15_000);
+  }));
 });
 
 after(async () => {
-  // Cancel before closing: a watcher left on a closed client keeps reconnecting and the process never exits.
-  await leaderWatcher?.cancel().catch(() => undefined);
-  watchClient?.close();
+  await stopWatch?.();
   await group?.cleanup();
   await haproxy?.stop();
   await cluster?.stop();
