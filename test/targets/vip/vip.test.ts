@@ -5,6 +5,7 @@ import { VipTarget } from '../../../src/targets/vip.js';
 import { vipConfigSchema, type VipConfigInput } from '../../../src/targets/vip/config.js';
 import type { Exec, ExecResult } from '../../../src/targets/vip/exec.js';
 import type { RouteView } from '../../../src/route/view.js';
+import { vipView } from './views.js';
 import type { RouteSnapshot } from '../../../src/targets/types.js';
 import type { RawArpSender } from '../../../src/targets/vip/rawsender.js';
 import { detachedVips, releaseDetachedSync } from '../../../src/targets/vip/orphans.js';
@@ -73,26 +74,7 @@ const isDel = (c: string[]) => (c[0] === 'ip' || c[0] === 'netlink') && c[2] ===
 const isGarp = (c: string[]) => c[0] === 'arping' && c[1] === '-U';
 
 function view(leader: string | null, revision = 7, ttl = 30): RouteView {
-  return {
-    scope: 'app',
-    generation: 1,
-    leader:
-      leader === null
-        ? null
-        : {
-            name: leader,
-            host: '10.0.0.1',
-            port: 5432,
-            api: null,
-            isWritable: true,
-            reason: null,
-            leaderRevision: revision,
-          },
-    replicas: [],
-    members: [],
-    ttl,
-    isFailsafeMode: false,
-  };
+  return vipView(leader, { revision, ttl });
 }
 
 function snapshot(
