@@ -1,15 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { stringify } from 'yaml';
 import {
   ProcessGroup,
   freePorts,
   haproxyCommand,
   httpRequest,
-  run,
-  startEtcd,
-  startHaproxy,
   waitFor,
   type EtcdCluster,
   type HaproxyInstance,
@@ -17,12 +13,18 @@ import {
 import {
   IdentityNode,
   PatroniKeys,
-  ROOT,
   memberValue,
   routerStatus,
   startRouterProcess,
   whoAnswers,
 } from '../../harness/router.js';
+import {
+  render,
+  renderWithCli,
+  startHaproxyWithPid,
+  startIdentityLab,
+  type IdentityLab,
+} from './identity-lab.js';
 
 // The applied state is read from HAProxy (`show servers state`), never assumed from the file: a router
 // that restarts between writing the file and reloading, or whose reload silently did nothing, must
@@ -34,23 +36,15 @@ let keys: PatroniKeys;
 let group: ProcessGroup;
 let primaryPort: number;
 let leader = 'pg1';
-const nodes: IdentityNode[] = [];
+let nodes: IdentityNode[] = [];
+let lab: IdentityLab | undefined;
 let baseConfig: { targets: { haproxy: Record<string, unknown> } } & Record<string, unknown>;
 
 before(async () => {
   group = ProcessGroup.create('router-haproxy-readback');
-  etcd = await startEtcd();
-  keys = new PatroniKeys(etcd.endpoints, 'app');
-  for (const name of ['pg1', 'pg2', 'pg3'])
-    nodes.push(await new IdentityNode(name, () => leader === name).start());
+  lab = await startIdentityLab({ isLeader: (name) => leader === name, leader, members: 2 });
+  ({ etcd, keys, nodes } = lab);
   [primaryPort] = (await freePorts(1)) as [number];
-  await keys.config();
-  for (const n of nodes.slice(0, 2))
-    await keys.member(
-      n.name,
-      memberValue({ port: n.port, apiPort: n.apiPort, role: n.name === leader ? 'primary' : 'replica' }),
-    );
-  await keys.leader(leader);
   baseConfig = {
     dcs: { type: 'etcd3', hosts: etcd.endpoints },
     namespace: '/service',
@@ -66,18 +60,9 @@ before(async () => {
       },
     },
   };
-  const routerYml = group.writeFile(
-    'render.yml',
-    stringify({ ...baseConfig, api: { listen: '127.0.0.1:0' } }),
-  );
-  const rendered = await run(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/run.ts', 'render', '--config', routerYml],
-    { cwd: ROOT, reject: false },
-  );
+  const rendered = await renderWithCli(group, baseConfig);
   assert.equal(rendered.exitCode, 0, rendered.stderr);
-  haproxy = await startHaproxy({ configPath: `${group.dir}/haproxy.cfg` });
-  writeFileSync(`${group.dir}/haproxy.pid`, String(haproxy.pid));
+  haproxy = await startHaproxyWithPid(group, `${group.dir}/haproxy.cfg`);
   await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg1', {
     what: 'HAProxy routes writes to pg1',
     timeoutMs: 10_000,
@@ -87,9 +72,7 @@ before(async () => {
 after(async () => {
   await group?.cleanup();
   await haproxy?.stop();
-  await keys?.close();
-  await etcd?.stop();
-  for (const n of nodes) await n.stop();
+  await lab?.close();
 });
 
 /** pg3 joins and becomes the leader: the file needs a new server line, so HAProxy needs a reload. */
@@ -139,11 +122,7 @@ test('a reload that silently does nothing is not reported as applied: /health st
 test('a router restarted between writing the file and reloading reads HAProxy back, reloads, and routes to the new leader', async () => {
   // The file on disk has pg3 (written by the previous router; here rewritten by `switchyard render` so
   // that its bytes are what the next router renders first), the running HAProxy does not.
-  const rendered = await run(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/run.ts', 'render', '--config', `${group.dir}/render.yml`],
-    { cwd: ROOT, reject: false },
-  );
+  const rendered = await render(`${group.dir}/render.yml`);
   assert.equal(rendered.exitCode, 0, rendered.stderr);
   assert.match(readFileSync(`${group.dir}/haproxy.cfg`, 'utf8'), /server pg3 /);
   assert.doesNotMatch(await runningServers(), / pg3 /);
