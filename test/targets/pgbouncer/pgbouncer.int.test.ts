@@ -1,8 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { statSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import {
   ProcessGroup,
@@ -22,7 +21,7 @@ import { runSwitchover, type SwitchoverOptions } from '../../../src/cli/switchov
 import { PgBouncerControl } from '../../../src/targets/pgbouncer/control.js';
 import { holdPostgres, type HoldEnd } from '../../../src/targets/pgbouncer/liveness.js';
 import { STACK } from '../../harness/stack.js';
-import { startPgBouncerBed, type PgBouncerBed } from './bed.js';
+import { startPgBouncerBed, writeBedRouterConfig, type PgBouncerBed } from './bed.js';
 import { isInFlightError, startLoad } from './load.js';
 import { snapshot, view } from './fixtures.js';
 
@@ -254,6 +253,16 @@ describe('PgBouncer with a real Patroni 3.0.2 cluster, the router and `switchyar
     (await bed.bouncer.adminQuery('SHOW DATABASES')).find((r) => r['name'] === 'app');
   const isPaused = async () => Number((await appRow())?.['paused']) === 1;
   const routedPort = async () => Number((await appRow())?.['port']);
+  /** Waits for a healthy cluster and for PgBouncer's `app` to point at its leader; returns the leader. */
+  const routedToLeader = async (): Promise<string> => {
+    await cluster.waitForHealthy({ timeoutMs: 60_000 });
+    const leader = await cluster.waitForLeader();
+    await waitFor(async () => (await routedPort()) === nodePort(leader), {
+      what: `app routed to ${leader}`,
+      timeoutMs: 20_000,
+    });
+    return leader;
+  };
 
   const startRouter = async () => {
     const proc = routerGroup.spawn({
@@ -311,28 +320,12 @@ describe('PgBouncer with a real Patroni 3.0.2 cluster, the router and `switchyar
     );
     routerGroup = ProcessGroup.create('router');
     apiPort = await freePort();
-    configPath = join(bed.dir, 'router.yml');
-    writeFileSync(
-      configPath,
-      [
-        'dcs:',
-        '  type: etcd3',
-        `  hosts: [${etcd.endpoints.map((e) => JSON.stringify(e)).join(', ')}]`,
-        'clusters: [demo]',
-        'routing:',
-        '  writable_probe: { method: sql }',
-        'api:',
-        `  listen: 127.0.0.1:${apiPort}`,
-        'targets:',
-        '  pgbouncer:',
-        `    output: ${bed.routesPath}`,
-        '    databases:',
-        '      app: { cluster: demo, dbname: postgres, read_only: { name: app_ro } }',
-        `    admin: { host: 127.0.0.1, port: ${bed.bouncer.port}, user: pgbouncer_admin }`,
-        '    timeouts: { pause_ms: 3000, max_pause_ms: 45000 }',
-        '',
-      ].join('\n'),
-    );
+    configPath = writeBedRouterConfig(bed, {
+      etcdEndpoints: etcd.endpoints,
+      apiPort,
+      routing: { writable_probe: { method: 'sql' } },
+      app: { read_only: { name: 'app_ro' } },
+    });
     await startRouter();
   });
 
@@ -517,12 +510,7 @@ describe('PgBouncer with a real Patroni 3.0.2 cluster, the router and `switchyar
     // Trixie: PgBouncer 1.24 fails new statements with its cached login error ~25 ms after the kill, before
     // the router's PAUSE, and Patroni 4 raises ttl to 20 s, past the load client's 20 s read timeout.
     if (STACK === 'trixie') return t.skip('PgBouncer 1.24 cached login errors; Patroni 4 ttl >= 20 s');
-    await cluster.waitForHealthy({ timeoutMs: 60_000 });
-    const old = await cluster.waitForLeader();
-    await waitFor(async () => (await routedPort()) === nodePort(old), {
-      what: `app routed to ${old}`,
-      timeoutMs: 20_000,
-    });
+    const old = await routedToLeader();
     const load = startLoad({
       port: bed.bouncer.port,
       database: 'app',
@@ -600,23 +588,13 @@ describe('PgBouncer with a real Patroni 3.0.2 cluster, the router and `switchyar
       what: 'the fresh router to resume app',
       timeoutMs: 15_000,
     });
-    await cluster.waitForHealthy({ timeoutMs: 60_000 });
-    const leader = await cluster.waitForLeader();
-    await waitFor(async () => (await routedPort()) === nodePort(leader), {
-      what: `app routed to ${leader}`,
-      timeoutMs: 20_000,
-    });
+    await routedToLeader();
   });
 
   test('without a router, switchyard switchover repoints PgBouncer itself (write + RELOAD + verify)', async () => {
     await routerGroup.stop('router', 'SIGTERM', 10_000);
     try {
-      await cluster.waitForHealthy({ timeoutMs: 60_000 });
-      const old = await cluster.waitForLeader();
-      await waitFor(async () => (await routedPort()) === nodePort(old), {
-        what: `app routed to ${old}`,
-        timeoutMs: 20_000,
-      });
+      await routedToLeader();
       const load = startLoad({
         port: bed.bouncer.port,
         database: 'app',
