@@ -1,4 +1,4 @@
-import pg from 'pg';
+import { loopbackClient } from '../../test/harness/sql.js';
 
 /** One attempt of the heartbeat client: when it started, whether it committed, and where. */
 export interface HeartbeatAttempt {
@@ -47,16 +47,12 @@ export class HeartbeatClient {
     while (!this.isStopped && Date.now() < deadline) {
       const at = Date.now();
       sequence++;
-      const client = new pg.Client({
-        host: '127.0.0.1',
+      const client = loopbackClient({
         port: this.port,
-        user: 'postgres',
         password: this.password,
-        database: 'postgres',
-        connectionTimeoutMillis: this.connectTimeoutMs,
-        application_name: 'bench-heartbeat',
+        connectTimeoutMs: this.connectTimeoutMs,
+        applicationName: 'bench-heartbeat',
       });
-      client.on('error', () => undefined);
       try {
         await client.connect();
         await client.query(

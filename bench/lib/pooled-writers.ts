@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { loopbackClient } from '../../test/harness/sql.js';
 
 /** One statement sent through a pooler: when it was sent, when it ended, and who committed it. */
 export interface PooledSample {
@@ -45,16 +46,13 @@ export class PooledWriters {
       const sentAt = Date.now();
       try {
         if (!client) {
-          client = new pg.Client({
-            host: '127.0.0.1',
+          client = loopbackClient({
             port: this.port,
-            user: 'postgres',
             database: this.database,
-            connectionTimeoutMillis: 5000,
-            query_timeout: 60_000,
-            application_name: 'bench-pooled-writer',
+            connectTimeoutMs: 5000,
+            queryTimeoutMs: 60_000,
+            applicationName: 'bench-pooled-writer',
           });
-          client.on('error', () => undefined);
           await client.connect();
         }
         const r = await client.query<{ port: number }>(
