@@ -5,7 +5,8 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { Etcd3, type Watcher } from 'etcd3';
-import { ProcessGroup, freePort, startHaproxy, waitFor, type HaproxyInstance } from './index.js';
+import { ProcessGroup, freePort, startEtcd, startHaproxy, startPatroniCluster, waitFor } from './index.js';
+import type { EtcdCluster, HaproxyInstance, PatroniCluster } from './index.js';
 import { routerStatus, startRouterProcess, waitApplied } from './router.js';
 import type { HolderSpan } from './writer.js';
 
@@ -98,4 +99,59 @@ export async function startRoutedHaproxy(
   writeFileSync(`${dir}/haproxy.pid`, String(haproxy.pid));
   await waitApplied(router.api, 15_000);
   return { router, routerConfig, haproxy, primaryPort };
+}
+
+/** A real Patroni cluster on a real etcd, with a router process and the HAProxy it manages. */
+export interface PatroniRouterLab extends RoutedHaproxy {
+  group: ProcessGroup;
+  etcd: EtcdCluster;
+  cluster: PatroniCluster;
+  /** PostgreSQL port → member name. */
+  portToName: Map<number, string>;
+  /** Stops everything the lab started (safe to call after a failed start). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts etcd, a 3-node Patroni cluster of scope `app` (on etcd's v2 API when `dcsApi` is `etcd`), waits
+ * for it to be healthy, runs `beforeRouter` (the test's own watches and checks), then the router and
+ * HAProxy of {@link startRoutedHaproxy}.
+ */
+export async function startPatroniRouterLab(opts: {
+  name: string;
+  dcsApi?: 'etcd';
+  routing?: Record<string, unknown>;
+  beforeRouter?: (lab: { etcd: EtcdCluster; cluster: PatroniCluster }) => Promise<void>;
+}): Promise<PatroniRouterLab> {
+  const group = ProcessGroup.create(opts.name);
+  let etcd: EtcdCluster | undefined;
+  let cluster: PatroniCluster | undefined;
+  let routed: RoutedHaproxy | undefined;
+  const stop = async () => {
+    await group.cleanup();
+    await routed?.haproxy.stop();
+    await cluster?.stop();
+    await etcd?.stop();
+  };
+  try {
+    etcd = await startEtcd(opts.dcsApi === 'etcd' ? { enableV2: true } : {});
+    cluster = await startPatroniCluster({
+      scope: 'app',
+      nodes: 3,
+      etcd,
+      ...(opts.dcsApi ? { dcsApi: opts.dcsApi } : {}),
+    });
+    const portToName = new Map(cluster.nodes.map((n) => [n.pgPort, n.name]));
+    await cluster.waitForHealthy();
+    await opts.beforeRouter?.({ etcd, cluster });
+    routed = await startRoutedHaproxy(group, {
+      dcs: { type: opts.dcsApi === 'etcd' ? 'etcd' : 'etcd3', hosts: etcd.endpoints },
+      cluster: 'app',
+      ...(opts.routing ? { routing: opts.routing } : {}),
+    });
+    return { ...routed, group, etcd, cluster, portToName, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }
