@@ -20,13 +20,8 @@ import {
   waitApplied,
   whoAnswers,
 } from '../../harness/router.js';
-import {
-  render,
-  renderWithCli,
-  startHaproxyWithPid,
-  startIdentityLab,
-  type IdentityLab,
-} from './identity-lab.js';
+import { render, renderWithCli, startHaproxyWithPid, startIdentityLab } from './identity-lab.js';
+import type { IdentityLab } from './identity-lab.js';
 
 // Router process + real etcd + real HAProxy (runtime API, state file, master-worker reload), with nodes
 // that answer their name: routing is asserted by where connections land.

@@ -20,6 +20,8 @@ export interface IdentityLab {
   etcd: EtcdCluster;
   keys: PatroniKeys;
   nodes: IdentityNode[];
+  /** Rewrites the member key of `name` with `role`. */
+  setRole(name: string, role: 'primary' | 'replica'): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -48,6 +50,10 @@ export async function startIdentityLab(opts: {
     etcd,
     keys,
     nodes,
+    setRole: async (name, role) => {
+      const node = nodes.find((n) => n.name === name) as IdentityNode;
+      await keys.member(name, memberValue({ port: node.port, apiPort: node.apiPort, role }));
+    },
     close: async () => {
       await keys.close();
       await etcd.stop();

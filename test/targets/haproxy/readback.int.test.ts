@@ -7,46 +7,29 @@ import {
   haproxyCommand,
   httpRequest,
   waitFor,
-  type EtcdCluster,
   type HaproxyInstance,
 } from '../../harness/index.js';
-import {
-  IdentityNode,
-  PatroniKeys,
-  memberValue,
-  routerStatus,
-  startRouterProcess,
-  whoAnswers,
-} from '../../harness/router.js';
-import {
-  render,
-  renderWithCli,
-  startHaproxyWithPid,
-  startIdentityLab,
-  type IdentityLab,
-} from './identity-lab.js';
+import { routerStatus, startRouterProcess, whoAnswers } from '../../harness/router.js';
+import { render, renderWithCli, startHaproxyWithPid, startIdentityLab } from './identity-lab.js';
+import type { IdentityLab } from './identity-lab.js';
 
 // The applied state is read from HAProxy (`show servers state`), never assumed from the file: a router
 // that restarts between writing the file and reloading, or whose reload silently did nothing, must
 // notice that the running HAProxy lacks the leader's server, reload, and not claim "applied" before.
 // Real etcd, real HAProxy 2.6 (master-worker), nodes that answer their name.
-let etcd: EtcdCluster;
 let haproxy: HaproxyInstance;
-let keys: PatroniKeys;
 let group: ProcessGroup;
 let primaryPort: number;
 let leader = 'pg1';
-let nodes: IdentityNode[] = [];
-let lab: IdentityLab | undefined;
+let lab: IdentityLab;
 let baseConfig: { targets: { haproxy: Record<string, unknown> } } & Record<string, unknown>;
 
 before(async () => {
   group = ProcessGroup.create('router-haproxy-readback');
   lab = await startIdentityLab({ isLeader: (name) => leader === name, leader, members: 2 });
-  ({ etcd, keys, nodes } = lab);
   [primaryPort] = (await freePorts(1)) as [number];
   baseConfig = {
-    dcs: { type: 'etcd3', hosts: etcd.endpoints },
+    dcs: { type: 'etcd3', hosts: lab.etcd.endpoints },
     namespace: '/service',
     clusters: ['app'],
     targets: {
@@ -77,12 +60,10 @@ after(async () => {
 
 /** pg3 joins and becomes the leader: the file needs a new server line, so HAProxy needs a reload. */
 async function pg3TakesOver(): Promise<void> {
-  const pg1 = nodes[0] as IdentityNode;
-  const pg3 = nodes[2] as IdentityNode;
   leader = 'pg3';
-  await keys.member('pg1', memberValue({ port: pg1.port, apiPort: pg1.apiPort, role: 'replica' }));
-  await keys.member('pg3', memberValue({ port: pg3.port, apiPort: pg3.apiPort, role: 'primary' }));
-  await keys.leader('pg3');
+  await lab.setRole('pg1', 'replica');
+  await lab.setRole('pg3', 'primary');
+  await lab.keys.leader('pg3');
 }
 
 async function runningServers(): Promise<string> {
