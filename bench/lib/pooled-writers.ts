@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { loopbackClient } from '../../test/harness/sql.js';
+import { ClientLoops } from './client-loops.js';
 
 /** One statement sent through a pooler: when it was sent, when it ended, and who committed it. */
 export interface PooledSample {
@@ -15,34 +16,24 @@ export interface PooledSample {
  * kept with its client-side send and answer time, so a pause is seen the way clients see it (the first
  * statement held → the first statement answered by the new primary). Bounded by `stop()` and `maxMs`.
  */
-export class PooledWriters {
-  readonly samples: PooledSample[] = [];
-  private isStopped = false;
-  private loops: Promise<void>[] = [];
-
+export class PooledWriters extends ClientLoops<PooledSample> {
   constructor(
     private readonly port: number,
     private readonly database: string,
-    private readonly clients = 4,
+    clients = 4,
     private readonly intervalMs = 10,
-    private readonly maxMs = 300_000,
-  ) {}
-
-  start(): this {
-    this.loops = Array.from({ length: this.clients }, () => this.loop());
-    return this;
+    maxMs = 300_000,
+  ) {
+    super(clients, maxMs);
   }
 
-  async stop(): Promise<PooledSample[]> {
-    this.isStopped = true;
-    await Promise.all(this.loops);
-    return this.samples;
+  get samples(): PooledSample[] {
+    return this.records;
   }
 
-  private async loop(): Promise<void> {
-    const deadline = Date.now() + this.maxMs;
+  protected async loop(deadline: number): Promise<void> {
     let client: pg.Client | null = null;
-    while (!this.isStopped && Date.now() < deadline) {
+    while (this.isRunning(deadline)) {
       const sentAt = Date.now();
       try {
         if (!client) {
@@ -58,9 +49,9 @@ export class PooledWriters {
         const r = await client.query<{ port: number }>(
           'insert into t (v) values (2) returning inet_server_port() as port',
         );
-        this.samples.push({ sentAt, doneAt: Date.now(), port: Number(r.rows[0]?.port ?? 0), error: null });
+        this.records.push({ sentAt, doneAt: Date.now(), port: Number(r.rows[0]?.port ?? 0), error: null });
       } catch (err) {
-        this.samples.push({
+        this.records.push({
           sentAt,
           doneAt: Date.now(),
           port: null,
