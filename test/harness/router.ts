@@ -31,6 +31,21 @@ export async function startRouterProcess(
   const port = await freePort();
   const api = `127.0.0.1:${port}`;
   const configPath = group.writeFile(`${name}.yml`, stringify({ ...config, api: { listen: api } }));
+  const proc = await runRouter(group, name, configPath, api, launch);
+  return { proc, api, configPath };
+}
+
+/**
+ * Runs `switchyard route --config configPath` (a file the caller wrote, its API on `api`) in a child
+ * process of `group`; resolves once /status answers.
+ */
+export async function runRouter(
+  group: ProcessGroup,
+  name: string,
+  configPath: string,
+  api: string,
+  launch: RouterLaunch = {},
+): Promise<ManagedProcess> {
   const proc = group.spawn({
     name,
     command: process.execPath,
@@ -49,7 +64,18 @@ export async function startRouterProcess(
     timeoutMs: launch.timeoutMs ?? 20_000,
     diagnose: () => group.logTail(name),
   });
-  return { proc, api, configPath };
+  return proc;
+}
+
+/** A Patroni member key's value for a node on 127.0.0.1:`port` (REST API on `port + 1000`). */
+export function memberJson(port: number, role: string, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    conn_url: `postgres://127.0.0.1:${port}/postgres`,
+    api_url: `http://127.0.0.1:${port + 1000}/patroni`,
+    state: 'running',
+    role,
+    ...extra,
+  });
 }
 
 export interface ClusterStatus {
