@@ -32,6 +32,7 @@ import { isInFlightError, startLoad, type LoadReport } from '../../test/targets/
 import { runSwitchover } from '../../src/cli/switchover.js';
 import { DirectWriteProbe, type DirectAck } from '../route-convergence/direct.js';
 import { PooledWriters, clientPause } from '../lib/pooled-writers.js';
+import { runBench } from '../lib/main.js';
 import { machineInfo, summarize, fmtSummary } from '../lib/stats.js';
 import { PATRONI_SUPERUSER } from '../../test/harness/index.js';
 
@@ -421,12 +422,4 @@ async function main(): Promise<void> {
   process.stdout.write(`${md}\n`);
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(
-      `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-    );
-    process.exit(1);
-  },
-);
+runBench(main);
