@@ -38,6 +38,14 @@ describe('PgBouncer target against a real PgBouncer 1.18 and two PostgreSQL serv
   let generation = 0;
   const snap = (leader: { name: string; port: number } | null) =>
     snapshot(++generation, view('demo', leader));
+  /** Applies pga as the leader: `target` resumes app and clients reach pga. */
+  const expectResumedOnA = async (target: {
+    apply: (s: ReturnType<typeof snap>) => Promise<{ summary: string }>;
+  }) => {
+    const r = await target.apply(snap(pgA()));
+    assert.match(r.summary, /resumed app/);
+    assert.equal(await port(), a.port);
+  };
 
   before(async () => {
     a = await startPostgres();
@@ -121,9 +129,7 @@ describe('PgBouncer target against a real PgBouncer 1.18 and two PostgreSQL serv
       const lost = await target.apply(snap(null));
       assert.match(lost.summary, /^killed app \(PAUSE stalled after \d+ ms\) \(generation \d+\)$/);
       assert.notEqual(await long, 'finished');
-      const back = await target.apply(snap(pgA()));
-      assert.match(back.summary, /resumed app/);
-      assert.equal(await port(), a.port);
+      await expectResumedOnA(target);
     } finally {
       await target.close();
     }
@@ -138,9 +144,7 @@ describe('PgBouncer target against a real PgBouncer 1.18 and two PostgreSQL serv
     assert.equal(Number(paused.find((r) => r['name'] === 'app')?.['paused']), 1);
     const fresh = bed.target({ databases: { app: { cluster: 'demo', dbname: 'postgres' } } });
     try {
-      const r = await fresh.apply(snap(pgA()));
-      assert.match(r.summary, /resumed app/);
-      assert.equal(await port(), a.port);
+      await expectResumedOnA(fresh);
     } finally {
       await fresh.close();
     }
@@ -554,34 +558,15 @@ describe('PgBouncer with a real Patroni 3.0.2 cluster, the router and `switchyar
   });
 
   test('switchover killed -9 after PAUSE: the running router resumes PgBouncer', async () => {
-    const child = spawnSwitchover();
-    try {
-      await waitFor(() => /paused app/.test(child.output()), {
-        what: 'switchover to pause',
-        timeoutMs: 15_000,
-        diagnose: child.output,
-      });
-      child.kill9();
+    await switchoverKilledAfterPause(async () => {
       await waitFor(async () => !(await isPaused()), { what: 'the router to resume app', timeoutMs: 10_000 });
-    } finally {
-      child.kill9();
-    }
+    });
     await cluster.waitForHealthy({ timeoutMs: 60_000 });
   });
 
   test('router and switchover both killed -9 while paused: the next router start resumes PgBouncer', async () => {
     await routerGroup.stop('router', 'SIGKILL', 5000);
-    const child = spawnSwitchover();
-    try {
-      await waitFor(() => /paused app/.test(child.output()), {
-        what: 'switchover to pause',
-        timeoutMs: 15_000,
-        diagnose: child.output,
-      });
-      child.kill9();
-    } finally {
-      child.kill9();
-    }
+    await switchoverKilledAfterPause();
     assert.equal(await isPaused(), true);
     await startRouter();
     await waitFor(async () => !(await isPaused()), {
@@ -621,6 +606,24 @@ describe('PgBouncer with a real Patroni 3.0.2 cluster, the router and `switchyar
       await startRouter();
     }
   });
+
+  /** Starts `switchyard switchover`, kills it (-9) once it paused app, then runs `then` (killing it again after). */
+  async function switchoverKilledAfterPause(
+    then: () => Promise<void> = async () => undefined,
+  ): Promise<void> {
+    const child = spawnSwitchover();
+    try {
+      await waitFor(() => /paused app/.test(child.output()), {
+        what: 'switchover to pause',
+        timeoutMs: 15_000,
+        diagnose: child.output,
+      });
+      child.kill9();
+      await then();
+    } finally {
+      child.kill9();
+    }
+  }
 
   function spawnSwitchover(extra: string[] = []): {
     output(): string;
