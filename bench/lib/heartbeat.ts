@@ -1,4 +1,5 @@
-import pg from 'pg';
+import { loopbackClient } from '../../test/harness/sql.js';
+import { ClientLoops } from './client-loops.js';
 
 /** One attempt of the heartbeat client: when it started, whether it committed, and where. */
 export interface HeartbeatAttempt {
@@ -17,46 +18,32 @@ export interface HeartbeatAttempt {
  * row and closes; then it sleeps `intervalMs` (100 ms). No pooling, no retry inside an attempt.
  * Bounded by `stop()` and by `maxMs`.
  */
-export class HeartbeatClient {
-  readonly attempts: HeartbeatAttempt[] = [];
-  private isStopped = false;
-  private done: Promise<void> | null = null;
-
+export class HeartbeatClient extends ClientLoops<HeartbeatAttempt> {
   constructor(
     private readonly port: number,
     private readonly password: string,
     private readonly intervalMs = 100,
     private readonly connectTimeoutMs = 5000,
-    private readonly maxMs = 600_000,
-  ) {}
-
-  start(): this {
-    this.done = this.loop();
-    return this;
+    maxMs = 600_000,
+  ) {
+    super(1, maxMs);
   }
 
-  async stop(): Promise<HeartbeatAttempt[]> {
-    this.isStopped = true;
-    await this.done;
-    return this.attempts;
+  get attempts(): HeartbeatAttempt[] {
+    return this.records;
   }
 
-  private async loop(): Promise<void> {
-    const deadline = Date.now() + this.maxMs;
+  protected async loop(deadline: number): Promise<void> {
     let sequence = 0;
-    while (!this.isStopped && Date.now() < deadline) {
+    while (this.isRunning(deadline)) {
       const at = Date.now();
       sequence++;
-      const client = new pg.Client({
-        host: '127.0.0.1',
+      const client = loopbackClient({
         port: this.port,
-        user: 'postgres',
         password: this.password,
-        database: 'postgres',
-        connectionTimeoutMillis: this.connectTimeoutMs,
-        application_name: 'bench-heartbeat',
+        connectTimeoutMs: this.connectTimeoutMs,
+        applicationName: 'bench-heartbeat',
       });
-      client.on('error', () => undefined);
       try {
         await client.connect();
         await client.query(
@@ -66,7 +53,7 @@ export class HeartbeatClient {
           'INSERT INTO bench_heartbeat (client_ts, sequence) VALUES ($1, $2) RETURNING inet_server_port() AS port',
           [new Date(at), sequence],
         );
-        this.attempts.push({
+        this.records.push({
           at,
           doneAt: Date.now(),
           isOk: true,
@@ -74,7 +61,7 @@ export class HeartbeatClient {
           error: null,
         });
       } catch (err) {
-        this.attempts.push({
+        this.records.push({
           at,
           doneAt: Date.now(),
           isOk: false,

@@ -1,4 +1,6 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { loopbackClient } from '../../test/harness/sql.js';
+import { ClientLoops } from './client-loops.js';
 
 /** One statement sent through a pooler: when it was sent, when it ended, and who committed it. */
 export interface PooledSample {
@@ -25,56 +27,43 @@ export interface PooledWriterOptions {
  * kept with its client-side send and answer time, so a pause is seen the way clients see it (the first
  * statement held → the first statement answered by the new primary). Bounded by `stop()` and `maxMs`.
  */
-export class PooledWriters {
-  readonly samples: PooledSample[] = [];
-  private isStopped = false;
-  private loops: Promise<void>[] = [];
-
+export class PooledWriters extends ClientLoops<PooledSample> {
   constructor(
     private readonly port: number,
     private readonly database: string,
-    private readonly clients = 4,
+    clients = 4,
     private readonly intervalMs = 10,
-    private readonly maxMs = 300_000,
+    maxMs = 300_000,
     private readonly options: PooledWriterOptions = {},
-  ) {}
-
-  start(): this {
-    this.loops = Array.from({ length: this.clients }, () => this.loop());
-    return this;
+  ) {
+    super(clients, maxMs);
   }
 
-  async stop(): Promise<PooledSample[]> {
-    this.isStopped = true;
-    await Promise.all(this.loops);
-    return this.samples;
+  get samples(): PooledSample[] {
+    return this.records;
   }
 
-  private async loop(): Promise<void> {
-    const deadline = Date.now() + this.maxMs;
+  protected async loop(deadline: number): Promise<void> {
     let client: pg.Client | null = null;
-    while (!this.isStopped && Date.now() < deadline) {
+    while (this.isRunning(deadline)) {
       const sentAt = Date.now();
       try {
         if (!client) {
-          client = new pg.Client({
-            host: '127.0.0.1',
+          client = loopbackClient({
             port: this.port,
-            user: 'postgres',
             database: this.database,
             ...(this.options.password !== undefined ? { password: this.options.password } : {}),
-            connectionTimeoutMillis: 5000,
-            query_timeout: this.options.queryTimeoutMs ?? 60_000,
-            application_name: 'bench-pooled-writer',
+            connectTimeoutMs: 5000,
+            queryTimeoutMs: this.options.queryTimeoutMs ?? 60_000,
+            applicationName: 'bench-pooled-writer',
           });
-          client.on('error', () => undefined);
           await client.connect();
         }
         const r = await client.query<{ port: number; id?: string }>(
           this.options.sql ?? 'insert into t (v) values (2) returning inet_server_port() as port',
         );
         const row = r.rows[0];
-        this.samples.push({
+        this.records.push({
           sentAt,
           doneAt: Date.now(),
           port: Number(row?.port ?? 0),
@@ -82,7 +71,7 @@ export class PooledWriters {
           ...(row?.id !== undefined ? { id: Number(row.id) } : {}),
         });
       } catch (err) {
-        this.samples.push({
+        this.records.push({
           sentAt,
           doneAt: Date.now(),
           port: null,

@@ -23,11 +23,16 @@ import {
   type HaproxyInstance,
   type PatroniCluster,
 } from '../../test/harness/index.js';
-import { startPgBouncerBed, type PgBouncerBed } from '../../test/targets/pgbouncer/bed.js';
+import {
+  startPgBouncerBed,
+  writeBedRouterConfig,
+  type PgBouncerBed,
+} from '../../test/targets/pgbouncer/bed.js';
 import { isInFlightError, startLoad, type LoadReport } from '../../test/targets/pgbouncer/load.js';
 import { runSwitchover } from '../../src/cli/switchover.js';
 import { DirectWriteProbe, type DirectAck } from '../route-convergence/direct.js';
 import { PooledWriters, clientPause } from '../lib/pooled-writers.js';
+import { runBench } from '../lib/main.js';
 import { machineInfo, summarize, fmtSummary } from '../lib/stats.js';
 import { PATRONI_SUPERUSER } from '../../test/harness/index.js';
 
@@ -260,27 +265,8 @@ async function setupA(etcd: EtcdCluster, leaderPort: number) {
   );
   const group = ProcessGroup.create('bench-router');
   const apiPort = await freePort();
-  const configPath = join(bed.dir, 'router.yml');
-  writeFileSync(
-    configPath,
-    [
-      'dcs:',
-      '  type: etcd3',
-      `  hosts: [${etcd.endpoints.map((e) => JSON.stringify(e)).join(', ')}]`,
-      'clusters: [demo]',
-      // routing.writable_probe left at its default (auto: no password here, so GET /patroni)
-      'api:',
-      `  listen: 127.0.0.1:${apiPort}`,
-      'targets:',
-      '  pgbouncer:',
-      `    output: ${bed.routesPath}`,
-      '    databases:',
-      '      app: { cluster: demo, dbname: postgres }',
-      `    admin: { host: 127.0.0.1, port: ${bed.bouncer.port}, user: pgbouncer_admin }`,
-      '    timeouts: { pause_ms: 3000, max_pause_ms: 45000 }',
-      '',
-    ].join('\n'),
-  );
+  // routing.writable_probe left at its default (auto: no password here, so GET /patroni)
+  const configPath = writeBedRouterConfig(bed, { etcdEndpoints: etcd.endpoints, apiPort });
   const proc = group.spawn({
     name: 'router',
     command: process.execPath,
@@ -436,12 +422,4 @@ async function main(): Promise<void> {
   process.stdout.write(`${md}\n`);
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(
-      `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-    );
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -2,7 +2,6 @@
 // runtime API + sql writable probe; B: Patroni-style HTTP checks), a writer through each, a direct
 // write probe on every node, planned switchovers and kill -9 failovers.
 import { existsSync, writeFileSync } from 'node:fs';
-import { Etcd3 } from 'etcd3';
 import {
   PATRONI_SUPERUSER,
   ProcessGroup,
@@ -15,16 +14,11 @@ import {
   type HaproxyInstance,
   type PatroniCluster,
 } from '../../test/harness/index.js';
+import { LeaderTimeline, watchLeaderV3 } from '../../test/harness/patroni-router.js';
 import { STACK, STACK_VERSIONS } from '../../test/harness/stack.js';
 import { routerStatus, waitApplied } from '../../test/harness/router.js';
 import { BUILD_DIR, startCompiledRouter } from './router.js';
-import {
-  Writer,
-  acksFromNonHolders,
-  type Ack,
-  type HolderSpan,
-  type WriterResult,
-} from '../../test/harness/writer.js';
+import { Writer, acksFromNonHolders, type Ack, type WriterResult } from '../../test/harness/writer.js';
 import { startPgBouncerBed, type PgBouncerBed } from '../../test/targets/pgbouncer/bed.js';
 import { DirectWriteProbe, ServerStatePoller, type DirectAck } from './direct.js';
 import { sampleProc, sleep, summarize, type Summary } from '../lib/stats.js';
@@ -218,7 +212,7 @@ export async function runPatroniPart(opts: {
   let haA: HaproxyInstance | undefined;
   let haB: HaproxyInstance | undefined;
   let bed: PgBouncerBed | undefined;
-  let watchClient: Etcd3 | undefined;
+  let leaderWatch: Awaited<ReturnType<typeof watchLeaderV3>> | undefined;
   const group = ProcessGroup.create('route-bench-patroni');
   try {
     cluster = await startPatroniCluster({
@@ -239,24 +233,18 @@ export async function runPatroniPart(opts: {
     const portToName = new Map(cluster.nodes.map((n) => [n.pgPort, n.name]));
 
     // The leader-key timeline as etcd reports it, for the "acks from non-holders" check.
-    const spans: HolderSpan[] = [];
-    const record = (name: string | null) => {
-      const now = Date.now();
-      const last = spans.at(-1);
-      if (last?.name === name) return;
-      if (last) last.to = now;
-      spans.push({ name, from: now, to: Number.MAX_SAFE_INTEGER });
-    };
+    let spans: LeaderTimeline['spans'];
     if (dcsApi === 'etcd') {
-      const v2 = watchLeaderV2(etcd.endpoints[0] as string, '/service/bench/leader', record);
+      const timeline = new LeaderTimeline();
+      const v2 = watchLeaderV2(etcd.endpoints[0] as string, '/service/bench/leader', (n) =>
+        timeline.record(n),
+      );
       stopV2Watch = v2.stop;
       await v2.ready;
+      spans = timeline.spans;
     } else {
-      watchClient = new Etcd3({ hosts: etcd.clientUrls });
-      const watcher = await watchClient.watch().key('/service/bench/leader').create();
-      record((await watchClient.get('/service/bench/leader').string()) ?? null);
-      watcher.on('put', (kv) => record(kv.value.toString()));
-      watcher.on('delete', () => record(null));
+      leaderWatch = await watchLeaderV3(etcd.clientUrls, 'bench');
+      spans = leaderWatch.timeline.spans;
     }
 
     // A: the router renders the file and drives HAProxy's runtime API.
@@ -457,7 +445,7 @@ export async function runPatroniPart(opts: {
     };
   } finally {
     stopV2Watch?.();
-    watchClient?.close();
+    await leaderWatch?.stop();
     await group.cleanup();
     await haA?.stop();
     await haB?.stop();

@@ -1,14 +1,6 @@
 import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
-import { stringify } from 'yaml';
-import {
-  ProcessGroup,
-  freePort,
-  httpRequest,
-  run,
-  waitFor,
-  type ManagedProcess,
-} from '../../test/harness/index.js';
-import { ROOT } from '../../test/harness/router.js';
+import { ProcessGroup, run, type ManagedProcess } from '../../test/harness/index.js';
+import { ROOT, startRouterProcess } from '../../test/harness/router.js';
 
 /** Where the bench unpacks the committed source and compiles it (no tsx loader, as `npx switchyard` runs). */
 const SOURCE_DIR = `${ROOT}.tmp/route-bench-src`;
@@ -59,26 +51,11 @@ export async function startCompiledRouter(
   name: string,
   config: object,
 ): Promise<{ proc: ManagedProcess; api: string; configPath: string }> {
-  const port = await freePort();
-  const api = `127.0.0.1:${port}`;
-  const configPath = group.writeFile(`${name}.yml`, stringify({ ...config, api: { listen: api } }));
-  const proc = group.spawn({
-    name,
-    command: process.execPath,
+  return startRouterProcess(group, name, config, {
+    entry: `${buildDir}/src/cli/run.js`,
     // SY_BENCH_ROUTER_NODE_ARGS: extra node flags for the router, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
-    args: [
-      ...(process.env['SY_BENCH_ROUTER_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
-      `${buildDir}/src/cli/run.js`,
-      'route',
-      '--config',
-      configPath,
-    ],
-    cwd: ROOT,
-  });
-  await waitFor(async () => (await httpRequest(`http://${api}/status`).catch(() => null))?.status === 200, {
-    what: `router ${name} API on ${api}`,
+    nodeArgs: (process.env['SY_BENCH_ROUTER_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
+    env: {},
     timeoutMs: 30_000,
-    diagnose: () => group.logTail(name),
   });
-  return { proc, api, configPath };
 }

@@ -23,7 +23,13 @@ import { availableParallelism, loadavg } from 'node:os';
 import { Etcd3 } from 'etcd3';
 import { createLab, holdsAddress, type Lab, type LabNode } from '../../test/harness/netns.js';
 import { sleep } from '../../test/harness/wait.js';
-import { HoldSampler, PatroniMember, arpEntry, clientNeighbour } from '../../test/targets/vip/vip.lab.js';
+import {
+  HoldSampler,
+  PatroniMember,
+  arpEntry,
+  clientNeighbour,
+  prepareVipHosts,
+} from '../../test/targets/vip/vip.lab.js';
 import { percentile } from '../lib/stats.js';
 import { buildRouter } from '../route-convergence/router.js';
 import { ROOT } from '../../test/harness/router.js';
@@ -184,33 +190,18 @@ async function main(): Promise<void> {
   const samplers = new Map<SystemKey, HoldSampler>();
   const results: ChangeResult[] = [];
   try {
-    await etcd
-      .put(`/service/${SCOPE}/config`)
-      .value(JSON.stringify({ ttl: TTL, loop_wait: 10, retry_timeout: 10 }));
-    for (const name of names) {
-      const h = host(name);
-      writeFileSync(
-        join(lab.dir, `${name}.yml`),
-        [
-          'dcs:',
-          '  type: etcd3',
-          `  hosts: ["${SUBNET}.254:2379"]`,
-          `clusters: [${SCOPE}]`,
-          'log:',
-          '  level: info',
-          'targets:',
-          '  vip:',
-          `    address: ${SYSTEMS[0].vip}/24`,
-          '    interface: eth0',
-          `    member: ${name}`,
-          '',
-        ].join('\n'),
-      );
-      lab.spawnIn(h.ns, process.execPath, ['-e', SERVER, name]);
-      const member = new PatroniMember(etcd, SCOPE, name, h.ip, TTL);
-      await member.register();
-      members.set(name, member);
-    }
+    const prepared = await prepareVipHosts(lab, etcd, {
+      scope: SCOPE,
+      subnet: SUBNET,
+      names,
+      patroni: { ttl: TTL, loop_wait: 10, retry_timeout: 10 },
+      config: (name) => ({
+        router: { log: { level: 'info' } },
+        vip: { address: `${SYSTEMS[0].vip}/24`, interface: 'eth0', member: name },
+      }),
+      serve: (h, name) => lab.spawnIn(h.ns, process.execPath, ['-e', SERVER, name]),
+    });
+    for (const [name, member] of prepared) members.set(name, member);
     let leader = 'h1';
     if (MODE === 'release') await members.get(leader)?.acquire();
     else await members.get(leader)?.overwrite();

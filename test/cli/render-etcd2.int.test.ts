@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { main } from '../../src/cli/main.js';
 import { startEtcd, type EtcdCluster } from '../harness/index.js';
+import { memberJson } from '../harness/router.js';
 
 // `switchyard render` with `dcs.type: etcd` reads Patroni's v2 keys (it used to read v3 and find nothing).
 let etcd: EtcdCluster;
@@ -32,14 +33,7 @@ async function put(key: string, value: string): Promise<void> {
   assert.ok(res.statusCode < 300, `PUT ${key}: ${res.statusCode}`);
 }
 
-const member = (port: number, role: string) =>
-  JSON.stringify({
-    conn_url: `postgres://127.0.0.1:${port}/postgres`,
-    api_url: `http://127.0.0.1:${port + 1000}/patroni`,
-    state: 'running',
-    role,
-    timeline: 1,
-  });
+const member = (port: number, role: string) => memberJson(port, role, { timeline: 1 });
 
 test('render with dcs.type etcd writes the leader that Patroni published through the etcd v2 API', async () => {
   await put('/service/demo/members/pg1', member(15432, 'replica'));

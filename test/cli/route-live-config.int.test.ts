@@ -4,27 +4,14 @@ import { mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 
 import { stringify } from 'yaml';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import {
-  ProcessGroup,
-  freePort,
-  httpRequest,
-  startEtcd,
-  waitFor,
-  type EtcdCluster,
-} from '../harness/index.js';
-import { ROOT } from '../harness/router.js';
+import { ProcessGroup, freePort, httpRequest, startEtcd, waitFor } from '../harness/index.js';
+import type { EtcdCluster } from '../harness/index.js';
+import { memberJson, runRouter } from '../harness/router.js';
 
 let etcd: EtcdCluster;
 let group: ProcessGroup;
 
-const member = (port: number) =>
-  JSON.stringify({
-    conn_url: `postgres://127.0.0.1:${port}/postgres`,
-    api_url: `http://127.0.0.1:${port + 1000}/patroni`,
-    state: 'running',
-    role: 'master',
-    version: '3.0.2',
-  });
+const member = (port: number) => memberJson(port, 'master', { version: '3.0.2' });
 
 before(async () => {
   etcd = await startEtcd();
@@ -49,17 +36,7 @@ function routerYaml(api: string, output: string, bind: string): string {
 }
 
 async function startRouter(name: string, configPath: string, api: string) {
-  group.spawn({
-    name,
-    command: process.execPath,
-    args: ['--import', 'tsx', `${ROOT}src/cli/run.ts`, 'route', '--config', configPath],
-    cwd: ROOT,
-  });
-  await waitFor(async () => (await httpRequest(`http://${api}/status`).catch(() => null))?.status === 200, {
-    what: `router ${name} API`,
-    timeoutMs: 20_000,
-    diagnose: () => group.logTail(name),
-  });
+  await runRouter(group, name, configPath, api, { env: {} });
 }
 
 test('an edited config file is applied without SIGHUP, and an invalid edit keeps the running config', async () => {

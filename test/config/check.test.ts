@@ -16,6 +16,12 @@ writeFileSync(fakeIp, '#!/bin/sh\nexit 0\n');
 chmodSync(fakeIp, 0o755);
 writeFileSync(join(dir, 'not-executable'), 'x');
 
+/** A config on the test etcd following `clusters`, then `rest` (its targets and more). */
+const withDcs = (rest: string, clusters = '[app]') => `
+dcs: { type: etcd3, hosts: ["127.0.0.1:2379"] }
+clusters: ${clusters}
+${rest}`;
+
 /** A valid config: HAProxy writing into the test directory, commands that exist on this machine. */
 const base = (haproxy: string, extra = '') => `
 dcs: { type: etcd3, hosts: ["127.0.0.1:2379"] }
@@ -128,16 +134,12 @@ test('commands that do not resolve are named: a shell command by its first word,
 });
 
 test('several mistakes of every kind are reported together (exit code 2)', () => {
-  const text = `
-dcs: { type: etcd3, hosts: ["127.0.0.1:2379"] }
-clusters: [app]
-api: { listen: "127.0.0.1:70000" }
+  const text = withDcs(`api: { listen: "127.0.0.1:70000" }
 targets:
   haproxy:
     output: /nonexistent-dir/haproxy.cfg
     reload: no-such-reload-command
-    frontends: { app: { primary: "127.0.0.1:5000", replicas: "127.0.0.1:5000" } }
-`;
+    frontends: { app: { primary: "127.0.0.1:5000", replicas: "127.0.0.1:5000" } }`);
   // Schema mistakes (listeners included) come first; secrets and the host are checked on a config that
   // parsed, and all of their mistakes are reported together.
   assert.deepEqual(problems(text), [
@@ -160,17 +162,13 @@ targets:
 });
 
 test("secrets, owners and templates inside a target's section are checked at load", () => {
-  const text = `
-dcs: { type: etcd3, hosts: ["127.0.0.1:2379"] }
-clusters: [app]
-targets:
+  const text = withDcs(`targets:
   pgbouncer:
     output: out/databases.ini
     template: no-such-template.hbs
     owner: no-such-user
     admin: { password_file: no-such-password }
-    databases: { app: { cluster: app, user: app, password_env: SWITCHYARD_UNSET_TEST_VAR } }
-`;
+    databases: { app: { cluster: app, user: app, password_env: SWITCHYARD_UNSET_TEST_VAR } }`);
   assert.deepEqual(
     problems(text),
     [
@@ -207,27 +205,24 @@ test("a target's own rules are checked at load too: template syntax, a pgcat adm
   );
   assert.equal(haproxy.length, 1, haproxy.join('\n'));
   assert.match(haproxy[0] ?? '', /^router\.yml: targets\.haproxy\.template: .*broken\.cfg\.hbs/);
-  const pgcat = `
-dcs: { type: etcd3, hosts: ["127.0.0.1:2379"] }
-clusters: [app]
-targets:
+  const pgcat = withDcs(`targets:
   pgcat:
     output: out/pgcat.toml
     general: { admin: { username: admin } }
-    pools: { app: { cluster: app, users: [{ username: app, password: x }] } }
-`;
+    pools: { app: { cluster: app, users: [{ username: app, password: x }] } }`);
   assert.deepEqual(problems(pgcat), [
     'router.yml: targets.pgcat.general.admin: pgcat requires an admin password',
   ]);
 });
 
 test('a VIP without its cluster is rejected when the router follows several clusters or every one', () => {
-  const vip = (clusters: string) => `
-dcs: { type: etcd3, hosts: ["127.0.0.1:2379"] }
-clusters: ${clusters}
-targets:
+  const vip = (clusters: string) =>
+    withDcs(
+      `targets:
   vip: { address: 10.0.0.100/24, interface: eth0, ip_command: ${fakeIp}, announce: { sender: arping }, arping: { command: ${fakeIp} } }
-`;
+`,
+      clusters,
+    );
   assert.deepEqual(problems(vip('["*"]')), [
     'router.yml: targets.vip.cluster: required unless the router follows exactly one named cluster (clusters: *)',
   ]);

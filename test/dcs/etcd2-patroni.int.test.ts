@@ -1,34 +1,17 @@
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { request } from 'undici';
-import {
-  PATRONI_SUPERUSER,
-  ProcessGroup,
-  freePort,
-  startEtcd,
-  routerHaproxyTarget,
-  startHaproxy,
-  startPatroniCluster,
-  waitFor,
-  type EtcdCluster,
-  type HaproxyInstance,
-  type PatroniCluster,
-} from '../harness/index.js';
-import { routerStatus, startRouterProcess, waitApplied } from '../harness/router.js';
-import { Writer, acksFromNonHolders, type HolderSpan } from '../harness/writer.js';
+import { PATRONI_SUPERUSER, waitFor } from '../harness/index.js';
+import { LeaderTimeline, startPatroniRouterLab, type PatroniRouterLab } from '../harness/patroni-router.js';
+import { routerStatus, waitApplied } from '../harness/router.js';
+import { Writer, acksFromNonHolders } from '../harness/writer.js';
 
 // A real Patroni 3.0.2 cluster whose YAML has an `etcd:` section (etcd's v2 API, python-etcd), behind a
 // real HAProxy managed by a router process with `dcs.type: etcd`. A client writes every 10 ms through
 // the primary listener; every acknowledged write must come from the node holding the leader key.
-let etcd: EtcdCluster;
-let cluster: PatroniCluster;
-let haproxy: HaproxyInstance;
-let group: ProcessGroup;
-let primaryPort: number;
-let router: Awaited<ReturnType<typeof startRouterProcess>>;
-const spans: HolderSpan[] = [];
-const portToName = new Map<number, string>();
+let lab: PatroniRouterLab;
+const timeline = new LeaderTimeline();
+const spans = timeline.spans;
 const stopWatch = new AbortController();
 
 /** Moments a member's key first showed it as primary (`role: master`), per the test's own watch. */
@@ -39,13 +22,7 @@ const promotions: Array<{ name: string; at: number }> = [];
  * scope (not the code under test).
  */
 async function watchScope(url: string): Promise<void> {
-  const record = (name: string | null) => {
-    const now = Date.now();
-    const last = spans.at(-1);
-    if (last?.name === name) return;
-    if (last) last.to = now;
-    spans.push({ name, from: now, to: Number.MAX_SAFE_INTEGER });
-  };
+  const record = (name: string | null) => timeline.record(name);
   const primaries = new Set<string>();
   const member = (name: string, value: string | null) => {
     let role: unknown = null;
@@ -84,62 +61,36 @@ async function watchScope(url: string): Promise<void> {
 }
 
 function holderNow(): string | null {
-  return spans.at(-1)?.name ?? null;
+  return timeline.holder();
 }
 
 before(async () => {
-  group = ProcessGroup.create('router-patroni-v2');
-  etcd = await startEtcd({ enableV2: true });
-  cluster = await startPatroniCluster({ scope: 'app', nodes: 3, etcd, dcsApi: 'etcd' });
-  for (const n of cluster.nodes) portToName.set(n.pgPort, n.name);
-  await cluster.waitForHealthy();
-  const v3Keys = await etcd.etcdctl(['get', '--prefix', '--keys-only', '/service/']);
-  assert.equal(v3Keys.trim(), '', 'Patroni wrote no v3 keys: it runs on the v2 API');
-  void watchScope(etcd.clientUrls[0] as string).catch((err: unknown) => {
-    if (!stopWatch.signal.aborted) console.error(err);
-  });
-  await waitFor(() => spans.length > 0 && holderNow() !== null, { what: 'the test sees the leader key' });
-
-  primaryPort = await freePort();
-  const dir = group.dir;
-  const routerConfig = {
-    dcs: { type: 'etcd', hosts: etcd.endpoints },
-    clusters: ['app'],
-    targets: {
-      haproxy: routerHaproxyTarget(dir, { app: { primary: `127.0.0.1:${primaryPort}` } }),
+  lab = await startPatroniRouterLab({
+    name: 'router-patroni-v2',
+    dcsApi: 'etcd',
+    beforeRouter: async ({ etcd }) => {
+      const v3Keys = await etcd.etcdctl(['get', '--prefix', '--keys-only', '/service/']);
+      assert.equal(v3Keys.trim(), '', 'Patroni wrote no v3 keys: it runs on the v2 API');
+      void watchScope(etcd.clientUrls[0] as string).catch((err: unknown) => {
+        if (!stopWatch.signal.aborted) console.error(err);
+      });
+      await waitFor(() => spans.length > 0 && holderNow() !== null, { what: 'the test sees the leader key' });
     },
-  };
-  router = await startRouterProcess(group, 'router', routerConfig);
-  await waitFor(async () => (await routerStatus(router.api)).clusters.app?.writable === true, {
-    what: 'router sees a writable leader through etcd v2',
-    timeoutMs: 20_000,
-    diagnose: () => group.logTail('router'),
   });
-  await waitFor(() => existsSync(`${dir}/haproxy.cfg`), {
-    what: 'router wrote haproxy.cfg',
-    timeoutMs: 15_000,
-    diagnose: () => group.logTail('router'),
-  });
-  haproxy = await startHaproxy({ configPath: `${dir}/haproxy.cfg` });
-  writeFileSync(`${dir}/haproxy.pid`, String(haproxy.pid));
-  await waitApplied(router.api, 15_000);
 });
 
 after(async () => {
   stopWatch.abort();
-  await group?.cleanup();
-  await haproxy?.stop();
-  await cluster?.stop();
-  await etcd?.stop();
+  await lab?.stop();
 });
 
 function portOf(name: string): number {
-  return cluster.nodes.find((n) => n.name === name)!.pgPort;
+  return lab.cluster.nodes.find((n) => n.name === name)!.pgPort;
 }
 
 /** The router's own account: leader key change seen → applied by every target (its "routed" log line). */
 function routedLines(to: string, since: number): Array<{ applyMs: number; writable: boolean }> {
-  return group
+  return lab.group
     .logTail('router', 400)
     .split('\n')
     .flatMap((line) => {
@@ -162,9 +113,9 @@ function routedLines(to: string, since: number): Array<{ applyMs: number; writab
 }
 
 test('the router follows a Patroni cluster on etcd v2: writes reach the leader', async () => {
-  const status = await routerStatus(router.api);
+  const status = await routerStatus(lab.router.api);
   assert.equal(status.clusters.app?.leader, holderNow());
-  const result = await new Writer(primaryPort, PATRONI_SUPERUSER.password).start();
+  const result = await new Writer(lab.primaryPort, PATRONI_SUPERUSER.password).start();
   await new Promise((r) => setTimeout(r, 500));
   const done = await result.stop();
   assert.ok(done.acks.length > 10, `writes succeed through HAProxy (errors: ${[...done.errors]})`);
@@ -177,23 +128,23 @@ test('through 5 patronictl switchovers on etcd v2, writes reach only the key hol
   const writableAtKey: boolean[] = [];
   const promotedToWrite: number[] = [];
   for (let i = 0; i < 5; i++) {
-    await cluster.waitForHealthy();
-    await waitApplied(router.api, 15_000);
-    const writer = new Writer(primaryPort, PATRONI_SUPERUSER.password).start();
+    await lab.cluster.waitForHealthy();
+    await waitApplied(lab.router.api, 15_000);
+    const writer = new Writer(lab.primaryPort, PATRONI_SUPERUSER.password).start();
     await new Promise((r) => setTimeout(r, 500));
     const t0 = Date.now();
-    const next = await cluster.switchover();
-    await waitFor(async () => (await routerStatus(router.api)).clusters.app?.writable === true, {
+    const next = await lab.cluster.switchover();
+    await waitFor(async () => (await routerStatus(lab.router.api)).clusters.app?.writable === true, {
       what: `router routes writes to ${next}`,
       timeoutMs: 20_000,
     });
     await new Promise((r) => setTimeout(r, 1500));
     const result = await writer.stop();
     assert.equal(result.acks.at(-1)?.port, portOf(next), 'the last writes landed on the new primary');
-    assert.deepEqual(acksFromNonHolders(result.acks, spans, portToName), []);
+    assert.deepEqual(acksFromNonHolders(result.acks, spans, lab.portToName), []);
     assert.equal(result.readOnlyErrors, 0, 'no write was sent to a read-only node');
     const routed = routedLines(next, t0);
-    assert.ok(routed.length > 0, `router logged routing to ${next}: ${group.logTail('router', 20)}`);
+    assert.ok(routed.length > 0, `router logged routing to ${next}: ${lab.group.logTail('router', 20)}`);
     applyLags.push(routed[0]!.applyMs);
     writableAtKey.push(routed[0]!.writable);
     const keyAt = spans.find((s) => s.name === next && s.from >= t0)?.from;

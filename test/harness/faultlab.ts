@@ -1,17 +1,8 @@
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import {
-  chmodSync,
-  closeSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, closeSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { removeStaleLab } from './netns.js';
+import { addBridgeNamespace, addNamespace, ip, removeLab, removeStaleLab, runIn } from './netns.js';
 import { waitFor, sleep } from './wait.js';
 
 /**
@@ -75,10 +66,6 @@ export interface FaultLabOptions {
   etcdMembers: 1 | 3;
 }
 
-function ip(args: string[]): string {
-  return execFileSync('ip', args, { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
 function netnsInode(ns: string): number | undefined {
   try {
     return statSync(`/run/netns/${ns}`).ino;
@@ -124,12 +111,7 @@ export async function createFaultLab(options: FaultLabOptions): Promise<FaultLab
   const children: ChildProcess[] = [];
   const cuts: { ns: string; dst: string }[] = [];
   const isolated = new Set<string>();
-  const run = (ns: string, file: string, args: readonly string[], timeoutMs = 10_000) =>
-    execFileSync('ip', ['netns', 'exec', ns, file, ...args], {
-      encoding: 'utf8',
-      timeout: timeoutMs,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+  const run = runIn;
   const spawnIn: FaultLab['spawnIn'] = (ns, file, args, o = {}) => {
     const out = o.log ? openSync(o.log, 'a') : 'ignore';
     const child = spawn('ip', ['netns', 'exec', ns, file, ...args], {
@@ -155,26 +137,12 @@ export async function createFaultLab(options: FaultLabOptions): Promise<FaultLab
       killAll(pids, 'SIGKILL');
       await sleep(100);
     }
-    for (const ns of [...namespaces].reverse()) {
-      try {
-        ip(['netns', 'del', ns]);
-      } catch {
-        // already gone
-      }
-    }
-    if (process.env['SWITCHYARD_KEEP_LAB'] === '1') process.stderr.write(`fault lab kept in ${dir}\n`);
-    else rmSync(dir, { recursive: true, force: true });
+    removeLab(namespaces, dir, 'fault lab');
   };
 
   try {
-    const addNs = (ns: string) => {
-      ip(['netns', 'add', ns]);
-      namespaces.push(ns);
-      ip(['-n', ns, 'link', 'set', 'lo', 'up']);
-    };
-    addNs(bridgeNs);
-    ip(['-n', bridgeNs, 'link', 'add', 'br0', 'type', 'bridge']);
-    ip(['-n', bridgeNs, 'link', 'set', 'br0', 'up']);
+    const addNs = (ns: string) => addNamespace(namespaces, ns);
+    addBridgeNamespace(namespaces, bridgeNs);
     let port = 0;
     const attach = (name: string, hostIp: string): FaultLabHost => {
       const ns = `${prefix}-${name}`;

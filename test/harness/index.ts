@@ -3,7 +3,7 @@ export { freePort, freePorts } from './ports.js';
 export { waitFor, sleep, WaitTimeoutError, type WaitOptions } from './wait.js';
 export { run, CommandError, type RunOptions, type RunResult } from './exec.js';
 export { httpRequest, type HttpResult } from './http.js';
-export { sqlQuery, type SqlTarget } from './sql.js';
+export { loopbackClient, sqlQuery, type SqlTarget } from './sql.js';
 export {
   ProcessGroup,
   TEMP_PREFIX,

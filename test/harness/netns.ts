@@ -54,8 +54,48 @@ export interface LabOptions {
   etcdArgs?: string[];
 }
 
-function ip(args: string[]): string {
+/** Runs `ip ARGS` and returns its output (throws on a non-zero exit). */
+export function ip(args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Runs `file args` inside the namespace `ns` and returns its output (throws on a non-zero exit). */
+export function runIn(ns: string, file: string, args: readonly string[], timeoutMs = 10_000): string {
+  return execFileSync('ip', ['netns', 'exec', ns, file, ...args], {
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** Creates the namespace `ns` with its loopback up and records it in `namespaces` (for teardown). */
+export function addNamespace(namespaces: string[], ns: string): void {
+  ip(['netns', 'add', ns]);
+  namespaces.push(ns);
+  ip(['-n', ns, 'link', 'set', 'lo', 'up']);
+}
+
+/** Creates the namespace `bridgeNs` holding a bridge `br0` that is up. */
+export function addBridgeNamespace(namespaces: string[], bridgeNs: string): void {
+  addNamespace(namespaces, bridgeNs);
+  ip(['-n', bridgeNs, 'link', 'add', 'br0', 'type', 'bridge']);
+  ip(['-n', bridgeNs, 'link', 'set', 'br0', 'up']);
+}
+
+/**
+ * Deletes the namespaces (last created first) and the lab's folder; SWITCHYARD_KEEP_LAB=1 keeps the
+ * folder (logs) for diagnosis, namespaces are always removed.
+ */
+export function removeLab(namespaces: readonly string[], dir: string, what: string): void {
+  for (const ns of [...namespaces].reverse()) {
+    try {
+      ip(['netns', 'del', ns]);
+    } catch {
+      // already gone
+    }
+  }
+  if (process.env['SWITCHYARD_KEEP_LAB'] === '1') process.stderr.write(`${what} kept in ${dir}\n`);
+  else rmSync(dir, { recursive: true, force: true });
 }
 
 /** Deletes namespaces left by an earlier, killed run of the same prefix. */
@@ -105,12 +145,7 @@ export async function createLab(options: LabOptions): Promise<Lab> {
   const bridgeNs = `${prefix}-br`;
   const children: ChildProcess[] = [];
   const namespaces: string[] = [];
-  const run = (ns: string, file: string, args: readonly string[], timeoutMs = 10_000) =>
-    execFileSync('ip', ['netns', 'exec', ns, file, ...args], {
-      encoding: 'utf8',
-      timeout: timeoutMs,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+  const run = runIn;
   const spawnIn = (
     ns: string,
     file: string,
@@ -137,27 +172,12 @@ export async function createLab(options: LabOptions): Promise<Lab> {
           : Promise.race([new Promise((r) => c.once('exit', r)), sleep(2000)]),
       ),
     );
-    for (const ns of namespaces.reverse()) {
-      try {
-        ip(['netns', 'del', ns]);
-      } catch {
-        // already gone
-      }
-    }
-    // SWITCHYARD_KEEP_LAB=1 keeps the logs (etcd, routers) for diagnosis; namespaces are always removed.
-    if (process.env['SWITCHYARD_KEEP_LAB'] === '1') process.stderr.write(`lab logs kept in ${dir}\n`);
-    else rmSync(dir, { recursive: true, force: true });
+    removeLab(namespaces, dir, 'lab logs');
   };
 
   try {
-    const addNs = (ns: string) => {
-      ip(['netns', 'add', ns]);
-      namespaces.push(ns);
-      ip(['-n', ns, 'link', 'set', 'lo', 'up']);
-    };
-    addNs(bridgeNs);
-    ip(['-n', bridgeNs, 'link', 'add', 'br0', 'type', 'bridge']);
-    ip(['-n', bridgeNs, 'link', 'set', 'br0', 'up']);
+    const addNs = (ns: string) => addNamespace(namespaces, ns);
+    addBridgeNamespace(namespaces, bridgeNs);
     ip(['-n', bridgeNs, 'addr', 'add', `${subnet}.254/24`, 'dev', 'br0']);
     const nodes: LabNode[] = [];
     const names = [...Array.from({ length: options.hostCount }, (_, i) => `h${i + 1}`), 'client'];

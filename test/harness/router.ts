@@ -10,28 +10,72 @@ import { ProcessGroup, freePort, httpRequest, waitFor, type ManagedProcess } fro
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** Runs `switchyard route` from source in a child process (so it can be killed with -9). */
+/** How a router child process is launched: by default from source through tsx, logging at debug. */
+export interface RouterLaunch {
+  /** The CLI entry point (default: `src/cli/run.ts` of this checkout). */
+  entry?: string;
+  /** Node flags before the entry (default: `--import tsx`). */
+  nodeArgs?: string[];
+  env?: Record<string, string>;
+  /** How long to wait for /status to answer (default 20 s). */
+  timeoutMs?: number;
+}
+
+/** Runs `switchyard route` in a child process (so it can be killed with -9); resolves once /status answers. */
 export async function startRouterProcess(
   group: ProcessGroup,
   name: string,
   config: object,
+  launch: RouterLaunch = {},
 ): Promise<{ proc: ManagedProcess; api: string; configPath: string }> {
   const port = await freePort();
   const api = `127.0.0.1:${port}`;
   const configPath = group.writeFile(`${name}.yml`, stringify({ ...config, api: { listen: api } }));
+  const proc = await runRouter(group, name, configPath, api, launch);
+  return { proc, api, configPath };
+}
+
+/**
+ * Runs `switchyard route --config configPath` (a file the caller wrote, its API on `api`) in a child
+ * process of `group`; resolves once /status answers.
+ */
+export async function runRouter(
+  group: ProcessGroup,
+  name: string,
+  configPath: string,
+  api: string,
+  launch: RouterLaunch = {},
+): Promise<ManagedProcess> {
   const proc = group.spawn({
     name,
     command: process.execPath,
-    args: ['--import', 'tsx', `${ROOT}src/cli/run.ts`, 'route', '--config', configPath],
+    args: [
+      ...(launch.nodeArgs ?? ['--import', 'tsx']),
+      launch.entry ?? `${ROOT}src/cli/run.ts`,
+      'route',
+      '--config',
+      configPath,
+    ],
     cwd: ROOT,
-    env: { SWITCHYARD_LOG_LEVEL: 'debug' },
+    env: launch.env ?? { SWITCHYARD_LOG_LEVEL: 'debug' },
   });
   await waitFor(async () => (await httpRequest(`http://${api}/status`).catch(() => null))?.status === 200, {
     what: `router ${name} API on ${api}`,
-    timeoutMs: 20_000,
+    timeoutMs: launch.timeoutMs ?? 20_000,
     diagnose: () => group.logTail(name),
   });
-  return { proc, api, configPath };
+  return proc;
+}
+
+/** A Patroni member key's value for a node on 127.0.0.1:`port` (REST API on `port + 1000`). */
+export function memberJson(port: number, role: string, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    conn_url: `postgres://127.0.0.1:${port}/postgres`,
+    api_url: `http://127.0.0.1:${port + 1000}/patroni`,
+    state: 'running',
+    role,
+    ...extra,
+  });
 }
 
 export interface ClusterStatus {

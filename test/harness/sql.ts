@@ -20,16 +20,7 @@ export async function sqlQuery<R extends Record<string, unknown> = Record<string
   params?: unknown[],
   timeoutMs = 10_000,
 ): Promise<R[]> {
-  const client = new pg.Client({
-    host: target.host ?? '127.0.0.1',
-    port: target.port,
-    user: target.user ?? 'postgres',
-    password: target.password,
-    database: target.database ?? 'postgres',
-    connectionTimeoutMillis: 3_000,
-    query_timeout: timeoutMs,
-  });
-  client.on('error', () => undefined); // a server dying mid-test must not crash the test process
+  const client = loopbackClient({ ...target, connectTimeoutMs: 3_000, queryTimeoutMs: timeoutMs });
   await client.connect();
   try {
     const result = params ? await client.query(query, params) : await client.query(query);
@@ -37,4 +28,25 @@ export async function sqlQuery<R extends Record<string, unknown> = Record<string
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/**
+ * A client for a harness server (127.0.0.1, user and database `postgres` unless told). Its `error`
+ * events are swallowed: a server dying mid-test must not crash the process; calls still fail.
+ */
+export function loopbackClient(
+  target: SqlTarget & { connectTimeoutMs: number; queryTimeoutMs?: number; applicationName?: string },
+): pg.Client {
+  const client = new pg.Client({
+    host: target.host ?? '127.0.0.1',
+    port: target.port,
+    user: target.user ?? 'postgres',
+    password: target.password,
+    database: target.database ?? 'postgres',
+    connectionTimeoutMillis: target.connectTimeoutMs,
+    ...(target.queryTimeoutMs === undefined ? {} : { query_timeout: target.queryTimeoutMs }),
+    ...(target.applicationName === undefined ? {} : { application_name: target.applicationName }),
+  });
+  client.on('error', () => undefined);
+  return client;
 }

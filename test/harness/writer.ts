@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { loopbackClient } from './sql.js';
 
 export interface Ack {
   sentAt: number;
@@ -45,16 +46,12 @@ export class Writer {
       const started = Date.now();
       try {
         if (!client) {
-          client = new pg.Client({
-            host: '127.0.0.1',
+          client = loopbackClient({
             port: this.port,
-            user: 'postgres',
             password: this.password,
-            database: 'postgres',
-            connectionTimeoutMillis: 2000,
-            query_timeout: 2000,
+            connectTimeoutMs: 2000,
+            queryTimeoutMs: 2000,
           });
-          client.on('error', () => undefined);
           await client.connect();
           await client.query(
             'CREATE TABLE IF NOT EXISTS switchyard_writes (id bigserial primary key, at timestamptz default now())',

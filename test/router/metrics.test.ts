@@ -7,6 +7,21 @@ import { Router } from '../../src/router/router.js';
 import type { Target } from '../../src/targets/types.js';
 import { member4x, raw } from '../fixtures.js';
 
+/** A router with no targets that reports to `metrics` (member-role probe, keeps routes on DCS loss). */
+function metricsRouter(
+  metrics: ReturnType<typeof createMetrics>,
+  extra: Partial<ConstructorParameters<typeof Router>[1]> = {},
+): Router {
+  return new Router([], {
+    log: silentLogger(),
+    metrics,
+    maxReplicaLagBytes: null,
+    onDcsLoss: 'keep',
+    probe: { method: 'member', intervalMs: 20, timeoutMs: 1000, user: 'u', dbname: 'd', password: undefined },
+    ...extra,
+  });
+}
+
 test('target counters and a held flag from status() are exported at scrape time', async () => {
   const counters = { takes: 0, framesSent: 0 };
   let isHeld = false;
@@ -39,13 +54,7 @@ function clusterSeries(text: string): string[] {
 
 test('series of scopes that disappear are deleted: 20,000 churned scopes leave no series behind', async () => {
   const metrics = createMetrics();
-  const router = new Router([], {
-    log: silentLogger(),
-    metrics,
-    maxReplicaLagBytes: null,
-    onDcsLoss: 'keep',
-    probe: { method: 'member', intervalMs: 20, timeoutMs: 1000, user: 'u', dbname: 'd', password: undefined },
-  });
+  const router = metricsRouter(metrics);
   const member = (port: number, role: string) =>
     raw(`members/pg${port}`, member4x({ port, apiPort: port + 1000, role }));
   let peak = 0;
@@ -68,13 +77,7 @@ test('series of scopes that disappear are deleted: 20,000 churned scopes leave n
 
 test('an unsafe scope name from etcd is never routed nor used as a label, and is counted once', async () => {
   const metrics = createMetrics();
-  const router = new Router([], {
-    log: silentLogger(),
-    metrics,
-    maxReplicaLagBytes: null,
-    onDcsLoss: 'keep',
-    probe: { method: 'member', intervalMs: 20, timeoutMs: 1000, user: 'u', dbname: 'd', password: undefined },
-  });
+  const router = metricsRouter(metrics);
   const hostile = 'app"} 1\nswitchyard_generation 99';
   const keys = [
     raw('leader', 'pg1'),
@@ -91,14 +94,7 @@ test('an unsafe scope name from etcd is never routed nor used as a label, and is
 
 test('metric names follow Prometheus conventions: switchyard_ once, build_info, a last-success timestamp', async () => {
   const metrics = createMetrics();
-  const router = new Router([], {
-    log: silentLogger(),
-    metrics,
-    maxReplicaLagBytes: null,
-    onDcsLoss: 'keep',
-    probe: { method: 'member', intervalMs: 20, timeoutMs: 1000, user: 'u', dbname: 'd', password: undefined },
-    now: () => 1_700_000_012_500,
-  });
+  const router = metricsRouter(metrics, { now: () => 1_700_000_012_500 });
   router.onHealth({
     isConnected: true,
     lastContactAt: 1_700_000_010_000,
@@ -128,13 +124,7 @@ test('a member value with a control character is ignored, logged and counted lik
   const warnings: string[] = [];
   const log = silentLogger();
   log.warn = ((obj: { reason?: string }) => void warnings.push(obj.reason ?? '')) as typeof log.warn;
-  const router = new Router([], {
-    log,
-    metrics,
-    maxReplicaLagBytes: null,
-    onDcsLoss: 'keep',
-    probe: { method: 'member', intervalMs: 20, timeoutMs: 1000, user: 'u', dbname: 'd', password: undefined },
-  });
+  const router = metricsRouter(metrics, { log });
   const hostile = JSON.stringify({
     conn_url: 'postgres://6.6.6.6:5432/postgres\n    server pwn1 6.6.6.6:1',
     state: 'running',

@@ -1,109 +1,47 @@
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { Etcd3, type Watcher } from 'etcd3';
+import { PATRONI_SUPERUSER, waitFor } from '../harness/index.js';
 import {
-  PATRONI_SUPERUSER,
-  ProcessGroup,
-  freePort,
-  startEtcd,
-  startHaproxy,
-  startPatroniCluster,
-  waitFor,
-  type EtcdCluster,
-  type HaproxyInstance,
-  type PatroniCluster,
-} from '../harness/index.js';
+  startPatroniRouterLab,
+  watchLeaderV3,
+  type LeaderTimeline,
+  type PatroniRouterLab,
+} from '../harness/patroni-router.js';
 import { routerStatus, startRouterProcess, waitApplied } from '../harness/router.js';
-import { Writer, acksFromNonHolders, type HolderSpan } from '../harness/writer.js';
+import { Writer, acksFromNonHolders } from '../harness/writer.js';
 
 // A real 3-node Patroni 3.0.2 cluster (ttl 10, loop_wait 2, retry_timeout 4) behind a real HAProxy
 // managed by a router process. A client writes every 10 ms through the primary listener; every
 // acknowledged write must come from the node holding the leader key at that time.
-let etcd: EtcdCluster;
-let cluster: PatroniCluster;
-let haproxy: HaproxyInstance;
-let group: ProcessGroup;
-let primaryPort: number;
+let lab: PatroniRouterLab;
 let routerConfig: Record<string, unknown>;
-let router: Awaited<ReturnType<typeof startRouterProcess>>;
-let watchClient: Etcd3;
-let leaderWatcher: Watcher | undefined;
-const spans: HolderSpan[] = [];
-const portToName = new Map<number, string>();
+let router: PatroniRouterLab['router'];
+let timeline: LeaderTimeline;
+let stopWatch: (() => Promise<void>) | undefined;
 
 function holderNow(): string | null {
-  return spans.at(-1)?.name ?? null;
+  return timeline.holder();
 }
 
 before(async () => {
-  group = ProcessGroup.create('router-patroni');
-  etcd = await startEtcd();
-  cluster = await startPatroniCluster({ scope: 'app', nodes: 3, etcd });
-  for (const n of cluster.nodes) portToName.set(n.pgPort, n.name);
-  await cluster.waitForHealthy();
-  // The leader-key timeline, as the test sees it.
-  watchClient = new Etcd3({ hosts: etcd.clientUrls });
-  const initial = await watchClient.get('/service/app/leader').string();
-  spans.push({ name: initial, from: Date.now(), to: Number.MAX_SAFE_INTEGER });
-  const watcher = await watchClient.watch().key('/service/app/leader').create();
-  leaderWatcher = watcher;
-  const record = (name: string | null) => {
-    const now = Date.now();
-    const last = spans.at(-1);
-    if (last?.name === name) return;
-    if (last) last.to = now;
-    spans.push({ name, from: now, to: Number.MAX_SAFE_INTEGER });
-  };
-  watcher.on('put', (kv) => record(kv.value.toString()));
-  watcher.on('delete', () => record(null));
-
-  primaryPort = await freePort();
-  const dir = group.dir;
-  routerConfig = {
-    dcs: { type: 'etcd3', hosts: etcd.endpoints },
-    clusters: ['app'],
+  lab = await startPatroniRouterLab({
+    name: 'router-patroni',
     routing: { writable_probe: { method: 'sql', user: 'postgres', password: PATRONI_SUPERUSER.password } },
-    targets: {
-      haproxy: {
-        output: `${dir}/haproxy.cfg`,
-        runtime_api: `${dir}/admin.sock`,
-        state_file: `${dir}/haproxy.state`,
-        reload: `kill -USR2 $(cat ${dir}/haproxy.pid)`,
-        timeouts: { connect: '300ms' },
-        checks: { inter: '1s', fall: 2, rise: 2 },
-        frontends: { app: { primary: `127.0.0.1:${primaryPort}` } },
-      },
+    // The leader-key timeline, as the test sees it.
+    beforeRouter: async ({ etcd }) => {
+      ({ timeline, stop: stopWatch } = await watchLeaderV3(etcd.clientUrls, 'app'));
     },
-  };
-  // Bootstrap: HAProxy needs a file to start on; the router renders it (its reload fails until HAProxy runs).
-  router = await startRouterProcess(group, 'router', routerConfig);
-  await waitFor(async () => (await routerStatus(router.api)).clusters.app?.writable === true, {
-    what: 'router sees a writable leader',
-    timeoutMs: 20_000,
   });
-  await waitFor(() => existsSync(`${dir}/haproxy.cfg`), {
-    what: 'router wrote haproxy.cfg',
-    timeoutMs: 15_000,
-    diagnose: () => group.logTail('router'),
-  });
-  haproxy = await startHaproxy({ configPath: `${dir}/haproxy.cfg` });
-  writeFileSync(`${dir}/haproxy.pid`, String(haproxy.pid));
-  await waitApplied(router.api, 15_000);
+  ({ router, routerConfig } = lab);
 });
 
 after(async () => {
-  // Cancel before closing: a watcher left on a closed client keeps reconnecting and the process never exits.
-  await leaderWatcher?.cancel().catch(() => undefined);
-  watchClient?.close();
-  await group?.cleanup();
-  await haproxy?.stop();
-  await cluster?.stop();
-  await etcd?.stop();
+  await stopWatch?.();
+  await lab?.stop();
 });
 
 async function writesDuring(action: () => Promise<void>, settleMs = 1500) {
-  const writer = new Writer(primaryPort, PATRONI_SUPERUSER.password).start();
+  const writer = new Writer(lab.primaryPort, PATRONI_SUPERUSER.password).start();
   await new Promise((r) => setTimeout(r, 500));
   await action();
   await new Promise((r) => setTimeout(r, settleMs));
@@ -111,7 +49,7 @@ async function writesDuring(action: () => Promise<void>, settleMs = 1500) {
 }
 
 function portOf(name: string): number {
-  return cluster.nodes.find((n) => n.name === name)!.pgPort;
+  return lab.cluster.nodes.find((n) => n.name === name)!.pgPort;
 }
 
 test('the rendered config passes haproxy -c and writes reach the leader', async () => {
@@ -126,27 +64,27 @@ test('the rendered config passes haproxy -c and writes reach the leader', async 
 test('after patronictl switchover writes reach the new primary, never a node without the leader key', async () => {
   let next = '';
   const result = await writesDuring(async () => {
-    next = await cluster.switchover();
+    next = await lab.cluster.switchover();
   });
   assert.equal(result.acks.at(-1)?.port, portOf(next), 'the last writes landed on the new primary');
-  assert.deepEqual(acksFromNonHolders(result.acks, spans, portToName), []);
+  assert.deepEqual(acksFromNonHolders(result.acks, timeline.spans, lab.portToName), []);
   assert.equal(result.readOnlyErrors, 0, 'no write was sent to a read-only node');
 });
 
 test('with the router killed (-9), HAProxy checks still follow a switchover; a new router re-applies the state', async () => {
-  await cluster.waitForHealthy();
+  await lab.cluster.waitForHealthy();
   await waitApplied(router.api, 15_000);
-  group.signal('router', 'SIGKILL');
+  lab.group.signal('router', 'SIGKILL');
   await router.proc.exited;
-  const next = await cluster.switchover();
+  const next = await lab.cluster.switchover();
   await waitFor(
     async () => {
-      const r = await new Writer(primaryPort, PATRONI_SUPERUSER.password, 10, 1).start().stop();
+      const r = await new Writer(lab.primaryPort, PATRONI_SUPERUSER.password, 10, 1).start().stop();
       return r.acks[0]?.port === portOf(next);
     },
     { what: `HAProxy checks alone route writes to ${next}`, timeoutMs: 30_000, intervalMs: 500 },
   );
-  router = await startRouterProcess(group, 'router', routerConfig);
+  router = await startRouterProcess(lab.group, 'router', routerConfig);
   const status = await waitApplied(router.api, 15_000);
   assert.equal(status.healthy, true, status.reasons.join('; '));
   assert.equal((status.clusters['app'] as { leader: string } | undefined)?.leader, next);
@@ -155,13 +93,13 @@ test('with the router killed (-9), HAProxy checks still follow a switchover; a n
 test('after kill -9 of the leader (Patroni and PostgreSQL) writes reach the new primary', async () => {
   let killed = '';
   const result = await writesDuring(async () => {
-    killed = await cluster.killLeader();
-    await cluster.waitForLeader({ not: killed, timeoutMs: 60_000 });
+    killed = await lab.cluster.killLeader();
+    await lab.cluster.waitForLeader({ not: killed, timeoutMs: 60_000 });
   });
   const leader = holderNow();
   assert.notEqual(leader, killed);
   assert.equal(result.acks.at(-1)?.port, portOf(leader!));
-  assert.deepEqual(acksFromNonHolders(result.acks, spans, portToName), []);
+  assert.deepEqual(acksFromNonHolders(result.acks, timeline.spans, lab.portToName), []);
   assert.equal(result.readOnlyErrors, 0);
   // The killed node stays down: the remaining tests need only two nodes, and Patroni 3.0.2 healing a
   // killed old primary on a loaded 2-core machine is slow and not what this file tests.
@@ -170,7 +108,7 @@ test('after kill -9 of the leader (Patroni and PostgreSQL) writes reach the new 
 test('a frozen old primary (Patroni SIGSTOP, PostgreSQL running) gets no write once the key is elsewhere', async () => {
   const frozen = holderNow()!;
   const result = await writesDuring(async () => {
-    cluster.sigstop(frozen);
+    lab.cluster.sigstop(frozen);
     try {
       await waitFor(() => holderNow() !== frozen && holderNow() !== null, {
         what: 'leader key moved off the frozen node',
@@ -181,14 +119,14 @@ test('a frozen old primary (Patroni SIGSTOP, PostgreSQL running) gets no write o
         timeoutMs: 30_000,
       });
     } finally {
-      cluster.sigcont(frozen);
+      lab.cluster.sigcont(frozen);
     }
   }, 3000);
-  const bad = acksFromNonHolders(result.acks, spans, portToName);
+  const bad = acksFromNonHolders(result.acks, timeline.spans, lab.portToName);
   assert.deepEqual(
     bad,
     [],
-    `writes acknowledged by a node that had lost the key (frozen ${frozen}); leader spans: ${JSON.stringify(spans.slice(-4))}; ports: ${JSON.stringify([...portToName])}`,
+    `writes acknowledged by a node that had lost the key (frozen ${frozen}); leader spans: ${JSON.stringify(timeline.spans.slice(-4))}; ports: ${JSON.stringify([...lab.portToName])}`,
   );
   // Last test on purpose: Patroni 3.0.2's resumed old leader may rewrite the key and leave the cluster
   // unable to heal (the upstream bug this router cannot fix); nothing runs after it.

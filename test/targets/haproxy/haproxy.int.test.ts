@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { stringify } from 'yaml';
 import {
   ProcessGroup,
   freePorts,
   haproxyCheck,
   httpRequest,
-  run,
-  startEtcd,
   startHaproxy,
   waitFor,
   type EtcdCluster,
@@ -17,13 +14,14 @@ import {
 import {
   IdentityNode,
   PatroniKeys,
-  ROOT,
   memberValue,
   routerStatus,
   startRouterProcess,
   waitApplied,
   whoAnswers,
 } from '../../harness/router.js';
+import { render, renderWithCli, startHaproxyWithPid, startIdentityLab } from './identity-lab.js';
+import type { IdentityLab } from './identity-lab.js';
 
 // Router process + real etcd + real HAProxy (runtime API, state file, master-worker reload), with nodes
 // that answer their name: routing is asserted by where connections land.
@@ -34,24 +32,16 @@ let group: ProcessGroup;
 let primaryPort: number;
 let replicaPort: number;
 let leader = 'pg1';
-const nodes: IdentityNode[] = [];
+let nodes: IdentityNode[] = [];
+let lab: IdentityLab | undefined;
 let routerConfig: Record<string, unknown>;
 let router: Awaited<ReturnType<typeof startRouterProcess>>;
 
 before(async () => {
   group = ProcessGroup.create('router-haproxy');
-  etcd = await startEtcd();
-  keys = new PatroniKeys(etcd.endpoints, 'app');
-  for (const name of ['pg1', 'pg2', 'pg3'])
-    nodes.push(await new IdentityNode(name, () => leader === name).start());
+  lab = await startIdentityLab({ isLeader: (name) => leader === name, leader, members: 3 });
+  ({ etcd, keys, nodes } = lab);
   [primaryPort, replicaPort] = (await freePorts(2)) as [number, number];
-  await keys.config();
-  for (const n of nodes)
-    await keys.member(
-      n.name,
-      memberValue({ port: n.port, apiPort: n.apiPort, role: n.name === leader ? 'primary' : 'replica' }),
-    );
-  await keys.leader(leader);
   const output = `${group.dir}/haproxy.cfg`;
   routerConfig = {
     dcs: { type: 'etcd3', hosts: etcd.endpoints },
@@ -69,26 +59,13 @@ before(async () => {
     },
   };
   // First render with the CLI (what config management would run), then start HAProxy on it.
-  const routerYml = group.writeFile(
-    'render.yml',
-    stringify({ ...routerConfig, api: { listen: '127.0.0.1:0' } }),
-  );
-  const dry = await run(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/run.ts', 'render', '--config', routerYml, '--dry-run', '--diff'],
-    { cwd: ROOT, reject: false },
-  );
+  const dry = await renderWithCli(group, routerConfig, ['--dry-run', '--diff']);
   assert.equal(dry.exitCode, 3, `render --dry-run must exit 3 when the file would change: ${dry.stderr}`);
   assert.match(dry.stdout, /\+listen app_primary/);
-  const rendered = await run(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/run.ts', 'render', '--config', routerYml],
-    { cwd: ROOT, reject: false },
-  );
+  const rendered = await render(`${group.dir}/render.yml`);
   assert.equal(rendered.exitCode, 0, rendered.stderr);
   assert.equal((await haproxyCheck(output)).ok, true);
-  haproxy = await startHaproxy({ configPath: output });
-  writeFileSync(`${group.dir}/haproxy.pid`, String(haproxy.pid));
+  haproxy = await startHaproxyWithPid(group, output);
   router = await startRouterProcess(group, 'router', routerConfig);
   await waitFor(async () => (await routerStatus(router.api)).healthy, {
     what: 'router healthy',
@@ -100,9 +77,7 @@ before(async () => {
 after(async () => {
   await group?.cleanup();
   await haproxy?.stop();
-  await keys?.close();
-  await etcd?.stop();
-  for (const n of nodes) await n.stop();
+  await lab?.close();
 });
 
 async function moveLeader(to: string | null): Promise<void> {

@@ -1,58 +1,35 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { stringify } from 'yaml';
 import {
   ProcessGroup,
   freePorts,
   haproxyCommand,
   httpRequest,
-  run,
-  startEtcd,
-  startHaproxy,
   waitFor,
-  type EtcdCluster,
   type HaproxyInstance,
 } from '../../harness/index.js';
-import {
-  IdentityNode,
-  PatroniKeys,
-  ROOT,
-  memberValue,
-  routerStatus,
-  startRouterProcess,
-  whoAnswers,
-} from '../../harness/router.js';
+import { routerStatus, startRouterProcess, whoAnswers } from '../../harness/router.js';
+import { render, renderWithCli, startHaproxyWithPid, startIdentityLab } from './identity-lab.js';
+import type { IdentityLab } from './identity-lab.js';
 
 // The applied state is read from HAProxy (`show servers state`), never assumed from the file: a router
 // that restarts between writing the file and reloading, or whose reload silently did nothing, must
 // notice that the running HAProxy lacks the leader's server, reload, and not claim "applied" before.
 // Real etcd, real HAProxy 2.6 (master-worker), nodes that answer their name.
-let etcd: EtcdCluster;
 let haproxy: HaproxyInstance;
-let keys: PatroniKeys;
 let group: ProcessGroup;
 let primaryPort: number;
 let leader = 'pg1';
-const nodes: IdentityNode[] = [];
+let lab: IdentityLab;
 let baseConfig: { targets: { haproxy: Record<string, unknown> } } & Record<string, unknown>;
 
 before(async () => {
   group = ProcessGroup.create('router-haproxy-readback');
-  etcd = await startEtcd();
-  keys = new PatroniKeys(etcd.endpoints, 'app');
-  for (const name of ['pg1', 'pg2', 'pg3'])
-    nodes.push(await new IdentityNode(name, () => leader === name).start());
+  lab = await startIdentityLab({ isLeader: (name) => leader === name, leader, members: 2 });
   [primaryPort] = (await freePorts(1)) as [number];
-  await keys.config();
-  for (const n of nodes.slice(0, 2))
-    await keys.member(
-      n.name,
-      memberValue({ port: n.port, apiPort: n.apiPort, role: n.name === leader ? 'primary' : 'replica' }),
-    );
-  await keys.leader(leader);
   baseConfig = {
-    dcs: { type: 'etcd3', hosts: etcd.endpoints },
+    dcs: { type: 'etcd3', hosts: lab.etcd.endpoints },
     namespace: '/service',
     clusters: ['app'],
     targets: {
@@ -66,18 +43,9 @@ before(async () => {
       },
     },
   };
-  const routerYml = group.writeFile(
-    'render.yml',
-    stringify({ ...baseConfig, api: { listen: '127.0.0.1:0' } }),
-  );
-  const rendered = await run(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/run.ts', 'render', '--config', routerYml],
-    { cwd: ROOT, reject: false },
-  );
+  const rendered = await renderWithCli(group, baseConfig);
   assert.equal(rendered.exitCode, 0, rendered.stderr);
-  haproxy = await startHaproxy({ configPath: `${group.dir}/haproxy.cfg` });
-  writeFileSync(`${group.dir}/haproxy.pid`, String(haproxy.pid));
+  haproxy = await startHaproxyWithPid(group, `${group.dir}/haproxy.cfg`);
   await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg1', {
     what: 'HAProxy routes writes to pg1',
     timeoutMs: 10_000,
@@ -87,19 +55,15 @@ before(async () => {
 after(async () => {
   await group?.cleanup();
   await haproxy?.stop();
-  await keys?.close();
-  await etcd?.stop();
-  for (const n of nodes) await n.stop();
+  await lab?.close();
 });
 
 /** pg3 joins and becomes the leader: the file needs a new server line, so HAProxy needs a reload. */
 async function pg3TakesOver(): Promise<void> {
-  const pg1 = nodes[0] as IdentityNode;
-  const pg3 = nodes[2] as IdentityNode;
   leader = 'pg3';
-  await keys.member('pg1', memberValue({ port: pg1.port, apiPort: pg1.apiPort, role: 'replica' }));
-  await keys.member('pg3', memberValue({ port: pg3.port, apiPort: pg3.apiPort, role: 'primary' }));
-  await keys.leader('pg3');
+  await lab.setRole('pg1', 'replica');
+  await lab.setRole('pg3', 'primary');
+  await lab.keys.leader('pg3');
 }
 
 async function runningServers(): Promise<string> {
@@ -139,11 +103,7 @@ test('a reload that silently does nothing is not reported as applied: /health st
 test('a router restarted between writing the file and reloading reads HAProxy back, reloads, and routes to the new leader', async () => {
   // The file on disk has pg3 (written by the previous router; here rewritten by `switchyard render` so
   // that its bytes are what the next router renders first), the running HAProxy does not.
-  const rendered = await run(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/run.ts', 'render', '--config', `${group.dir}/render.yml`],
-    { cwd: ROOT, reject: false },
-  );
+  const rendered = await render(`${group.dir}/render.yml`);
   assert.equal(rendered.exitCode, 0, rendered.stderr);
   assert.match(readFileSync(`${group.dir}/haproxy.cfg`, 'utf8'), /server pg3 /);
   assert.doesNotMatch(await runningServers(), / pg3 /);

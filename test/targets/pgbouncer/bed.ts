@@ -2,6 +2,7 @@ import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { stringify } from 'yaml';
 import { freePort, postgresUser, startPgbouncer, type PgbouncerInstance } from '../../harness/index.js';
 import { PgBouncerTarget } from '../../../src/targets/pgbouncer/index.js';
 import { PgBouncerConfigSchema } from '../../../src/targets/pgbouncer/config.js';
@@ -101,4 +102,36 @@ export async function startPgBouncerBed(
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Writes `router.yml` in the bed's folder for a router with one PgBouncer target on this bed (database
+ * `app` of cluster `demo`, `app` holding its extra settings) and returns its path.
+ */
+export function writeBedRouterConfig(
+  bed: PgBouncerBed,
+  opts: {
+    etcdEndpoints: string[];
+    apiPort: number;
+    app?: Record<string, unknown>;
+    routing?: Record<string, unknown>;
+  },
+): string {
+  const path = join(bed.dir, 'router.yml');
+  const config = {
+    dcs: { type: 'etcd3', hosts: opts.etcdEndpoints },
+    clusters: ['demo'],
+    ...(opts.routing ? { routing: opts.routing } : {}),
+    api: { listen: `127.0.0.1:${opts.apiPort}` },
+    targets: {
+      pgbouncer: {
+        output: bed.routesPath,
+        databases: { app: { cluster: 'demo', dbname: 'postgres', ...opts.app } },
+        admin: { host: '127.0.0.1', port: bed.bouncer.port, user: 'pgbouncer_admin' },
+        timeouts: { pause_ms: 3000, max_pause_ms: 45000 },
+      },
+    },
+  };
+  writeFileSync(path, stringify(config));
+  return path;
 }

@@ -1,8 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { statSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import {
   ProcessGroup,
@@ -22,7 +21,7 @@ import { runSwitchover, type SwitchoverOptions } from '../../../src/cli/switchov
 import { PgBouncerControl } from '../../../src/targets/pgbouncer/control.js';
 import { holdPostgres, type HoldEnd } from '../../../src/targets/pgbouncer/liveness.js';
 import { STACK } from '../../harness/stack.js';
-import { startPgBouncerBed, type PgBouncerBed } from './bed.js';
+import { startPgBouncerBed, writeBedRouterConfig, type PgBouncerBed } from './bed.js';
 import { isInFlightError, startLoad } from './load.js';
 import { snapshot, view } from './fixtures.js';
 
@@ -39,6 +38,14 @@ describe('PgBouncer target against a real PgBouncer 1.18 and two PostgreSQL serv
   let generation = 0;
   const snap = (leader: { name: string; port: number } | null) =>
     snapshot(++generation, view('demo', leader));
+  /** Applies pga as the leader: `target` resumes app and clients reach pga. */
+  const expectResumedOnA = async (target: {
+    apply: (s: ReturnType<typeof snap>) => Promise<{ summary: string }>;
+  }) => {
+    const r = await target.apply(snap(pgA()));
+    assert.match(r.summary, /resumed app/);
+    assert.equal(await port(), a.port);
+  };
 
   before(async () => {
     a = await startPostgres();
@@ -122,9 +129,7 @@ describe('PgBouncer target against a real PgBouncer 1.18 and two PostgreSQL serv
       const lost = await target.apply(snap(null));
       assert.match(lost.summary, /^killed app \(PAUSE stalled after \d+ ms\) \(generation \d+\)$/);
       assert.notEqual(await long, 'finished');
-      const back = await target.apply(snap(pgA()));
-      assert.match(back.summary, /resumed app/);
-      assert.equal(await port(), a.port);
+      await expectResumedOnA(target);
     } finally {
       await target.close();
     }
@@ -139,9 +144,7 @@ describe('PgBouncer target against a real PgBouncer 1.18 and two PostgreSQL serv
     assert.equal(Number(paused.find((r) => r['name'] === 'app')?.['paused']), 1);
     const fresh = bed.target({ databases: { app: { cluster: 'demo', dbname: 'postgres' } } });
     try {
-      const r = await fresh.apply(snap(pgA()));
-      assert.match(r.summary, /resumed app/);
-      assert.equal(await port(), a.port);
+      await expectResumedOnA(fresh);
     } finally {
       await fresh.close();
     }
@@ -254,6 +257,16 @@ describe('PgBouncer with a real Patroni 3.0.2 cluster, the router and `switchyar
     (await bed.bouncer.adminQuery('SHOW DATABASES')).find((r) => r['name'] === 'app');
   const isPaused = async () => Number((await appRow())?.['paused']) === 1;
   const routedPort = async () => Number((await appRow())?.['port']);
+  /** Waits for a healthy cluster and for PgBouncer's `app` to point at its leader; returns the leader. */
+  const routedToLeader = async (): Promise<string> => {
+    await cluster.waitForHealthy({ timeoutMs: 60_000 });
+    const leader = await cluster.waitForLeader();
+    await waitFor(async () => (await routedPort()) === nodePort(leader), {
+      what: `app routed to ${leader}`,
+      timeoutMs: 20_000,
+    });
+    return leader;
+  };
 
   const startRouter = async () => {
     const proc = routerGroup.spawn({
@@ -311,28 +324,12 @@ describe('PgBouncer with a real Patroni 3.0.2 cluster, the router and `switchyar
     );
     routerGroup = ProcessGroup.create('router');
     apiPort = await freePort();
-    configPath = join(bed.dir, 'router.yml');
-    writeFileSync(
-      configPath,
-      [
-        'dcs:',
-        '  type: etcd3',
-        `  hosts: [${etcd.endpoints.map((e) => JSON.stringify(e)).join(', ')}]`,
-        'clusters: [demo]',
-        'routing:',
-        '  writable_probe: { method: sql }',
-        'api:',
-        `  listen: 127.0.0.1:${apiPort}`,
-        'targets:',
-        '  pgbouncer:',
-        `    output: ${bed.routesPath}`,
-        '    databases:',
-        '      app: { cluster: demo, dbname: postgres, read_only: { name: app_ro } }',
-        `    admin: { host: 127.0.0.1, port: ${bed.bouncer.port}, user: pgbouncer_admin }`,
-        '    timeouts: { pause_ms: 3000, max_pause_ms: 45000 }',
-        '',
-      ].join('\n'),
-    );
+    configPath = writeBedRouterConfig(bed, {
+      etcdEndpoints: etcd.endpoints,
+      apiPort,
+      routing: { writable_probe: { method: 'sql' } },
+      app: { read_only: { name: 'app_ro' } },
+    });
     await startRouter();
   });
 
@@ -517,12 +514,7 @@ describe('PgBouncer with a real Patroni 3.0.2 cluster, the router and `switchyar
     // Trixie: PgBouncer 1.24 fails new statements with its cached login error ~25 ms after the kill, before
     // the router's PAUSE, and Patroni 4 raises ttl to 20 s, past the load client's 20 s read timeout.
     if (STACK === 'trixie') return t.skip('PgBouncer 1.24 cached login errors; Patroni 4 ttl >= 20 s');
-    await cluster.waitForHealthy({ timeoutMs: 60_000 });
-    const old = await cluster.waitForLeader();
-    await waitFor(async () => (await routedPort()) === nodePort(old), {
-      what: `app routed to ${old}`,
-      timeoutMs: 20_000,
-    });
+    const old = await routedToLeader();
     const load = startLoad({
       port: bed.bouncer.port,
       database: 'app',
@@ -566,57 +558,28 @@ describe('PgBouncer with a real Patroni 3.0.2 cluster, the router and `switchyar
   });
 
   test('switchover killed -9 after PAUSE: the running router resumes PgBouncer', async () => {
-    const child = spawnSwitchover();
-    try {
-      await waitFor(() => /paused app/.test(child.output()), {
-        what: 'switchover to pause',
-        timeoutMs: 15_000,
-        diagnose: child.output,
-      });
-      child.kill9();
+    await switchoverKilledAfterPause(async () => {
       await waitFor(async () => !(await isPaused()), { what: 'the router to resume app', timeoutMs: 10_000 });
-    } finally {
-      child.kill9();
-    }
+    });
     await cluster.waitForHealthy({ timeoutMs: 60_000 });
   });
 
   test('router and switchover both killed -9 while paused: the next router start resumes PgBouncer', async () => {
     await routerGroup.stop('router', 'SIGKILL', 5000);
-    const child = spawnSwitchover();
-    try {
-      await waitFor(() => /paused app/.test(child.output()), {
-        what: 'switchover to pause',
-        timeoutMs: 15_000,
-        diagnose: child.output,
-      });
-      child.kill9();
-    } finally {
-      child.kill9();
-    }
+    await switchoverKilledAfterPause();
     assert.equal(await isPaused(), true);
     await startRouter();
     await waitFor(async () => !(await isPaused()), {
       what: 'the fresh router to resume app',
       timeoutMs: 15_000,
     });
-    await cluster.waitForHealthy({ timeoutMs: 60_000 });
-    const leader = await cluster.waitForLeader();
-    await waitFor(async () => (await routedPort()) === nodePort(leader), {
-      what: `app routed to ${leader}`,
-      timeoutMs: 20_000,
-    });
+    await routedToLeader();
   });
 
   test('without a router, switchyard switchover repoints PgBouncer itself (write + RELOAD + verify)', async () => {
     await routerGroup.stop('router', 'SIGTERM', 10_000);
     try {
-      await cluster.waitForHealthy({ timeoutMs: 60_000 });
-      const old = await cluster.waitForLeader();
-      await waitFor(async () => (await routedPort()) === nodePort(old), {
-        what: `app routed to ${old}`,
-        timeoutMs: 20_000,
-      });
+      await routedToLeader();
       const load = startLoad({
         port: bed.bouncer.port,
         database: 'app',
@@ -643,6 +606,24 @@ describe('PgBouncer with a real Patroni 3.0.2 cluster, the router and `switchyar
       await startRouter();
     }
   });
+
+  /** Starts `switchyard switchover`, kills it (-9) once it paused app, then runs `then` (killing it again after). */
+  async function switchoverKilledAfterPause(
+    then: () => Promise<void> = async () => undefined,
+  ): Promise<void> {
+    const child = spawnSwitchover();
+    try {
+      await waitFor(() => /paused app/.test(child.output()), {
+        what: 'switchover to pause',
+        timeoutMs: 15_000,
+        diagnose: child.output,
+      });
+      child.kill9();
+      await then();
+    } finally {
+      child.kill9();
+    }
+  }
 
   function spawnSwitchover(extra: string[] = []): {
     output(): string;

@@ -8,10 +8,8 @@ import {
   queryInterface,
 } from '../../../src/targets/vip/address.js';
 import { parseVipAddress, type VipAddress } from '../../../src/targets/vip/config.js';
+import { vip4, vip6 } from './views.js';
 import type { Exec, ExecResult } from '../../../src/targets/vip/exec.js';
-
-const vip4 = parseVipAddress('10.0.0.100/24') as VipAddress;
-const vip6 = parseVipAddress('fd00::100/64') as VipAddress;
 
 const IP_JSON = JSON.stringify([
   {

@@ -7,12 +7,17 @@ import {
   flavourFromText,
   garpRuns,
 } from '../../../src/targets/vip/announce.js';
-import { parseVipAddress, type VipAddress } from '../../../src/targets/vip/config.js';
+import { vip4, vip6 } from './views.js';
 import { answeringMacs, probeArgs, probeDuplicate } from '../../../src/targets/vip/probe.js';
 import type { Exec, ExecResult } from '../../../src/targets/vip/exec.js';
 
-const vip4 = parseVipAddress('10.0.0.100/24') as VipAddress;
-const vip6 = parseVipAddress('fd00::100/64') as VipAddress;
+/** What every announcement below shares: eth0, a 1 s deadline, Habets' arping and ndptool. */
+const habetsBurst = {
+  iface: 'eth0',
+  timeoutMs: 1000,
+  arping: { command: 'arping', flavour: 'habets' as const },
+  ndptool: 'ndptool',
+};
 
 function fakeExec(respond: (args: readonly string[]) => Partial<ExecResult>): Exec & { calls: string[][] } {
   const calls: string[][] = [];
@@ -66,14 +71,11 @@ test('iputils arping gets -U for requests, -A for replies and -I for the interfa
 test("Habets' exit code 1 after an unsolicited send is success: the statistics line counts", async () => {
   const exec = fakeExec(() => ({ exitCode: 1, stdout: HABETS_SENT(5) }));
   const result = await announce({
+    ...habetsBurst,
     exec,
-    iface: 'eth0',
     vip: vip4,
     count: 5,
     intervalMs: 20,
-    timeoutMs: 1000,
-    arping: { command: 'arping', flavour: 'habets' },
-    ndptool: 'ndptool',
   });
   assert.deepEqual(result, { frames: 10, description: '5 ARP requests + 5 ARP replies' });
   assert.equal(exec.calls.length, 2);
@@ -86,14 +88,11 @@ test('an arping that sent nothing is a failure naming the cause', async () => {
   }));
   await assert.rejects(
     announce({
+      ...habetsBurst,
       exec,
-      iface: 'eth0',
       vip: vip4,
       count: 5,
       intervalMs: 20,
-      timeoutMs: 1000,
-      arping: { command: 'arping', flavour: 'habets' },
-      ndptool: 'ndptool',
     }),
     {
       code: 'SY_ERR_VIP',
@@ -107,14 +106,11 @@ test('an arping that sent nothing is a failure naming the cause', async () => {
 test('IPv6 is announced with ndptool unsolicited neighbour advertisements', async () => {
   const exec = fakeExec(() => ({}));
   const result = await announce({
+    ...habetsBurst,
     exec,
-    iface: 'eth0',
     vip: vip6,
     count: 3,
     intervalMs: 0,
-    timeoutMs: 1000,
-    arping: { command: 'arping', flavour: 'habets' },
-    ndptool: 'ndptool',
   });
   assert.deepEqual(result, { frames: 3, description: '3 unsolicited NA' });
   assert.deepEqual(exec.calls[0], ['ndptool', '-t', 'na', '-U', '-i', 'eth0', '-T', 'fd00::100', 'send']);
@@ -190,14 +186,11 @@ test('with a resident raw sender, each frame pair is one send and no arping runs
   const sent: string[] = [];
   const rawSender = { send: async (address: string) => (sent.push(address), 2) };
   const result = await announce({
+    ...habetsBurst,
     exec,
-    iface: 'eth0',
     vip: vip4,
     count: 3,
     intervalMs: 0,
-    timeoutMs: 1000,
-    arping: { command: 'arping', flavour: 'habets' },
-    ndptool: 'ndptool',
     rawSender,
   });
   assert.deepEqual(result, { frames: 6, description: '3 ARP requests + 3 ARP replies' });
@@ -210,14 +203,11 @@ test('an aborted raw burst sends nothing more', async () => {
   const sent: string[] = [];
   const rawSender = { send: async (address: string) => (sent.push(address), controller.abort(), 2) };
   const result = await announce({
+    ...habetsBurst,
     exec: fakeExec(() => ({})),
-    iface: 'eth0',
     vip: vip4,
     count: 5,
     intervalMs: 1,
-    timeoutMs: 1000,
-    arping: { command: 'arping', flavour: 'habets' },
-    ndptool: 'ndptool',
     rawSender,
     signal: controller.signal,
   });

@@ -1,36 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decideVip, type PolicyInput } from '../../../src/targets/vip/policy.js';
-import type { RouteView } from '../../../src/route/view.js';
+import { vipView as view } from './views.js';
 
 const T0 = 1_700_000_000_000;
-
-function view(
-  leader: string | null,
-  options: { isWritable?: boolean; ttl?: number; isFailsafeMode?: boolean; revision?: number } = {},
-): RouteView {
-  return {
-    scope: 'app',
-    generation: 1,
-    leader:
-      leader === null
-        ? null
-        : {
-            name: leader,
-            host: '10.0.0.1',
-            port: 5432,
-            api: null,
-            isWritable: options.isWritable ?? true,
-            reason:
-              options.isWritable === false ? `leader ${leader} reports role replica, not primary` : null,
-            leaderRevision: options.revision ?? 7,
-          },
-    replicas: [],
-    members: [],
-    ttl: options.ttl ?? 30,
-    isFailsafeMode: options.isFailsafeMode ?? false,
-  };
-}
 
 function input(overrides: Partial<PolicyInput>): PolicyInput {
   return {

@@ -11,7 +11,14 @@ import type { ChildProcess } from 'node:child_process';
 import { Etcd3 } from 'etcd3';
 import { createLab, holdsAddress, type Lab, type LabNode } from '../../harness/netns.js';
 import { sleep, waitFor } from '../../harness/wait.js';
-import { PatroniMember, HoldSampler, clientNeighbour, clientConnect, routerStatus } from './vip.lab.js';
+import {
+  PatroniMember,
+  HoldSampler,
+  clientNeighbour,
+  clientConnect,
+  routerStatus,
+  prepareVipHosts,
+} from './vip.lab.js';
 
 const isRoot = process.getuid?.() === 0;
 const SCOPE = 'vipdemo';
@@ -87,41 +94,28 @@ describe('vip target in network namespaces', { skip: isRoot ? false : 'needs roo
   before(async () => {
     lab = await createLab({ prefix: 'syvip', hostCount: 3, subnet: SUBNET });
     etcd = new Etcd3({ hosts: `http://${lab.etcdLocal}` });
-    await etcd
-      .put(`/service/${SCOPE}/config`)
-      .value(JSON.stringify({ ttl: TTL, loop_wait: 1, retry_timeout: 2 }));
-    for (const name of names()) {
-      const h = host(name);
-      writeFileSync(
-        join(lab.dir, `${name}.yml`),
-        [
-          'dcs:',
-          '  type: etcd3',
-          `  hosts: ["${SUBNET}.254:2379"]`,
-          '  request_timeout_ms: 500',
-          '  check_interval_ms: 250',
-          `clusters: [${SCOPE}]`,
-          'api:',
-          '  listen: 127.0.0.1:8009',
-          'log:',
-          '  level: debug',
-          'targets:',
-          '  vip:',
-          `    address: ${VIP}/24`,
-          '    interface: eth0',
-          `    member: ${name}`,
-          '    label: eth0:vip',
-          '    startup_grace_ms: 10000', // a restarted router on a busy machine may need > 3 s to read etcd
+    const prepared = await prepareVipHosts(lab, etcd, {
+      scope: SCOPE,
+      subnet: SUBNET,
+      names: names(),
+      patroni: { ttl: TTL, loop_wait: 1, retry_timeout: 2 },
+      config: (name) => ({
+        dcs: { request_timeout_ms: 500, check_interval_ms: 250 },
+        router: { api: { listen: '127.0.0.1:8009' }, log: { level: 'debug' } },
+        vip: {
+          address: `${VIP}/24`,
+          interface: 'eth0',
+          member: name,
+          label: 'eth0:vip',
+          startup_grace_ms: 10000, // a restarted router on a busy machine may need > 3 s to read etcd
           // h3 announces with arping, the others with the resident helper: both senders face the client
-          ...(name === 'h3' ? ['    announce:', '      sender: arping'] : []),
-          '',
-        ].join('\n'),
-      );
-      lab.spawnIn(h.ns, 'socat', [`TCP-LISTEN:${PORT},fork,reuseaddr`, `SYSTEM:echo ${name}`]);
-      const member = new PatroniMember(etcd, SCOPE, name, h.ip, TTL);
-      await member.register();
-      members.set(name, member);
-    }
+          ...(name === 'h3' ? { announce: { sender: 'arping' } } : {}),
+        },
+      }),
+      serve: (h, name) =>
+        lab.spawnIn(h.ns, 'socat', [`TCP-LISTEN:${PORT},fork,reuseaddr`, `SYSTEM:echo ${name}`]),
+    });
+    for (const [name, member] of prepared) members.set(name, member);
     sampler = new HoldSampler(
       lab.hosts.map((h) => ({ name: h.ns.slice(h.ns.lastIndexOf('-') + 1), pid: h.anchorPid })),
       VIP,
@@ -142,6 +136,20 @@ describe('vip target in network namespaces', { skip: isRoot ? false : 'needs roo
     etcd?.close();
     await lab?.destroy();
   });
+
+  /** The client's neighbour entry for the VIP points at a wrong MAC: only an announcement corrects it. */
+  const staleClientNeighbour = () =>
+    lab.run(lab.client.ns, 'ip', [
+      'neigh',
+      'replace',
+      VIP,
+      'lladdr',
+      '02:00:00:00:00:99',
+      'dev',
+      'eth0',
+      'nud',
+      'stale',
+    ]);
 
   test('follows 20 leader changes: announced to the client, TCP reaches the new host, never two holders', async () => {
     const order = ['h2', 'h3', 'h1'];
@@ -192,17 +200,7 @@ describe('vip target in network namespaces', { skip: isRoot ? false : 'needs roo
 
   test('an external ip addr del is repaired and re-announced within 1 s', async () => {
     const h = host(leader);
-    lab.run(lab.client.ns, 'ip', [
-      'neigh',
-      'replace',
-      VIP,
-      'lladdr',
-      '02:00:00:00:00:99',
-      'dev',
-      'eth0',
-      'nud',
-      'stale',
-    ]);
+    staleClientNeighbour();
     const removedAt = Date.now();
     lab.run(h.ns, 'ip', ['addr', 'del', `${VIP}/24`, 'dev', 'eth0']);
     await waitFor(() => holdsAddress(h.anchorPid, VIP), {
@@ -282,17 +280,7 @@ describe('vip target in network namespaces', { skip: isRoot ? false : 'needs roo
     sampler.resetWindow();
     const h = host(leader);
     lab.run(h.ns, 'ip', ['link', 'set', 'eth0', 'down']);
-    lab.run(lab.client.ns, 'ip', [
-      'neigh',
-      'replace',
-      VIP,
-      'lladdr',
-      '02:00:00:00:00:99',
-      'dev',
-      'eth0',
-      'nud',
-      'stale',
-    ]);
+    staleClientNeighbour();
     await sleep(1500);
     await expectHolder(leader, 10);
     lab.run(h.ns, 'ip', ['link', 'set', 'eth0', 'up']);

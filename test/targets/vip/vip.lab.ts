@@ -1,12 +1,61 @@
 // Shared by the VIP integration test and bench/vip-failover: a Patroni-like member writing keys the way
 // Patroni's etcd3 backend does, a sampler of which hosts hold the VIP, and client-side probes.
 import { execFile, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Etcd3, Lease } from 'etcd3';
-import { holdsAddress, type Lab } from '../../harness/netns.js';
+import { stringify } from 'yaml';
+import { holdsAddress, type Lab, type LabNode } from '../../harness/netns.js';
 
 const run = promisify(execFile);
+
+/** What one lab host's router config holds besides its etcd (`dcs`) and its scope. */
+export interface VipHostConfig {
+  /** Extra `dcs:` settings (type and hosts are the lab's etcd). */
+  dcs?: Record<string, unknown>;
+  /** Extra top-level settings (`api`, `log`). */
+  router?: Record<string, unknown>;
+  /** The `targets.vip` section. */
+  vip: Record<string, unknown>;
+}
+
+/**
+ * Prepares every host of a VIP lab: writes the scope's Patroni config key, each host's router config
+ * (`<name>.yml` in the lab folder, etcd on the bridge at `<subnet>.254`), starts its service (`serve`)
+ * and registers a Patroni member for it. Returns the members by host name.
+ */
+export async function prepareVipHosts(
+  lab: Lab,
+  etcd: Etcd3,
+  opts: {
+    scope: string;
+    subnet: string;
+    names: readonly string[];
+    patroni: { ttl: number; loop_wait: number; retry_timeout: number };
+    config: (name: string) => VipHostConfig;
+    serve: (host: LabNode, name: string) => void;
+  },
+): Promise<Map<string, PatroniMember>> {
+  await etcd.put(`/service/${opts.scope}/config`).value(JSON.stringify(opts.patroni));
+  const members = new Map<string, PatroniMember>();
+  for (const name of opts.names) {
+    const host = lab.hosts.find((h) => h.ns.endsWith(`-${name}`)) as LabNode;
+    const spec = opts.config(name);
+    const config = {
+      dcs: { type: 'etcd3', hosts: [`${opts.subnet}.254:2379`], ...spec.dcs },
+      clusters: [opts.scope],
+      ...spec.router,
+      targets: { vip: spec.vip },
+    };
+    writeFileSync(join(lab.dir, `${name}.yml`), stringify(config));
+    opts.serve(host, name);
+    const member = new PatroniMember(etcd, opts.scope, name, host.ip, opts.patroni.ttl);
+    await member.register();
+    members.set(name, member);
+  }
+  return members;
+}
 
 /** One Patroni member: a lease (TTL = ttl), its member key on it, the leader key by create-only txn. */
 export class PatroniMember {

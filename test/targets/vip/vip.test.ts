@@ -5,6 +5,7 @@ import { VipTarget } from '../../../src/targets/vip.js';
 import { vipConfigSchema, type VipConfigInput } from '../../../src/targets/vip/config.js';
 import type { Exec, ExecResult } from '../../../src/targets/vip/exec.js';
 import type { RouteView } from '../../../src/route/view.js';
+import { vipView } from './views.js';
 import type { RouteSnapshot } from '../../../src/targets/types.js';
 import type { RawArpSender } from '../../../src/targets/vip/rawsender.js';
 import { detachedVips, releaseDetachedSync } from '../../../src/targets/vip/orphans.js';
@@ -73,26 +74,7 @@ const isDel = (c: string[]) => (c[0] === 'ip' || c[0] === 'netlink') && c[2] ===
 const isGarp = (c: string[]) => c[0] === 'arping' && c[1] === '-U';
 
 function view(leader: string | null, revision = 7, ttl = 30): RouteView {
-  return {
-    scope: 'app',
-    generation: 1,
-    leader:
-      leader === null
-        ? null
-        : {
-            name: leader,
-            host: '10.0.0.1',
-            port: 5432,
-            api: null,
-            isWritable: true,
-            reason: null,
-            leaderRevision: revision,
-          },
-    replicas: [],
-    members: [],
-    ttl,
-    isFailsafeMode: false,
-  };
+  return vipView(leader, { revision, ttl });
 }
 
 function snapshot(
@@ -103,8 +85,9 @@ function snapshot(
   return { generation: 1, views: new Map([['app', view(leader, revision)]]), dcs };
 }
 
-function makeTarget(host: FakeHost, overrides: Partial<VipConfigInput> = {}, now: () => number = Date.now) {
-  const config = vipConfigSchema.parse({
+/** The VIP config of the unit tests: 10.0.0.100/24 on eth0 for pg1 of app, no repeat burst, slow checks. */
+function testConfig(overrides: Partial<VipConfigInput>) {
+  return vipConfigSchema.parse({
     address: '10.0.0.100/24',
     interface: 'eth0',
     member: 'pg1',
@@ -113,6 +96,10 @@ function makeTarget(host: FakeHost, overrides: Partial<VipConfigInput> = {}, now
     check_interval_ms: 10_000,
     ...overrides,
   });
+}
+
+function makeTarget(host: FakeHost, overrides: Partial<VipConfigInput> = {}, now: () => number = Date.now) {
+  const config = testConfig(overrides);
   const target = new VipTarget(
     config,
     'app',
@@ -123,10 +110,18 @@ function makeTarget(host: FakeHost, overrides: Partial<VipConfigInput> = {}, now
   return target;
 }
 
+/** Runs `fn` on `target`, closing the target afterwards whatever happens. */
+async function withTarget<T extends { close(): Promise<void> }>(target: T, fn: (target: T) => Promise<void>) {
+  try {
+    await fn(target);
+  } finally {
+    await target.close();
+  }
+}
+
 test('takes the VIP when the leader key names this member, and announces it', async () => {
   const host = new FakeHost();
-  const target = makeTarget(host);
-  try {
+  await withTarget(makeTarget(host), async (target) => {
     const result = await target.apply(snapshot('pg1'));
     assert.equal(
       result.summary,
@@ -141,15 +136,12 @@ test('takes the VIP when the leader key names this member, and announces it', as
       [false, 'holding 10.0.0.100/24 on eth0: the leader key of app names pg1'],
     );
     assert.equal(host.count(isAdd), 1);
-  } finally {
-    await target.close();
-  }
+  });
 });
 
 test('once the link is known, a take runs `ip addr add` without querying first, and a release only `ip addr del`', async () => {
   const host = new FakeHost();
-  const target = makeTarget(host);
-  try {
+  await withTarget(makeTarget(host), async (target) => {
     await waitFor(() => host.calls.length > 0, { what: 'the first check', timeoutMs: 1000, intervalMs: 5 });
     await new Promise((r) => setTimeout(r, 10));
     const before = host.calls.length;
@@ -164,15 +156,12 @@ test('once the link is known, a take runs `ip addr add` without querying first, 
       host.calls.slice(mid).filter((c) => c[0] === 'ip'),
       [['ip', 'addr', 'del', '10.0.0.100/24', 'dev', 'eth0']],
     );
-  } finally {
-    await target.close();
-  }
+  });
 });
 
 test('releases the VIP as soon as the leader key names another member or disappears', async () => {
   const host = new FakeHost();
-  const target = makeTarget(host);
-  try {
+  await withTarget(makeTarget(host), async (target) => {
     await target.apply(snapshot('pg1'));
     const moved = await target.apply(snapshot('pg2'));
     assert.equal(moved.summary, 'released 10.0.0.100/24 from eth0: the leader key of app names pg2, not pg1');
@@ -195,48 +184,39 @@ test('releases the VIP as soon as the leader key names another member or disappe
       handoverTimeouts: 0,
       errors: 0,
     });
-  } finally {
-    await target.close();
-  }
+  });
 });
 
 test('removes a stale VIP found at start when this member is not the leader', async () => {
   const host = new FakeHost();
   host.addresses.add('10.0.0.100/24');
-  const target = makeTarget(host);
-  try {
+  await withTarget(makeTarget(host), async (target) => {
     const result = await target.apply(snapshot('pg2'));
     assert.equal(
       result.summary,
       'removed a stale 10.0.0.100/24 from eth0: the leader key of app names pg2, not pg1',
     );
     assert.ok(!host.addresses.has('10.0.0.100/24'));
-  } finally {
-    await target.close();
-  }
+  });
 });
 
 test('keeps a VIP found at start on the leader and announces it again', async () => {
   const host = new FakeHost();
   host.addresses.add('10.0.0.100/24');
-  const target = makeTarget(host);
-  try {
+  await withTarget(makeTarget(host), async (target) => {
     const result = await target.apply(snapshot('pg1'));
     assert.equal(
       result.summary,
       'found 10.0.0.100/24 already on eth0, kept it; announced 10.0.0.100/24 on eth0 (5 ARP requests + 5 ARP replies): the leader key of app names pg1',
     );
     assert.equal(host.count(isDel), 0);
-  } finally {
-    await target.close();
-  }
+  });
 });
 
 test('without any view, a VIP found at start is removed once the startup grace ends', async () => {
   const host = new FakeHost();
   host.addresses.add('10.0.0.100/24');
-  const target = makeTarget(host, { startup_grace_ms: 100, check_interval_ms: 50 });
-  try {
+  await withTarget(makeTarget(host, { startup_grace_ms: 100, check_interval_ms: 50 }), async (target) => {
     await new Promise((r) => setTimeout(r, 60));
     assert.ok(host.addresses.has('10.0.0.100/24'), 'kept during the grace');
     await waitFor(() => !host.addresses.has('10.0.0.100/24'), {
@@ -248,15 +228,12 @@ test('without any view, a VIP found at start is removed once the startup grace e
       target.status().lastSummary,
       'removed a stale 10.0.0.100/24 from eth0: etcd has not been read yet',
     );
-  } finally {
-    await target.close();
-  }
+  });
 });
 
 test('repairs and re-announces a VIP that something else removed, within one check interval', async () => {
   const host = new FakeHost();
-  const target = makeTarget(host, { check_interval_ms: 50 });
-  try {
+  await withTarget(makeTarget(host, { check_interval_ms: 50 }), async (target) => {
     await target.apply(snapshot('pg1'));
     host.addresses.delete('10.0.0.100/24');
     const removedAt = Date.now();
@@ -276,15 +253,12 @@ test('repairs and re-announces a VIP that something else removed, within one che
       're-added 10.0.0.100/24 on eth0 after something else removed it, and announced it (5 ARP requests + 5 ARP replies)',
     );
     assert.equal(host.count(isGarp), 4);
-  } finally {
-    await target.close();
-  }
+  });
 });
 
 test('re-announces when the link comes back up', async () => {
   const host = new FakeHost();
-  const target = makeTarget(host);
-  try {
+  await withTarget(makeTarget(host), async (target) => {
     await target.apply(snapshot('pg1'));
     host.isUp = false;
     assert.equal((await target.apply(snapshot('pg1'))).didChange, false);
@@ -294,16 +268,13 @@ test('re-announces when the link comes back up', async () => {
       result.summary,
       'eth0 came back up; announced 10.0.0.100/24 on eth0 (5 ARP requests + 5 ARP replies): the leader key of app names pg1',
     );
-  } finally {
-    await target.close();
-  }
+  });
 });
 
 test('a failed announcement is recorded and retried on the next cycle', async () => {
   const host = new FakeHost();
   host.arpingError = 'arping: libnet_init(LIBNET_LINK, eth0): libnet_check_iface(): eth0 is down';
-  const target = makeTarget(host);
-  try {
+  await withTarget(makeTarget(host), async (target) => {
     await target.apply(snapshot('pg1'));
     assert.ok(host.addresses.has('10.0.0.100/24'), 'the address stays: clients may still reach it');
     await waitFor(() => target.status().counters.announceFailures === 1, {
@@ -326,9 +297,7 @@ test('a failed announcement is recorded and retried on the next cycle', async ()
       timeoutMs: 1000,
       intervalMs: 5,
     });
-  } finally {
-    await target.close();
-  }
+  });
 });
 
 test('a release stops an announcement in flight before removing the address', async () => {
@@ -387,34 +356,33 @@ test('a release stops an announcement in flight before removing the address', as
 test('DCS loss with the ttl policy: keeps the VIP until ttl after the last read, then drops it (fake clock)', async () => {
   const host = new FakeHost();
   let now = 1_000_000;
-  const target = makeTarget(host, {}, () => now);
-  try {
-    await target.apply(snapshot('pg1', { isConnected: true, lastContactAt: now }));
-    const lost = { isConnected: false, lastContactAt: now };
-    now += 29_000;
-    const kept = await target.apply(snapshot('pg1', lost));
-    assert.equal(
-      kept.summary,
-      'holding 10.0.0.100/24 on eth0: etcd unreachable for 29.0 s; keeping the VIP while leadership can still be valid (ttl 30 s)',
-    );
-    assert.equal(target.status().dcsState, 'unreachable-within-ttl');
-    now += 1_000;
-    const dropped = await target.apply(snapshot('pg1', lost));
-    assert.equal(
-      dropped.summary,
-      "released 10.0.0.100/24 from eth0: etcd unreachable for 30.0 s, longer than the cluster's ttl (30 s): leadership may have moved",
-    );
-    assert.equal(target.status().dcsState, 'unreachable-expired');
-  } finally {
-    await target.close();
-  }
+  await withTarget(
+    makeTarget(host, {}, () => now),
+    async (target) => {
+      await target.apply(snapshot('pg1', { isConnected: true, lastContactAt: now }));
+      const lost = { isConnected: false, lastContactAt: now };
+      now += 29_000;
+      const kept = await target.apply(snapshot('pg1', lost));
+      assert.equal(
+        kept.summary,
+        'holding 10.0.0.100/24 on eth0: etcd unreachable for 29.0 s; keeping the VIP while leadership can still be valid (ttl 30 s)',
+      );
+      assert.equal(target.status().dcsState, 'unreachable-within-ttl');
+      now += 1_000;
+      const dropped = await target.apply(snapshot('pg1', lost));
+      assert.equal(
+        dropped.summary,
+        "released 10.0.0.100/24 from eth0: etcd unreachable for 30.0 s, longer than the cluster's ttl (30 s): leadership may have moved",
+      );
+      assert.equal(target.status().dcsState, 'unreachable-expired');
+    },
+  );
 });
 
 test('the duplicate probe makes the target wait while another host answers for the VIP', async () => {
   const host = new FakeHost();
   host.probeAnswerMac = '02:00:00:00:00:02';
-  const target = makeTarget(host, { duplicate_probe: { enabled: true } });
-  try {
+  await withTarget(makeTarget(host, { duplicate_probe: { enabled: true } }), async (target) => {
     const waiting = await target.apply(snapshot('pg1'));
     assert.match(
       waiting.summary,
@@ -424,26 +392,21 @@ test('the duplicate probe makes the target wait while another host answers for t
     host.probeAnswerMac = null;
     assert.match((await target.apply(snapshot('pg1'))).summary, /^took 10\.0\.0\.100\/24/);
     assert.equal(target.status().counters.duplicateConflicts, 1);
-  } finally {
-    await target.close();
-  }
+  });
 });
 
 test('refuses loopback with the reason', async () => {
   const host = new FakeHost();
   host.linkType = 'loopback';
   host.mac = '00:00:00:00:00:00';
-  const target = makeTarget(host);
-  try {
+  await withTarget(makeTarget(host), async (target) => {
     await assert.rejects(target.apply(snapshot('pg1')), {
       code: 'SY_ERR_VIP',
       message:
         'cannot announce 10.0.0.100 on eth0: loopback has no MAC address (00:00:00:00:00:00) for gratuitous ARP; put the VIP on an Ethernet interface',
     });
     assert.equal(host.count(isAdd), 0);
-  } finally {
-    await target.close();
-  }
+  });
 });
 
 test('close() removes the VIP and stops checking', async () => {
@@ -461,20 +424,20 @@ test('close() removes the VIP and stops checking', async () => {
 
 test('the second burst follows after repeat_delay_ms, and not after a release', async () => {
   const host = new FakeHost();
-  const target = makeTarget(host, { announce: { repeat_count: 2, repeat_delay_ms: 50 } });
-  try {
-    await target.apply(snapshot('pg1'));
-    await waitFor(() => host.count(isGarp) === 4, { what: 'second burst', timeoutMs: 2000, intervalMs: 5 });
-    const last = host.calls.filter(isGarp).at(-1) ?? [];
-    assert.equal(last[last.indexOf('-c') + 1], '2');
-    await target.apply(snapshot('pg1', undefined, 8));
-    await target.apply(snapshot('pg2'));
-    const garps = host.count(isGarp);
-    await new Promise((r) => setTimeout(r, 120));
-    assert.equal(host.count(isGarp), garps, 'released: no second burst');
-  } finally {
-    await target.close();
-  }
+  await withTarget(
+    makeTarget(host, { announce: { repeat_count: 2, repeat_delay_ms: 50 } }),
+    async (target) => {
+      await target.apply(snapshot('pg1'));
+      await waitFor(() => host.count(isGarp) === 4, { what: 'second burst', timeoutMs: 2000, intervalMs: 5 });
+      const last = host.calls.filter(isGarp).at(-1) ?? [];
+      assert.equal(last[last.indexOf('-c') + 1], '2');
+      await target.apply(snapshot('pg1', undefined, 8));
+      await target.apply(snapshot('pg2'));
+      const garps = host.count(isGarp);
+      await new Promise((r) => setTimeout(r, 120));
+      assert.equal(host.count(isGarp), garps, 'released: no second burst');
+    },
+  );
 });
 
 test('detach() stops checking and leaves the VIP for the next target of a reload', async () => {
@@ -486,14 +449,11 @@ test('detach() stops checking and leaves the VIP for the next target of a reload
   const calls = host.calls.length;
   await new Promise((r) => setTimeout(r, 150));
   assert.equal(host.calls.length, calls, 'no checks after detach');
-  const next = makeTarget(host);
-  try {
+  await withTarget(makeTarget(host), async (next) => {
     const adopted = await next.apply(snapshot('pg1'));
     assert.match(adopted.summary, /^found 10\.0\.0\.100\/24 already on eth0, kept it/);
     assert.equal(host.count(isDel), 0);
-  } finally {
-    await next.close();
-  }
+  });
 });
 
 /** A resident ARP helper stand-in: scripted probe answers, every probe and frame recorded with the host's calls. */
@@ -538,15 +498,7 @@ function makeRawTarget(
   overrides: Partial<VipConfigInput> = {},
   released: string[] = [],
 ) {
-  const config = vipConfigSchema.parse({
-    address: '10.0.0.100/24',
-    interface: 'eth0',
-    member: 'pg1',
-    cluster: 'app',
-    announce: { repeat_count: 0 },
-    check_interval_ms: 10_000,
-    ...overrides,
-  });
+  const config = testConfig(overrides);
   return new VipTarget(
     config,
     'app',
@@ -580,9 +532,8 @@ test('creating a VIP target starts nothing; start() starts the ARP helper', asyn
 test('a take adds the VIP only once the previous holder stops answering ARP for it', async () => {
   const host = new FakeHost();
   const raw = new FakeRawSender(host, ['02:00:00:00:00:09', '02:00:00:00:00:09', '02:00:00:00:00:09']);
-  const target = makeRawTarget(host, raw);
-  await target.start();
-  try {
+  await withTarget(makeRawTarget(host, raw), async (target) => {
+    await target.start();
     const result = await target.apply(snapshot('pg1'));
     assert.match(result.summary, /^took 10\.0\.0\.100\/24/);
     const probes = host.calls.map((c, i) => [c, i] as const).filter(([c]) => isProbe(c));
@@ -591,34 +542,28 @@ test('a take adds the VIP only once the previous holder stops answering ARP for 
     assert.ok(add > (probes.at(-1)?.[1] ?? Infinity), 'ip addr add after the last probe');
     assert.deepEqual(raw.probes, [10, 10, 10, 10], 'handover.probe_ms (10) per probe');
     assert.equal(target.status().counters.handoverProbes, 4);
-  } finally {
-    await target.close();
-  }
+  });
 });
 
 test('a take goes ahead after handover.max_wait_ms when another host keeps answering, and counts it', async () => {
   const host = new FakeHost();
   const raw = new FakeRawSender(host, Array<string>(1000).fill('02:00:00:00:00:09'));
-  const target = makeRawTarget(host, raw, { handover: { max_wait_ms: 60 } });
-  await target.start();
-  try {
+  await withTarget(makeRawTarget(host, raw, { handover: { max_wait_ms: 60 } }), async (target) => {
+    await target.start();
     const started = Date.now();
     await target.apply(snapshot('pg1'));
     assert.ok(Date.now() - started < 1000);
     assert.ok(host.addresses.has('10.0.0.100/24'));
     assert.equal(target.status().counters.handoverTimeouts, 1);
     assert.ok(raw.probes.length <= Math.ceil(60 / 10) + 1, `bounded: ${raw.probes.length} probes`);
-  } finally {
-    await target.close();
-  }
+  });
 });
 
 test('a newer view that arrives while waiting for the previous holder cancels the take', async () => {
   const host = new FakeHost();
   const raw = new FakeRawSender(host, Array<string>(1000).fill('02:00:00:00:00:09'));
-  const target = makeRawTarget(host, raw, { handover: { max_wait_ms: 5000 } });
-  await target.start();
-  try {
+  await withTarget(makeRawTarget(host, raw, { handover: { max_wait_ms: 5000 } }), async (target) => {
+    await target.start();
     const take = target.apply(snapshot('pg1'));
     await waitFor(() => raw.probes.length >= 2, { what: 'probing', timeoutMs: 1000, intervalMs: 1 });
     const moved = target.apply(snapshot('pg2'));
@@ -626,9 +571,7 @@ test('a newer view that arrives while waiting for the previous holder cancels th
     assert.match(first.summary, /newer view arrived/);
     await moved;
     assert.equal(host.count(isAdd), 0, 'never added');
-  } finally {
-    await target.close();
-  }
+  });
 });
 
 test('close() on a host that never held the VIP removes nothing', async () => {
@@ -643,17 +586,14 @@ test('close() on a host that never held the VIP removes nothing', async () => {
 test('the exit hook removes the VIP only when this router added it', async () => {
   const host = new FakeHost();
   const released: string[] = [];
-  const target = makeRawTarget(host, new FakeRawSender(host, []), {}, released);
-  await target.start();
-  try {
+  await withTarget(makeRawTarget(host, new FakeRawSender(host, []), {}, released), async (target) => {
+    await target.start();
     target.exitNow();
     assert.deepEqual(released, [], 'nothing added yet');
     await target.apply(snapshot('pg1'));
     target.exitNow();
     assert.deepEqual(released, ['eth0 10.0.0.100/24']);
-  } finally {
-    await target.close();
-  }
+  });
 });
 
 test('a reload that changes vip.address removes the old address before the new one is taken', async () => {
@@ -663,19 +603,19 @@ test('a reload that changes vip.address removes the old address before the new o
   await old.detach();
   assert.ok(host.addresses.has('10.0.0.100/24'), 'detached: left for the successor');
   const mark = host.calls.length;
-  const next = makeRawTarget(host, new FakeRawSender(host, []), { address: '10.0.0.200/24' });
-  await next.start();
-  try {
-    await next.apply(snapshot('pg1'));
-    const calls = host.calls.slice(mark).filter((c) => c[1] === 'addr');
-    assert.deepEqual(calls, [
-      ['ip', 'addr', 'del', '10.0.0.100/24', 'dev', 'eth0'],
-      ['netlink', 'addr', 'add', '10.0.0.200/24'],
-    ]);
-    assert.ok(!host.addresses.has('10.0.0.100/24'));
-  } finally {
-    await next.close();
-  }
+  await withTarget(
+    makeRawTarget(host, new FakeRawSender(host, []), { address: '10.0.0.200/24' }),
+    async (next) => {
+      await next.start();
+      await next.apply(snapshot('pg1'));
+      const calls = host.calls.slice(mark).filter((c) => c[1] === 'addr');
+      assert.deepEqual(calls, [
+        ['ip', 'addr', 'del', '10.0.0.100/24', 'dev', 'eth0'],
+        ['netlink', 'addr', 'add', '10.0.0.200/24'],
+      ]);
+      assert.ok(!host.addresses.has('10.0.0.100/24'));
+    },
+  );
   assert.ok(!host.addresses.has('10.0.0.200/24'), 'close released the new address');
 });
 
@@ -707,9 +647,8 @@ test('a detached VIP this router never held is not handed on', async () => {
 
 test('with the helper running, the VIP is added and removed over rtnetlink, not by starting `ip`', async () => {
   const host = new FakeHost();
-  const target = makeRawTarget(host, new FakeRawSender(host, []));
-  await target.start();
-  try {
+  await withTarget(makeRawTarget(host, new FakeRawSender(host, [])), async (target) => {
+    await target.start();
     await target.apply(snapshot('pg1'));
     assert.ok(host.addresses.has('10.0.0.100/24'));
     await target.apply(snapshot('pg2'));
@@ -721,7 +660,5 @@ test('with the helper running, the VIP is added and removed over rtnetlink, not 
         ['netlink', 'addr', 'del', '10.0.0.100/24'],
       ],
     );
-  } finally {
-    await target.close();
-  }
+  });
 });

@@ -3,12 +3,11 @@
 // real router per host; leadership written as Patroni writes it.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { createLab, type Lab, type LabNode } from '../../harness/netns.js';
 import { sleep, waitFor } from '../../harness/wait.js';
-import { PatroniMember, HoldSampler, clientNeighbour, clientConnect } from './vip.lab.js';
+import { PatroniMember, HoldSampler, clientNeighbour, clientConnect, prepareVipHosts } from './vip.lab.js';
 
 const isRoot = process.getuid?.() === 0;
 const SCOPE = 'vip6demo';
@@ -27,30 +26,16 @@ describe('vip target with an IPv6 address', { skip: isRoot ? false : 'needs root
   before(async () => {
     lab = await createLab({ prefix: 'syvip6', hostCount: 2, subnet: SUBNET, subnet6: SUBNET6 });
     etcd = new Etcd3({ hosts: `http://${lab.etcdLocal}` });
-    await etcd
-      .put(`/service/${SCOPE}/config`)
-      .value(JSON.stringify({ ttl: 10, loop_wait: 1, retry_timeout: 2 }));
-    for (const name of ['h1', 'h2']) {
-      writeFileSync(
-        join(lab.dir, `${name}.yml`),
-        [
-          'dcs:',
-          '  type: etcd3',
-          `  hosts: ["${SUBNET}.254:2379"]`,
-          `clusters: [${SCOPE}]`,
-          'targets:',
-          '  vip:',
-          `    address: ${VIP}/64`,
-          '    interface: eth0',
-          `    member: ${name}`,
-          '',
-        ].join('\n'),
-      );
-      lab.spawnIn(host(name).ns, 'socat', [`TCP6-LISTEN:${PORT},fork,reuseaddr`, `SYSTEM:echo ${name}`]);
-      const member = new PatroniMember(etcd, SCOPE, name, host(name).ip, 10);
-      await member.register();
-      members.set(name, member);
-    }
+    const prepared = await prepareVipHosts(lab, etcd, {
+      scope: SCOPE,
+      subnet: SUBNET,
+      names: ['h1', 'h2'],
+      patroni: { ttl: 10, loop_wait: 1, retry_timeout: 2 },
+      config: (name) => ({ vip: { address: `${VIP}/64`, interface: 'eth0', member: name } }),
+      serve: (h, name) =>
+        lab.spawnIn(h.ns, 'socat', [`TCP6-LISTEN:${PORT},fork,reuseaddr`, `SYSTEM:echo ${name}`]),
+    });
+    for (const [name, member] of prepared) members.set(name, member);
     sampler = new HoldSampler(
       ['h1', 'h2'].map((name) => ({ name, pid: host(name).anchorPid })),
       VIP,
