@@ -14,6 +14,7 @@ import {
   waitFor,
 } from '../../test/harness/index.js';
 import { routerStatus, startRouterProcess, waitApplied } from '../../test/harness/router.js';
+import { runBench } from '../lib/main.js';
 import { machineInfo, sleep, summarize, type Summary } from '../lib/stats.js';
 import {
   CREATE_SQL,
@@ -229,12 +230,4 @@ async function main(): Promise<void> {
   );
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(
-      `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-    );
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -10,6 +10,7 @@ import { runPatroniPart, type EventKind, type PatroniPartResult } from './patron
 import { runScalePart, type ScalePartResult } from './scale-part.js';
 import { buildRouter } from './router.js';
 import { fmt, fmtSummary, machineInfo, markdownTable, summarize, type Summary } from '../lib/stats.js';
+import { runBench } from '../lib/main.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -379,10 +380,4 @@ async function main(): Promise<void> {
   log(`wrote ${OUT}`);
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main);

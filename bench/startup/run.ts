@@ -32,6 +32,7 @@ import {
   summarize,
   type Summary,
 } from '../lib/stats.js';
+import { runBench } from '../lib/main.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -293,10 +294,4 @@ async function main(): Promise<void> {
   log(`wrote ${OUT}`);
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -5,7 +5,15 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { Etcd3, type Watcher } from 'etcd3';
-import { ProcessGroup, freePort, startEtcd, startHaproxy, startPatroniCluster, waitFor } from './index.js';
+import {
+  ProcessGroup,
+  freePort,
+  routerHaproxyTarget,
+  startEtcd,
+  startHaproxy,
+  startPatroniCluster,
+  waitFor,
+} from './index.js';
 import type { EtcdCluster, HaproxyInstance, PatroniCluster } from './index.js';
 import { routerStatus, startRouterProcess, waitApplied } from './router.js';
 import type { HolderSpan } from './writer.js';
@@ -47,19 +55,6 @@ export async function watchLeaderV3(
   };
 }
 
-/** The HAProxy target of a router config: files in `dir`, one primary frontend for `cluster`. */
-export function haproxyTarget(dir: string, cluster: string, primaryPort: number): Record<string, unknown> {
-  return {
-    output: `${dir}/haproxy.cfg`,
-    runtime_api: `${dir}/admin.sock`,
-    state_file: `${dir}/haproxy.state`,
-    reload: `kill -USR2 $(cat ${dir}/haproxy.pid)`,
-    timeouts: { connect: '300ms' },
-    checks: { inter: '1s', fall: 2, rise: 2 },
-    frontends: { [cluster]: { primary: `127.0.0.1:${primaryPort}` } },
-  };
-}
-
 export interface RoutedHaproxy {
   router: Awaited<ReturnType<typeof startRouterProcess>>;
   routerConfig: Record<string, unknown>;
@@ -82,7 +77,9 @@ export async function startRoutedHaproxy(
     dcs: opts.dcs,
     clusters: [opts.cluster],
     ...(opts.routing ? { routing: opts.routing } : {}),
-    targets: { haproxy: haproxyTarget(dir, opts.cluster, primaryPort) },
+    targets: {
+      haproxy: routerHaproxyTarget(dir, { [opts.cluster]: { primary: `127.0.0.1:${primaryPort}` } }),
+    },
   };
   const router = await startRouterProcess(group, 'router', routerConfig);
   await waitFor(async () => (await routerStatus(router.api)).clusters[opts.cluster]?.writable === true, {
