@@ -206,10 +206,26 @@ async function runEvent(
     const v = Number(/\[\s*(\d+) ms\]/.exec(commandLines.find((l) => re.test(l)) ?? '')?.[1] ?? NaN);
     return Number.isNaN(v) ? null : v;
   };
+  // The old leader's own log (Patroni's asctime, this machine's clock in UTC; PostgreSQL's lines go to the
+  // same log): where Patroni's time between the POST and the stop goes.
+  const oldLog = cluster.logTail(from, 400).split('\n');
+  const logged = (re: RegExp) => {
+    for (const line of oldLog) {
+      const m = /(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)[,.](\d{3})/.exec(line);
+      if (!m || !re.test(line)) continue;
+      const at = Date.parse(`${m[1]}T${m[2]}.${m[3]}Z`);
+      if (at >= t0 - 50) return at - t0;
+    }
+    return null;
+  };
   const timeline: Record<string, number | null> = {
     'client: first statement held': rel(cp?.heldAt),
     'cmd: paused': cmd(/^\[\s*\d+ ms\] paused /),
     'cmd: POST': cmd(/^\[\s*\d+ ms\] POST /),
+    'patroni: request received': logged(/received switchover request/),
+    'patroni: demoting (CHECKPOINT next)': logged(/Demoting self/),
+    'postgres: checkpoint starting': logged(/checkpoint starting: immediate/),
+    'postgres: fast shutdown': logged(/received fast shutdown request/),
     'old primary: last direct write': rel(lastOld),
     'cmd: key released': cmd(/leader key released/),
     'cmd: key taken': cmd(/holds the leader key/),

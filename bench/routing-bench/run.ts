@@ -45,6 +45,9 @@ import {
 import { fmt, markdownTable, sleep, summarize } from '../lib/stats.js';
 
 type Scenario = 'switchover' | 'hard_stop' | 'hard_kill';
+/** R: router with the default HAProxy template; R0: same router, the template values before (retries 2, timeout connect 1s); H: REST polling. */
+type Endpoint = 'R' | 'R0' | 'H';
+const ENDPOINTS: readonly Endpoint[] = ['R', 'R0', 'H'];
 const { values } = parseArgs({
   options: {
     iterations: { type: 'string', default: '2' },
@@ -65,9 +68,9 @@ interface EventResult {
   to: string;
   /** ms after the request (t0); null = not seen. */
   timeline: Record<string, number | null>;
-  downtime: Record<'R' | 'H', ReturnType<typeof heartbeatDowntime>>;
+  downtime: Record<Endpoint, ReturnType<typeof heartbeatDowntime>>;
   /** Longest time without an acknowledged INSERT (commit end times), per endpoint. */
-  ackGapMs: Record<'R' | 'H', number>;
+  ackGapMs: Record<Endpoint, number>;
 }
 
 /** Polls every node's `GET /patroni` every 10 ms; keeps the first time each node reported a primary role. */
@@ -114,6 +117,7 @@ async function main(): Promise<void> {
   const group = ProcessGroup.create('routing-bench');
   let cluster: PatroniCluster | undefined;
   let haR: HaproxyInstance | undefined;
+  let haR0: HaproxyInstance | undefined;
   let haH: HaproxyInstance | undefined;
   let watch: Etcd3 | undefined;
   const events: EventResult[] = [];
@@ -134,6 +138,7 @@ async function main(): Promise<void> {
     const portOf = (name: string) => (cluster as PatroniCluster).node(name).pgPort;
     const dir = group.dir;
     const portR = await freePort();
+    const portR0 = await freePort();
     const portH = await freePort();
     const router = await startCompiledRouter(build.buildDir, group, 'router', {
       dcs: { type: 'etcd3', hosts: etcd.endpoints },
@@ -152,6 +157,26 @@ async function main(): Promise<void> {
     haR = await startHaproxy({ configPath: `${dir}/haproxy-r.cfg` });
     writeFileSync(`${dir}/haproxy-r.pid`, String(haR.pid));
     await waitApplied(router.api, 15_000);
+    // R0: the HAProxy retry settings of the template before (retries 2, timeout connect 1s), same router code
+    const router0 = await startCompiledRouter(build.buildDir, group, 'router0', {
+      dcs: { type: 'etcd3', hosts: etcd.endpoints },
+      clusters: ['prb'],
+      targets: {
+        haproxy: {
+          output: `${dir}/haproxy-r0.cfg`,
+          runtime_api: `${dir}/admin-r0.sock`,
+          state_file: `${dir}/haproxy-r0.state`,
+          reload: `kill -USR2 $(cat ${dir}/haproxy-r0.pid)`,
+          retries: 2,
+          timeouts: { connect: '1s' },
+          frontends: { prb: { primary: `127.0.0.1:${portR0}` } },
+        },
+      },
+    });
+    await waitFor(() => existsSync(`${dir}/haproxy-r0.cfg`), { what: 'haproxy-r0.cfg', timeoutMs: 15_000 });
+    haR0 = await startHaproxy({ configPath: `${dir}/haproxy-r0.cfg` });
+    writeFileSync(`${dir}/haproxy-r0.pid`, String(haR0.pid));
+    await waitApplied(router0.api, 15_000);
     haH = await startHaproxy({
       config: patroniHaproxyConfig({
         nodes: cluster.nodes,
@@ -187,9 +212,11 @@ async function main(): Promise<void> {
       for (const scenario of SCENARIOS) {
         const from = await cluster.waitForHealthy({ timeoutMs: 120_000 });
         await routesTo(portR, from, `R routes to ${from}`);
+        await routesTo(portR0, from, `R0 routes to ${from}`);
         await routesTo(portH, from, `H routes to ${from}`);
         const clients = {
           R: new HeartbeatClient(portR, PATRONI_SUPERUSER.password).start(),
+          R0: new HeartbeatClient(portR0, PATRONI_SUPERUSER.password).start(),
           H: new HeartbeatClient(portH, PATRONI_SUPERUSER.password).start(),
         };
         const direct = new DirectWriteProbe(
@@ -199,7 +226,7 @@ async function main(): Promise<void> {
         const roles = new RolePoller(cluster.nodes.filter((n) => n.name !== from)).start();
         let to = '';
         let t0 = 0;
-        let attempts: Record<'R' | 'H', HeartbeatAttempt[]>;
+        let attempts: Record<Endpoint, HeartbeatAttempt[]>;
         let acks: DirectAck[];
         try {
           await sleep(1500);
@@ -213,11 +240,12 @@ async function main(): Promise<void> {
           }
           await Promise.all([
             routesTo(portR, to, `R routes to the new leader ${to}`),
+            routesTo(portR0, to, `R0 routes to the new leader ${to}`),
             routesTo(portH, to, `H routes to the new leader ${to}`),
           ]);
           await sleep(1000);
         } finally {
-          attempts = { R: await clients.R.stop(), H: await clients.H.stop() };
+          attempts = { R: await clients.R.stop(), R0: await clients.R0.stop(), H: await clients.H.stop() };
           acks = await direct.stop();
           await roles.stop();
         }
@@ -227,7 +255,7 @@ async function main(): Promise<void> {
         const firstNew = acks.find((a) => a.port === portOf(to) && a.ackAt >= t0)?.ackAt ?? null;
         const released = keyEvents.find((e) => e.at >= t0 && e.value !== from)?.at ?? null;
         const taken = keyEvents.find((e) => e.at >= t0 && e.value === to)?.at ?? null;
-        const routed = (k: 'R' | 'H') =>
+        const routed = (k: Endpoint) =>
           attempts[k].find((a) => a.at >= t0 && a.isOk && a.port === portOf(to))?.doneAt ?? null;
         const event: EventResult = {
           scenario,
@@ -240,18 +268,24 @@ async function main(): Promise<void> {
             'promoted (GET /patroni primary)': since(roles.primaryAt.get(to)),
             'writable (first direct write)': since(firstNew),
             'routed R': since(routed('R')),
+            'routed R0': since(routed('R0')),
             'routed H': since(routed('H')),
           },
-          downtime: {
-            R: heartbeatDowntime(attempts.R, t0 - 200),
-            H: heartbeatDowntime(attempts.H, t0 - 200),
-          },
-          ackGapMs: { R: longestAckGap(attempts.R, t0 - 200), H: longestAckGap(attempts.H, t0 - 200) },
+          downtime: Object.fromEntries(
+            ENDPOINTS.map((k) => [k, heartbeatDowntime(attempts[k], t0 - 200)]),
+          ) as EventResult['downtime'],
+          ackGapMs: Object.fromEntries(
+            ENDPOINTS.map((k) => [k, longestAckGap(attempts[k], t0 - 200)]),
+          ) as EventResult['ackGapMs'],
         };
         events.push(event);
         log(
-          `${scenario} #${it + 1} ${from}→${to}: no ack R ${event.ackGapMs.R} ms H ${event.ackGapMs.H} ms; downtime R ${event.downtime.R.downtimeMs} ms (${event.downtime.R.failures} failed, ${event.downtime.R.readOnlyFailures} read-only), ` +
-            `H ${event.downtime.H.downtimeMs} ms (${event.downtime.H.failures} failed, ${event.downtime.H.readOnlyFailures} read-only); timeline ` +
+          `${scenario} #${it + 1} ${from}→${to}: ` +
+            ENDPOINTS.map(
+              (k) =>
+                `${k}: no ack ${event.ackGapMs[k]} ms, downtime ${event.downtime[k].downtimeMs} ms (${event.downtime[k].failures} failed, ${event.downtime[k].readOnlyFailures} read-only)`,
+            ).join('; ') +
+            '; timeline ' +
             Object.entries(event.timeline)
               .map(([k, v]) => `${k} ${v}`)
               .join(', '),
@@ -266,6 +300,7 @@ async function main(): Promise<void> {
     watch?.close();
     await group.cleanup();
     await haR?.stop();
+    await haR0?.stop();
     await haH?.stop();
     await cluster?.stop();
     await etcd.stop();
@@ -274,7 +309,7 @@ async function main(): Promise<void> {
   const loadEnd = loadavg()
     .map((l) => l.toFixed(2))
     .join(' ');
-  const cell = (s: Scenario, k: 'R' | 'H') => {
+  const cell = (s: Scenario, k: Endpoint) => {
     const v = events.filter((e) => e.scenario === s).map((e) => e.downtime[k].downtimeMs ?? NaN);
     const sum = summarize(v);
     const ro = events.filter((e) => e.scenario === s).reduce((n, e) => n + e.downtime[k].readOnlyFailures, 0);
@@ -284,7 +319,14 @@ async function main(): Promise<void> {
   const table = markdownTable(
     ['endpoint (Patroni 3.0.2, ttl 10, loop_wait 2)', ...SCENARIOS],
     [
-      ['R: Switchyard router (defaults) → HAProxy runtime API', ...SCENARIOS.map((s) => cell(s, 'R'))],
+      [
+        'R: Switchyard router (defaults: retries 20, timeout connect 100ms) → HAProxy runtime API',
+        ...SCENARIOS.map((s) => cell(s, 'R')),
+      ],
+      [
+        'R0: same router, template values before (retries 2, timeout connect 1s)',
+        ...SCENARIOS.map((s) => cell(s, 'R0')),
+      ],
       [
         'H: HAProxy REST polling (GET /primary, inter 2s fall 3 rise 2)',
         ...SCENARIOS.map((s) => cell(s, 'H')),
@@ -293,14 +335,13 @@ async function main(): Promise<void> {
   );
   const keys = Object.keys(events[0]?.timeline ?? {});
   const timeline = markdownTable(
-    ['#', 'scenario', 'leader', ...keys, 'downtime R / no ack R', 'downtime H / no ack H'],
+    ['#', 'scenario', 'leader', ...keys, ...ENDPOINTS.map((k) => `downtime ${k} / no ack ${k}`)],
     events.map((e, i) => [
       String(i + 1),
       e.scenario,
       `${e.from}→${e.to}`,
       ...keys.map((k) => (e.timeline[k] === null ? '–' : `${e.timeline[k]}`)),
-      `${e.downtime.R.downtimeMs ?? '–'} / ${e.ackGapMs.R}`,
-      `${e.downtime.H.downtimeMs ?? '–'} / ${e.ackGapMs.H}`,
+      ...ENDPOINTS.map((k) => `${e.downtime[k].downtimeMs ?? '–'} / ${e.ackGapMs[k]}`),
     ]),
   );
   const text = [

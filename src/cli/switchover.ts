@@ -1,16 +1,18 @@
 import type { Command } from 'commander';
-import { buildClusterState, type ClusterState } from '../cluster/index.js';
-import { loadRouterConfig, type RouterConfig, etcdConnection } from '../config/router.js';
-import { openSnapshotReader, type SnapshotReader } from '../dcs/snapshot.js';
-import { PatroniRest, RestError, restAuthFrom } from '../rest/patroni.js';
-import { SwitchyardError, describeError } from '../errors.js';
+import { buildClusterState } from '../cluster/index.js';
+import { loadRouterConfig, etcdConnection } from '../config/router.js';
+import { readOnce } from '../dcs/snapshot.js';
+import { PatroniRest, restAuthFrom } from '../rest/patroni.js';
+import { describeError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { computeView, writer, type RouteView } from '../route/view.js';
-import { probeOnce, probeSettingsOf } from '../router/probe.js';
 import { PgBouncerTarget } from '../targets/pgbouncer/index.js';
-import { removeMarker, writeMarker } from '../targets/pgbouncer/marker.js';
 import { resolvePgBouncerOptions } from '../targets/pgbouncer/options.js';
 import { writeDatabases, clustersOf } from '../targets/pgbouncer/routes.js';
+import { SwitchoverError, Steps, sleep } from './switchover/common.js';
+import { ViewFollower } from './switchover/follow.js';
+import { PauseWindow } from './switchover/pause.js';
+import { cancelSwitchover, requestSwitchover, type RestOutcome } from './switchover/rest.js';
 
 export interface SwitchoverOptions {
   config: string;
@@ -27,102 +29,15 @@ export interface SwitchoverOptions {
   pauseLeadSeconds?: number;
 }
 
-/**
- * How often the keys and the new leader are looked at while PgBouncer is paused: every poll the pause
- * lasts past the new primary's first accepted write is paid by every waiting client (20 ms, the
- * router's own probe interval; 50 ms added ~25 ms per switchover on average).
- */
-const POLL_MS = 20;
-
-class SwitchoverError extends SwitchyardError {
-  override name = 'SwitchoverError';
-  constructor(message: string, options: { cause?: unknown; exitCode?: number } = {}) {
-    super('SY_ERR_SWITCHOVER', message, options);
-  }
-}
-
-/** Prints one line per step with the time since the start. */
-class Steps {
-  private readonly started = Date.now();
-  constructor(private readonly out: NodeJS.WritableStream) {}
-  get elapsed(): number {
-    return Date.now() - this.started;
-  }
-  say(text: string): void {
-    this.out.write(`[${String(this.elapsed).padStart(6)} ms] ${text}\n`);
-  }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolveSleep) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolveSleep();
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolveSleep();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-async function readClusters(
-  reader: SnapshotReader,
-  config: RouterConfig,
-  scopes: readonly string[],
-): Promise<Map<string, ClusterState>> {
-  const raw = await reader.read(config.namespace, scopes);
-  const out = new Map<string, ClusterState>();
-  for (const scope of scopes)
-    out.set(scope, buildClusterState(scope, (raw.get(scope) ?? new Map()).values()));
-  return out;
-}
-
-/** A proven-writable leader (by the configured probe), for computeView's writable gate. */
-type Probed = { name: string; leaderRevision: number; isWritable: boolean } | undefined;
-
-function viewOf(state: ClusterState, config: RouterConfig, generation: number, probe?: Probed): RouteView {
-  return {
-    ...computeView(state, { maxReplicaLagBytes: config.routing.maxReplicaLagBytes, probe }),
-    generation,
-  };
-}
-
-interface RestOutcome {
-  status: number | null;
-  body: string;
-  error: string | null;
-  code: string | null;
-}
-
-/** POST/DELETE /switchover on the leader's REST API; never throws, bounded by `signal` and `timeoutMs`. */
-async function callPatroni(
-  rest: PatroniRest,
-  apiUrl: string,
-  method: 'POST' | 'DELETE',
-  body: object | undefined,
-  timeoutMs: number,
-  signal: AbortSignal,
-): Promise<RestOutcome> {
-  try {
-    const answer = await rest.request(apiUrl, method, '/switchover', { body, timeoutMs, signal });
-    return { status: answer.status, body: answer.body.slice(0, 300), error: null, code: null };
-  } catch (err) {
-    return {
-      status: null,
-      body: '',
-      error: describeError(err),
-      code: err instanceof RestError ? err.code : null,
-    };
-  }
-}
+/** Longest wait for one change of the followed views before the loop looks at deadlines and Patroni's answer. */
+const WAIT_SLICE_MS = 50;
 
 /**
  * Planned switchover that clients do not notice: PAUSE the cluster's PgBouncer databases → POST
- * /switchover to the leader's Patroni REST API → follow the keys until a new leader is writable →
- * repoint (write + RELOAD + verify) → RESUME. Every step is bounded; on any failure, timeout or signal the
- * databases are resumed before returning. Returns the exit code; prints each step with its time.
+ * /switchover to the leader's Patroni REST API → follow the keys (the router's own loop: watch, views,
+ * writable probe) until a new leader is writable → repoint (write + RELOAD + verify) → RESUME. Every step
+ * is bounded; on any failure, timeout or signal the databases are resumed before returning. Returns the
+ * exit code; prints each step with its time.
  */
 export async function runSwitchover(
   opts: SwitchoverOptions,
@@ -157,13 +72,6 @@ export async function runSwitchover(
     { ...pgbConfig, liveness: { ...pgbConfig.liveness, enabled: false } },
     config.dir,
   );
-  const rest = new PatroniRest({
-    auth: restAuthFrom({
-      username: opts.restUsername,
-      passwordEnv: opts.restPasswordEnv,
-      passwordFile: opts.restPasswordFile,
-    }),
-  });
   const steps = new Steps(out);
   const abort = new AbortController();
   const onSignal = (sig: string) => {
@@ -172,47 +80,54 @@ export async function runSwitchover(
   };
   const onInt = () => onSignal('SIGINT');
   const onTerm = () => onSignal('SIGTERM');
-  const reader = await openSnapshotReader(config.dcs.type, etcdConnection(config));
+  // 1. Who leads now, and may we switch over? (one read; the same state → view steps as the router)
+  const keys = await readOnce(config.dcs.type, etcdConnection(config), config.namespace, [opts.cluster]);
+  const state = buildClusterState(opts.cluster, (keys.get(opts.cluster) ?? new Map()).values());
+  const old = computeView(state, { maxReplicaLagBytes: config.routing.maxReplicaLagBytes }).leader;
+  if (!old || !old.isWritable) {
+    throw new SwitchoverError(
+      `cluster ${opts.cluster} has no writable leader (${old?.reason ?? 'no leader key'}); nothing to switch over`,
+      { exitCode: 2 },
+    );
+  }
+  const member = state.members.get(old.name);
+  if (!member?.api)
+    throw new SwitchoverError(`leader ${old.name} publishes no api_url; cannot reach its REST API`, {
+      exitCode: 2,
+    });
+  if (opts.candidate !== undefined) {
+    if (opts.candidate === old.name)
+      throw new SwitchoverError(`candidate ${opts.candidate} is already the leader`, { exitCode: 2 });
+    if (!state.members.has(opts.candidate))
+      throw new SwitchoverError(`candidate ${opts.candidate} is not a member of ${opts.cluster}`, {
+        exitCode: 2,
+      });
+  }
+  const apiUrl = member.api.url;
+  const restUrl = new URL('/switchover', member.api.url).toString();
+  const body = {
+    leader: old.name,
+    ...(opts.candidate ? { candidate: opts.candidate } : {}),
+    ...(opts.scheduled ? { scheduled_at: opts.scheduled } : {}),
+  };
+
+  const rest = new PatroniRest({
+    auth: restAuthFrom({
+      username: opts.restUsername,
+      passwordEnv: opts.restPasswordEnv,
+      passwordFile: opts.restPasswordFile,
+    }),
+  });
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
   const target = new PgBouncerTarget(pgbOptions, { log: silentLogger(), now: Date.now });
-  const scopes = clustersOf(pgbConfig);
-  let pausedAt: number | null = null;
+  const pause = new PauseWindow(target, pgbOptions.output, opts.cluster, databases, steps);
+  const follower = new ViewFollower(config, clustersOf(pgbConfig));
   let isDone = false;
-  let restUrl: string | null = null;
-  let apiUrl: string | null = null;
   let isScheduled = false;
   let sawRelease = false;
   try {
-    // 1. Who leads now, and may we switch over?
-    const state = (await readClusters(reader, config, [opts.cluster])).get(opts.cluster) as ClusterState;
-    const old = viewOf(state, config, 1).leader;
-    if (!old || !old.isWritable) {
-      throw new SwitchoverError(
-        `cluster ${opts.cluster} has no writable leader (${old?.reason ?? 'no leader key'}); nothing to switch over`,
-        { exitCode: 2 },
-      );
-    }
-    const member = state.members.get(old.name);
-    if (!member?.api)
-      throw new SwitchoverError(`leader ${old.name} publishes no api_url; cannot reach its REST API`, {
-        exitCode: 2,
-      });
-    if (opts.candidate !== undefined) {
-      if (opts.candidate === old.name)
-        throw new SwitchoverError(`candidate ${opts.candidate} is already the leader`, { exitCode: 2 });
-      if (!state.members.has(opts.candidate))
-        throw new SwitchoverError(`candidate ${opts.candidate} is not a member of ${opts.cluster}`, {
-          exitCode: 2,
-        });
-    }
-    apiUrl = member.api.url;
-    restUrl = new URL('/switchover', member.api.url).toString();
-    const body = {
-      leader: old.name,
-      ...(opts.candidate ? { candidate: opts.candidate } : {}),
-      ...(opts.scheduled ? { scheduled_at: opts.scheduled } : {}),
-    };
+    await follower.open();
     steps.say(
       `switchover of ${opts.cluster}: leader ${old.name} (${old.host}:${old.port})${opts.candidate ? `, candidate ${opts.candidate}` : ''}; PgBouncer databases ${databases.join(', ')}`,
     );
@@ -220,7 +135,7 @@ export async function runSwitchover(
     // 2. A scheduled switchover is registered first; the pause starts just before its time.
     let pending: Promise<RestOutcome> | null = null;
     if (scheduledAt !== null) {
-      const r = await callPatroni(rest, apiUrl, 'POST', body, pgbConfig.timeouts.command_ms, abort.signal);
+      const r = await requestSwitchover(rest, apiUrl, body, pgbConfig.timeouts.command_ms, abort.signal);
       if (r.status !== 202 && r.status !== 200)
         throw new SwitchoverError(
           `Patroni refused the scheduled switchover: ${r.status ?? r.error} ${r.body}`,
@@ -241,34 +156,21 @@ export async function runSwitchover(
 
     // 3. PAUSE (a stall is cancelled by the control; then nothing is requested).
     const deadline = Date.now() + opts.timeoutSeconds * 1000;
-    await writeMarker(pgbOptions.output, { cluster: opts.cluster, databases, deadlineAt: deadline + 5000 });
-    pausedAt = Date.now();
-    const outcomes = await Promise.all(
-      databases.map((db) => target.control.pause(db, pgbConfig.timeouts.pause_ms).then((o) => ({ db, o }))),
-    );
-    const stalled = outcomes.filter(({ o }) => !o.isPaused);
-    if (stalled.length > 0) {
-      throw new SwitchoverError(
-        `PAUSE of ${stalled.map((s) => s.db).join(', ')} stalled after ${pgbConfig.timeouts.pause_ms} ms (a long transaction holds a server connection); no switchover was requested`,
-      );
-    }
-    steps.say(`paused ${databases.join(', ')} (PAUSE took ${Math.max(...outcomes.map(({ o }) => o.ms))} ms)`);
+    await pause.pause(deadline, pgbConfig.timeouts.pause_ms);
 
-    // 4. Ask Patroni, and follow the keys meanwhile.
+    // 4. Ask Patroni, and follow the views meanwhile.
     if (scheduledAt === null) {
       steps.say(`POST ${restUrl} ${JSON.stringify(body)}`);
-      pending = callPatroni(rest, apiUrl, 'POST', body, opts.timeoutSeconds * 1000, abort.signal);
+      pending = requestSwitchover(rest, apiUrl, body, opts.timeoutSeconds * 1000, abort.signal);
     }
     let restResult: RestOutcome | null = null;
     void pending?.then((r) => {
       restResult = r;
       steps.say(`Patroni answered ${r.status ?? `no answer (${r.error})`}${r.body ? `: ${r.body}` : ''}`);
+      follower.wake();
     });
     let holder: string | null = null;
-    let views = new Map<string, RouteView>();
-    let generation = 1;
-    let probed: Probed;
-    const probe = config.routing.writable_probe;
+    let seen = 0;
     while (true) {
       if (abort.signal.aborted) throw new SwitchoverError('interrupted');
       if (Date.now() >= deadline) {
@@ -276,49 +178,32 @@ export async function runSwitchover(
           `no new writable leader within ${opts.timeoutSeconds} s${sawRelease ? ` (leader key released${holder ? `, now held by ${holder}` : ''})` : ` (${old.name} still holds the leader key)`}`,
         );
       }
-      try {
-        const states = await readClusters(reader, config, scopes);
-        const leaderKey = states.get(opts.cluster)?.leader;
-        // With writable_probe sql/rest the new leader counts as writable as soon as it proves it, not when
-        // Patroni next rewrites its member key (up to loop_wait later).
-        if (
-          probe.method !== 'member' &&
-          leaderKey &&
-          leaderKey.name !== old.name &&
-          probed?.leaderRevision !== leaderKey.modRevision
-        ) {
-          const candidateView = viewOf(states.get(opts.cluster) as ClusterState, config, generation);
-          if (candidateView.leader && !candidateView.leader.isWritable) {
-            const outcome = await probeOnce(candidateView.leader, probeSettingsOf(config), 500);
-            if (outcome.isWritable)
-              probed = { name: leaderKey.name, leaderRevision: leaderKey.modRevision, isWritable: true };
-          }
+      const snapshot = follower.snapshot();
+      seen = snapshot?.generation ?? 0;
+      const v = snapshot?.views.get(opts.cluster);
+      if (v) {
+        const name = v.leader?.name ?? null;
+        if (!sawRelease && name !== old.name) {
+          sawRelease = true;
+          steps.say(`leader key released by ${old.name}`);
         }
-        views = new Map(
-          [...states].map(([scope, s]) => [
-            scope,
-            viewOf(s, config, ++generation, scope === opts.cluster ? probed : undefined),
-          ]),
-        );
-      } catch (err) {
-        steps.say(`etcd read failed (${describeError(err)}); retrying`);
-        await sleep(200, abort.signal);
-        continue;
-      }
-      const v = views.get(opts.cluster) as RouteView;
-      const name = v.leader?.name ?? null;
-      if (!sawRelease && name !== old.name) {
-        sawRelease = true;
-        steps.say(`leader key released by ${old.name}`);
-      }
-      if (name !== null && name !== old.name && name !== holder) {
-        holder = name;
-        steps.say(`${name} holds the leader key`);
-      }
-      const w = writer(v);
-      if (w && w.name !== old.name) {
-        steps.say(`${w.name} is writable (${w.host}:${w.port})`);
-        break;
+        if (name !== null && name !== old.name && name !== holder) {
+          holder = name;
+          steps.say(`${name} holds the leader key`);
+        }
+        const w = writer(v as RouteView);
+        if (snapshot && w && w.name !== old.name) {
+          steps.say(`${w.name} is writable (${w.host}:${w.port})`);
+          // 5. Repoint (write + RELOAD + verify) and RESUME, through the same code as the router.
+          const applied = await target.apply(snapshot);
+          steps.say(applied.summary);
+          const pausedMs = pause.elapsed;
+          await pause.resume();
+          isDone = true;
+          steps.say(`done: ${opts.cluster} switched over to ${w.name}; PgBouncer paused for ${pausedMs} ms`);
+          if (pending && !restResult) await Promise.race([pending, sleep(1000)]);
+          return 0;
+        }
       }
       const r = restResult as RestOutcome | null;
       if (
@@ -328,64 +213,26 @@ export async function runSwitchover(
       ) {
         throw new SwitchoverError(`Patroni did not switch over: ${r.status ?? r.error} ${r.body}`.trim());
       }
-      await sleep(POLL_MS, abort.signal);
+      await follower.changed(seen, Math.min(WAIT_SLICE_MS, Math.max(1, deadline - Date.now())));
     }
-
-    // 5. Repoint (write + RELOAD + verify) and RESUME, through the same code as the router.
-    const applied = await target.apply({
-      generation,
-      views,
-      dcs: { isConnected: true, lastContactAt: Date.now() },
-    });
-    steps.say(applied.summary);
-    for (const db of databases) await target.control.resume(db);
-    isDone = true;
-    steps.say(
-      `done: ${opts.cluster} switched over to ${holder}; PgBouncer paused for ${Date.now() - pausedAt} ms`,
-    );
-    if (pending && !restResult) await Promise.race([pending, sleep(1000)]);
-    return 0;
   } catch (err) {
-    if (pausedAt !== null || !(err instanceof SwitchoverError) || err.exitCode !== 2)
+    if (pause.isPaused || !(err instanceof SwitchoverError) || err.exitCode !== 2)
       steps.say(`failed: ${describeError(err)}`);
     throw err;
   } finally {
     // A scheduled switchover that has not started must not run later without the pause: cancel it first.
-    if (!isDone && isScheduled && !sawRelease && apiUrl) {
-      const r = await callPatroni(
-        rest,
-        apiUrl,
-        'DELETE',
-        undefined,
-        pgbConfig.timeouts.command_ms,
-        new AbortController().signal,
-      );
+    if (!isDone && isScheduled && !sawRelease) {
+      const r = await cancelSwitchover(rest, apiUrl, pgbConfig.timeouts.command_ms);
       steps.say(`cancelled the scheduled switchover: ${r.status ?? r.error} ${r.body}`.trim());
     }
-    if (!isDone && pausedAt !== null) await resumeAll(target, databases, steps);
-    await removeMarker(pgbOptions.output).catch(() => undefined);
+    if (!isDone) await pause.resumeAll();
+    await pause.removeMarker();
     abort.abort();
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
+    await follower.close().catch(() => undefined);
     await target.close().catch(() => undefined);
-    await reader.close();
     await rest.close();
-  }
-}
-
-/** RESUME every database, a few bounded attempts each: PgBouncer is never left paused by us. */
-async function resumeAll(target: PgBouncerTarget, databases: readonly string[], steps: Steps): Promise<void> {
-  for (const db of databases) {
-    for (let attempt = 1; attempt <= 3; attempt++) {
-      try {
-        const wasPaused = await target.control.resume(db);
-        steps.say(wasPaused ? `resumed ${db}` : `${db} was not paused`);
-        break;
-      } catch (err) {
-        steps.say(`RESUME ${db} failed (attempt ${attempt}/3): ${describeError(err)}`);
-        if (attempt < 3) await sleep(500);
-      }
-    }
   }
 }
 

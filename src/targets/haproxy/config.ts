@@ -43,9 +43,14 @@ export const HaproxyConfigSchema = z
     gone_member_retention_ms: z.number().int().min(0).max(86_400_000).default(600_000),
     hard_stop_after: duration.default('30s'),
     maxconn: z.number().int().positive().default(1000),
+    /**
+     * `retries` in the defaults section. HAProxy waits min(timeout connect, 1 s) before each retry of a
+     * refused connect: 20 × 100 ms holds a client's connect ~2 s across a switchover instead of failing it.
+     */
+    retries: z.number().int().min(0).max(100).default(20),
     timeouts: z
       .object({
-        connect: duration.default('1s'),
+        connect: duration.default('100ms'),
         client: duration.default('30m'),
         server: duration.default('30m'),
         check: duration.default('2s'),

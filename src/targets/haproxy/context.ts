@@ -8,6 +8,7 @@ import type { HaproxyConfig } from './config.js';
 export interface HaproxyTemplateContext {
   generation: number;
   global: { statsSocket: string | null; stateFile: string | null; hardStopAfter: string; maxconn: number };
+  retries: number;
   timeouts: HaproxyConfig['timeouts'];
   checks: HaproxyConfig['checks'];
   clusters: HaproxyCluster[];
@@ -145,6 +146,7 @@ export function buildContext(
       hardStopAfter: config.hard_stop_after,
       maxconn: config.maxconn,
     },
+    retries: config.retries,
     timeouts: config.timeouts,
     checks: config.checks,
     clusters,

@@ -66,6 +66,16 @@ test('the default template renders a recorded 3.0.2 cluster into a config haprox
   execFileSync('haproxy', ['-c', '-q', '-f', path]); // throws on a non-zero exit
 });
 
+test('by default a refused connect is retried every 100 ms for 20 retries, not after 1 s (switchover retry gap)', async () => {
+  const { text } = await target().render(snapshot([labView()]));
+  assert.match(text, /\n {4}retries 20\n/);
+  assert.match(text, /\n {4}timeout connect 100ms\n/);
+  assert.match(text, /\n {4}option redispatch 1\n/);
+  const custom = await target({ retries: 3, timeouts: { connect: '1s' } }).render(snapshot([labView()]));
+  assert.match(custom.text, /\n {4}retries 3\n/);
+  assert.match(custom.text, /\n {4}timeout connect 1s\n/);
+});
+
 test('without a writable leader every member of the primary listener is a backup', async () => {
   const state = buildClusterState(
     'lab',
