@@ -11,6 +11,7 @@ import type { PgControl } from './postgres/control.js';
 import { slotName, type Following } from './postgres/files.js';
 import type { PgQuery } from './postgres/query.js';
 import { RewindSourceNotReady } from './postgres/rewind-source.js';
+import { OldPostmasterNotGone } from './postgres/postmaster.js';
 
 /** Context of one cycle's actions. */
 export interface ActionContext {
@@ -203,7 +204,7 @@ export class Executor {
       try {
         await control.rewind({ host: rewindFrom.host, port: rewindFrom.port });
       } catch (err) {
-        if (err instanceof RewindSourceNotReady) {
+        if (err instanceof RewindSourceNotReady || err instanceof OldPostmasterNotGone) {
           log.warn(`${err.message}; rewinding later`);
           return;
         }
@@ -222,6 +223,10 @@ export class Executor {
       await control.start({ standby: true, following, synchronousStandbyNames: '' });
       this.#startFailures = 0;
     } catch (err) {
+      if (err instanceof OldPostmasterNotGone) {
+        log.warn(`${err.message}; starting later`);
+        return;
+      }
       if (++this.#startFailures >= 3 && hasLeader) {
         this.#startFailures = 0;
         await control.stop('immediate').catch(() => undefined);

@@ -20,30 +20,7 @@ import { readKnownParameters, type KnownParameters } from './parameters.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { assertOwnedDataDir, prepareDataDir } from './data-dir.js';
 import { prepareRewindSource } from './rewind-source.js';
-
-/** The process exists and is not a zombie (a stopped postmaster's parent may not have reaped it yet). */
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-/** `pid` is a live postgres process whose command line names `dataDir` (pg_ctl starts it with `-D dir`). */
-export function isPostmasterOf(pid: number, dataDir: string): boolean {
-  if (!isAlive(pid)) return false;
-  try {
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    if (!/(^|\/)(postgres|postmaster)$/.test(argv[0] ?? '')) return false;
-    const i = argv.indexOf('-D');
-    const dir = i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith('-D'))?.slice(2);
-    return dir !== undefined && dir.replace(/\/+$/, '') === dataDir.replace(/\/+$/, '');
-  } catch {
-    return false;
-  }
-}
+import { awaitOldPostmasterExit, isAlive, isPostmasterOf, readPostmasterPid } from './postmaster.js';
 
 /** `postgresql.parameters` of a dynamic configuration object. */
 export function dcsPgParameters(config: Readonly<Record<string, unknown>>): Record<string, unknown> {
@@ -128,12 +105,7 @@ export class PgControl {
 
   /** The pid in postmaster.pid, unchecked (null when the file is missing or unreadable). */
   postmasterPid(): number | null {
-    try {
-      const pid = Number(readFileSync(join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-      return Number.isInteger(pid) && pid > 0 ? pid : null;
-    } catch {
-      return null;
-    }
+    return readPostmasterPid(this.dataDir);
   }
 
   /**
@@ -227,6 +199,7 @@ export class PgControl {
     const checkSource = () =>
       prepareRewindSource(source, cred, pgc.database, cred.username === pgc.superuser.username);
     await checkSource();
+    await awaitOldPostmasterExit(this.dataDir);
     rmSync(join(this.dataDir, 'recovery.signal'), { force: true });
     setStandbySignal(this.dataDir, false, this.user);
     try {
@@ -255,6 +228,7 @@ export class PgControl {
     synchronousStandbyNames: string;
     timeoutS?: number;
   }): Promise<void> {
+    await awaitOldPostmasterExit(this.dataDir);
     writePgpass(this.config, this.user);
     if (this.config.postgresql.pgHba) writePgHba(this.dataDir, this.config.postgresql.pgHba, this.user);
     this.#last = { following: options.following, synchronousStandbyNames: options.synchronousStandbyNames };
