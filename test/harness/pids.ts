@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { isAlive } from '../../agent/postgres/postmaster.js';
 
 // Facts about OS processes, read from /proc (Linux only), and signalling by pid.
 
@@ -26,15 +27,7 @@ export function procGroup(pid: number): number | undefined {
   }
 }
 
-/** True if `pid` exists and is not a zombie. */
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
+export { isAlive };
 
 export function trySignal(pid: number, signal: NodeJS.Signals): boolean {
   try {
