@@ -150,7 +150,20 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyInst
       name: 'haproxy',
       ...haproxyCommandLine(['-W', '-db', '-S', `${masterSocket},mode,600`, '-f', configPath], options.netns),
     });
-    const master = (command: string): Promise<string> => haproxyCommand(masterSocket, command);
+    // During a reload the master re-executes itself and its CLI socket refuses connections for a
+    // moment: a query then is retried (bounded) instead of failing the test that asked.
+    const master = async (command: string): Promise<string> => {
+      const deadline = Date.now() + 3000;
+      for (;;) {
+        try {
+          return await haproxyCommand(masterSocket, command);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if ((code !== 'ECONNREFUSED' && code !== 'ENOENT') || Date.now() >= deadline) throw err;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    };
     const showProc = async (): Promise<HaproxyProc[]> => parseShowProc(await master('show proc'));
     const workerPids = async (): Promise<number[]> =>
       (await showProc()).filter((p) => p.type === 'worker' && !p.isOld).map((p) => p.pid);
