@@ -5,6 +5,7 @@ import { after, before, test } from 'node:test';
 import { run, startEtcd, waitFor, type EtcdCluster } from '../harness/index.js';
 import { TRIXIE_ROOT, prepareTrixieRoot } from '../harness/stack.js';
 import { startAgentCluster, type AgentCluster } from './helpers.js';
+import type { ListRow } from '../../src/cli/ctl/format.js';
 
 // Debian 13's patronictl 4.0.7 (run from the trixie root through chroot, as the harness runs the trixie
 // stack) and Debian 12's patronictl 3.0.2 list one 3-node agent cluster. docs/agent.md ("patronictl")
@@ -14,16 +15,7 @@ let etcd: EtcdCluster;
 let cluster: AgentCluster;
 let ctlConfig: string;
 
-interface Row {
-  Cluster?: string;
-  Member: string;
-  Host: string;
-  Role: string;
-  State: string;
-  TL?: number;
-  'Lag in MB'?: number | string;
-  [column: string]: unknown;
-}
+type Row = Omit<ListRow, 'Cluster'> & { Cluster?: string; [column: string]: unknown };
 
 async function patronictl(version: 3 | 4, format: 'json' | 'pretty'): Promise<string> {
   const args = ['-c', ctlConfig, 'list', 'ctl4', ...(format === 'json' ? ['--format', 'json'] : [])];

@@ -249,9 +249,9 @@ export class IdentityNode {
 }
 
 /** Connects to a listener and returns the node name it answered with, or the way it failed. */
-export function whoAnswers(port: number, timeoutMs = 2000): Promise<string> {
+export function whoAnswers(port: number, timeoutMs = 2000, host = '127.0.0.1'): Promise<string> {
   return new Promise((resolve) => {
-    const sock = connect(port, '127.0.0.1');
+    const sock = connect(port, host);
     let data = '';
     const timer = setTimeout(() => {
       sock.destroy();

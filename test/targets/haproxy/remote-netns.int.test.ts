@@ -19,7 +19,13 @@ import {
   type HaproxyInstance,
 } from '../../harness/index.js';
 import { removeStaleLab } from '../../harness/netns.js';
-import { IdentityNode, PatroniKeys, routerStatus, startRouterProcess } from '../../harness/router.js';
+import {
+  IdentityNode,
+  PatroniKeys,
+  routerStatus,
+  startRouterProcess,
+  whoAnswers,
+} from '../../harness/router.js';
 
 // The edge-router layout of issue 14: HAProxy runs on another box (here: its own network namespace,
 // joined to the host by a veth pair), with `stats socket ipv4@<box>:<port> level admin`; the router runs
@@ -65,27 +71,6 @@ function member(n: IdentityNode, role: 'primary' | 'replica'): object {
     xlog_location: 50_000_000,
     timeline: 2,
   };
-}
-
-/** Connects through the box's write listener; resolves with the member name that answered. */
-function writeLandsOn(timeoutMs = 2000): Promise<string> {
-  return new Promise((resolve) => {
-    const sock = connect(frontPort, BOX_IP);
-    let data = '';
-    const timer = setTimeout(() => {
-      sock.destroy();
-      resolve('timeout');
-    }, timeoutMs);
-    sock.on('data', (d) => (data += d.toString()));
-    sock.on('error', (e) => {
-      clearTimeout(timer);
-      resolve(`error: ${e.message}`);
-    });
-    sock.on('close', () => {
-      clearTimeout(timer);
-      resolve(data.trim() || 'closed');
-    });
-  });
 }
 
 /** The box operator's own /etc/haproxy.cfg: every member listed, the stats socket on the box's address. */
@@ -190,7 +175,7 @@ test('the stats socket is reachable only through the box address: the host has n
 });
 
 test('a router on another host follows leader changes through the remote runtime API: writes land on the new leader, no reload', async () => {
-  await waitFor(async () => (await writeLandsOn()) === 'pg1', {
+  await waitFor(async () => (await whoAnswers(frontPort, 2000, BOX_IP)) === 'pg1', {
     what: 'writes through the box land on pg1',
     timeoutMs: 10_000,
     intervalMs: 50,
@@ -200,7 +185,7 @@ test('a router on another host follows leader changes through the remote runtime
   for (const to of ['pg2', 'pg3']) {
     const started = Date.now();
     await moveLeader(to);
-    await waitFor(async () => (await writeLandsOn()) === to, {
+    await waitFor(async () => (await whoAnswers(frontPort, 2000, BOX_IP)) === to, {
       what: `writes through the box land on ${to}`,
       timeoutMs: 5_000,
       intervalMs: 20,
