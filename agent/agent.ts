@@ -204,9 +204,31 @@ export class Agent implements AgentPort {
     return this.#tasks.current;
   }
 
-  /** Runs a long step in the background; resolves with its error message, or null on success. */
+  /** Runs a long step in the background (from a cycle); resolves with its error message, or null. */
   runTask(name: string, state: string, fn: () => Promise<void>): Promise<string | null> {
     return this.#tasks.run(name, state, fn);
+  }
+
+  /**
+   * A long step asked for from outside a cycle (REST restart, reinitialize): it starts between cycles, so
+   * no cycle decides from an observation taken while the step changed PostgreSQL under it.
+   */
+  async startTask(
+    name: string,
+    state: string,
+    fn: () => Promise<void>,
+    force = false,
+  ): Promise<{ isStarted: false; busy: string } | { isStarted: true; done: Promise<string | null> }> {
+    for (;;) {
+      const running = await this.#loop.between(() => {
+        const current = this.#tasks.current;
+        if (current) return current;
+        return { done: this.#tasks.run(name, state, fn) };
+      });
+      if ('done' in running) return { isStarted: true, done: running.done };
+      if (!force) return { isStarted: false, busy: running.name };
+      await running.promise;
+    }
   }
 
   /** Wakes the loop on the keys that need a reaction before the next loop_wait. */
@@ -265,19 +287,23 @@ export class Agent implements AgentPort {
     if (cluster && cluster.config.modRevision !== null)
       this.control.setDcsParameters(dcsPgParameters(cluster.config.raw));
 
+    // A task running at any moment of the observation makes it stale for a decision (it may have stopped,
+    // wiped or started PostgreSQL meanwhile): such a cycle only publishes; the task's end wakes the next.
+    const taskAtStart = this.task;
     const observed = await observePostgres(
       this.control,
       this.query,
       cluster ?? this.cluster,
       this.task?.state ?? null,
     );
-    this.obs = this.#stall.measure(observed, this.task !== null);
+    const task = this.task ?? taskAtStart;
+    this.obs = this.#stall.measure(observed, task !== null);
     this.#sentinel.ensure(this.obs.local.isRunning && this.obs.status !== null);
     const isMyKey = (cluster ?? this.cluster)?.leader?.name === this.config.name;
-    this.#pgDown.note(isMyKey && !this.obs.local.isRunning, this.task !== null);
+    this.#pgDown.note(isMyKey && !this.obs.local.isRunning, task !== null);
     let sentence: string;
-    if (this.task) {
-      sentence = `${this.task.name} in progress`;
+    if (task) {
+      sentence = `${task.name} in progress`;
     } else {
       sentence = await this.#decideAndApply(cluster);
     }

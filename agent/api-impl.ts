@@ -48,7 +48,7 @@ export class AgentApiImpl implements AgentApi {
     if (!a.control.isRunning()) return { ok: false, message: 'postgres is not running' };
     const wasPrimary = a.obs?.local.isInRecovery === false;
     const following = a.obs?.status?.primaryConninfo ?? null;
-    const error = await a.runTask('restart', 'restarting', async () => {
+    const started = await a.startTask('restart', 'restarting', async () => {
       await a.apiQuery.reset();
       await a.control.stop('fast');
       const leader = following
@@ -62,6 +62,8 @@ export class AgentApiImpl implements AgentApi {
         synchronousStandbyNames: wasPrimary ? a.ssn : '',
       });
     });
+    if (!started.isStarted) return { ok: false, message: `${started.busy} in progress` };
+    const error = await started.done;
     return error === null
       ? { ok: true, message: 'restarted successfully' }
       : { ok: false, message: `restart failed: ${error}` };
@@ -74,11 +76,17 @@ export class AgentApiImpl implements AgentApi {
       return { ok: false, message: 'I am the leader, can not reinitialize' };
     if (!cluster.leader) return { ok: false, message: 'Cluster has no leader, can not reinitialize' };
     if (a.task && !force) return { ok: false, message: `${a.task.name} already in progress` };
-    void a.runTask('reinitialize', 'creating replica', async () => {
-      await a.apiQuery.reset();
-      await a.control.stop('immediate');
-      a.control.wipe();
-    });
+    const started = await a.startTask(
+      'reinitialize',
+      'creating replica',
+      async () => {
+        await a.apiQuery.reset();
+        await a.control.stop('immediate');
+        a.control.wipe();
+      },
+      force,
+    );
+    if (!started.isStarted) return { ok: false, message: `${started.busy} already in progress` };
     return { ok: true, message: 'reinitialize started' };
   }
 

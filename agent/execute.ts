@@ -77,6 +77,8 @@ export class Executor {
         const src = ctx.cluster.members.get(action.from);
         if (!src) return { ok: false, reason: `member ${action.from} to clone from has no member key` };
         this.stuck = null;
+        // A new data directory: failed starts of the one it replaces say nothing about it.
+        this.#startFailures = 0;
         this.d.runTask('clone', 'creating replica', () =>
           control.basebackup({ host: src.host, port: src.port }),
         );
@@ -199,7 +201,9 @@ export class Executor {
   ): Promise<void> {
     const { control, config, log } = this.d;
     const pg = config.postgresql;
-    if (rewindFrom) {
+    // A base backup never started cannot have diverged, and pg_rewind's crash recovery in single-user mode
+    // would end its recovery as a primary's: WAL of its own, ahead of the leader's, on the same timeline.
+    if (rewindFrom && !control.isUnstartedBackup()) {
       await control.stop('fast').catch(() => control.stop('immediate'));
       try {
         await control.rewind({ host: rewindFrom.host, port: rewindFrom.port });

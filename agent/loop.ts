@@ -18,6 +18,7 @@ export class CycleLoop {
   #wake: (() => void) | null = null;
   #wakePending = false;
   #running: Promise<void> | null = null;
+  #inCycle = false;
   readonly #leaderWaiters = new Set<() => void>();
 
   constructor(private readonly o: CycleLoopOptions) {}
@@ -29,6 +30,15 @@ export class CycleLoop {
   /** The cycle in progress, if any. */
   get running(): Promise<void> | null {
     return this.#running;
+  }
+
+  /**
+   * Runs `fn` between two cycles: after the cycle in progress (if any) has ended and before the next one
+   * starts. The next cycle starts from a timer, so a synchronous `fn` cannot interleave with one.
+   */
+  async between<T>(fn: () => T): Promise<T> {
+    while (this.#inCycle && this.#running) await this.#running;
+    return fn();
   }
 
   start(): void {
@@ -69,8 +79,10 @@ export class CycleLoop {
     while (!this.#stopped) {
       const started = monotonicMs();
       this.#wakePending = false;
+      this.#inCycle = true;
       this.#running = this.o.cycle().then(() => undefined, this.o.onError);
       await this.#running;
+      this.#inCycle = false;
       if (this.#stopped) break;
       const wait = this.#wakePending ? 0 : this.o.sleepMs(started);
       await new Promise<void>((resolve) => {

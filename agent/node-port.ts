@@ -8,7 +8,7 @@ import type { PgQuery } from './postgres/query.js';
 
 /**
  * What the REST API may see and do of a running agent: read-only facts, intent writes to etcd, wake-ups,
- * and long tasks through `runTask`. Narrow on purpose: the API never sets the agent's fields.
+ * and long tasks through `startTask`. Narrow on purpose: the API never sets the agent's fields.
  */
 export interface AgentPort {
   readonly config: AgentConfig;
@@ -26,7 +26,17 @@ export interface AgentPort {
   isLeaderNow(): boolean;
   wake(): void;
   onLeaderEvent(ms: number): Promise<void>;
-  runTask(name: string, state: string, fn: () => Promise<void>): Promise<string | null>;
+  /**
+   * Starts a long task between two HA cycles (never beside a cycle's own decision). Refused while another
+   * task runs, unless `force`: then it starts once that one has ended. `done` resolves with the task's
+   * error message, or null on success.
+   */
+  startTask(
+    name: string,
+    state: string,
+    fn: () => Promise<void>,
+    force?: boolean,
+  ): Promise<{ isStarted: false; busy: string } | { isStarted: true; done: Promise<string | null> }>;
   /** A primary told us by POST /failsafe that it is alive, until this time (ms since epoch). */
   noteFailsafeLeaderAlive(until: number): void;
 }

@@ -20,8 +20,15 @@ export class TaskSlot {
     private readonly onSuccess: () => void,
   ) {}
 
-  /** Resolves with the step's error message, or null on success. */
+  /**
+   * Resolves with the step's error message, or null on success. Never two at once: while one runs, another
+   * is refused with a message (callers check `current` first; this is the last guard).
+   */
   run(name: string, state: string, fn: () => Promise<void>): Promise<string | null> {
+    if (this.current) {
+      this.log.error({ task: name }, `${name} not started: ${this.current.name} in progress`);
+      return Promise.resolve(`${this.current.name} in progress`);
+    }
     const promise = fn().then(
       () => {
         this.log.info({ task: name }, `${name} finished`);

@@ -188,16 +188,21 @@ function noLeader(s: HaSnapshot, cluster: ClusterState): HaDecision {
   );
 }
 
+/** The lock holder's lease is past its safe end (not in maintenance mode): stop accepting writes now. */
+function leaseRunOut(s: HaSnapshot, cluster: ClusterState): HaDecision | null {
+  if (cluster.config.isPaused || s.now < s.lease.safeUntil) return null;
+  return decision('demoting self because the leader lease could not be renewed in time', {
+    kind: 'demote',
+    mode: 'immediate',
+    releaseLock: false,
+  });
+}
+
 /** I hold `leader`: keep it, enforce the primary role, run switchovers and sync replication. */
 function withLock(s: HaSnapshot, cluster: ClusterState): HaDecision {
   const paused = cluster.config.isPaused;
-  if (!paused && s.now >= s.lease.safeUntil) {
-    return decision('demoting self because the leader lease could not be renewed in time', {
-      kind: 'demote',
-      mode: 'immediate',
-      releaseLock: false,
-    });
-  }
+  const runOut = leaseRunOut(s, cluster);
+  if (runOut) return runOut;
   const pre: HaAction[] = cluster.leader?.lease !== s.lease.id ? [{ kind: 'take_over_own_key' }] : [];
   if (paused)
     return decision(
@@ -284,6 +289,13 @@ export function decide(s: HaSnapshot): HaDecision {
   }
   if (!s.pg.isRunning) return notRunning(s, cluster);
   const leader = cluster.leader?.name ?? null;
+  // Running, but the status query failed (or it still starts): whether it is a primary is unknown, so
+  // nothing is promoted, demoted or followed from it (Patroni: "Error communicating with PostgreSQL - will
+  // try again later"), except that a lock holder past its lease stops (the fence timer does too).
+  if (s.pg.isInRecovery === null) {
+    const runOut = leader === s.name ? leaseRunOut(s, cluster) : null;
+    return runOut ?? decision(`error communicating with PostgreSQL (${s.pg.state}); will try again later`);
+  }
   if (leader === null) return noLeader(s, cluster);
   if (leader === s.name) return withLock(s, cluster);
   return withoutLock(s, cluster, leader);

@@ -35,6 +35,7 @@ function rig(o: {
       if (o.startFails) throw new Error('requested timeline 3 is not a child of this server history');
     },
     wipe: () => calls.wipe++,
+    basebackup: async () => undefined,
     controlData: async () => ({ state: o.state ?? 'shut down in recovery' }),
     isStandbyConfigured: () => o.standbySignal ?? true,
     isUnstartedBackup: () => o.backupLabel ?? false,
@@ -124,6 +125,32 @@ test('a fresh clone (pg_control copied from the running primary, backup_label pr
   const { calls, step } = rig({ state: 'in production', standbySignal: false, backupLabel: true });
   await step(false);
   assert.deepEqual([calls.rewind, calls.start], [0, 1]);
+});
+
+test('a fresh clone is not rewound even after failed starts of the directory it replaced (pg_rewind would make it diverge)', async () => {
+  // A reinitialize raced a cycle: the cycle started PostgreSQL in the emptied directory (a failed start),
+  // then the clone came. Rewinding that clone ran crash recovery in single-user mode, which ended its
+  // recovery with WAL of its own, ahead of the leader's on the same timeline: it never streamed again.
+  const { calls, step } = rig({ state: 'in production', standbySignal: true, backupLabel: true });
+  await step(true);
+  assert.deepEqual([calls.rewind, calls.start], [0, 1]);
+});
+
+test('a clone resets the count of failed starts', async () => {
+  const { ex, calls, step } = rig({ startFails: true });
+  await step(false);
+  await step(false);
+  await ex.apply(
+    { kind: 'clone', from: 'pg1' },
+    {
+      cluster: cluster({ leader: 'pg1' }),
+      obs: { local: stoppedPg, status: null } as Observation,
+    },
+  );
+  await step(false);
+  assert.equal(calls.start, 3);
+  assert.equal(ex.stuck, null, 'two failures before the clone and one after are not three in a row');
+  assert.equal(calls.rewind, 1, 'only the second start (after one failure) went through pg_rewind');
 });
 
 test('a leader not ready to be the rewind source (no checkpoint since its promotion) is retried, the node is not stuck', async () => {

@@ -145,7 +145,8 @@ export async function startAgentCluster(o: AgentClusterOptions): Promise<AgentCl
       command: process.execPath,
       args: ['--import', 'tsx', join(ROOT, 'agent/main.ts'), 'agent', '-c', node(name).configPath],
       cwd: ROOT,
-      env: { SWITCHYARD_LOG_LEVEL: 'info' },
+      // SWITCHYARD_AGENT_LOG_LEVEL=debug logs every cycle's sentence (for chasing a failing test).
+      env: { SWITCHYARD_LOG_LEVEL: process.env['SWITCHYARD_AGENT_LOG_LEVEL'] ?? 'info' },
     });
   };
   const sql = <R extends Record<string, unknown>>(name: string, q: string, params?: unknown[]) =>

@@ -10,7 +10,28 @@ const kinds = (s: HaSnapshot) => decide(s).actions.map((a) => a.kind);
 const noLeader = (over: Parameters<typeof cluster>[0] = {}) => cluster({ leader: null, ...over });
 const asReplica = { pg: replicaPg, name: 'pg2' };
 
+/** PostgreSQL runs but the status query failed (e.g. the agent's role may not log in): role unknown. */
+const unqueryable = { ...replicaPg, isInRecovery: null, followingMember: null, state: 'running' };
+
 const cases: DecideCase[] = [
+  {
+    name: 'the lock holder whose status query fails is not promoted (it may be a primary already): it tries again later',
+    s: snapshot({ pg: unqueryable }),
+    sentence: 'error communicating with PostgreSQL (running); will try again later',
+    actions: [],
+  },
+  {
+    name: 'a lock holder whose status query fails still demotes once its lease is past its safe end',
+    s: snapshot({ pg: unqueryable, lease: { id: '7', safeUntil: NOW } }),
+    sentence: 'demoting self because the leader lease could not be renewed in time',
+    actions: ['demote'],
+  },
+  {
+    name: 'a node whose status query fails does not race for an empty leader key',
+    s: snapshot({ name: 'pg2', pg: unqueryable, cluster: noLeader() }),
+    sentence: 'error communicating with PostgreSQL (running); will try again later',
+    actions: [],
+  },
   {
     name: 'the leader with the lock takes no action but keeps its keys up to date',
     s: snapshot(),
