@@ -25,7 +25,7 @@ import { LeaseKeeper } from './leadership/lease-keeper.js';
 import { Leadership } from './leadership/leadership.js';
 import { TimingKeeper, type Timing } from './leadership/timing.js';
 import { SyncModeKeeper } from './config/sync-mode.js';
-import { TaskSlot, type Task } from './task.js';
+import { TaskSlot, startBetweenCycles, type Task, type TaskStart } from './task.js';
 import type { AgentPort } from './node-port.js';
 import { CycleLoop } from './loop.js';
 import { FencingWatchdog } from './watchdog.js';
@@ -171,7 +171,7 @@ export class Agent implements AgentPort {
       writer: this.writer,
       lease: () => this.lease,
       log: this.log,
-      runTask: (name, state, fn) => void this.runTask(name, state, fn),
+      runTask: (name, state, fn) => void this.#tasks.run(name, state, fn),
       onLeadership: (isLeader) => this.leadership.setLock(isLeader),
     });
     this.watchdog.onFenced = (pid) =>
@@ -204,31 +204,9 @@ export class Agent implements AgentPort {
     return this.#tasks.current;
   }
 
-  /** Runs a long step in the background (from a cycle); resolves with its error message, or null. */
-  runTask(name: string, state: string, fn: () => Promise<void>): Promise<string | null> {
-    return this.#tasks.run(name, state, fn);
-  }
-
-  /**
-   * A long step asked for from outside a cycle (REST restart, reinitialize): it starts between cycles, so
-   * no cycle decides from an observation taken while the step changed PostgreSQL under it.
-   */
-  async startTask(
-    name: string,
-    state: string,
-    fn: () => Promise<void>,
-    force = false,
-  ): Promise<{ isStarted: false; busy: string } | { isStarted: true; done: Promise<string | null> }> {
-    for (;;) {
-      const running = await this.#loop.between(() => {
-        const current = this.#tasks.current;
-        if (current) return current;
-        return { done: this.#tasks.run(name, state, fn) };
-      });
-      if ('done' in running) return { isStarted: true, done: running.done };
-      if (!force) return { isStarted: false, busy: running.name };
-      await running.promise;
-    }
+  /** A long step asked for from outside a cycle (REST restart, reinitialize): see {@link startBetweenCycles}. */
+  startTask(name: string, state: string, fn: () => Promise<void>, force = false): Promise<TaskStart> {
+    return startBetweenCycles(this.#tasks, this.#loop, { name, state, fn, force });
   }
 
   /** Wakes the loop on the keys that need a reaction before the next loop_wait. */
@@ -287,8 +265,7 @@ export class Agent implements AgentPort {
     if (cluster && cluster.config.modRevision !== null)
       this.control.setDcsParameters(dcsPgParameters(cluster.config.raw));
 
-    // A task running at any moment of the observation makes it stale for a decision (it may have stopped,
-    // wiped or started PostgreSQL meanwhile): such a cycle only publishes; the task's end wakes the next.
+    // An observation overlapping a task is stale (it changes PostgreSQL): only publish; its end wakes us.
     const taskAtStart = this.task;
     const observed = await observePostgres(
       this.control,
@@ -301,12 +278,7 @@ export class Agent implements AgentPort {
     this.#sentinel.ensure(this.obs.local.isRunning && this.obs.status !== null);
     const isMyKey = (cluster ?? this.cluster)?.leader?.name === this.config.name;
     this.#pgDown.note(isMyKey && !this.obs.local.isRunning, task !== null);
-    let sentence: string;
-    if (task) {
-      sentence = `${task.name} in progress`;
-    } else {
-      sentence = await this.#decideAndApply(cluster);
-    }
+    const sentence = task ? `${task.name} in progress` : await this.#decideAndApply(cluster);
     if (this.isDcsReachable && this.lease.id && this.obs) {
       try {
         await this.writer.touchMember(

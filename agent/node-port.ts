@@ -5,6 +5,7 @@ import type { AgentConfig } from './config/load.js';
 import type { Observation } from './observe.js';
 import type { PgControl } from './postgres/control.js';
 import type { PgQuery } from './postgres/query.js';
+import type { TaskStart } from './task.js';
 
 /**
  * What the REST API may see and do of a running agent: read-only facts, intent writes to etcd, wake-ups,
@@ -26,17 +27,8 @@ export interface AgentPort {
   isLeaderNow(): boolean;
   wake(): void;
   onLeaderEvent(ms: number): Promise<void>;
-  /**
-   * Starts a long task between two HA cycles (never beside a cycle's own decision). Refused while another
-   * task runs, unless `force`: then it starts once that one has ended. `done` resolves with the task's
-   * error message, or null on success.
-   */
-  startTask(
-    name: string,
-    state: string,
-    fn: () => Promise<void>,
-    force?: boolean,
-  ): Promise<{ isStarted: false; busy: string } | { isStarted: true; done: Promise<string | null> }>;
+  /** A long task, started between two HA cycles (see `startBetweenCycles`). */
+  startTask(name: string, state: string, fn: () => Promise<void>, force?: boolean): Promise<TaskStart>;
   /** A primary told us by POST /failsafe that it is alive, until this time (ms since epoch). */
   noteFailsafeLeaderAlive(until: number): void;
 }

@@ -1,5 +1,6 @@
 import { describeError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
+import type { CycleLoop } from './loop.js';
 
 export interface Task {
   readonly name: string;
@@ -45,5 +46,28 @@ export class TaskSlot {
     );
     this.current = { name, state, promise };
     return promise;
+  }
+}
+
+export type TaskStart =
+  { isStarted: false; busy: string } | { isStarted: true; done: Promise<string | null> };
+
+/**
+ * Starts a long step between two HA cycles, so no cycle decides from an observation taken while the step
+ * changed PostgreSQL under it. Refused while another step runs, unless `force`: then it starts once that
+ * one has ended. `done` resolves with the step's error message, or null on success.
+ */
+export async function startBetweenCycles(
+  slot: TaskSlot,
+  loop: Pick<CycleLoop, 'between'>,
+  step: { name: string; state: string; fn: () => Promise<void>; force: boolean },
+): Promise<TaskStart> {
+  for (;;) {
+    const running = await loop.between(
+      () => slot.current ?? { done: slot.run(step.name, step.state, step.fn) },
+    );
+    if ('done' in running) return { isStarted: true, done: running.done };
+    if (!step.force) return { isStarted: false, busy: running.name };
+    await running.promise;
   }
 }
