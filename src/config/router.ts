@@ -91,6 +91,11 @@ export function routerConfigSchema() {
           max_replica_lag: z.union([z.number().int().nonnegative(), z.string()]).nullable().default('1MB'),
           on_dcs_loss: z.enum(['keep', 'fail_closed']).default('keep'),
           writable_probe: ProbeSchema.default({}),
+          /**
+           * The router's leader health: a session held on each writable leader and a TCP probe of its port,
+           * so a primary that dies while the key still names it is seen within milliseconds (/status, the
+           * timeline, metrics; PgBouncer pauses at once). Logs in with `writable_probe`'s user, dbname, password.
+           */
           leader_health: LeaderHealthSchema.optional(),
         })
         .strict()
@@ -156,9 +161,10 @@ function resolveLeaderHealth(
   raw: unknown,
 ): { health: LeaderHealthConfig; deprecations: string[] } {
   const old = targets.pgbouncer?.liveness;
-  const hasOld = isObject(raw) && isObject(raw['targets']) && isObject(raw['targets']['pgbouncer'])
-    ? raw['targets']['pgbouncer']['liveness'] !== undefined
-    : false;
+  const hasOld =
+    isObject(raw) && isObject(raw['targets']) && isObject(raw['targets']['pgbouncer'])
+      ? raw['targets']['pgbouncer']['liveness'] !== undefined
+      : false;
   const deprecations: string[] = [];
   if (hasOld && old) {
     deprecations.push(

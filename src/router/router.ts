@@ -220,7 +220,9 @@ export class Router implements SourceListener {
       this.options.metrics.clusters.set(this.clusters.size);
     }
     this.options.metrics.writable.set({ cluster: scope }, view.leader?.isWritable ? 1 : 0);
-    this.options.metrics.leaderLost.set({ cluster: scope }, view.leader?.isLost ? 1 : 0);
+    // Only with routing.leader_health on: without it no leader is ever lost (no series per cluster).
+    if (this.options.liveness)
+      this.options.metrics.leaderLost.set({ cluster: scope }, view.leader?.isLost ? 1 : 0);
     this.generation += 1;
     if (entry && previousLeader !== nextLeader) {
       this.options.metrics.leaderChanges.inc({ cluster: scope });

@@ -137,7 +137,10 @@ export function buildStatus(input: StatusInput): RouterStatus {
       failed_closed: isFailedClosed,
     },
     clusters: Object.fromEntries(
-      [...input.clusters].map(([scope, c]) => [scope, clusterStatus(c, isFailedClosed, input.holdProblem?.(scope) ?? null)]),
+      [...input.clusters].map(([scope, c]) => [
+        scope,
+        clusterStatus(c, isFailedClosed, input.holdProblem?.(scope) ?? null),
+      ]),
     ),
     targets: Object.fromEntries(
       Object.entries(input.targets).map(([name, t]) => [name, snakeKeys(t) as TargetStatusJson]),

@@ -46,13 +46,17 @@ test('a leader not running is not writable', () => {
 test('a successful probe of the same leadership makes the leader writable before its member key says so', () => {
   const state = cluster([], 'running', 'replica');
   assert.equal(
-    computeView(state, { ...options, health: { name: 'pg1', leaderRevision: 77, isProbedWritable: true, lostReason: null } }).leader
-      ?.isWritable,
+    computeView(state, {
+      ...options,
+      health: { name: 'pg1', leaderRevision: 77, isProbedWritable: true, lostReason: null },
+    }).leader?.isWritable,
     true,
   );
   assert.equal(
-    computeView(state, { ...options, health: { name: 'pg1', leaderRevision: 76, isProbedWritable: true, lostReason: null } }).leader
-      ?.isWritable,
+    computeView(state, {
+      ...options,
+      health: { name: 'pg1', leaderRevision: 76, isProbedWritable: true, lostReason: null },
+    }).leader?.isWritable,
     false,
     'a probe of an earlier leadership must not count',
   );

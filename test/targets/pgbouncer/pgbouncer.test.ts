@@ -292,7 +292,11 @@ function livenessSetup(intervalMs: number, hold: Hold | null = null) {
   const options = resolvePgBouncerOptions(config, dir);
   const fake = new FakePgBouncer(() => readRoutes(options.output));
   const probe = { answer: 'up' as ProbeResult };
-  const target = new PgBouncerTarget(options, testContext(() => clock), fake);
+  const target = new PgBouncerTarget(
+    options,
+    testContext(() => clock),
+    fake,
+  );
   const router = new Router([target], {
     log: silentLogger(),
     metrics: createMetrics(),
