@@ -45,6 +45,33 @@ const ProbeSchema = z
   })
   .strict();
 
+/**
+ * The router's leader health (src/router/leader-health/): once a leader is writable, one idle session is held
+ * on it (logged in with routing.writable_probe's user, dbname and password) and its PostgreSQL port is probed,
+ * so a primary that dies while the leader key still names it is seen within milliseconds: /status, the
+ * timeline and metrics show the leader lost, and PgBouncer pauses its databases at once. Replaces
+ * `targets.pgbouncer.liveness` (still read, with a warning, when this section is absent).
+ */
+const LeaderHealthSchema = z
+  .object({
+    /**
+     * `auto`: on when a pgbouncer target is configured (it pauses on a lost leader); `true`: on for any router
+     * (HAProxy, pgcat and VIP routers then show a lost leader in /status and metrics); `false`: off.
+     */
+    enabled: z.union([z.literal('auto'), z.boolean()]).default('auto'),
+    /** TCP probe interval of each writable leader's PostgreSQL port. */
+    interval_ms: z.number().int().min(20).max(10_000).default(100),
+    /** Deadline of one TCP probe. */
+    timeout_ms: z.number().int().min(50).max(10_000).default(500),
+    /** TCP probe timeouts in a row that count as lost (a refused connection counts at once). */
+    failures: z.number().int().min(1).max(20).default(2),
+    /** Also hold one idle session on the leader: when it ends, the leader counts as lost at once, then is probed. */
+    hold: z.boolean().default(true),
+  })
+  .strict();
+
+type LeaderHealthConfig = Omit<z.infer<typeof LeaderHealthSchema>, 'enabled'> & { enabled: boolean };
+
 export function routerConfigSchema() {
   const targetShape = Object.fromEntries(TARGET_FACTORIES.map((f) => [f.key, f.schema.optional()]));
   return z
@@ -64,6 +91,12 @@ export function routerConfigSchema() {
           max_replica_lag: z.union([z.number().int().nonnegative(), z.string()]).nullable().default('1MB'),
           on_dcs_loss: z.enum(['keep', 'fail_closed']).default('keep'),
           writable_probe: ProbeSchema.default({}),
+          /**
+           * The router's leader health: a session held on each writable leader and a TCP probe of its port,
+           * so a primary that dies while the key still names it is seen within milliseconds (/status, the
+           * timeline, metrics; PgBouncer pauses at once). Logs in with `writable_probe`'s user, dbname, password.
+           */
+          leader_health: LeaderHealthSchema.optional(),
         })
         .strict()
         .default({}),
@@ -106,10 +139,47 @@ export interface RouterConfig extends Omit<Parsed, 'dcs' | 'routing' | 'api' | '
   readonly dir: string;
   readonly dcs: Parsed['dcs'] & { hosts: string[]; password: string | undefined };
   readonly api: { listen: { host: string; port: number } };
-  readonly routing: Omit<Parsed['routing'], 'max_replica_lag' | 'writable_probe'> & {
+  readonly routing: Omit<Parsed['routing'], 'max_replica_lag' | 'writable_probe' | 'leader_health'> & {
     maxReplicaLagBytes: number | null;
     writable_probe: Parsed['routing']['writable_probe'] & { password: string | undefined };
+    /** `enabled: auto` resolved; from `targets.pgbouncer.liveness` when only that (deprecated) key is set. */
+    leader_health: LeaderHealthConfig;
   };
+  /** Deprecated keys found, as sentences the router logs as warnings at start. */
+  readonly deprecations: readonly string[];
+}
+
+/**
+ * `routing.leader_health` with `auto` resolved. A config that still sets `targets.pgbouncer.liveness` (the
+ * same keys, from before leader health moved into the router) and no `routing.leader_health` gets its values,
+ * and a deprecation sentence; when both are set, the old key is ignored (also said).
+ */
+function resolveLeaderHealth(
+  path: string,
+  given: z.infer<typeof LeaderHealthSchema> | undefined,
+  targets: TargetsConfig,
+  raw: unknown,
+): { health: LeaderHealthConfig; deprecations: string[] } {
+  const old = targets.pgbouncer?.liveness;
+  const hasOld =
+    isObject(raw) && isObject(raw['targets']) && isObject(raw['targets']['pgbouncer'])
+      ? raw['targets']['pgbouncer']['liveness'] !== undefined
+      : false;
+  const deprecations: string[] = [];
+  if (hasOld && old) {
+    deprecations.push(
+      given
+        ? `${path}: targets.pgbouncer.liveness is deprecated and ignored: routing.leader_health is set (remove the old key)`
+        : `${path}: targets.pgbouncer.liveness is deprecated: move it to routing.leader_health (same keys); it is used as routing.leader_health for now`,
+    );
+  }
+  const chosen = given ?? (hasOld && old ? old : LeaderHealthSchema.parse({}));
+  const enabled = chosen.enabled === 'auto' ? targets.pgbouncer !== undefined : chosen.enabled;
+  return { health: { ...chosen, enabled }, deprecations };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 export interface LoadOptions {
@@ -225,8 +295,10 @@ function parseCollecting(
     if (!(err instanceof ConfigError)) throw err;
     problems.push(`${path}: routing.max_replica_lag: ${err.message}`);
   }
+  const leaderHealth = resolveLeaderHealth(path, c.routing.leader_health, c.targets as TargetsConfig, raw);
   const config: RouterConfig = {
     ...c,
+    deprecations: leaderHealth.deprecations,
     // The schema is built from TARGET_FACTORIES, each key validated by its own layer's schema.
     targets: c.targets as TargetsConfig,
     path,
@@ -237,6 +309,7 @@ function parseCollecting(
     routing: {
       ...c.routing,
       maxReplicaLagBytes,
+      leader_health: leaderHealth.health,
       writable_probe: {
         ...c.routing.writable_probe,
         password: secret(c.routing.writable_probe, 'routing.writable_probe'),

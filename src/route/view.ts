@@ -16,6 +16,34 @@ export interface RouteLeader extends RouteServer {
   readonly reason: string | null;
   /** mod_revision of the leader key: a new leadership has a new revision. */
   readonly leaderRevision: number;
+  /**
+   * The router's leader health saw this leadership's PostgreSQL die (its held session ended, or its port
+   * refused / timed out) while the key still names it. Writes stay routed by `isWritable`: only targets
+   * that can hold clients (PgBouncer's PAUSE) act on it; see docs/design-notes.md, "Leader health".
+   */
+  readonly isLost: boolean;
+  /** Why the leader counts as lost; null when it does not. */
+  readonly lostReason: string | null;
+}
+
+/** The leader's health in one word, for /status and logs: lost wins over writable. */
+export type LeaderHealthState = 'writable' | 'not_writable' | 'lost';
+
+export function leaderHealthState(leader: RouteLeader): LeaderHealthState {
+  return leader.isLost ? 'lost' : leader.isWritable ? 'writable' : 'not_writable';
+}
+
+/**
+ * What the router's leader health (src/router/leader-health/) knows of one leadership (member name and
+ * leader-key revision): the writable probe's answer and whether its PostgreSQL was seen dying.
+ */
+export interface LeaderHealthFact {
+  readonly name: string;
+  readonly leaderRevision: number;
+  /** The writable probe found it accepting writes. */
+  readonly isProbedWritable: boolean;
+  /** Why it counts as lost (held session ended, connect refused, timeouts); null while alive. */
+  readonly lostReason: string | null;
 }
 
 export interface RouteView {
@@ -36,10 +64,10 @@ export interface ViewOptions {
   /** Replicas lagging more than this many bytes are not eligible for reads; null = no limit. */
   maxReplicaLagBytes: number | null;
   /**
-   * Result of an active writable probe of the current leader (issue: writable gate). Only used when it
-   * names the same leader and leadership (leader-key revision) as the state.
+   * The router's leader health for the current leader (writable probe, liveness). Only used when it names
+   * the same leader and leadership (leader-key revision) as the state.
    */
-  probe?: { name: string; leaderRevision: number; isWritable: boolean } | undefined;
+  health?: LeaderHealthFact | undefined;
 }
 
 function toServer(m: Member): RouteServer {
@@ -69,6 +97,21 @@ function isReadRole(m: Member, leaderName: string | undefined): boolean {
 }
 
 /**
+ * One leader's facts from its member key and the router's health fact (null: none for this
+ * leadership). Pure. A standby_leader is never writable whatever a probe says; a probe that found the
+ * server writable overrides a member key still saying otherwise; lost is reported beside writability.
+ */
+export function judgeLeader(
+  m: Member,
+  health: LeaderHealthFact | null,
+): { isWritable: boolean; reason: string | null; isLost: boolean; lostReason: string | null } {
+  let reason = writableReason(m);
+  if (m.role !== 'standby_leader' && health?.isProbedWritable) reason = null;
+  const lostReason = health?.lostReason ?? null;
+  return { isWritable: reason === null, reason, isLost: lostReason !== null, lostReason };
+}
+
+/**
  * ClusterState → RouteView, without a generation (the caller numbers views). Pure.
  * Writes are routed only to the leader-key holder, and only once it is writable; a `standby_leader`
  * (the leader of a Patroni standby cluster) is never writable and is eligible for reads instead.
@@ -79,16 +122,12 @@ export function computeView(state: ClusterState, options: ViewOptions): Omit<Rou
   if (state.leader) {
     const m = state.members.get(state.leader.name);
     if (m) {
-      let reason = writableReason(m);
-      const probe = options.probe;
-      const isStandby = m.role === 'standby_leader';
-      if (!isStandby && probe && probe.name === m.name && probe.leaderRevision === state.leader.modRevision) {
-        reason = probe.isWritable ? null : (reason ?? `leader ${m.name} did not accept writes when probed`);
-      }
+      const health = options.health;
+      const isSameLeadership =
+        health !== undefined && health.name === m.name && health.leaderRevision === state.leader.modRevision;
       leader = Object.freeze({
         ...toServer(m),
-        isWritable: reason === null,
-        reason,
+        ...judgeLeader(m, isSameLeadership ? health : null),
         leaderRevision: state.leader.modRevision,
       });
     }
@@ -143,7 +182,9 @@ export function isSameView(a: Omit<RouteView, 'generation'>, b: Omit<RouteView, 
     !isSameServer(a.leader, b.leader) ||
     a.leader.isWritable !== b.leader.isWritable ||
     a.leader.reason !== b.leader.reason ||
-    a.leader.leaderRevision !== b.leader.leaderRevision
+    a.leader.leaderRevision !== b.leader.leaderRevision ||
+    a.leader.isLost !== b.leader.isLost ||
+    a.leader.lostReason !== b.leader.lostReason
   ) {
     return false;
   }

@@ -115,6 +115,14 @@ export function createMetrics(version: string = packageVersion()) {
       help: 'Clusters followed (with clusters: ["*"], every scope seen under the namespace).',
       registers: [registry],
     }),
+    leaderLost: new Gauge({
+      name: 'switchyard_cluster_leader_lost',
+      help:
+        "1 while the router's leader health sees the leader's PostgreSQL dead (held session ended, connect " +
+        'refused or timed out) and the leader key still names it; 0 otherwise (routing.leader_health).',
+      labelNames: ['cluster'] as const,
+      registers: [registry],
+    }),
     writable: new Gauge({
       name: 'switchyard_cluster_writable',
       help:
@@ -135,6 +143,7 @@ const INVALID_VALUE_KEYS: readonly string[] = [...CLUSTER_KEYS, 'members', '(sco
 export function removeClusterSeries(metrics: Metrics, cluster: string): void {
   metrics.leaderChanges.remove({ cluster });
   metrics.writable.remove({ cluster });
+  metrics.leaderLost.remove({ cluster });
   for (const key of INVALID_VALUE_KEYS) metrics.invalidValues.remove({ cluster, key });
 }
 

@@ -8,10 +8,11 @@ import {
 } from '../cluster/index.js';
 import type { SourceHealth, SourceListener } from '../dcs/source.js';
 import { describeError } from '../errors.js';
-import { computeView, isSameView, type RouteView, type ViewOptions } from '../route/view.js';
+import { computeView, isSameView, leaderHealthState, type RouteView } from '../route/view.js';
 import type { ApplyResult, DcsHealth, RouteSnapshot, Target } from '../targets/types.js';
 import { UNSAFE_SCOPE_LABEL, removeClusterSeries, type Metrics } from './metrics.js';
-import { probeUntilWritable, type ProbeSettings } from './probe.js';
+import { LeaderHealth, type LeaderHealthIo, type LeaderHealthSettings } from './leader-health/index.js';
+import type { ProbeSettings } from './leader-health/probe.js';
 import { TargetRunner } from './runner.js';
 import { buildStatus, type RouterStatus } from './status.js';
 import { LeaderTimeline } from './timeline.js';
@@ -21,6 +22,10 @@ export interface RouterOptions {
   metrics: Metrics;
   maxReplicaLagBytes: number | null;
   probe: ProbeSettings;
+  /** The held session and TCP probe on each writable leader (`routing.leader_health`); absent = off. */
+  liveness?: LeaderHealthSettings['liveness'];
+  /** Replaces the leader health's I/O (unit tests). */
+  healthIo?: LeaderHealthIo;
   /** `fail_closed`: once etcd has been unreachable for a cluster's ttl, route no writes for it. */
   onDcsLoss: 'keep' | 'fail_closed';
   now?: () => number;
@@ -29,7 +34,6 @@ export interface RouterOptions {
 interface ClusterEntry {
   state: ClusterState;
   view: RouteView;
-  probe: ViewOptions['probe'];
   /** Leader name at the previous view, for "old → new" logs. */
   leaderSince: number | null;
   invalidKeys: Set<string>;
@@ -52,7 +56,7 @@ export class Router implements SourceListener {
     resyncs: 0,
   };
   private hasSynced = false;
-  private readonly probing = new Set<string>();
+  private readonly health: LeaderHealth;
   private failClosedTimer: NodeJS.Timeout | undefined;
   private isFailedClosed = false;
   private lastSentence = 'starting: waiting for the first etcd read';
@@ -62,6 +66,16 @@ export class Router implements SourceListener {
     targets: readonly Target[],
     private readonly options: RouterOptions,
   ) {
+    this.health = new LeaderHealth(
+      { probe: options.probe, liveness: options.liveness ?? null },
+      {
+        onChange: (scope) => this.onLeaderHealth(scope),
+        onNeverWritable: (scope, leader, reason) =>
+          this.sentence(`leader ${leader} of ${scope} never became writable: ${reason}; no writes routed`),
+      },
+      options.log,
+      options.healthIo,
+    );
     for (const target of targets) {
       this.runners.push(
         new TargetRunner(
@@ -85,21 +99,33 @@ export class Router implements SourceListener {
     const state = buildClusterState(scope, keys);
     const entry = this.clusters.get(scope);
     this.reportInvalid(scope, state, entry);
-    let probe = entry?.probe;
-    if (probe && (probe.name !== state.leader?.name || probe.leaderRevision !== state.leader?.modRevision))
-      probe = undefined;
-    const next = computeView(state, { maxReplicaLagBytes: this.options.maxReplicaLagBytes, probe });
+    const next = this.computeView(scope, state);
     if (entry) {
       entry.state = state;
-      entry.probe = probe;
       if (isSameView(entry.view, next)) return;
     }
-    this.setView(scope, state, next, probe, entry);
+    this.setView(scope, state, next, entry);
+  }
+
+  private computeView(scope: string, state: ClusterState): Omit<RouteView, 'generation'> {
+    return computeView(state, {
+      maxReplicaLagBytes: this.options.maxReplicaLagBytes,
+      health: this.health.fact(scope),
+    });
+  }
+
+  /** The leader health learned something of a cluster's leader (writable, lost, back): a new view. */
+  private onLeaderHealth(scope: string): void {
+    const entry = this.clusters.get(scope);
+    if (!entry) return;
+    const next = this.computeView(scope, entry.state);
+    if (!isSameView(entry.view, next)) this.setView(scope, entry.state, next, entry);
   }
 
   onScopeGone(scope: string): void {
     this.rejectedScopes.delete(scope);
     if (!this.clusters.delete(scope)) return;
+    this.health.forget(scope);
     this.timeline.forget(scope);
     // With `clusters: ["*"]`, scopes come and go: their series go with them (20,000 churned scopes must
     // not leave 20,000 series behind).
@@ -180,21 +206,23 @@ export class Router implements SourceListener {
     scope: string,
     state: ClusterState,
     body: Omit<RouteView, 'generation'>,
-    probe: ViewOptions['probe'],
     entry: ClusterEntry | undefined,
   ): void {
     const view: RouteView = Object.freeze({ ...body, generation: (entry?.view.generation ?? 0) + 1 });
     const previousLeader = entry?.view.leader?.name ?? null;
     const nextLeader = view.leader?.name ?? null;
+    const wasLost = entry?.view.leader?.isLost ?? false;
     if (entry) {
       entry.view = view;
-      entry.probe = probe;
     } else {
-      this.clusters.set(scope, { state, view, probe, leaderSince: null, invalidKeys: this.pendingInvalid });
+      this.clusters.set(scope, { state, view, leaderSince: null, invalidKeys: this.pendingInvalid });
       this.pendingInvalid = new Set();
       this.options.metrics.clusters.set(this.clusters.size);
     }
     this.options.metrics.writable.set({ cluster: scope }, view.leader?.isWritable ? 1 : 0);
+    // Only with routing.leader_health on: without it no leader is ever lost (no series per cluster).
+    if (this.options.liveness)
+      this.options.metrics.leaderLost.set({ cluster: scope }, view.leader?.isLost ? 1 : 0);
     this.generation += 1;
     if (entry && previousLeader !== nextLeader) {
       this.options.metrics.leaderChanges.inc({ cluster: scope });
@@ -205,43 +233,24 @@ export class Router implements SourceListener {
       );
     }
     if (view.leader?.isWritable) this.timeline.writable(scope, view.leader.name, this.now(), this.generation);
-    if (view.leader && !view.leader.isWritable) this.startProbe(scope, view);
+    if (view.leader && view.leader.isLost !== wasLost && previousLeader === nextLeader)
+      this.reportLost(scope, view.leader);
+    this.health.follow(scope, view.leader);
     this.publish();
   }
 
-  private startProbe(scope: string, view: RouteView): void {
-    const leader = view.leader;
-    if (!leader || this.options.probe.method === 'member') return;
-    const id = `${scope}/${leader.name}/${leader.leaderRevision}`;
-    if (this.probing.has(id)) return;
-    this.probing.add(id);
-    const isCurrent = () => {
-      const current = this.clusters.get(scope)?.view.leader;
-      return (
-        current?.name === leader.name &&
-        current.leaderRevision === leader.leaderRevision &&
-        !current.isWritable
+  /** The leader's PostgreSQL was seen dying (or answering again) while the key still names it. */
+  private reportLost(scope: string, leader: NonNullable<RouteView['leader']>): void {
+    if (leader.isLost) {
+      this.timeline.lost(scope, leader.name, this.now());
+      this.sentence(
+        `leader ${leader.name} of ${scope} is lost (${leader.lostReason ?? ''}) while its key still names it`,
+        'warn',
       );
-    };
-    void probeUntilWritable(leader, this.options.probe, isCurrent)
-      .then((outcome) => {
-        const entry = this.clusters.get(scope);
-        if (!entry || !isCurrent()) return;
-        if (!outcome.isWritable) {
-          this.sentence(
-            `leader ${leader.name} of ${scope} never became writable: ${outcome.reason}; no writes routed`,
-          );
-          return;
-        }
-        entry.probe = { name: leader.name, leaderRevision: leader.leaderRevision, isWritable: true };
-        const next = computeView(entry.state, {
-          maxReplicaLagBytes: this.options.maxReplicaLagBytes,
-          probe: entry.probe,
-        });
-        if (!isSameView(entry.view, next)) this.setView(scope, entry.state, next, entry.probe, entry);
-      })
-      .catch((err) => this.options.log.error({ err: describeError(err) }, 'writable probe crashed'))
-      .finally(() => this.probing.delete(id));
+    } else {
+      this.timeline.lost(scope, leader.name, null);
+      this.sentence(`leader ${leader.name} of ${scope} answers again (${leaderHealthState(leader)})`);
+    }
   }
 
   /** The snapshot targets apply. Nothing is published before the first successful etcd read. */
@@ -300,6 +309,7 @@ export class Router implements SourceListener {
       targets: Object.fromEntries(
         this.runners.map((r) => [r.target.name, { ...r.status(), ...(r.target.status?.() ?? {}) }]),
       ),
+      holdProblem: (scope) => this.health.holdProblem(scope),
       dcs: this.dcs,
       hasSynced: this.hasSynced,
       isFailedClosed: this.isFailedClosed,
@@ -318,6 +328,7 @@ export class Router implements SourceListener {
   /** Closes every target; those named in `handover` are detached instead (a config reload keeps them). */
   async close(handover: ReadonlySet<string> = new Set()): Promise<void> {
     clearTimeout(this.failClosedTimer);
+    this.health.close();
     await Promise.all(
       this.runners.map((r) =>
         r

@@ -6,7 +6,7 @@ import { createApiServer, listen } from '../http/server.js';
 import { TARGET_FACTORIES, type Target, type TargetCreateContext } from '../targets/index.js';
 import { SwitchyardError, describeError } from '../errors.js';
 import { createMetrics, registerTargetMetrics } from './metrics.js';
-import { probeSettingsOf } from './probe.js';
+import { leaderHealthSettingsOf } from './leader-health/index.js';
 import { Router } from './router.js';
 
 export interface RunningRouter {
@@ -64,6 +64,8 @@ export async function startTargets(targets: readonly Target[], log: Logger): Pro
 /** Starts source → router → targets and the HTTP API. `stop()` releases every target (VIPs first). */
 export async function startRouter(config: RouterConfig, log: Logger): Promise<RunningRouter> {
   const metrics = createMetrics();
+  for (const sentence of config.deprecations) log.warn(sentence);
+  const health = leaderHealthSettingsOf(config);
   const targets = createTargets(config, log);
   await startTargets(targets, log);
   registerTargetMetrics(metrics, targets);
@@ -72,7 +74,8 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
     metrics,
     maxReplicaLagBytes: config.routing.maxReplicaLagBytes,
     onDcsLoss: config.routing.on_dcs_loss,
-    probe: probeSettingsOf(config),
+    probe: health.probe,
+    liveness: health.liveness,
   });
   let server: Server | null = null;
   let opened: OpenedSource | null = null;

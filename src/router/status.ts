@@ -1,6 +1,6 @@
 import { memberLag, type ClusterState } from '../cluster/index.js';
 import type { SourceHealth } from '../dcs/source.js';
-import type { RouteView } from '../route/view.js';
+import { leaderHealthState, type RouteView } from '../route/view.js';
 import type { RunnerStatus } from './runner.js';
 import { snakeKeys } from './snake-case.js';
 import type { TimelineStep } from './timeline.js';
@@ -9,6 +9,8 @@ import type { TimelineStep } from './timeline.js';
 export interface StatusInput {
   now: number;
   clusters: ReadonlyMap<string, { state: ClusterState; view: RouteView }>;
+  /** Why a cluster's leader cannot be held by the leader health (login refused); null when it can. */
+  holdProblem?: (scope: string) => string | null;
   targets: Record<string, RunnerStatus & Record<string, unknown>>;
   dcs: SourceHealth;
   hasSynced: boolean;
@@ -62,12 +64,20 @@ export type ClusterStatusRead = Pick<
   'leader' | 'writable' | 'reason' | 'writer' | 'replicas' | 'generation' | 'invalid'
 > & { nodes?: ClusterStatus['nodes'] };
 
-function clusterStatus(c: { state: ClusterState; view: RouteView }, isFailedClosed: boolean) {
+function clusterStatus(
+  c: { state: ClusterState; view: RouteView },
+  isFailedClosed: boolean,
+  holdProblem: string | null,
+) {
   const leader = c.view.leader;
   return {
     leader: leader?.name ?? null,
     writable: leader?.isWritable ?? false,
     reason: leader ? leader.reason : 'no leader key',
+    /** The leader health's one word: writable, not_writable, lost (null: no leader). */
+    health: leader ? leaderHealthState(leader) : null,
+    lost_reason: leader?.lostReason ?? null,
+    hold_problem: holdProblem,
     writer: leader?.isWritable && !isFailedClosed ? `${leader.host}:${leader.port}` : null,
     replicas: c.view.replicas.map((r) => r.name),
     members: c.view.members.map((m) => m.name),
@@ -97,6 +107,8 @@ export function buildStatus(input: StatusInput): RouterStatus {
   for (const [scope, c] of input.clusters) {
     if (isFailedClosed) continue;
     if (!c.view.leader) reasons.push(`${scope}: no leader key (writes are not routed)`);
+    else if (c.view.leader.isLost)
+      reasons.push(`${scope}: leader ${c.view.leader.name} lost: ${c.view.leader.lostReason ?? ''}`);
     else if (!c.view.leader.isWritable)
       reasons.push(`${scope}: leader ${c.view.leader.name} not writable: ${c.view.leader.reason ?? ''}`);
   }
@@ -125,7 +137,10 @@ export function buildStatus(input: StatusInput): RouterStatus {
       failed_closed: isFailedClosed,
     },
     clusters: Object.fromEntries(
-      [...input.clusters].map(([scope, c]) => [scope, clusterStatus(c, isFailedClosed)]),
+      [...input.clusters].map(([scope, c]) => [
+        scope,
+        clusterStatus(c, isFailedClosed, input.holdProblem?.(scope) ?? null),
+      ]),
     ),
     targets: Object.fromEntries(
       Object.entries(input.targets).map(([name, t]) => [name, snakeKeys(t) as TargetStatusJson]),

@@ -11,6 +11,8 @@ export interface TimelineEntry {
   generation: number | null;
   /** Per target: when it applied `generation`. */
   readonly appliedAt: Record<string, number>;
+  /** When the router's leader health saw `to`'s PostgreSQL die while the key still named it; null while alive. */
+  lostAt: number | null;
   /** When the last target applied it: the end of the change for clients. */
   allAppliedAt: number | null;
 }
@@ -43,6 +45,7 @@ export class LeaderTimeline {
       writableAt: null,
       generation: null,
       appliedAt: {},
+      lostAt: null,
       allAppliedAt: null,
     };
     this.entries.unshift(entry);
@@ -77,6 +80,15 @@ export class LeaderTimeline {
     open.generation = generation;
   }
 
+  /**
+   * `leader` of `cluster` was seen dead at `at` (null: it answers again), shown on its newest change. A
+   * leader the router found already in place (no change seen) has no entry: /status shows it per cluster.
+   */
+  lost(cluster: string, leader: string, at: number | null): void {
+    const open = this.entries.find((e) => e.cluster === cluster);
+    if (open?.to === leader) open.lostAt = at;
+  }
+
   /** `target` applied the snapshot numbered `generation`; `targets` names every target of the router. */
   applied(target: string, generation: number, at: number, targets: readonly string[]): void {
     for (const e of this.entries) {
@@ -100,6 +112,7 @@ export class LeaderTimeline {
           Object.entries(e.appliedAt).map(([t, at]) => [t, at - e.keyChangedAt]),
         ),
         all_applied_ms: after(e.allAppliedAt),
+        lost_ms: after(e.lostAt),
       };
     });
   }
@@ -114,4 +127,6 @@ export interface TimelineStep {
   writable_ms: number | null;
   applied_ms: Record<string, number>;
   all_applied_ms: number | null;
+  /** Milliseconds after the key change when `to` was seen dead (leader health); null while alive. */
+  lost_ms: number | null;
 }

@@ -58,6 +58,7 @@ const status: RouterStatus = {
       writable_ms: 31,
       applied_ms: { haproxy: 36 },
       all_applied_ms: 36,
+      lost_ms: null,
     },
   ],
 };

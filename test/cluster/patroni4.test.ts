@@ -88,7 +88,7 @@ test('a probe that reports a standby_leader writable does not route writes to it
   const leaderRevision = state.leader?.modRevision ?? 0;
   const view = computeView(state, {
     ...options,
-    probe: { name: names.standby_leader, leaderRevision, isWritable: true },
+    health: { name: names.standby_leader, leaderRevision, isProbedWritable: true, lostReason: null },
   });
   assert.equal(view.leader?.isWritable, false);
 });

@@ -67,6 +67,7 @@ const status: RouterStatus = {
       writable_ms: 30,
       applied_ms: { haproxy: 34 },
       all_applied_ms: 34,
+      lost_ms: null,
     },
   ],
 };

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildClusterState } from '../../src/cluster/index.js';
-import { computeView, isSameView } from '../../src/route/view.js';
+import { computeView, isSameView, judgeLeader, leaderHealthState } from '../../src/route/view.js';
 import { member4x, raw } from '../fixtures.js';
 
 const options = { maxReplicaLagBytes: 1024 * 1024 };
@@ -46,13 +46,17 @@ test('a leader not running is not writable', () => {
 test('a successful probe of the same leadership makes the leader writable before its member key says so', () => {
   const state = cluster([], 'running', 'replica');
   assert.equal(
-    computeView(state, { ...options, probe: { name: 'pg1', leaderRevision: 77, isWritable: true } }).leader
-      ?.isWritable,
+    computeView(state, {
+      ...options,
+      health: { name: 'pg1', leaderRevision: 77, isProbedWritable: true, lostReason: null },
+    }).leader?.isWritable,
     true,
   );
   assert.equal(
-    computeView(state, { ...options, probe: { name: 'pg1', leaderRevision: 76, isWritable: true } }).leader
-      ?.isWritable,
+    computeView(state, {
+      ...options,
+      health: { name: 'pg1', leaderRevision: 76, isProbedWritable: true, lostReason: null },
+    }).leader?.isWritable,
     false,
     'a probe of an earlier leadership must not count',
   );
@@ -129,4 +133,101 @@ test('any change of routing content makes a different view', () => {
     'scope',
     'ttl',
   ]);
+});
+
+// Which fact for which inputs: the member key, the writable probe and the liveness of one leadership.
+const judged: [
+  string,
+  { role: string; state: string },
+  { probed: boolean; lost: string | null } | null,
+  string,
+  string | null,
+][] = [
+  ['a running primary with no health fact', { role: 'primary', state: 'running' }, null, 'writable', null],
+  [
+    'a leader still in recovery, not probed',
+    { role: 'replica', state: 'running' },
+    null,
+    'not_writable',
+    'role replica',
+  ],
+  [
+    'a leader still in recovery the probe found writable',
+    { role: 'replica', state: 'running' },
+    { probed: true, lost: null },
+    'writable',
+    null,
+  ],
+  [
+    'a standby_leader the probe found writable',
+    { role: 'standby_leader', state: 'running' },
+    { probed: true, lost: null },
+    'not_writable',
+    'standby_leader',
+  ],
+  [
+    'a running primary whose held session ended',
+    { role: 'primary', state: 'running' },
+    { probed: false, lost: 'the session held on 127.0.0.1:5432 ended' },
+    'lost',
+    'held on',
+  ],
+  [
+    'a probed-writable leader whose port refuses',
+    { role: 'replica', state: 'running' },
+    { probed: true, lost: '127.0.0.1:5432 refused a connection' },
+    'lost',
+    'refused',
+  ],
+  [
+    'a starting leader (not running) that is lost',
+    { role: 'primary', state: 'starting' },
+    { probed: false, lost: 'x refused a connection' },
+    'lost',
+    'refused',
+  ],
+];
+for (const [name, member, fact, want, why] of judged) {
+  test(`judgeLeader: ${name} is ${want}`, () => {
+    const state = cluster([], member.state, member.role);
+    const m = state.members.get('pg1');
+    assert.ok(m);
+    const health = fact && {
+      name: 'pg1',
+      leaderRevision: 77,
+      isProbedWritable: fact.probed,
+      lostReason: fact.lost,
+    };
+    const j = judgeLeader(m, health);
+    const leader = { ...j, name: 'pg1', host: 'h', port: 1, api: null, leaderRevision: 77 };
+    assert.equal(leaderHealthState(leader), want);
+    const text = want === 'lost' ? j.lostReason : j.reason;
+    if (why === null) assert.equal(text, null);
+    else assert.match(text ?? '', new RegExp(why));
+    assert.equal(j.isLost, want === 'lost');
+  });
+}
+
+test('a lost fact counts only for the same leadership, and a change of it is a new view', () => {
+  const state = cluster();
+  const lost = {
+    name: 'pg1',
+    leaderRevision: 77,
+    isProbedWritable: false,
+    lostReason: '127.0.0.1:5432 refused a connection',
+  };
+  const alive = computeView(state, options);
+  const dead = computeView(state, { ...options, health: lost });
+  assert.equal(dead.leader?.isLost, true);
+  assert.equal(
+    dead.leader?.isWritable,
+    true,
+    'writes stay routed by the member key: only PgBouncer acts on lost',
+  );
+  assert.equal(isSameView(alive, dead), false);
+  assert.equal(
+    computeView(state, { ...options, health: { ...lost, leaderRevision: 76 } }).leader?.isLost,
+    false,
+  );
+  assert.equal(computeView(state, { ...options, health: { ...lost, name: 'pg2' } }).leader?.isLost, false);
 });

@@ -21,8 +21,20 @@ test('a leader change records key change, writable and each target, ending when 
       writable_ms: 30,
       applied_ms: { haproxy: 34, pgbouncer: 41 },
       all_applied_ms: 41,
+      lost_ms: null,
     },
   ]);
+});
+
+test('the new leader seen dead is shown on its change, and cleared when it answers again; another member is not', () => {
+  const t = new LeaderTimeline();
+  t.keyChanged('app', 'pg1', 'pg2', T0);
+  t.lost('app', 'pg1', T0 + 5);
+  assert.equal(t.list()[0]?.lost_ms, null, 'pg1 is no longer the leader of this entry');
+  t.lost('app', 'pg2', T0 + 900);
+  assert.equal(t.list()[0]?.lost_ms, 900);
+  t.lost('app', 'pg2', null);
+  assert.equal(t.list()[0]?.lost_ms, null);
 });
 
 test('writable for another member or cluster does not complete an entry', () => {

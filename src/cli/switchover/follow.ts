@@ -2,7 +2,7 @@ import { etcdConnection, type RouterConfig } from '../../config/router.js';
 import { openSource, type OpenedSource } from '../../dcs/source.js';
 import { silentLogger } from '../../log.js';
 import { createMetrics } from '../../router/metrics.js';
-import { probeSettingsOf } from '../../router/probe.js';
+import { probeSettingsOf } from '../../router/leader-health/probe.js';
 import { Router } from '../../router/router.js';
 import type { RouteSnapshot, Target } from '../../targets/types.js';
 

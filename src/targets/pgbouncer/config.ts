@@ -101,8 +101,8 @@ export const PgBouncerConfigSchema = z
       .strict()
       .default({}),
     /**
-     * Watch the routed leader's PostgreSQL port: the leader key outlives a dead primary by up to the ttl, and
-     * pausing as soon as the port refuses (or times out `failures` times) turns those errors into waits.
+     * Deprecated: moved to `routing.leader_health` (same keys; the router watches each leader once for every
+     * target). Still read, with a warning at start, when `routing.leader_health` is absent.
      */
     liveness: z
       .object({
@@ -110,11 +110,7 @@ export const PgBouncerConfigSchema = z
         interval_ms: z.number().int().min(20).max(10_000).default(100),
         timeout_ms: z.number().int().min(50).max(10_000).default(500),
         failures: z.number().int().min(1).max(20).default(2),
-        /**
-         * Also hold one idle session on the leader (logged in with routing.writable_probe's user, dbname and
-         * password); when it ends, pause at once and then probe: a killed primary is paused within
-         * milliseconds instead of up to `interval_ms` later.
-         */
+        /** Deprecated: `routing.leader_health.hold`. */
         hold: z.boolean().default(true),
       })
       .strict()

@@ -6,10 +6,9 @@ import type { ApplyResult, PreviewFile, RouteSnapshot, Target, TargetContext } f
 import { AdminError } from './admin.js';
 import { PgBouncerConfigSchema } from './config.js';
 import { PgBouncerControl, type LiveDatabase, type PgBouncerAdmin } from './control.js';
-import { LeaderLiveness, holdPostgres, type Hold, type ProbeResult } from './liveness.js';
 import { resolvePgBouncerOptions, type PgBouncerOptions } from './options.js';
 import { Pauses, type HeldPause } from './pauses.js';
-import { renderPgBouncerIni, type Endpoint, type EntryInfo, type RenderedIni } from './render.js';
+import { renderPgBouncerIni, type EntryInfo, type RenderedIni } from './render.js';
 import { clustersToFence, isApplied, routesToRender, wantedWriters, type Wants } from './routes.js';
 import { riskySettings } from './warnings.js';
 
@@ -41,8 +40,6 @@ export class PgBouncerTarget implements Target {
   private warnings: string[] = [];
   private configCheckedAt = -Infinity;
   private lastSummary: string | null = null;
-  private lastSnapshot: RouteSnapshot | null = null;
-  private readonly liveness: LeaderLiveness | null;
   /** Clusters whose lost leader was already reported in a sentence. */
   private readonly reportedLost = new Set<string>();
 
@@ -50,48 +47,21 @@ export class PgBouncerTarget implements Target {
     private readonly options: PgBouncerOptions,
     private readonly ctx: TargetContext,
     control?: PgBouncerAdmin,
-    probe?: (endpoint: Endpoint, timeoutMs: number) => Promise<ProbeResult>,
-    hold: Hold | null = null,
   ) {
     this.name = 'pgbouncer';
     this.control = control ?? new PgBouncerControl(options.admin);
     this.pauses = new Pauses(options.config, options.output, this.control, ctx.now, ctx.log);
-    const l = options.config.liveness;
-    this.liveness = l.enabled
-      ? new LeaderLiveness(
-          { intervalMs: l.interval_ms, timeoutMs: l.timeout_ms, failures: l.failures },
-          () => this.reapply(),
-          (cluster, endpoint, message) =>
-            this.ctx.log.warn(
-              { target: this.name, cluster },
-              `liveness.hold cannot log in to ${endpoint.host}:${endpoint.port} (${message}); a dead primary is found by the probe only`,
-            ),
-          probe,
-          hold,
-        )
-      : null;
   }
 
-  /** A leader was lost or came back between snapshots: apply the last snapshot again at once. */
-  private reapply(): void {
-    const snapshot = this.lastSnapshot;
-    if (!snapshot || this.isClosed) return;
-    this.oneAtATime(() => this.applyNow(snapshot)).catch((err: unknown) =>
-      this.ctx.log.error(
-        { target: this.name, err: describeError(err) },
-        're-apply after a liveness change failed',
-      ),
-    );
-  }
-
-  /** Writable leaders, minus those whose PostgreSQL port is dead (treated as lost: fence). */
+  /**
+   * Writable leaders, minus those the router's leader health reports lost (`RouteLeader.isLost`: the held
+   * session ended or the port refused): fenced at once, so clients wait instead of failing.
+   */
   private effectiveWants(snapshot: RouteSnapshot, parts: string[]): Wants {
     const wants = wantedWriters(this.options.config, snapshot.views);
-    if (!this.liveness) return wants;
-    this.liveness.watch(wants);
     const out = new Map(wants);
     for (const [cluster, want] of wants) {
-      if (want && this.liveness.isLost(cluster, want)) {
+      if (want && snapshot.views.get(cluster)?.leader?.isLost) {
         out.set(cluster, null);
         if (!this.reportedLost.has(cluster))
           parts.push(
@@ -168,7 +138,6 @@ export class PgBouncerTarget implements Target {
     if (this.isClosed) throw new SwitchyardError('SY_ERR_TARGET_APPLY', 'pgbouncer target is closed');
     const { config } = this.options;
     const parts: string[] = [];
-    this.lastSnapshot = snapshot;
     let live: Map<string, LiveDatabase>;
     try {
       live = await this.control.showDatabases();
@@ -328,7 +297,7 @@ export class PgBouncerTarget implements Target {
         sinceMs: this.ctx.now() - h.since,
       })),
       pausedByOthers: [...this.pauses.foreign.keys()],
-      warnings: [...this.warnings, ...(this.liveness?.holdProblems() ?? [])],
+      warnings: this.warnings,
       lastSummary: this.lastSummary,
     };
   }
@@ -338,7 +307,6 @@ export class PgBouncerTarget implements Target {
     return this.oneAtATime(async () => {
       if (this.isClosed) return;
       this.isClosed = true;
-      this.liveness?.stop();
       if (this.expiryTimer) clearTimeout(this.expiryTimer);
       if (this.startTimer) clearTimeout(this.startTimer);
       await this.pauses.releaseAll();
@@ -356,13 +324,6 @@ export const pgbouncerTarget = defineTarget({
   key: 'pgbouncer',
   schema: PgBouncerConfigSchema,
   create(config, ctx) {
-    const hold = config.liveness.hold ? holdPostgres(ctx.postgresLogin, config.timeouts.connect_ms) : null;
-    return new PgBouncerTarget(
-      resolvePgBouncerOptions(config, ctx.configDir),
-      ctx,
-      undefined,
-      undefined,
-      hold,
-    );
+    return new PgBouncerTarget(resolvePgBouncerOptions(config, ctx.configDir), ctx);
   },
 });

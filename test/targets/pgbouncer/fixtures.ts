@@ -25,6 +25,8 @@ export function view(
           isWritable: leader.isWritable ?? true,
           reason: leader.isWritable === false ? 'not writable yet' : null,
           leaderRevision: generation,
+          isLost: false,
+          lostReason: null,
         }
       : null,
     replicas: replicas.map(server),

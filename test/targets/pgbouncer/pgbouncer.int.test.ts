@@ -19,7 +19,7 @@ import {
 } from '../../harness/index.js';
 import { runSwitchover, type SwitchoverOptions } from '../../../src/cli/switchover.js';
 import { PgBouncerControl } from '../../../src/targets/pgbouncer/control.js';
-import { holdPostgres, type HoldEnd } from '../../../src/targets/pgbouncer/liveness.js';
+import { holdPostgres, type HoldEnd } from '../../../src/router/leader-health/liveness.js';
 import { STACK } from '../../harness/stack.js';
 import { startPgBouncerBed, writeBedRouterConfig, type PgBouncerBed } from './bed.js';
 import { isInFlightError, startLoad } from './load.js';

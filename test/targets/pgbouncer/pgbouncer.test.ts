@@ -8,7 +8,11 @@ import { PgBouncerConfigSchema } from '../../../src/targets/pgbouncer/config.js'
 import { parseConnString, parseIni } from '../../../src/targets/pgbouncer/ini.js';
 import { resolvePgBouncerOptions } from '../../../src/targets/pgbouncer/options.js';
 import { markerPath } from '../../../src/targets/pgbouncer/marker.js';
-import type { Hold, HoldEnd, ProbeResult } from '../../../src/targets/pgbouncer/liveness.js';
+import type { Hold, HoldEnd, ProbeResult } from '../../../src/router/leader-health/liveness.js';
+import { silentLogger } from '../../../src/log.js';
+import { createMetrics } from '../../../src/router/metrics.js';
+import { Router } from '../../../src/router/router.js';
+import { member4x, raw } from '../../fixtures.js';
 import { FakePgBouncer, snapshot, testContext, view } from './fixtures.js';
 
 let dir: string;
@@ -275,12 +279,15 @@ test('close resumes what the target paused', async () => {
   assert.equal(fake.calls.at(-1), 'close');
 });
 
-/** A target with liveness on; `answer` is what the leader's port says to the probe. */
+/**
+ * A target behind a real Router whose leader health (routing.leader_health) watches the leader; `answer` is
+ * what the leader's port says to the probe. `lead` makes a member the leader (a new leader-key revision) and
+ * waits until the target applied it; `close` closes the router (its leader health and the target).
+ */
 function livenessSetup(intervalMs: number, hold: Hold | null = null) {
   const config = PgBouncerConfigSchema.parse({
     output: 'routes.ini',
     databases: { app: { cluster: 'demo' } },
-    liveness: { interval_ms: intervalMs },
   });
   const options = resolvePgBouncerOptions(config, dir);
   const fake = new FakePgBouncer(() => readRoutes(options.output));
@@ -289,16 +296,35 @@ function livenessSetup(intervalMs: number, hold: Hold | null = null) {
     options,
     testContext(() => clock),
     fake,
-    async () => probe.answer,
-    hold,
   );
-  return { target, fake, probe };
+  const router = new Router([target], {
+    log: silentLogger(),
+    metrics: createMetrics(),
+    maxReplicaLagBytes: null,
+    onDcsLoss: 'keep',
+    probe: { method: 'member', intervalMs: 20, timeoutMs: 1000, user: 'u', dbname: 'd', password: undefined },
+    liveness: { intervalMs, timeoutMs: 500, failures: 2, hold: true },
+    healthIo: { probeTcp: async () => probe.answer, hold },
+  });
+  router.onHealth({ isConnected: true, lastContactAt: Date.now(), lastError: null, revision: 1, resyncs: 0 });
+  const lead = async (m: { name: string; port: number }, revision: number) => {
+    router.onScope('demo', [
+      raw('leader', m.name, revision),
+      raw(`members/${m.name}`, member4x({ port: m.port, apiPort: 8008, role: 'primary' })),
+    ]);
+    const deadline = Date.now() + 3000;
+    while (router.status().targets['pgbouncer']?.applied_generation !== router.status().generation) {
+      if (Date.now() > deadline) throw new Error(`pgbouncer did not apply leader ${m.name}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  return { target, fake, probe, lead, close: () => router.close() };
 }
 
 test('a leader whose PostgreSQL port refuses connections is fenced before its key expires, and resumed when it answers', async () => {
-  const { target, fake, probe } = livenessSetup(50);
+  const { target, fake, probe, lead, close } = livenessSetup(50);
   try {
-    await target.apply(snapshot(1, view('demo', pg1)));
+    await lead(pg1, 1);
     probe.answer = 'refused';
     const deadline = Date.now() + 3000;
     const summary = () => String(target.status().lastSummary);
@@ -312,13 +338,13 @@ test('a leader whose PostgreSQL port refuses connections is fenced before its ke
       await new Promise((r) => setTimeout(r, 20));
     assert.equal(fake.live.get('app')?.isPaused, false, 'resumed when the same leader answers again');
   } finally {
-    await target.close();
+    await close();
   }
 });
 
 test('the held connection closing pauses at once, long before the next interval probe', async () => {
   const held: Array<{ port: number; close: (end: HoldEnd) => void; released: boolean }> = [];
-  const { target, fake, probe } = livenessSetup(10_000, (endpoint, onClose) => {
+  const { target, fake, probe, lead, close } = livenessSetup(10_000, (endpoint, onClose) => {
     const h = { port: endpoint.port, close: onClose, released: false };
     held.push(h);
     return () => {
@@ -326,7 +352,7 @@ test('the held connection closing pauses at once, long before the next interval 
     };
   });
   try {
-    await target.apply(snapshot(1, view('demo', pg1)));
+    await lead(pg1, 1);
     assert.deepEqual(
       held.map((h) => h.port),
       [5432],
@@ -340,14 +366,14 @@ test('the held connection closing pauses at once, long before the next interval 
     assert.equal(fake.live.get('app')?.isPaused, true, 'paused by the close, not by the 10 s interval');
     assert.ok(Date.now() - closedAt < 1000, `paused ${Date.now() - closedAt} ms after the close`);
     assert.equal(held.length, 1, 'no new hold on a leader that refuses');
-    await target.apply(snapshot(2, view('demo', pg2)));
+    await lead(pg2, 2);
     assert.deepEqual(
       held.map((h) => h.port),
       [5432, 5433],
       'the new leader is held',
     );
   } finally {
-    await target.close();
+    await close();
   }
   assert.equal(held.at(-1)?.released, true, 'close releases the held connection');
 });

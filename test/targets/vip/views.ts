@@ -21,6 +21,8 @@ export function vipView(
             reason:
               options.isWritable === false ? `leader ${leader} reports role replica, not primary` : null,
             leaderRevision: options.revision ?? 7,
+            isLost: false,
+            lostReason: null,
           },
     replicas: [],
     members: [],

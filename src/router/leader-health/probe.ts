@@ -1,8 +1,8 @@
 import type pg from 'pg';
-import { lazyModule } from '../util/lazy.js';
-import type { RouterConfig } from '../config/router.js';
-import { PatroniRest } from '../rest/patroni.js';
-import type { RouteLeader } from '../route/view.js';
+import { lazyModule } from '../../util/lazy.js';
+import type { RouterConfig } from '../../config/router.js';
+import { PatroniRest } from '../../rest/patroni.js';
+import type { RouteLeader } from '../../route/view.js';
 
 /** pg is loaded by the first SQL probe only (the default probe is REST). */
 const loadPg = lazyModule<typeof pg>('pg');

@@ -5,7 +5,7 @@ import {
   type Hold,
   type HoldEnd,
   type ProbeResult,
-} from '../../../src/targets/pgbouncer/liveness.js';
+} from '../../../src/router/leader-health/liveness.js';
 
 const pg1 = { host: '127.0.0.1', port: 5432, member: 'pg1' };
 

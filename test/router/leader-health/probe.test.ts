@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { test } from 'node:test';
-import { parseRouterConfig } from '../../src/config/router.js';
-import type { RouteLeader } from '../../src/route/view.js';
+import { parseRouterConfig } from '../../../src/config/router.js';
+import type { RouteLeader } from '../../../src/route/view.js';
 import {
   judgePatroniStatus,
   probeOnce,
   probeSettingsOf,
   probeUntilWritable,
   type ProbeSettings,
-} from '../../src/router/probe.js';
+} from '../../../src/router/leader-health/probe.js';
 
 const config = (probe: string) => `
 dcs: { type: etcd3, hosts: ["127.0.0.1:2379"] }
@@ -45,6 +45,8 @@ async function fakePatroni(roleAt: (n: number) => { role: string; state: string 
     isWritable: false,
     reason: 'leader pg2 reports role replica, not primary',
     leaderRevision: 9,
+    isLost: false,
+    lostReason: null,
   };
   return {
     leader,

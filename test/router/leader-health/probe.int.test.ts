@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
-import type { RouteLeader } from '../../src/route/view.js';
-import { probeOnce, type ProbeSettings } from '../../src/router/probe.js';
+import type { RouteLeader } from '../../../src/route/view.js';
+import { probeOnce, type ProbeSettings } from '../../../src/router/leader-health/probe.js';
 import {
   PATRONI_SUPERUSER,
   startEtcd,
@@ -10,7 +10,7 @@ import {
   type EtcdCluster,
   type PatroniCluster,
   type PatroniNode,
-} from '../harness/index.js';
+} from '../../harness/index.js';
 
 // The default writable probe (no login: GET /patroni) against a real Patroni 3.0.2 cluster.
 let etcd: EtcdCluster;
@@ -34,6 +34,8 @@ function leaderOf(node: PatroniNode): RouteLeader {
     isWritable: false,
     reason: 'new leader',
     leaderRevision: 1,
+    isLost: false,
+    lostReason: null,
   };
 }
 

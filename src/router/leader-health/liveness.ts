@@ -1,8 +1,14 @@
 import { connect } from 'node:net';
 import type pg from 'pg';
 import { lazyModule } from '../../util/lazy.js';
-import type { PostgresLogin } from '../types.js';
-import type { Endpoint } from './render.js';
+import type { PostgresLogin } from '../../targets/types.js';
+
+/** A leader's PostgreSQL address; `id` names its leadership (a new leadership at the same address is watched anew). */
+export interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+  readonly id?: string;
+}
 
 const loadPg = lazyModule<typeof pg>('pg');
 
@@ -96,6 +102,8 @@ interface Watched {
   endpoint: Endpoint;
   failures: number;
   isLost: boolean;
+  /** Why it counts as lost (a sentence for /status). */
+  lostReason: string | null;
   release: Release | null;
   /** Earliest time of the next hold. */
   holdAfter: number;
@@ -139,13 +147,13 @@ export class LeaderLiveness {
         if (endpoint === null) this.unwatch(cluster);
         continue;
       }
-      if (current && current.endpoint.host === endpoint.host && current.endpoint.port === endpoint.port)
-        continue;
+      if (current && isSameEndpoint(current.endpoint, endpoint)) continue;
       this.unwatch(cluster);
       const w: Watched = {
         endpoint,
         failures: 0,
         isLost: false,
+        lostReason: null,
         release: null,
         holdAfter: 0,
         holdError: null,
@@ -157,14 +165,30 @@ export class LeaderLiveness {
       this.timer = setInterval(() => void this.probeAll(), this.settings.intervalMs);
       this.timer.unref();
     }
+    this.stopTimerWhenIdle();
+  }
+
+  /** Stops watching one cluster (its leader is gone, or the cluster is). */
+  forget(cluster: string): void {
+    this.unwatch(cluster);
+    this.stopTimerWhenIdle();
+  }
+
+  private stopTimerWhenIdle(): void {
+    if (this.watched.size > 0 || !this.timer) return;
+    clearInterval(this.timer);
+    this.timer = null;
   }
 
   /** True when the cluster's leader at `endpoint` is currently considered dead. */
   isLost(cluster: string, endpoint: Endpoint): boolean {
+    return this.lostReason(cluster, endpoint) !== null;
+  }
+
+  /** Why the cluster's leader at `endpoint` counts as dead; null while it does not (or is not watched). */
+  lostReason(cluster: string, endpoint: Endpoint): string | null {
     const w = this.watched.get(cluster);
-    return (
-      w !== undefined && w.isLost && w.endpoint.host === endpoint.host && w.endpoint.port === endpoint.port
-    );
+    return w !== undefined && w.isLost && isSameEndpoint(w.endpoint, endpoint) ? w.lostReason : null;
   }
 
   /** One round of probes (also called by the timer); bounded by the probe timeout. */
@@ -183,8 +207,14 @@ export class LeaderLiveness {
     if (this.watched.get(cluster) !== w) return;
     w.failures = result === 'up' ? 0 : w.failures + 1;
     const isLost = result === 'refused' || w.failures >= this.settings.failures;
+    const at = `${w.endpoint.host}:${w.endpoint.port}`;
+    const reason =
+      result === 'refused'
+        ? `${at} refused a connection`
+        : `${w.failures} connects to ${at} in a row got no answer within ${this.settings.timeoutMs} ms`;
     if (isLost !== w.isLost) {
       w.isLost = isLost;
+      w.lostReason = isLost ? reason : null;
       this.onChange(cluster);
     }
     if (!w.isLost) this.startHold(cluster, w);
@@ -211,6 +241,7 @@ export class LeaderLiveness {
       // port still answers (idle_session_timeout, pg_terminate_backend) it is reported back and resumed.
       if (end.wasEstablished && !w.isLost) {
         w.isLost = true;
+        w.lostReason = `the session held on ${w.endpoint.host}:${w.endpoint.port} ended`;
         this.onChange(cluster);
       }
       void this.probeOne(cluster, w);
@@ -219,12 +250,14 @@ export class LeaderLiveness {
 
   /** Leaders that cannot be held, as sentences for /status. */
   holdProblems(): string[] {
-    return [...this.watched]
-      .filter(([, w]) => w.holdError)
-      .map(
-        ([cluster, w]) =>
-          `liveness.hold cannot log in to the leader of ${cluster} at ${w.endpoint.host}:${w.endpoint.port} (${w.holdError}): a dead primary is found by the probe only (routing.writable_probe user/dbname/password are used)`,
-      );
+    return [...this.watched.keys()].flatMap((cluster) => this.holdProblem(cluster) ?? []);
+  }
+
+  /** Why the cluster's leader cannot be held, as a sentence for /status; null when it can. */
+  holdProblem(cluster: string): string | null {
+    const w = this.watched.get(cluster);
+    if (!w?.holdError) return null;
+    return `leader_health.hold cannot log in to the leader of ${cluster} at ${w.endpoint.host}:${w.endpoint.port} (${w.holdError}): a dead primary is found by the probe only (routing.writable_probe user/dbname/password are used)`;
   }
 
   private unwatch(cluster: string): void {
@@ -232,9 +265,18 @@ export class LeaderLiveness {
     this.watched.delete(cluster);
   }
 
+  /** No cluster watched and no timer left (for tests of the life cycle). */
+  get isIdle(): boolean {
+    return this.watched.size === 0 && this.timer === null;
+  }
+
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     for (const cluster of [...this.watched.keys()]) this.unwatch(cluster);
   }
+}
+
+function isSameEndpoint(a: Endpoint, b: Endpoint): boolean {
+  return a.host === b.host && a.port === b.port && a.id === b.id;
 }
