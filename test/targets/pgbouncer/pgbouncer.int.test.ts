@@ -553,15 +553,30 @@ describe('PgBouncer with a real Patroni 3.0.2 cluster, the router and `switchyar
       );
       t.diagnostic(report.errors.map((_, i) => explain(i)).join('\n'));
       assert.deepEqual(report.ports, [nodePort(old), nodePort(next)]);
-      // The session held on the leader ends with its processes and the router PAUSEs at once, before
-      // PgBouncer's own refused connect fails clients (check_fast_fail). A statement may still start after
+      // The session held on the leader ends with its processes and the router PAUSEs at once, normally
+      // before PgBouncer's own refused connect fails clients (check_fast_fail: 0 such errors in 11 of 11
+      // bench failovers). It is a race the router can lose on a loaded machine (one error 26 ms after the
+      // kill, at load 5 on 2 cores), so what is asserted is the router's part: its PAUSE lands within
+      // 300 ms of the kill, and PgBouncer fails no statement once it has. A statement may still start after
       // the kill on a backend that has not yet noticed its postmaster died: that one is in flight too.
+      const pausedAt = routerGroup
+        .logTail('router', 400)
+        .split('\n')
+        .filter((l) => l.includes('"target":"pgbouncer"') && /(paused|killed) app/.test(l))
+        .map((l) => (JSON.parse(l) as { time: number }).time)
+        .find((time) => time >= killedAt);
+      assert.ok(pausedAt !== undefined, 'no PAUSE of app in the router log after the kill');
+      t.diagnostic(`the router's PAUSE of app landed ${pausedAt - killedAt} ms after the kill`);
+      assert.ok(pausedAt - killedAt < 300, `the router paused app ${pausedAt - killedAt} ms after the kill`);
       const refused = report.errors
         .map((_, i) => i)
         .filter(
           (i) => (report.errorStartedAt[i] ?? 0) > killedAt && !isInFlightError(report.errors[i] ?? ''),
         );
-      assert.deepEqual(refused.map(explain), [], 'statements PgBouncer failed after the kill');
+      const afterPause = refused.filter((i) => (report.errorAt[i] ?? 0) > pausedAt);
+      assert.deepEqual(afterPause.map(explain), [], 'statements PgBouncer failed after the PAUSE');
+      if (refused.length > 0)
+        t.diagnostic(`lost the race before the PAUSE: ${refused.map(explain).join('; ')}`);
     } finally {
       await load.stop();
       await cluster.startNode(killed);
