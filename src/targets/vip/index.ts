@@ -1,28 +1,28 @@
-import { describeError } from '../errors.js';
-import { defineTarget, type TargetCreateContext } from './registry.js';
-import type { ApplyResult, RouteSnapshot, Target, TargetContext } from './types.js';
+import { describeError } from '../../errors.js';
+import { defineTarget, type TargetCreateContext } from '../registry.js';
+import type { ApplyResult, RouteSnapshot, Target, TargetContext } from '../types.js';
 import {
   deconfigureAddress,
   findVip,
   queryInterface,
   type AddressOptions,
   type InterfaceState,
-} from './vip/address.js';
-import { assertCanAnnounce } from './vip/announce.js';
-import { AnnounceBursts } from './vip/announcer.js';
-import { defaultVipDeps, type VipDeps } from './vip/deps.js';
-import { AnnounceSenders } from './vip/senders.js';
-import { vipConfigSchema, vipScope, type VipConfig } from './vip/config.js';
-import { VipError } from './vip/exec.js';
-import { decideVip, type Decision } from './vip/policy.js';
-import { TakeGuards } from './vip/guards.js';
-import { AddressOps } from './vip/ops.js';
-import { claimDetached, defaultReleaseSync, releaseDetached, rememberDetached } from './vip/orphans.js';
-import { emptyCounters, type VipCounters, type VipStatus } from './vip/status.js';
+} from './address.js';
+import { assertCanAnnounce } from './announce.js';
+import { AnnounceBursts } from './announcer.js';
+import { defaultVipDeps, type VipDeps } from './deps.js';
+import { AnnounceSenders } from './senders.js';
+import { vipConfigSchema, vipScope, type VipConfig } from './config.js';
+import { VipError } from './exec.js';
+import { decideVip, type Decision } from './policy.js';
+import { TakeGuards } from './guards.js';
+import { AddressOps } from './ops.js';
+import { claimDetached, defaultReleaseSync, releaseDetached, rememberDetached } from './orphans.js';
+import { emptyCounters, type VipCounters, type VipStatus } from './status.js';
 
-export { vipConfigSchema, vipScope, type VipConfig } from './vip/config.js';
-export { VipError } from './vip/exec.js';
-export type { VipDeps } from './vip/deps.js';
+export { vipConfigSchema, vipScope, type VipConfig } from './config.js';
+export { VipError } from './exec.js';
+export type { VipDeps } from './deps.js';
 
 /** While not holding, how often the timer looks for a stale copy of the VIP (a take never waits for it). */
 const STALE_CHECK_MS = 2000;
