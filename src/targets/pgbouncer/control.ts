@@ -1,5 +1,5 @@
 import { INI_NAME } from './config.js';
-import { AdminConnection, AdminError, type AdminEndpoint, type Row } from './admin.js';
+import { AdminConnection, AdminError, type AdminEndpoint, type Row } from '../admin-console.js';
 
 /** A row of `SHOW DATABASES`, the live routing truth. */
 export interface LiveDatabase {

@@ -3,7 +3,7 @@ import { SwitchyardError, describeError } from '../../errors.js';
 import { serial } from '../../util/serial.js';
 import { defineTarget } from '../registry.js';
 import type { ApplyResult, PreviewFile, RouteSnapshot, Target, TargetContext } from '../types.js';
-import { AdminError } from './admin.js';
+import { AdminError } from '../admin-console.js';
 import { PgBouncerConfigSchema } from './config.js';
 import { PgBouncerControl, type LiveDatabase, type PgBouncerAdmin } from './control.js';
 import { LeaderLiveness, holdPostgres, type Hold, type ProbeResult } from './liveness.js';

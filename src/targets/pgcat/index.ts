@@ -5,7 +5,7 @@ import { readIfExists, renderFile } from '../../render/index.js';
 import { writer } from '../../route/view.js';
 import { defineTarget } from '../registry.js';
 import type { ApplyResult, RouteSnapshot, Target, TargetContext } from '../types.js';
-import type { AdminEndpoint } from '../pgbouncer/admin.js';
+import type { AdminEndpoint } from '../admin-console.js';
 import { resolveOwner } from '../../config/owner.js';
 import { defaultTemplate } from '../../paths.js';
 import { loadTemplateSync, type LoadedTemplate } from '../../render/template.js';
@@ -49,6 +49,7 @@ export function resolvePgcatOptions(config: PgcatConfig, configDir: string): Pgc
     ),
     secrets: { adminPassword, users },
     console: {
+      label: 'pgcat',
       host: config.console?.host ?? '127.0.0.1',
       port: config.console?.port ?? config.general.port,
       user: config.general.admin.username,

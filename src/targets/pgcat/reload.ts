@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { runCommand } from '../../render/index.js';
 import { SwitchyardError, describeError } from '../../errors.js';
-import { AdminConnection, AdminError, type AdminEndpoint } from '../pgbouncer/admin.js';
+import { AdminConnection, AdminError, type AdminEndpoint } from '../admin-console.js';
 import type { PgcatServer } from './render.js';
 
 export type PgcatReload =
