@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { NAME_PATTERN } from '../../src/cluster/validate.js';
+import { DynamicTimingFields } from '../../src/cluster/values.js';
 
 /**
  * Patroni's own YAML (`patroni.yml`), the parts the agent implements. Objects pass unknown keys through so
  * that `unknownKeys` can name each one as a warning; wrong types and impossible values fail here.
  */
 const port = z.number().int().min(1).max(65535);
-const seconds = z.number().int().positive();
 /** Patroni accepts `host:port` strings; the port is required where a listener is meant. */
 const hostPort = z
   .string()
@@ -19,11 +19,13 @@ const listenList = z
 /** YAML `key:` with nothing after it is null; Patroni treats that as empty. */
 const nullable = <T extends z.ZodTypeAny>(schema: T) => schema.nullable().optional();
 const boolish = z.union([z.boolean(), z.enum(['true', 'false', 'on', 'off', 'yes', 'no'])]);
+/** A password; YAML reads an all-digit one as a number, Patroni uses it as a string. */
+const password = z.union([z.string(), z.number()]).transform(String).optional();
 
 export const CredentialsSchema = z
   .object({
     username: z.string().min(1),
-    password: z.union([z.string(), z.number()]).transform(String).optional(),
+    password,
   })
   .passthrough();
 
@@ -35,10 +37,7 @@ export const QUORUM_REFUSAL =
 
 export const DcsBootstrapSchema = z
   .object({
-    ttl: seconds.optional(),
-    loop_wait: seconds.optional(),
-    retry_timeout: seconds.optional(),
-    maximum_lag_on_failover: z.number().int().nonnegative().optional(),
+    ...DynamicTimingFields,
     synchronous_mode: z
       .union([z.boolean(), z.enum(['on', 'off'])], {
         errorMap: () => ({ message: QUORUM_REFUSAL }),
@@ -77,7 +76,7 @@ export const AgentConfigSchema = z
         allow_unauthenticated_writes: z.boolean().optional(),
         certfile: z.string().min(1).optional(),
         keyfile: z.string().min(1).optional(),
-        keyfile_password: z.union([z.string(), z.number()]).transform(String).optional(),
+        keyfile_password: password,
         cafile: z.string().min(1).optional(),
         verify_client: z.enum(['none', 'optional', 'required']).optional(),
       })
@@ -88,7 +87,7 @@ export const AgentConfigSchema = z
         host: z.string().min(1).optional(),
         protocol: z.enum(['http', 'https']).optional(),
         username: z.string().optional(),
-        password: z.union([z.string(), z.number()]).transform(String).optional(),
+        password,
         cacert: z.string().optional(),
         cert: z.string().optional(),
         key: z.string().optional(),
@@ -104,7 +103,7 @@ export const AgentConfigSchema = z
             z.record(
               z
                 .object({
-                  password: z.union([z.string(), z.number()]).transform(String).optional(),
+                  password,
                   options: nullable(z.array(z.string())),
                 })
                 .passthrough(),

@@ -50,13 +50,18 @@ export type MemberValue = z.infer<typeof MemberValueSchema>;
 
 const seconds = z.number().int().positive();
 
+/** The timing keys of the dynamic configuration, also read from `bootstrap.dcs` of patroni.yml (agent). */
+export const DynamicTimingFields = {
+  ttl: seconds.optional(),
+  loop_wait: seconds.optional(),
+  retry_timeout: seconds.optional(),
+  maximum_lag_on_failover: z.number().int().nonnegative().optional(),
+};
+
 /** Dynamic configuration (`/config`). Patroni treats an unparsable value as `{}`. */
 export const DynamicConfigSchema = z
   .object({
-    ttl: seconds.optional(),
-    loop_wait: seconds.optional(),
-    retry_timeout: seconds.optional(),
-    maximum_lag_on_failover: z.number().int().nonnegative().optional(),
+    ...DynamicTimingFields,
     failsafe_mode: z.boolean().optional(),
     synchronous_mode: z
       .union([z.boolean(), z.literal('quorum'), z.literal('on'), z.literal('off')])

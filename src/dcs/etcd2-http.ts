@@ -3,6 +3,7 @@ import { Agent, request } from 'undici';
 import { z } from 'zod';
 import { DcsUnavailableError, SwitchyardError, describeError } from '../errors.js';
 import { basicAuthHeader } from '../util/basic-auth.js';
+import { deadline } from '../util/deadline.js';
 import { normaliseHosts, type EtcdConnection } from './connect.js';
 
 /** One node of etcd's v2 key tree, validated (etcd is untrusted input like the values it holds). */
@@ -113,18 +114,8 @@ export class EtcdV2Http {
     const url = `${host}/v2/keys${path}?${new URLSearchParams(query).toString()}`;
     const where = `GET ${host}/v2/keys${path}`;
     const limitMs = options.windowMs ?? this.timeoutMs;
-    // One controller per request, its listener on the caller's signal removed when done: a long-lived
-    // signal collects no per-request state (a watch issues one request per event for months).
-    const controller = new AbortController();
-    let isPastDeadline = false;
-    const timer = setTimeout(() => {
-      isPastDeadline = true;
-      controller.abort();
-    }, limitMs);
-    const onAbort = () => controller.abort();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    if (options.signal?.aborted) controller.abort();
-    const signal = controller.signal;
+    const limit = deadline(limitMs, options.signal);
+    const signal = limit.signal;
     let status = 0;
     let etcdIndexHeader: string | string[] | undefined;
     let text: string | null = null;
@@ -142,6 +133,7 @@ export class EtcdV2Http {
       text = await res.body.text();
     } catch (err) {
       if (options.signal?.aborted) throw err;
+      const isPastDeadline = limit.isPast();
       const isQuietWindow = options.windowMs !== undefined && status === 200 && isPastDeadline;
       if (!isQuietWindow) {
         this.current += 1;
@@ -149,8 +141,7 @@ export class EtcdV2Http {
         throw new DcsUnavailableError(`etcd unavailable (${where}): ${why}`, { cause: err });
       }
     } finally {
-      clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
+      limit.done();
     }
     if (status >= 500) {
       this.current += 1;

@@ -1,3 +1,4 @@
 export * from './command.js';
 export * from './file.js';
 export * from './template.js';
+export * from './read-back.js';

@@ -39,18 +39,22 @@ export function compileTemplate(source: string, name: string): CompiledTemplate 
   };
 }
 
+/** Reads and compiles a template when first needed (HAProxy renders its file only in local mode). */
 export async function loadTemplate(path: string): Promise<CompiledTemplate> {
-  let source: string;
-  try {
-    source = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new SwitchyardError(
-      'SY_ERR_RENDER_TEMPLATE',
-      `cannot read template ${path}: ${describeError(err)}`,
-      { cause: err },
-    );
-  }
+  const source = await readFile(path, 'utf8').catch((err: unknown) => {
+    throw unreadable(path, err);
+  });
   return compileTemplate(source, path);
+}
+
+function unreadable(path: string, err: unknown): SwitchyardError {
+  return new SwitchyardError(
+    'SY_ERR_RENDER_TEMPLATE',
+    `cannot read template ${path}: ${describeError(err)}`,
+    {
+      cause: err,
+    },
+  );
 }
 
 function isSyntaxError(err: unknown): boolean {
@@ -84,11 +88,7 @@ export function loadTemplateSync(path: string): LoadedTemplate {
   try {
     source = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new SwitchyardError(
-      'SY_ERR_RENDER_TEMPLATE',
-      `cannot read template ${path}: ${describeError(err)}`,
-      { cause: err },
-    );
+    throw unreadable(path, err);
   }
   return {
     render: compileTemplate(source, path),

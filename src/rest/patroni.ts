@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { Agent, request, errors as undiciErrors } from 'undici';
 import { SwitchyardError, describeError } from '../errors.js';
 import { basicAuthHeader } from '../util/basic-auth.js';
+import { deadline } from '../util/deadline.js';
 
 /** Basic auth of Patroni's REST API (`restapi.authentication` / `ctl.authentication`). */
 export interface RestAuth {
@@ -190,15 +191,7 @@ export class PatroniRest {
   ): Promise<RestAnswer> {
     const url = `${restBase(apiUrl)}${path}`;
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-    const deadline = new AbortController();
-    let isTimedOut = false;
-    const timer = setTimeout(() => {
-      isTimedOut = true;
-      deadline.abort();
-    }, timeoutMs);
-    const onAbort = () => deadline.abort();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    if (options.signal?.aborted) deadline.abort();
+    const limit = deadline(timeoutMs, options.signal);
     const headers: Record<string, string> = { accept: 'application/json' };
     const authorization =
       options.auth === undefined
@@ -216,12 +209,12 @@ export class PatroniRest {
         dispatcher: this.dispatcher,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
-        signal: deadline.signal,
+        signal: limit.signal,
       });
       return { status: res.statusCode, body: (await res.body.text()).trim() };
     } catch (err) {
       const timedOut =
-        isTimedOut ||
+        limit.isPast() ||
         err instanceof undiciErrors.HeadersTimeoutError ||
         err instanceof undiciErrors.BodyTimeoutError ||
         err instanceof undiciErrors.ConnectTimeoutError;
@@ -241,8 +234,7 @@ export class PatroniRest {
         cause: err,
       });
     } finally {
-      clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
+      limit.done();
     }
   }
 

@@ -2,7 +2,7 @@ import { haproxyTarget } from './haproxy/index.js';
 import { pgbouncerTarget } from './pgbouncer/index.js';
 import { pgcatTarget } from './pgcat/index.js';
 import type { TargetFactory } from './registry.js';
-import { vipTarget } from './vip.js';
+import { vipTarget } from './vip/index.js';
 
 /** Every routing layer the router knows, by its key under `targets:` in router.yml. */
 export const TARGET_FACTORIES = [haproxyTarget, pgbouncerTarget, pgcatTarget, vipTarget] as const;

@@ -37,12 +37,15 @@ export interface TargetContext {
 }
 
 /**
- * One routing layer. Life cycle: `create` (the factory: validate only, no I/O, no timers, no exit
- * hooks, no helper processes) → `start` (begin reconciling: only `switchyard route` calls it) →
- * `apply(snapshot)` any number of times → `close`. `apply` makes the layer match the snapshot and is
- * never called concurrently for the same target (the router coalesces: only the latest snapshot is
- * applied). Throw a SwitchyardError on failure; the router retries with backoff and shows the error.
- * One-shot commands (`render`, `check`, `switchover`) never call `start`.
+ * One routing layer. Life cycle: `create` (the factory: validate only — it may read its own inputs,
+ * a template or a secret file, so `switchyard check` reports them — but it writes nothing, connects
+ * nowhere, and starts no timers, exit hooks or helper processes) → `start` (begin reconciling: only
+ * `switchyard route` calls it) → `apply(snapshot)` any number of times → `close`. `apply` makes the
+ * layer match the snapshot and is never called concurrently for the same target (the router coalesces:
+ * only the latest snapshot is applied). Throw a SwitchyardError on failure; the router retries with
+ * backoff and shows the error. One-shot commands (`render`, `check`, `switchover`) never call `start`.
+ * A target folder holds `index.ts` (the target and its factory), `config.ts` (schema), a pure plan or
+ * render module, and its I/O modules.
  */
 export interface Target {
   readonly kind: string;

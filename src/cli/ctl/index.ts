@@ -136,24 +136,29 @@ export function register(program: Command): void {
         }),
       );
   }
-  ctl
-    .command('history')
-    .description('timeline history')
-    .action(async (_o, cmd: Command) =>
-      withClient(cmd, async (c, g) => {
-        const cluster = await c.read();
-        out(g.format === 'json' ? JSON.stringify(historyRows(cluster)) : formatHistory(cluster));
-      }),
-    );
-  ctl
-    .command('show-config')
-    .description('the dynamic configuration (/config)')
-    .action(async (_o, cmd: Command) =>
-      withClient(cmd, async (c, g) => {
-        const cluster = await c.read();
-        out(g.format === 'json' ? JSON.stringify(cluster.config.raw) : toYaml(cluster.config.raw).trimEnd());
-      }),
-    );
+  /** A read-only command: reads the cluster once, prints it as JSON (`--format json`) or text. */
+  const show = (
+    name: string,
+    description: string,
+    asJson: (cluster: ClusterState) => unknown,
+    asText: (cluster: ClusterState) => string,
+  ) =>
+    ctl
+      .command(name)
+      .description(description)
+      .action(async (_o, cmd: Command) =>
+        withClient(cmd, async (c, g) => {
+          const cluster = await c.read();
+          out(g.format === 'json' ? JSON.stringify(asJson(cluster)) : asText(cluster));
+        }),
+      );
+  show('history', 'timeline history', historyRows, formatHistory);
+  show(
+    'show-config',
+    'the dynamic configuration (/config)',
+    (cluster) => cluster.config.raw,
+    (cluster) => toYaml(cluster.config.raw).trimEnd(),
+  );
   ctl
     .command('dsn')
     .description(

@@ -4,6 +4,7 @@ import { describeError, SwitchyardError } from '../../errors.js';
 import { defaultTemplate } from '../../paths.js';
 import {
   loadTemplate,
+  readBackUntilApplied,
   renderFile,
   restoreBackup,
   runCommand,
@@ -122,24 +123,21 @@ export class HaproxyLayer {
    * naming the missing servers when the reload did not take effect.
    */
   async verifyReload(context: HaproxyTemplateContext): Promise<Map<string, LiveServer>> {
-    const deadline = Date.now() + this.config.command_timeout_ms;
-    let problem = '';
-    while (true) {
-      try {
+    const timeoutMs = this.config.command_timeout_ms;
+    return readBackUntilApplied<Map<string, LiveServer>>({
+      timeoutMs,
+      pollMs: VERIFY_POLL_MS,
+      isReadErrorRetried: true,
+      failure: (problem) =>
+        `HAProxy reload did not take effect within ${timeoutMs} ms (the reload command succeeded, but ${problem}); ${this.output ?? 'the file'} is not live yet`,
+      read: async () => {
         const live = parseServersState(await this.query('show servers state'));
         const missing = missingServers(context.clusters, live);
-        if (missing.length === 0) return live;
-        problem = `the running HAProxy lacks ${describeMissing(missing)}`;
-      } catch (err) {
-        problem = describeError(err);
-      }
-      if (Date.now() >= deadline)
-        throw new SwitchyardError(
-          'SY_ERR_RELOAD_FAILED',
-          `HAProxy reload did not take effect within ${this.config.command_timeout_ms} ms (the reload command succeeded, but ${problem}); ${this.output ?? 'the file'} is not live yet`,
-        );
-      await new Promise((r) => setTimeout(r, VERIFY_POLL_MS));
-    }
+        return missing.length === 0
+          ? { value: live }
+          : { problem: `the running HAProxy lacks ${describeMissing(missing)}` };
+      },
+    });
   }
 }
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { FileOwnerSchema } from '../../config/owner.js';
 import { SecretFields } from '../../config/secret.js';
 import { isSafeHost } from '../../cluster/validate.js';
+import { adminTimeoutFields, requireReloadCommand } from '../pooler-config.js';
 
 /**
  * Names that may appear unquoted in pgbouncer.ini: a `[databases]` key (libusual's ini parser accepts
@@ -117,9 +118,7 @@ export const PgBouncerConfigSchema = z
       .default({}),
     timeouts: z
       .object({
-        connect_ms: z.number().int().positive().default(2000),
-        /** Any admin command except PAUSE, and the reload command. */
-        command_ms: z.number().int().positive().default(5000),
+        ...adminTimeoutFields,
         /** PAUSE waits for running transactions; past this it counts as stalled. */
         pause_ms: z.number().int().positive().default(5000),
         /** Longest a database stays paused waiting for a writable leader; then it is resumed anyway. */
@@ -130,13 +129,7 @@ export const PgBouncerConfigSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
-    if (c.reload.method === 'command' && !c.reload.command) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['reload', 'command'],
-        message: 'required when reload.method is command',
-      });
-    }
+    requireReloadCommand(c.reload, ctx);
     if (c.mode === 'include' && Object.keys(c.settings).length > 0) {
       ctx.addIssue({
         code: 'custom',

@@ -1,5 +1,6 @@
 import { INI_NAME } from './config.js';
-import { AdminConnection, AdminError, type AdminEndpoint, type Row } from './admin.js';
+import type { EntryInfo } from './render.js';
+import { AdminConnection, AdminError, type AdminEndpoint, type Row } from '../admin-console.js';
 
 /** A row of `SHOW DATABASES`, the live routing truth. */
 export interface LiveDatabase {
@@ -10,6 +11,18 @@ export interface LiveDatabase {
   /** `force_user`: the `user=` of the entry, or null. */
   readonly forceUser: string | null;
   readonly isPaused: boolean;
+}
+
+/** Why PgBouncer does not run `entry` as written in `output`, from `SHOW DATABASES` (the reload's read-back). */
+export function notApplied(output: string, e: EntryInfo, live: ReadonlyMap<string, LiveDatabase>): string {
+  const got = live.get(e.name);
+  const found = got
+    ? `${got.host ?? '(socket)'}:${got.port ?? '?'}/${got.dbname ?? '?'}${got.forceUser ? ` user ${got.forceUser}` : ''}`
+    : 'absent';
+  return (
+    `PgBouncer did not apply ${output}: ${e.name} is ${found}, expected ${e.endpoint.host}:${e.endpoint.port}/${e.dbname}${e.user ? ` user ${e.user}` : ''} ` +
+    `(PgBouncer 1.18 answers RELOAD with success even when loading fails: look for "config file loading failed" in its log)`
+  );
 }
 
 export type PauseOutcome =

@@ -1,11 +1,11 @@
-import { renderFile, runCommand } from '../../render/index.js';
+import { readBackUntilApplied, renderFile, runCommand } from '../../render/index.js';
 import { SwitchyardError, describeError } from '../../errors.js';
 import { serial } from '../../util/serial.js';
 import { defineTarget } from '../registry.js';
 import type { ApplyResult, PreviewFile, RouteSnapshot, Target, TargetContext } from '../types.js';
-import { AdminError } from './admin.js';
+import { AdminError } from '../admin-console.js';
 import { PgBouncerConfigSchema } from './config.js';
-import { PgBouncerControl, type LiveDatabase, type PgBouncerAdmin } from './control.js';
+import { PgBouncerControl, notApplied, type LiveDatabase, type PgBouncerAdmin } from './control.js';
 import { resolvePgBouncerOptions, type PgBouncerOptions } from './options.js';
 import { Pauses, type HeldPause } from './pauses.js';
 import { renderPgBouncerIni, type EntryInfo, type RenderedIni } from './render.js';
@@ -215,25 +215,17 @@ export class PgBouncerTarget implements Target {
       await this.control.reload();
     }
     // RELOAD on the console is synchronous; a reload command (SIGHUP) is not: poll, bounded.
-    const deadline = Date.now() + (this.options.reloadCommand ? timeoutMs : 0);
-    while (true) {
-      const live = await this.control.showDatabases();
-      const wrong = entries.filter((e) => !isApplied(live.get(e.name), e));
-      if (wrong.length === 0) return live;
-      if (Date.now() >= deadline) {
-        const e = wrong[0] as EntryInfo;
-        const got = live.get(e.name);
-        const found = got
-          ? `${got.host ?? '(socket)'}:${got.port ?? '?'}/${got.dbname ?? '?'}${got.forceUser ? ` user ${got.forceUser}` : ''}`
-          : 'absent';
-        throw new SwitchyardError(
-          'SY_ERR_RELOAD_FAILED',
-          `PgBouncer did not apply ${this.options.output}: ${e.name} is ${found}, expected ${e.endpoint.host}:${e.endpoint.port}/${e.dbname}${e.user ? ` user ${e.user}` : ''} ` +
-            `(PgBouncer 1.18 answers RELOAD with success even when loading fails: look for "config file loading failed" in its log)`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    return readBackUntilApplied<Map<string, LiveDatabase>>({
+      timeoutMs: this.options.reloadCommand ? timeoutMs : 0,
+      pollMs: 50,
+      isReadErrorRetried: false,
+      failure: (problem) => problem,
+      read: async () => {
+        const live = await this.control.showDatabases();
+        const wrong = entries.find((e) => !isApplied(live.get(e.name), e));
+        return wrong ? { problem: notApplied(this.options.output, wrong, live) } : { value: live };
+      },
+    });
   }
 
   private scheduleExpiry(): void {

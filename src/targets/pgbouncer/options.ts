@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { resolveOwner } from '../../config/owner.js';
 import { resolveTargetSecret } from '../../render/command.js';
 import { ConfigError } from '../../errors.js';
-import type { AdminEndpoint } from './admin.js';
+import type { AdminEndpoint } from '../admin-console.js';
 import { hasControlChars, type PgBouncerConfig } from './config.js';
 import { defaultTemplate } from '../../paths.js';
 import { loadTemplateSync, type LoadedTemplate } from '../../render/template.js';

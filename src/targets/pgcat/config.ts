@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { FileOwnerSchema } from '../../config/owner.js';
 import { SecretFields } from '../../config/secret.js';
+import { adminTimeoutFields, requireReloadCommand } from '../pooler-config.js';
 
 /** TOML bare keys, so a pool name can never open a new table or key. */
 export const TOML_KEY = /^[A-Za-z0-9_-]{1,63}$/;
@@ -78,13 +79,7 @@ export const PgcatConfigSchema = z
       .optional(),
     /** Verify the reload with SHOW DATABASES (needs the admin console). Default: on with method admin or a console. */
     verify: z.boolean().optional(),
-    timeouts: z
-      .object({
-        connect_ms: z.number().int().positive().default(2000),
-        command_ms: z.number().int().positive().default(5000),
-      })
-      .strict()
-      .default({}),
+    timeouts: z.object(adminTimeoutFields).strict().default({}),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -96,13 +91,7 @@ export const PgcatConfigSchema = z
         message: 'method signal needs exactly one of pid, pidfile',
       });
     }
-    if (r.method === 'command' && !r.command) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['reload', 'command'],
-        message: 'required when reload.method is command',
-      });
-    }
+    requireReloadCommand(r, ctx);
   });
 
 export type PgcatConfig = z.infer<typeof PgcatConfigSchema>;

@@ -2,16 +2,16 @@ import { resolve } from 'node:path';
 import { resolveTargetSecret } from '../../render/command.js';
 import { ConfigError } from '../../errors.js';
 import { readIfExists, renderFile } from '../../render/index.js';
-import { writer } from '../../route/view.js';
 import { defineTarget } from '../registry.js';
 import type { ApplyResult, RouteSnapshot, Target, TargetContext } from '../types.js';
-import type { AdminEndpoint } from '../pgbouncer/admin.js';
+import type { AdminEndpoint } from '../admin-console.js';
 import { resolveOwner } from '../../config/owner.js';
 import { defaultTemplate } from '../../paths.js';
 import { loadTemplateSync, type LoadedTemplate } from '../../render/template.js';
 import { PgcatConfigSchema, type PgcatConfig } from './config.js';
 import { reloadPgcat, verifyPgcat, type PgcatReload } from './reload.js';
-import { primariesOf, renderPgcatToml, type PgcatSecrets, type PgcatServer } from './render.js';
+import { planPools } from './plan.js';
+import { primariesOf, renderPgcatToml, type PgcatSecrets } from './render.js';
 
 export interface PgcatOptions {
   readonly config: PgcatConfig;
@@ -49,6 +49,7 @@ export function resolvePgcatOptions(config: PgcatConfig, configDir: string): Pgc
     ),
     secrets: { adminPassword, users },
     console: {
+      label: 'pgcat',
       host: config.console?.host ?? '127.0.0.1',
       port: config.console?.port ?? config.general.port,
       user: config.general.admin.username,
@@ -91,28 +92,7 @@ export class PgcatTarget implements Target {
   async apply(snapshot: RouteSnapshot): Promise<ApplyResult> {
     const { config } = this.options;
     const kept = primariesOf(await readIfExists(this.options.output));
-    const servers = new Map<string, PgcatServer[]>();
-    const primaries = new Map<string, PgcatServer>();
-    const waiting: string[] = [];
-    for (const [name, pool] of Object.entries(config.pools)) {
-      const view = snapshot.views.get(pool.cluster);
-      const w = view ? writer(view) : null;
-      const primary: PgcatServer | null = w
-        ? { member: w.name, host: w.host, port: w.port, role: 'primary' }
-        : (kept.get(name) ?? null);
-      if (!primary) {
-        waiting.push(name);
-        continue;
-      }
-      const replicas: PgcatServer[] =
-        pool.replicas && view
-          ? view.replicas
-              .filter((r) => r.host !== primary.host || r.port !== primary.port)
-              .map((r) => ({ member: r.name, host: r.host, port: r.port, role: 'replica' as const }))
-          : [];
-      primaries.set(name, primary);
-      servers.set(name, [primary, ...replicas]);
-    }
+    const { servers, primaries, waiting } = planPools(config.pools, snapshot.views, kept);
     if (waiting.length > 0) {
       const summary = `waiting for a writable leader for ${waiting.join(', ')}; pgcat.toml untouched (generation ${snapshot.generation})`;
       this.lastSummary = summary;

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { runCommand } from '../../render/index.js';
+import { readBackUntilApplied, runCommand } from '../../render/index.js';
 import { SwitchyardError, describeError } from '../../errors.js';
-import { AdminConnection, AdminError, type AdminEndpoint } from '../pgbouncer/admin.js';
+import { AdminConnection, AdminError, type AdminEndpoint, type Row } from '../admin-console.js';
 import type { PgcatServer } from './render.js';
 
 export type PgcatReload =
@@ -86,36 +86,31 @@ export async function verifyPgcat(
   primaries: ReadonlyMap<string, PgcatServer>,
   timeoutMs: number,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastProblem = 'no answer';
-  while (true) {
-    try {
+  await readBackUntilApplied({
+    timeoutMs,
+    pollMs: 100,
+    isReadErrorRetried: true,
+    failure: (problem) => `pgcat did not apply the new pgcat.toml within ${timeoutMs} ms: ${problem}`,
+    read: async () => {
       const conn = await AdminConnection.open(console);
       try {
-        const rows = await conn.query('SHOW DATABASES');
-        const byName = new Map(rows.map((r) => [String(r['name']), r]));
-        lastProblem = '';
-        for (const [pool, want] of primaries) {
-          const row = byName.get(`${pool}_shard_0_primary`);
-          if (!row) lastProblem = `${pool} has no primary row`;
-          else if (String(row['host']) !== want.host || Number(row['port']) !== want.port) {
-            lastProblem = `${pool} primary is ${String(row['host'])}:${String(row['port'])}, expected ${want.host}:${want.port}`;
-          }
-          if (lastProblem) break;
-        }
+        const problem = wrongPrimary(await conn.query('SHOW DATABASES'), primaries);
+        return problem === null ? { value: undefined } : { problem };
       } finally {
         await conn.close();
       }
-      if (!lastProblem) return;
-    } catch (err) {
-      lastProblem = describeError(err);
-    }
-    if (Date.now() >= deadline) {
-      throw new SwitchyardError(
-        'SY_ERR_RELOAD_FAILED',
-        `pgcat did not apply the new pgcat.toml within ${timeoutMs} ms: ${lastProblem}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 100));
+    },
+  });
+}
+
+/** The first pool whose primary row in `SHOW DATABASES` is missing or not the intended one; null when none. */
+function wrongPrimary(rows: readonly Row[], primaries: ReadonlyMap<string, PgcatServer>): string | null {
+  const byName = new Map(rows.map((r) => [String(r['name']), r]));
+  for (const [pool, want] of primaries) {
+    const row = byName.get(`${pool}_shard_0_primary`);
+    if (!row) return `${pool} has no primary row`;
+    if (String(row['host']) !== want.host || Number(row['port']) !== want.port)
+      return `${pool} primary is ${String(row['host'])}:${String(row['port'])}, expected ${want.host}:${want.port}`;
   }
+  return null;
 }

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseRouterConfig } from '../../../src/config/router.js';
 import { parseVipAddress, vipConfigSchema, type VipConfig } from '../../../src/targets/vip/config.js';
-import { vipScope } from '../../../src/targets/vip.js';
+import { vipScope } from '../../../src/targets/vip/index.js';
 
 test('parses an IPv4 VIP with its prefix', () => {
   assert.deepEqual(parseVipAddress('10.0.0.100/24'), {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { silentLogger } from '../../../src/log.js';
-import { VipTarget } from '../../../src/targets/vip.js';
+import { VipTarget } from '../../../src/targets/vip/index.js';
 import { vipConfigSchema, type VipConfigInput } from '../../../src/targets/vip/config.js';
 import type { Exec, ExecResult } from '../../../src/targets/vip/exec.js';
 import type { RouteView } from '../../../src/route/view.js';

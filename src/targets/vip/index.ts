@@ -1,31 +1,30 @@
-import { describeError } from '../errors.js';
-import { defineTarget, type TargetCreateContext } from './registry.js';
-import type { ApplyResult, RouteSnapshot, Target, TargetContext } from './types.js';
+import { describeError } from '../../errors.js';
+import { serial } from '../../util/serial.js';
+import { defineTarget, type TargetCreateContext } from '../registry.js';
+import type { ApplyResult, RouteSnapshot, Target, TargetContext } from '../types.js';
 import {
   deconfigureAddress,
   findVip,
   queryInterface,
   type AddressOptions,
   type InterfaceState,
-} from './vip/address.js';
-import { assertCanAnnounce } from './vip/announce.js';
-import { AnnounceBursts } from './vip/announcer.js';
-import { defaultVipDeps, type VipDeps } from './vip/deps.js';
-import { AnnounceSenders } from './vip/senders.js';
-import { vipConfigSchema, vipScope, type VipConfig } from './vip/config.js';
-import { VipError } from './vip/exec.js';
-import { decideVip, type Decision } from './vip/policy.js';
-import { TakeGuards } from './vip/guards.js';
-import { AddressOps } from './vip/ops.js';
-import { claimDetached, defaultReleaseSync, releaseDetached, rememberDetached } from './vip/orphans.js';
-import { emptyCounters, type VipCounters, type VipStatus } from './vip/status.js';
+} from './address.js';
+import { assertCanAnnounce } from './announce.js';
+import { AnnounceBursts } from './announcer.js';
+import { defaultVipDeps, type VipDeps } from './deps.js';
+import { AnnounceSenders } from './senders.js';
+import { vipConfigSchema, vipScope, type VipConfig } from './config.js';
+import { VipError } from './exec.js';
+import type { Decision } from './policy.js';
+import { describeTake, planCycle, planFound } from './plan.js';
+import { TakeGuards } from './guards.js';
+import { AddressOps } from './ops.js';
+import { claimDetached, defaultReleaseSync, releaseDetached, rememberDetached } from './orphans.js';
+import { emptyCounters, type VipCounters, type VipStatus } from './status.js';
 
-export { vipConfigSchema, vipScope, type VipConfig } from './vip/config.js';
-export { VipError } from './vip/exec.js';
-export type { VipDeps } from './vip/deps.js';
-
-/** While not holding, how often the timer looks for a stale copy of the VIP (a take never waits for it). */
-const STALE_CHECK_MS = 2000;
+export { vipConfigSchema, vipScope, type VipConfig } from './config.js';
+export { VipError } from './exec.js';
+export type { VipDeps } from './deps.js';
 
 interface CycleResult {
   readonly summary: string;
@@ -69,7 +68,8 @@ export class VipTarget implements Target {
   /** When a release cycle last made sure the VIP is not on the interface. */
   private lastAbsentAt = Number.NEGATIVE_INFINITY;
   private readonly counters: VipCounters = emptyCounters();
-  private queue: Promise<unknown> = Promise.resolve();
+  /** `apply`, the check timer, the second announce burst and close run one at a time. */
+  private readonly oneAtATime = serial();
   private checkTimer: NodeJS.Timeout | null = null;
   private isClosed = false;
   private startedAt = 0;
@@ -106,7 +106,7 @@ export class VipTarget implements Target {
       senders: this.senders,
       counters: this.counters,
       log: ctx.log,
-      serialize: (fn) => this.serialize(fn),
+      serialize: (fn) => this.oneAtATime(fn),
       isHolding: () => this.isHeld && !this.isClosed,
       onFailed: (err) => (this.lastError = describeError(err)),
     });
@@ -136,16 +136,16 @@ export class VipTarget implements Target {
 
   async apply(snapshot: RouteSnapshot): Promise<ApplyResult> {
     this.snapshot = snapshot;
-    const result = await this.serialize(() => this.reconcile('apply'));
+    const result = await this.oneAtATime(() => this.reconcile('apply'));
     return { generation: snapshot.generation, ...result };
   }
 
   /** Stops the checks and removes the VIP if this router added (or kept) it, and only then. */
   async close(): Promise<void> {
-    if (this.isClosed) return this.queue.then(() => undefined);
+    if (this.isClosed) return this.oneAtATime.idle();
     this.isClosed = true;
     this.clearTimers();
-    const release = this.queue.then(async () => {
+    await this.oneAtATime(async () => {
       try {
         await this.bursts.stop();
         const removed = this.mayHold ? await this.ops.del(this.config.address) : false;
@@ -162,8 +162,6 @@ export class VipTarget implements Target {
         if (this.deps.hasExitHook) process.off('exit', this.exitHook);
       }
     });
-    this.queue = release.catch(() => undefined);
-    await release;
   }
 
   /**
@@ -172,10 +170,10 @@ export class VipTarget implements Target {
    * and removes it otherwise. Every other exit path must use `close()`.
    */
   async detach(): Promise<void> {
-    if (this.isClosed) return this.queue.then(() => undefined);
+    if (this.isClosed) return this.oneAtATime.idle();
     this.isClosed = true;
     this.clearTimers();
-    const stop = this.queue.then(async () => {
+    await this.oneAtATime(async () => {
       await this.bursts.stop();
       this.senders.close();
       if (this.deps.hasExitHook) process.off('exit', this.exitHook);
@@ -186,8 +184,6 @@ export class VipTarget implements Target {
       this.lastSummary = `detached from ${this.config.address.cidr} on ${this.config.interface} (left in place for a reload)`;
       this.ctx.log.info(this.lastSummary);
     });
-    this.queue = stop.catch(() => undefined);
-    await stop;
   }
 
   status(): VipStatus {
@@ -210,18 +206,11 @@ export class VipTarget implements Target {
     };
   }
 
-  /** Runs cycles one at a time: `apply`, the check timer and the second announce burst share one queue. */
-  private serialize<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn);
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
-
   private scheduleCheck(delayMs: number): void {
     if (this.isClosed) return;
     this.checkTimer = setTimeout(() => {
       this.checkTimer = null;
-      void this.serialize(() => this.reconcile('check'))
+      void this.oneAtATime(() => this.reconcile('check'))
         .then((r) => {
           if (r.didChange) this.ctx.log.info(r.summary);
         })
@@ -253,39 +242,39 @@ export class VipTarget implements Target {
   }
 
   private async cycle(trigger: 'apply' | 'check'): Promise<CycleResult> {
-    const { address: vip, interface: iface } = this.config;
     const now = this.ctx.now();
-    if (this.snapshot === null && now - this.startedAt < this.config.startup_grace_ms) {
-      this.link ??= await queryInterface(this.addressOptions);
-      return {
-        summary: `waiting for the first view of ${this.scope} before touching ${vip.cidr}`,
-        didChange: false,
-      };
-    }
-    const view = this.snapshot?.views.get(this.scope);
-    const decision = decideVip({
-      scope: this.scope,
-      view,
-      dcs: this.snapshot?.dcs ?? { isConnected: false, lastContactAt: null },
+    const step = planCycle({
+      trigger,
       now,
-      member: this.config.member,
-      requireWritable: this.config.require_writable,
-      onDcsLoss: this.config.on_dcs_loss,
+      startedAt: this.startedAt,
+      scope: this.scope,
+      config: this.config,
+      snapshot: this.snapshot,
+      isHeld: this.isHeld,
       heldRevision: this.heldRevision,
+      lastAbsentAt: this.lastAbsentAt,
+      isLinkKnown: this.link?.exists === true,
     });
-    this.lastDecision = decision;
-    if (decision.action === 'release') {
-      // Not holding and checked recently: a timer check that runs `ip` on every tick would sit in the
-      // queue in front of the next take. A stale copy is still found within STALE_CHECK_MS.
-      if (trigger === 'check' && !this.isHeld && now - this.lastAbsentAt < STALE_CHECK_MS) {
-        return { summary: `not holding ${vip.cidr}: ${decision.reason}`, didChange: false };
-      }
-      return this.release(decision, now);
+    if (step.kind === 'wait') {
+      this.link ??= await queryInterface(this.addressOptions);
+      return { summary: step.summary, didChange: false };
     }
+    this.lastDecision = step.decision;
+    switch (step.kind) {
+      case 'idle':
+        return { summary: step.summary, didChange: false };
+      case 'release':
+        return this.release(step.decision, now);
+      case 'take':
+        return this.take(step.decision, step.revision, this.link as InterfaceState, now);
+      case 'inspect':
+        return this.inspect(step.decision, step.revision, now);
+    }
+  }
 
-    const revision = view?.leader?.leaderRevision ?? null;
-    if (!this.isHeld && this.link?.exists && !this.config.duplicate_probe.enabled)
-      return this.take(decision, revision, this.link, now);
+  /** Queries the interface, then takes the VIP or keeps (and if needed re-announces) the one it finds. */
+  private async inspect(decision: Decision, revision: number | null, now: number): Promise<CycleResult> {
+    const { address: vip, interface: iface } = this.config;
     const state = await queryInterface(this.addressOptions);
     this.link = state;
     if (state.mac) this.ownMac = state.mac;
@@ -297,13 +286,18 @@ export class VipTarget implements Target {
 
     if (findVip(state, vip) === null) return this.take(decision, revision, state, now);
 
-    let why: string | null = null;
     this.mayHold = true;
-    if (!this.isHeld) why = `found ${vip.cidr} already on ${iface}, kept it`;
-    else if (linkCameUp) why = `${iface} came back up`;
-    else if (revision !== this.heldRevision) why = `new leadership of ${this.config.member}`;
-    else if (this.bursts.needsAnnounce && !this.bursts.announcer.isRunning)
-      why = 'the last announcement failed';
+    const why = planFound({
+      isHeld: this.isHeld,
+      linkCameUp,
+      revision,
+      heldRevision: this.heldRevision,
+      needsAnnounce: this.bursts.needsAnnounce,
+      isAnnouncing: this.bursts.announcer.isRunning,
+      member: this.config.member,
+      cidr: vip.cidr,
+      iface,
+    });
     this.setHeld(true, revision);
     if (why === null)
       return { summary: `holding ${vip.cidr} on ${iface}: ${decision.reason}`, didChange: false };
@@ -334,18 +328,15 @@ export class VipTarget implements Target {
     const wasHeld = this.isHeld;
     this.setHeld(true, revision);
     const frames = await this.bursts.start();
-    const announced = `announced ${vip.cidr} on ${iface} (${frames})`;
-    if (!added) {
-      const summary = `found ${vip.cidr} already on ${iface}, kept it; ${announced}: ${decision.reason}`;
-      return { summary, didChange: true };
-    }
-    if (wasHeld) {
-      this.counters.repairs++;
-      const summary = `re-added ${vip.cidr} on ${iface} after something else removed it, and announced it (${frames})`;
-      return { summary, didChange: true };
-    }
-    this.counters.takes++;
-    const summary = `took ${vip.cidr} on ${iface} and announced it (${frames}): ${decision.reason}`;
+    const { summary, counter } = describeTake({
+      added,
+      wasHeld,
+      cidr: vip.cidr,
+      iface,
+      frames,
+      reason: decision.reason,
+    });
+    if (counter) this.counters[counter]++;
     return { summary, didChange: true };
   }
 

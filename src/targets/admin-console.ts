@@ -1,11 +1,17 @@
 import type pg from 'pg';
-import { lazyModule } from '../../util/lazy.js';
-import { SwitchyardError, describeError } from '../../errors.js';
+import { lazyModule } from '../util/lazy.js';
+import { SwitchyardError, describeError } from '../errors.js';
 
 const loadPg = lazyModule<typeof pg>('pg');
 
-/** How to reach PgBouncer's admin console (database `pgbouncer`). */
+/**
+ * How to reach a pooler's admin console: PgBouncer's, or pgcat's, which speaks the same protocol on the same
+ * virtual database (`pgbouncer`; pgcat also answers to `pgcat`) with the same `RELOAD` and `SHOW ...`
+ * commands (targets.md §2.5, §3.4).
+ */
 export interface AdminEndpoint {
+  /** Which pooler, in messages: `PgBouncer` (the default) or `pgcat`. */
+  readonly label?: 'PgBouncer' | 'pgcat';
   /** Host, IP, or a Unix socket directory (starts with `/`). */
   readonly host: string;
   readonly port: number;
@@ -20,7 +26,7 @@ export class AdminError extends SwitchyardError {
   override name = 'AdminError';
   readonly command: string;
   readonly timedOut: boolean;
-  /** PgBouncer's ErrorResponse text, when it answered with one ("database app is not paused"). */
+  /** The pooler's ErrorResponse text, when it answered with one ("database app is not paused"). */
   readonly sqlMessage: string | null;
   constructor(
     message: string,
@@ -39,10 +45,15 @@ function where(ep: AdminEndpoint): string {
   return ep.host.startsWith('/') ? `${ep.host}/.s.PGSQL.${ep.port}` : `${ep.host}:${ep.port}`;
 }
 
+/** "PgBouncer admin 127.0.0.1:6432", the start of every command error. */
+function consoleName(ep: AdminEndpoint): string {
+  return `${ep.label ?? 'PgBouncer'} admin ${where(ep)}`;
+}
+
 /**
- * One admin-console connection. PgBouncer speaks only the simple query protocol there: queries are sent
- * as plain text without parameters (node-pg does that when no values are given). Every command has a
- * deadline; on timeout the socket is destroyed, because a late answer on a reused connection would be
+ * One admin-console connection, shared by the PgBouncer and pgcat targets. The console speaks only the
+ * simple query protocol: queries are sent as plain text without parameters (node-pg does that when no
+ * values are given). Every command has a deadline; on timeout the socket is destroyed, because a late answer on a reused connection would be
  * read as the answer to the next command.
  */
 export class AdminConnection {
@@ -77,7 +88,7 @@ export class AdminConnection {
     } catch (err) {
       await client.end().catch(() => undefined);
       throw new AdminError(
-        `cannot connect to the PgBouncer admin console at ${where(endpoint)} as ${endpoint.user}: ${describeError(err)}`,
+        `cannot connect to the ${endpoint.label ?? 'PgBouncer'} admin console at ${where(endpoint)} as ${endpoint.user}: ${describeError(err)}`,
         {
           command: 'connect',
           timedOut: /timeout/i.test(describeError(err)),
@@ -100,14 +111,11 @@ export class AdminConnection {
       timer = setTimeout(() => {
         this.destroy();
         reject(
-          new AdminError(
-            `PgBouncer admin ${where(this.endpoint)}: ${command} timed out after ${timeoutMs} ms`,
-            {
-              command,
-              timedOut: true,
-              sqlMessage: null,
-            },
-          ),
+          new AdminError(`${consoleName(this.endpoint)}: ${command} timed out after ${timeoutMs} ms`, {
+            command,
+            timedOut: true,
+            sqlMessage: null,
+          }),
         );
       }, timeoutMs);
     });
@@ -118,15 +126,12 @@ export class AdminConnection {
       if (err instanceof AdminError) throw err;
       const sqlMessage = isServerError(err) ? describeError(err) : null;
       if (!sqlMessage) this.isBroken = true;
-      throw new AdminError(
-        `PgBouncer admin ${where(this.endpoint)}: ${command} failed: ${describeError(err)}`,
-        {
-          command,
-          timedOut: false,
-          sqlMessage,
-          cause: err,
-        },
-      );
+      throw new AdminError(`${consoleName(this.endpoint)}: ${command} failed: ${describeError(err)}`, {
+        command,
+        timedOut: false,
+        sqlMessage,
+        cause: err,
+      });
     } finally {
       clearTimeout(timer);
     }
@@ -157,7 +162,7 @@ export class AdminConnection {
   }
 }
 
-/** An ErrorResponse from PgBouncer (the connection is still fine), as opposed to a transport failure. */
+/** An ErrorResponse from the pooler (the connection is still fine), as opposed to a transport failure. */
 function isServerError(err: unknown): boolean {
   return (
     typeof err === 'object' &&
