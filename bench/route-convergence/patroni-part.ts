@@ -15,7 +15,7 @@ import { BUILD_DIR, compiledRouterLaunch } from './router.js';
 import { restoreCluster, runLeaderEvent, startBenchCluster } from '../lib/leader-events.js';
 import { Writer, acksFromNonHolders, type Ack, type WriterResult } from '../../test/harness/writer.js';
 import { startPgBouncerBed, type PgBouncerBed } from '../../test/targets/pgbouncer/bed.js';
-import { DirectWriteProbe, ServerStatePoller, type DirectAck } from './direct.js';
+import { DirectWriteProbe, ServerStatePoller, type DirectAck } from '../lib/direct.js';
 import { sampleProc, sleep, summarize, type Summary } from '../lib/stats.js';
 
 export type EventKind = 'switchover' | 'failover';

@@ -32,7 +32,7 @@ import {
 } from '../../test/harness/index.js';
 import { startRoutedHaproxy, type RoutedHaproxy } from '../../test/harness/patroni-router.js';
 import { ROOT } from '../../test/harness/router.js';
-import { DirectWriteProbe } from '../route-convergence/direct.js';
+import { DirectWriteProbe } from '../lib/direct.js';
 import { buildRouter, compiledRouterLaunch } from '../route-convergence/router.js';
 import {
   restoreCluster,
