@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { RawKey } from '../src/cluster/index.js';
+import type { RouterStatus } from '../src/router/router.js';
 
 /** Recorded fixtures live in the repository (test/fixtures/), so a clone alone runs the unit tests. */
 const fixturesDir = new URL('./fixtures/', import.meta.url);
@@ -102,4 +103,22 @@ export function member4x(options: {
 
 export function raw(key: string, value: string, modRevision = 10, lease = '0'): RawKey {
   return { key, value, modRevision, lease };
+}
+
+/** A `/status` timeline entry: app's leader key moved from pg1 to pg2, applied by HAProxy (the only target). */
+export function appLeaderChange(
+  keyChangedAt: string,
+  writableMs: number,
+  appliedMs: number,
+): RouterStatus['timeline'][number] {
+  return {
+    cluster: 'app',
+    from: 'pg1',
+    to: 'pg2',
+    key_changed_at: keyChangedAt,
+    writable_ms: writableMs,
+    applied_ms: { haproxy: appliedMs },
+    all_applied_ms: appliedMs,
+    lost_ms: null,
+  };
 }

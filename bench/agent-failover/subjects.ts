@@ -93,45 +93,59 @@ async function writableLeader(
   );
 }
 
-export async function agentSubject(etcd: EtcdCluster): Promise<Subject> {
-  const scope = 'bagent';
-  const c = await startAgentCluster({
-    scope,
-    nodes: 3,
-    etcd,
-    ttl: DCS.ttl,
-    loopWait: DCS.loopWait,
-    retryTimeout: DCS.retryTimeout,
-    synchronousMode: true,
-  });
-  for (const n of c.nodes) c.start(n.name);
-  const ports = new Map(c.nodes.map((n) => [n.name, n.pgPort]));
-  const self: Subject = {
-    kind: 'agent',
+type Shared = Pick<
+  Subject,
+  'scope' | 'prefix' | 'password' | 'nodes' | 'switchover' | 'crashPostgres' | 'waitForNewLeader'
+>;
+
+/** What both subjects do alike, given the cluster's nodes and their logs. */
+function shared(
+  etcd: EtcdCluster,
+  scope: string,
+  password: string,
+  nodes: readonly { name: string; pgPort: number; apiUrl: string; dataDir: string }[],
+  logTail: (name: string, lines: number) => string,
+): Shared {
+  const node = (name: string) => nodes.find((n) => n.name === name) as (typeof nodes)[number];
+  const ports = new Map(nodes.map((n) => [n.name, n.pgPort]));
+  return {
     scope,
     prefix: `/service/${scope}/`,
-    password: SUPERUSER.password,
-    nodes: c.nodes,
-    leader: () => c.leaderKey(),
+    password,
+    nodes,
     switchover: (leader) =>
-      restSwitchover(c.node(leader).apiUrl, leader, () =>
-        c.nodes.map((n) => `--- ${n.name}\n${c.logTail(n.name, 25)}`).join('\n'),
+      restSwitchover(node(leader).apiUrl, leader, () =>
+        nodes.map((n) => `--- ${n.name}\n${logTail(n.name, 25)}`).join('\n'),
       ),
-    killLeader: (leader) => c.kill(leader),
     async crashPostgres(leader) {
-      crash(c.node(leader).dataDir);
+      crash(node(leader).dataDir);
     },
-    waitForNewLeader: (not) => writableLeader(etcd, scope, SUPERUSER.password, ports, not),
+    waitForNewLeader: (not) => writableLeader(etcd, scope, password, ports, not),
+  };
+}
+
+/** The cluster both subjects start: 3 nodes, {@link DCS}, synchronous mode. */
+const clusterOptions = (etcd: EtcdCluster, scope: string) =>
+  ({ scope, nodes: 3, etcd, ...DCS, synchronousMode: true }) as const;
+
+export async function agentSubject(etcd: EtcdCluster): Promise<Subject> {
+  const c = await startAgentCluster(clusterOptions(etcd, 'bagent'));
+  for (const n of c.nodes) c.start(n.name);
+  const self: Subject = {
+    kind: 'agent',
+    ...shared(etcd, 'bagent', SUPERUSER.password, c.nodes, (name, lines) => c.logTail(name, lines)),
+    leader: () => c.leaderKey(),
+    killLeader: (leader) => c.kill(leader),
     async restart(name) {
       c.start(name);
     },
     async waitHealthy() {
-      await writableLeader(etcd, scope, SUPERUSER.password, ports);
+      await self.waitForNewLeader();
       await c.waitForReplicas(
         c.nodes.map((n) => n.name),
         180_000,
       );
-      await waitForSync(etcd, scope);
+      await waitForSync(etcd, 'bagent');
     },
     stop: () => c.stopAll(),
   };
@@ -140,34 +154,14 @@ export async function agentSubject(etcd: EtcdCluster): Promise<Subject> {
 
 export async function patroniSubject(etcd: EtcdCluster): Promise<Subject> {
   const scope = 'bpatroni';
-  const c = await startPatroniCluster({
-    scope,
-    nodes: 3,
-    etcd,
-    ttl: DCS.ttl,
-    loopWait: DCS.loopWait,
-    retryTimeout: DCS.retryTimeout,
-    synchronousMode: true,
-  });
-  const ports = new Map(c.nodes.map((n) => [n.name, n.pgPort]));
+  const c = await startPatroniCluster(clusterOptions(etcd, scope));
   return {
     kind: 'patroni',
-    scope,
-    prefix: `/service/${scope}/`,
-    password: PATRONI_SUPERUSER.password,
-    nodes: c.nodes,
+    ...shared(etcd, scope, PATRONI_SUPERUSER.password, c.nodes, (name, lines) => c.logTail(name, lines)),
     leader: () => etcd.get(`/service/${scope}/leader`),
-    switchover: (leader) =>
-      restSwitchover(c.nodes.find((n) => n.name === leader)?.apiUrl as string, leader, () =>
-        c.nodes.map((n) => `--- ${n.name}\n${c.logTail(n.name, 25)}`).join('\n'),
-      ),
     async killLeader() {
       await c.killLeader();
     },
-    async crashPostgres(leader) {
-      crash(c.nodes.find((n) => n.name === leader)?.dataDir as string);
-    },
-    waitForNewLeader: (not) => writableLeader(etcd, scope, PATRONI_SUPERUSER.password, ports, not),
     restart: (name) => c.startNode(name),
     async waitHealthy() {
       await c.waitForHealthy({ timeoutMs: 180_000 });

@@ -10,7 +10,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { percentile } from '../../test/faults/analyze.js';
+import { percentile } from '../../test/agent/faults/analyze.js';
 import {
   FAULT_KINDS,
   bedLogs,
@@ -19,7 +19,7 @@ import {
   startFaultBed,
   type FaultKind,
   type FaultResult,
-} from '../../test/faults/scenarios.js';
+} from '../../test/agent/faults/scenarios.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);

@@ -1,6 +1,7 @@
 /**
  * `count` client loops that each record what they saw into one list, bounded by `stop()` and by `maxMs`
- * after `start()`. Subclasses write one round in `loop` and keep going while `isRunning(deadline)`.
+ * after `start()`. Subclasses write one loop in `loop` (called with its index, 0 to count − 1) and keep
+ * going while `isRunning(deadline)`.
  */
 export abstract class ClientLoops<R> {
   protected readonly records: R[] = [];
@@ -14,7 +15,7 @@ export abstract class ClientLoops<R> {
 
   start(): this {
     const deadline = Date.now() + this.maxMs;
-    this.running = Array.from({ length: this.count }, () => this.loop(deadline));
+    this.running = Array.from({ length: this.count }, (_, i) => this.loop(deadline, i));
     return this;
   }
 
@@ -28,5 +29,11 @@ export abstract class ClientLoops<R> {
     return !this.isStopped && Date.now() < deadline;
   }
 
-  protected abstract loop(deadline: number): Promise<void>;
+  protected abstract loop(deadline: number, index: number): Promise<void>;
+}
+
+/** Waits what is left of `intervalMs` since `started` (a loop's pace). */
+export async function pace(started: number, intervalMs: number): Promise<void> {
+  const wait = intervalMs - (Date.now() - started);
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
 }

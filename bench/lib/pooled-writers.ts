@@ -1,6 +1,5 @@
-import type pg from 'pg';
-import { loopbackClient } from '../../test/harness/sql.js';
-import { ClientLoops } from './client-loops.js';
+import { ReconnectingClient } from '../../test/harness/sql.js';
+import { ClientLoops, pace } from './client-loops.js';
 
 /** One statement sent through a pooler: when it was sent, when it ended, and who committed it. */
 export interface PooledSample {
@@ -44,22 +43,20 @@ export class PooledWriters extends ClientLoops<PooledSample> {
   }
 
   protected async loop(deadline: number): Promise<void> {
-    let client: pg.Client | null = null;
+    const client = new ReconnectingClient({
+      port: this.port,
+      database: this.database,
+      ...(this.options.password !== undefined ? { password: this.options.password } : {}),
+      connectTimeoutMs: 5000,
+      queryTimeoutMs: this.options.queryTimeoutMs ?? 60_000,
+      applicationName: 'bench-pooled-writer',
+    });
     while (this.isRunning(deadline)) {
       const sentAt = Date.now();
       try {
-        if (!client) {
-          client = loopbackClient({
-            port: this.port,
-            database: this.database,
-            ...(this.options.password !== undefined ? { password: this.options.password } : {}),
-            connectTimeoutMs: 5000,
-            queryTimeoutMs: this.options.queryTimeoutMs ?? 60_000,
-            applicationName: 'bench-pooled-writer',
-          });
-          await client.connect();
-        }
-        const r = await client.query<{ port: number; id?: string }>(
+        const r = await (
+          await client.connected()
+        ).query<{ port: number; id?: string }>(
           this.options.sql ?? 'insert into t (v) values (2) returning inet_server_port() as port',
         );
         const row = r.rows[0];
@@ -77,13 +74,11 @@ export class PooledWriters extends ClientLoops<PooledSample> {
           port: null,
           error: (err as Error).message.slice(0, 200),
         });
-        void client?.end().catch(() => undefined);
-        client = null;
+        client.drop();
       }
-      const wait = this.intervalMs - (Date.now() - sentAt);
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      await pace(sentAt, this.intervalMs);
     }
-    void client?.end().catch(() => undefined);
+    client.drop();
   }
 }
 

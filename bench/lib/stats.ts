@@ -99,3 +99,21 @@ export function machineInfo(): { cores: number; loadavg: string; cpu: string } {
     cpu: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? 'unknown',
   };
 }
+
+/**
+ * Reads every ~`intervalMs` until `done(value)`: ms from `since` (a `performance.now()`) to that read, or
+ * null once `limitMs` passed (bounded also by `maxReads`).
+ */
+export async function msUntil<T>(
+  read: () => Promise<T>,
+  done: (value: T) => boolean,
+  since: number,
+  o: { limitMs: number; intervalMs: number; maxReads: number },
+): Promise<number | null> {
+  for (let i = 0; i < o.maxReads; i++) {
+    if (done(await read())) return performance.now() - since;
+    if (performance.now() - since > o.limitMs) return null;
+    await sleep(o.intervalMs);
+  }
+  return null;
+}

@@ -30,7 +30,7 @@ import {
 } from '../../test/targets/pgbouncer/bed.js';
 import { isInFlightError, startLoad, type LoadReport } from '../../test/targets/pgbouncer/load.js';
 import { runSwitchover } from '../../src/cli/switchover.js';
-import { DirectWriteProbe, type DirectAck } from '../route-convergence/direct.js';
+import { DirectWriteProbe, type DirectAck } from '../lib/direct.js';
 import { PooledWriters, clientPause } from '../lib/pooled-writers.js';
 import { runBench } from '../lib/main.js';
 import { machineInfo, summarize, fmtSummary } from '../lib/stats.js';

@@ -1,19 +1,11 @@
 // Part 3 (issue 2's figure): the router without `runtime_api`, so every leader change is render →
 // `haproxy -c` on the staged file → rename → `kill -USR2` to the master → a new worker. Measured from
 // outside: a client connection through the listener reaches the new node.
-import { existsSync, writeFileSync } from 'node:fs';
-import {
-  ProcessGroup,
-  freePort,
-  startEtcd,
-  startHaproxy,
-  waitFor,
-  type HaproxyInstance,
-} from '../../test/harness/index.js';
+import { freePort, waitFor } from '../../test/harness/index.js';
 import { IdentityNode, waitApplied, whoAnswers } from '../../test/harness/router.js';
 import { BUILD_DIR, startCompiledRouter } from './router.js';
-import { sleep, summarize, type Summary } from '../lib/stats.js';
-import { SyntheticClusters } from './synthetic.js';
+import { msUntil, sleep, summarize, type Summary } from '../lib/stats.js';
+import { SyntheticBed } from './synthetic.js';
 
 export interface FilePartResult {
   settings: Record<string, unknown>;
@@ -57,30 +49,17 @@ async function noLeaderWindow(port: number, since: number): Promise<NoLeaderWind
 }
 
 /** Connects through `port` every ~5 ms until `done(answer)`; returns ms since `since`, or null after `limitMs`. */
-async function pollAnswer(
-  port: number,
-  done: (answer: string) => boolean,
-  since: number,
-  limitMs = 10_000,
-): Promise<number | null> {
-  for (let i = 0; i < 5000; i++) {
-    const answer = await whoAnswers(port, 1000);
-    if (done(answer)) return performance.now() - since;
-    if (performance.now() - since > limitMs) return null;
-    await sleep(5);
-  }
-  return null;
-}
+/** ms until `done(answer)` for a connection through `port` (every ~5 ms); null after `limitMs`. */
+const pollAnswer = (port: number, done: (answer: string) => boolean, since: number, limitMs = 10_000) =>
+  msUntil(() => whoAnswers(port, 1000), done, since, { limitMs, intervalMs: 5, maxReads: 5000 });
 
 export async function runFilePart(opts: {
   changes: number;
   log: (line: string) => void;
 }): Promise<FilePartResult> {
-  const etcd = await startEtcd();
-  const group = ProcessGroup.create('route-bench-file');
-  const keys = new SyntheticClusters(etcd.clientUrls, '/filemode');
+  const bed = await SyntheticBed.start('route-bench-file', '/filemode');
+  const { etcd, group, keys } = bed;
   const nodes: IdentityNode[] = [];
-  let haproxy: HaproxyInstance | undefined;
   try {
     // Stand-in nodes answer each connection with their name; their REST check says primary only for
     // the current leader, so HAProxy's own checks agree with the router (and are far slower: 3 s).
@@ -106,13 +85,7 @@ export async function runFilePart(opts: {
       },
     };
     const router = await startCompiledRouter(BUILD_DIR, group, 'router', config);
-    await waitFor(() => existsSync(`${dir}/haproxy.cfg`), {
-      what: 'router wrote haproxy.cfg',
-      timeoutMs: 30_000,
-    });
-    haproxy = await startHaproxy({ configPath: `${dir}/haproxy.cfg` });
-    writeFileSync(`${dir}/haproxy.pid`, String(haproxy.pid));
-    await waitApplied(router.api, 15_000);
+    await bed.startHaproxy(router.api, { appliedMs: 15_000 });
     await waitFor(async () => (await whoAnswers(port)) === 'pg1', {
       what: 'listener reaches pg1',
       timeoutMs: 15_000,
@@ -161,10 +134,7 @@ export async function runFilePart(opts: {
       timeouts,
     };
   } finally {
-    keys.close();
-    await group.cleanup();
-    await haproxy?.stop();
+    await bed.stop();
     for (const n of nodes) await n.stop();
-    await etcd.stop();
   }
 }

@@ -1,26 +1,21 @@
 // Part 1: one real Patroni cluster (3.0.2, or 4.0.7 with SWITCHYARD_STACK=trixie; etcd v3 or v2 API), two HAProxy listeners over the same nodes (A: Switchyard
 // runtime API + sql writable probe; B: Patroni-style HTTP checks), a writer through each, a direct
 // write probe on every node, planned switchovers and kill -9 failovers.
-import { existsSync, writeFileSync } from 'node:fs';
+import { PATRONI_SUPERUSER, ProcessGroup, startEtcd, startPollingHaproxy } from '../../test/harness/index.js';
+import type { HaproxyInstance, PatroniCluster } from '../../test/harness/index.js';
+import { waitFor } from '../../test/harness/wait.js';
 import {
-  PATRONI_SUPERUSER,
-  ProcessGroup,
-  freePort,
-  patroniHaproxyConfig,
-  startEtcd,
-  startHaproxy,
-  startPatroniCluster,
-  waitFor,
-  type HaproxyInstance,
-  type PatroniCluster,
-} from '../../test/harness/index.js';
-import { LeaderTimeline, watchLeaderV3 } from '../../test/harness/patroni-router.js';
+  LeaderTimeline,
+  startRoutedHaproxy,
+  watchLeaderV3,
+  type RoutedHaproxy,
+} from '../../test/harness/patroni-router.js';
 import { STACK, STACK_VERSIONS } from '../../test/harness/stack.js';
-import { routerStatus, waitApplied } from '../../test/harness/router.js';
-import { BUILD_DIR, startCompiledRouter } from './router.js';
+import { BUILD_DIR, compiledRouterLaunch } from './router.js';
+import { restoreCluster, runLeaderEvent, startBenchCluster } from '../lib/leader-events.js';
 import { Writer, acksFromNonHolders, type Ack, type WriterResult } from '../../test/harness/writer.js';
 import { startPgBouncerBed, type PgBouncerBed } from '../../test/targets/pgbouncer/bed.js';
-import { DirectWriteProbe, ServerStatePoller, type DirectAck } from './direct.js';
+import { DirectWriteProbe, ServerStatePoller, type DirectAck } from '../lib/direct.js';
 import { sampleProc, sleep, summarize, type Summary } from '../lib/stats.js';
 
 export type EventKind = 'switchover' | 'failover';
@@ -209,28 +204,16 @@ export async function runPatroniPart(opts: {
   const etcd = await startEtcd(dcsApi === 'etcd' ? { enableV2: true } : {});
   let stopV2Watch: (() => void) | undefined;
   let cluster: PatroniCluster | undefined;
-  let haA: HaproxyInstance | undefined;
+  let routed: RoutedHaproxy | undefined;
   let haB: HaproxyInstance | undefined;
   let bed: PgBouncerBed | undefined;
   let leaderWatch: Awaited<ReturnType<typeof watchLeaderV3>> | undefined;
   const group = ProcessGroup.create('route-bench-patroni');
   try {
-    cluster = await startPatroniCluster({
-      scope: 'bench',
-      nodes: 3,
-      etcd,
-      ttl: 10,
-      loopWait: 2,
-      retryTimeout: 4,
-      dcsApi,
-    });
-    const first = await cluster.waitForHealthy();
-    await cluster.sql(
-      first,
-      'CREATE TABLE IF NOT EXISTS switchyard_writes (id bigserial primary key, at timestamptz default now())',
-    );
+    cluster = await startBenchCluster(etcd, 'bench', dcsApi);
     const portOf = (name: string) => (cluster as PatroniCluster).node(name).pgPort;
     const portToName = new Map(cluster.nodes.map((n) => [n.pgPort, n.name]));
+    const nodePorts = cluster.nodes.map((n) => n.pgPort);
 
     // The leader-key timeline as etcd reports it, for the "acks from non-holders" check.
     let spans: LeaderTimeline['spans'];
@@ -247,66 +230,45 @@ export async function runPatroniPart(opts: {
       spans = leaderWatch.timeline.spans;
     }
 
-    // A: the router renders the file and drives HAProxy's runtime API.
-    const portA = await freePort();
-    const portB = await freePort();
     const dir = group.dir;
     // P: a PgBouncer (1.18, or 1.24 on trixie) the same router repoints (its database `postgres`, so one writer fits all).
     bed = await startPgBouncerBed('[databases]\n');
     const portP = bed.bouncer.port;
-    const routerConfig = {
+    // A: the router renders the file and drives HAProxy's runtime API; routing.writable_probe left at
+    // its default (auto: no password here, so GET /patroni every 20 ms).
+    routed = await startRoutedHaproxy(group, {
       dcs: { type: dcsApi, hosts: etcd.endpoints },
-      clusters: ['bench'],
-      // routing.writable_probe left at its default (auto: no password here, so GET /patroni every 20 ms)
+      cluster: 'bench',
+      suffix: '-a',
+      haproxy: { timeouts: { connect: '300ms' } },
       targets: {
-        haproxy: {
-          output: `${dir}/haproxy-a.cfg`,
-          runtime_api: `${dir}/admin-a.sock`,
-          state_file: `${dir}/haproxy-a.state`,
-          reload: `kill -USR2 $(cat ${dir}/haproxy-a.pid)`,
-          timeouts: { connect: '300ms' },
-          frontends: { bench: { primary: `127.0.0.1:${portA}` } },
-        },
         pgbouncer: {
           output: bed.routesPath,
           databases: { postgres: { cluster: 'bench', dbname: 'postgres' } },
           admin: { host: '127.0.0.1', port: portP, user: 'pgbouncer_admin' },
         },
       },
-    };
-    const router = await startCompiledRouter(BUILD_DIR, group, 'router', routerConfig);
-    await waitFor(async () => (await routerStatus(router.api)).clusters['bench']?.writable === true, {
-      what: 'router sees a writable leader',
-      timeoutMs: 30_000,
+      launch: compiledRouterLaunch(BUILD_DIR),
+      writableTimeoutMs: 30_000,
     });
-    await waitFor(() => existsSync(`${dir}/haproxy-a.cfg`), {
-      what: 'router wrote haproxy-a.cfg',
-      timeoutMs: 15_000,
-    });
-    haA = await startHaproxy({ configPath: `${dir}/haproxy-a.cfg` });
-    writeFileSync(`${dir}/haproxy-a.pid`, String(haA.pid));
-    await waitApplied(router.api, 15_000);
+    const { router, primaryPort: portA } = routed;
 
     // B: Patroni's recommended HAProxy config (HTTP checks on /primary, inter 3s fall 3 rise 2).
-    haB = await startHaproxy({
-      config: patroniHaproxyConfig({
-        nodes: cluster.nodes,
-        primaryPort: portB,
-        statsSocket: `${dir}/admin-b.sock`,
-        checkInter: '3s',
-      }),
-    });
-    const leaderNow = async () => (cluster as PatroniCluster).waitForHealthy();
+    const listenerB = await startPollingHaproxy(dir, cluster.nodes, { suffix: '-b', checkInter: '3s' });
+    haB = listenerB.haproxy;
+    const portB = listenerB.primaryPort;
     const routedTo = async (port: number, name: string, what: string) =>
       waitFor(async () => (await oneWrite(port)) === portOf(name), {
         what,
         timeoutMs: 60_000,
         intervalMs: 200,
       });
-    const initial = await leaderNow();
-    await routedTo(portA, initial, 'A routes to the leader');
-    await routedTo(portB, initial, 'B routes to the leader');
-    await routedTo(portP, initial, 'P routes to the leader');
+    const routesTo = async (leader: string, what: string) => {
+      await routedTo(portA, leader, `A routes to ${what}`);
+      await routedTo(portB, leader, `B routes to ${what}`);
+      await routedTo(portP, leader, `P routes to ${what}`);
+    };
+    await routesTo(await cluster.waitForHealthy(), 'the leader');
     const routerRssKb = sampleProc(router.proc.pid).rssKb;
 
     const plan: EventKind[] = [
@@ -315,49 +277,38 @@ export async function runPatroniPart(opts: {
     ];
     const events: PatroniEvent[] = [];
     for (const [i, kind] of plan.entries()) {
-      const from = await leaderNow();
-      await routedTo(portA, from, `A routes to ${from} before event ${i + 1}`);
-      await routedTo(portB, from, `B routes to ${from} before event ${i + 1}`);
-      await routedTo(portP, from, `P routes to ${from} before event ${i + 1}`);
-      const writers = {
-        A: new Writer(portA, PATRONI_SUPERUSER.password).start(),
-        B: new Writer(portB, PATRONI_SUPERUSER.password).start(),
-        P: new Writer(portP, PATRONI_SUPERUSER.password).start(),
-      };
-      const direct = new DirectWriteProbe(
-        cluster.nodes.map((n) => n.pgPort),
-        PATRONI_SUPERUSER.password,
-      ).start();
-      const pollers = {
-        A: new ServerStatePoller(`${dir}/admin-a.sock`, 'bench_primary').start(),
-        B: new ServerStatePoller(`${dir}/admin-b.sock`, 'primary').start(),
-      };
-      let to = '';
-      let t0 = 0;
-      let commandMs = 0;
-      let results: Record<ListenerName, WriterResult>;
-      let directAcks: DirectAck[];
-      try {
-        await sleep(1000);
-        t0 = Date.now();
-        if (kind === 'switchover') {
-          to = await cluster.switchover({ timeoutMs: 90_000 });
-        } else {
-          const killed = await cluster.killLeader();
-          if (killed !== from) throw new Error(`killed ${killed}, expected the leader ${from}`);
-          to = await cluster.waitForLeader({ not: killed, timeoutMs: 90_000 });
-        }
-        commandMs = Date.now() - t0;
-        await routedTo(portA, to, `A routes to the new leader ${to}`);
-        await routedTo(portB, to, `B routes to the new leader ${to}`);
-        await routedTo(portP, to, `P routes to the new leader ${to}`);
-        await sleep(500);
-      } finally {
-        results = { A: await writers.A.stop(), B: await writers.B.stop(), P: await writers.P.stop() };
-        directAcks = await direct.stop();
-        await pollers.A.stop();
-        await pollers.B.stop();
-      }
+      const change = kind === 'switchover' ? 'switchover' : 'hard_kill';
+      const { from, to, t0, commandMs, seen } = await runLeaderEvent({
+        cluster,
+        change,
+        routesTo,
+        settleMs: 1000,
+        tailMs: 500,
+        observe: () => {
+          const writers = {
+            A: new Writer(portA, PATRONI_SUPERUSER.password).start(),
+            B: new Writer(portB, PATRONI_SUPERUSER.password).start(),
+            P: new Writer(portP, PATRONI_SUPERUSER.password).start(),
+          };
+          const direct = new DirectWriteProbe(nodePorts, PATRONI_SUPERUSER.password).start();
+          const pollers = {
+            A: new ServerStatePoller(`${dir}/admin-a.sock`, 'bench_primary').start(),
+            B: new ServerStatePoller(`${dir}/admin-b.sock`, 'primary').start(),
+          };
+          return async () => {
+            const results: Record<ListenerName, WriterResult> = {
+              A: await writers.A.stop(),
+              B: await writers.B.stop(),
+              P: await writers.P.stop(),
+            };
+            const directAcks = await direct.stop();
+            await pollers.A.stop();
+            await pollers.B.stop();
+            return { results, directAcks, pollers };
+          };
+        },
+      });
+      const { results, directAcks, pollers } = seen;
       const end = Date.now();
       const firstDirect = firstAck(directAcks, portOf(to), t0);
       const listeners = {} as Record<ListenerName, ListenerEvent>;
@@ -409,10 +360,7 @@ export async function runPatroniPart(opts: {
           `B outage ${listeners.B.outageMs} lag ${listeners.B.routeLagMs} ro ${listeners.B.readOnlyErrors}; ` +
           `P outage ${listeners.P.outageMs} lag ${listeners.P.routeLagMs} ro ${listeners.P.readOnlyErrors} nonholder ${listeners.P.nonHolderAcks}`,
       );
-      if (kind === 'failover') {
-        await cluster.startNode(from);
-        await cluster.waitForHealthy({ timeoutMs: 120_000 });
-      }
+      await restoreCluster(cluster, { from }, change);
     }
     return {
       settings: {
@@ -447,7 +395,7 @@ export async function runPatroniPart(opts: {
     stopV2Watch?.();
     await leaderWatch?.stop();
     await group.cleanup();
-    await haA?.stop();
+    await routed?.haproxy.stop();
     await haB?.stop();
     await bed?.stop();
     await cluster?.stop();

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { ProcessGroup, run, type ManagedProcess } from '../../test/harness/index.js';
-import { ROOT, startRouterProcess } from '../../test/harness/router.js';
+import { ROOT, startRouterProcess, type RouterLaunch } from '../../test/harness/router.js';
 
 /** Where the bench unpacks the committed source and compiles it (no tsx loader, as `npx switchyard` runs). */
 const SOURCE_DIR = `${ROOT}.tmp/route-bench-src`;
@@ -41,6 +41,17 @@ export async function buildRouter(
   return { commit, typeErrors: result.exitCode === 0 ? '' : result.stdout.trim(), buildDir: BUILD_DIR };
 }
 
+/** How the harness launches the router from the compiled build in `buildDir` (no tsx). */
+export function compiledRouterLaunch(buildDir: string): RouterLaunch {
+  return {
+    entry: `${buildDir}/src/cli/run.js`,
+    // SY_BENCH_ROUTER_NODE_ARGS: extra node flags for the router, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+    nodeArgs: (process.env['SY_BENCH_ROUTER_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
+    env: {},
+    timeoutMs: 30_000,
+  };
+}
+
 /**
  * Runs `switchyard route` from the compiled build in a child process of `group` (so its pid gives
  * /proc figures, and it is killed by pid at cleanup). Resolves once /status answers.
@@ -51,11 +62,5 @@ export async function startCompiledRouter(
   name: string,
   config: object,
 ): Promise<{ proc: ManagedProcess; api: string; configPath: string }> {
-  return startRouterProcess(group, name, config, {
-    entry: `${buildDir}/src/cli/run.js`,
-    // SY_BENCH_ROUTER_NODE_ARGS: extra node flags for the router, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
-    nodeArgs: (process.env['SY_BENCH_ROUTER_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
-    env: {},
-    timeoutMs: 30_000,
-  });
+  return startRouterProcess(group, name, config, compiledRouterLaunch(buildDir));
 }

@@ -48,20 +48,16 @@ function patroniTables(p: PatroniPartResult): string {
     ['failover', 'failovers (kill -9)'],
     ['all', 'all events'],
   ];
-  for (const [k, label] of kinds)
-    rows.push([
-      `route lag, ${label} (median / p99 / max)`,
-      fmtSummary(s.A[k].routeLag),
-      fmtSummary(s.P[k].routeLag),
-      fmtSummary(s.B[k].routeLag),
-    ]);
-  for (const [k, label] of kinds)
-    rows.push([
-      `write outage, ${label} (median / p99 / max)`,
-      fmtSummary(s.A[k].outage),
-      fmtSummary(s.P[k].outage),
-      fmtSummary(s.B[k].outage),
-    ]);
+  const measures = [
+    ['route lag', 'routeLag'],
+    ['write outage', 'outage'],
+  ] as const;
+  for (const [what, m] of measures)
+    for (const [k, label] of kinds)
+      rows.push([
+        `${what}, ${label} (median / p99 / max)`,
+        ...(['A', 'P', 'B'] as const).map((l) => fmtSummary(s[l][k][m])),
+      ]);
   const part = (name: 'A' | 'B', f: 'haproxyUpLagMs' | 'clientAfterUpMs') =>
     fmtSummary(
       summarize(

@@ -1,21 +1,12 @@
 // Part 2: 500 synthetic clusters under one namespace, one router with `clusters: ["*"]` driving an
 // HAProxy with one listener per cluster through the runtime API; member churn; leader changes measured
 // from outside by polling `show servers state <backend>` on HAProxy's socket.
-import { existsSync, writeFileSync } from 'node:fs';
-import {
-  ProcessGroup,
-  freePorts,
-  haproxyCommand,
-  startEtcd,
-  startHaproxy,
-  waitFor,
-  type HaproxyInstance,
-} from '../../test/harness/index.js';
+import { freePorts, haproxyCommand, waitFor } from '../../test/harness/index.js';
 import { routerStatus, waitApplied } from '../../test/harness/router.js';
 import { BUILD_DIR, startCompiledRouter } from './router.js';
 import { parseServersState } from '../../src/targets/haproxy/runtime.js';
-import { cpuPercent, sampleProc, schedDelta, sleep, summarize, type Summary } from '../lib/stats.js';
-import { Churn, SyntheticClusters } from './synthetic.js';
+import { cpuPercent, msUntil, sampleProc, schedDelta, sleep, summarize, type Summary } from '../lib/stats.js';
+import { Churn, SyntheticBed } from './synthetic.js';
 
 export interface ScalePartResult {
   settings: Record<string, unknown>;
@@ -46,22 +37,22 @@ export interface ScalePartResult {
 }
 
 /** Polls `show servers state <backend>` every ~2 ms until `done(states)` holds; returns ms, or null after `limitMs`. */
-async function pollUntil(
+const pollUntil = (
   socket: string,
   backend: string,
   done: (states: Map<string, { opState: number }>) => boolean,
   since: number,
   limitMs = 5000,
-): Promise<number | null> {
-  for (let i = 0; i < limitMs; i++) {
-    const text = await haproxyCommand(socket, `show servers state ${backend}`, 1000).catch(() => '');
-    const states = new Map([...parseServersState(text).values()].map((s) => [s.server, s]));
-    if (done(states)) return performance.now() - since;
-    if (performance.now() - since > limitMs) return null;
-    await sleep(2);
-  }
-  return null;
-}
+) =>
+  msUntil(
+    async () => {
+      const text = await haproxyCommand(socket, `show servers state ${backend}`, 1000).catch(() => '');
+      return new Map([...parseServersState(text).values()].map((s) => [s.server, s]));
+    },
+    done,
+    since,
+    { limitMs, intervalMs: 2, maxReads: limitMs },
+  );
 
 export async function runScalePart(opts: {
   clusters: number;
@@ -70,10 +61,8 @@ export async function runScalePart(opts: {
   backToBack: number;
   log: (line: string) => void;
 }): Promise<ScalePartResult> {
-  const etcd = await startEtcd();
-  const group = ProcessGroup.create('route-bench-scale');
-  const keys = new SyntheticClusters(etcd.clientUrls, '/scale');
-  let haproxy: HaproxyInstance | undefined;
+  const bed = await SyntheticBed.start('route-bench-scale', '/scale');
+  const { etcd, group, keys } = bed;
   try {
     // Servers point at one closed loopback port (no PostgreSQL behind them): only the runtime API matters.
     const [dummyPort, dummyApi, ...binds] = await freePorts(opts.clusters + 2);
@@ -111,13 +100,7 @@ export async function runScalePart(opts: {
       },
       { what: `router sees ${scopes.length} writable leaders`, timeoutMs: 60_000, intervalMs: 250 },
     );
-    await waitFor(() => existsSync(`${dir}/haproxy.cfg`), {
-      what: 'router wrote haproxy.cfg',
-      timeoutMs: 30_000,
-    });
-    haproxy = await startHaproxy({ configPath: `${dir}/haproxy.cfg`, timeoutMs: 60_000 });
-    writeFileSync(`${dir}/haproxy.pid`, String(haproxy.pid));
-    await waitApplied(router.api, 30_000);
+    await bed.startHaproxy(router.api, { startMs: 60_000, appliedMs: 30_000 });
     const startupMs = Date.now() - started;
     const pid = router.proc.pid;
     await sleep(3000);
@@ -250,9 +233,6 @@ export async function runScalePart(opts: {
       timeouts,
     };
   } finally {
-    keys.close();
-    await group.cleanup();
-    await haproxy?.stop();
-    await etcd.stop();
+    await bed.stop();
   }
 }

@@ -1,3 +1,7 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { ProcessGroup, startEtcd, startHaproxy, waitFor } from '../../test/harness/index.js';
+import type { EtcdCluster, HaproxyInstance } from '../../test/harness/index.js';
+import { waitApplied } from '../../test/harness/router.js';
 import { Etcd3 } from 'etcd3';
 
 /** Where a synthetic member says it runs (conn_url / api_url). */
@@ -227,5 +231,54 @@ export class Churn {
     }
     await Promise.all(pending);
     return { writes, errors, seconds: (Date.now() - started) / 1000 };
+  }
+}
+
+/**
+ * What the synthetic parts run on: etcd, a process group, synthetic clusters under `namespace`, and the
+ * HAProxy started on the router's file.
+ */
+export class SyntheticBed {
+  haproxy: HaproxyInstance | undefined;
+
+  private constructor(
+    readonly etcd: EtcdCluster,
+    readonly group: ProcessGroup,
+    readonly keys: SyntheticClusters,
+  ) {}
+
+  static async start(name: string, namespace: string): Promise<SyntheticBed> {
+    const etcd = await startEtcd();
+    return new SyntheticBed(
+      etcd,
+      ProcessGroup.create(name),
+      new SyntheticClusters(etcd.clientUrls, namespace),
+    );
+  }
+
+  /**
+   * Waits for the router (API `api`) to write `haproxy.cfg` in the group's dir, starts HAProxy on it (its
+   * pid in `haproxy.pid` for the router's reload) and waits until the router applied.
+   */
+  async startHaproxy(api: string, o: { startMs?: number; appliedMs: number }): Promise<HaproxyInstance> {
+    const dir = this.group.dir;
+    await waitFor(() => existsSync(`${dir}/haproxy.cfg`), {
+      what: 'router wrote haproxy.cfg',
+      timeoutMs: 30_000,
+    });
+    this.haproxy = await startHaproxy({
+      configPath: `${dir}/haproxy.cfg`,
+      ...(o.startMs === undefined ? {} : { timeoutMs: o.startMs }),
+    });
+    writeFileSync(`${dir}/haproxy.pid`, String(this.haproxy.pid));
+    await waitApplied(api, o.appliedMs);
+    return this.haproxy;
+  }
+
+  async stop(): Promise<void> {
+    this.keys.close();
+    await this.group.cleanup();
+    await this.haproxy?.stop();
+    await this.etcd.stop();
   }
 }

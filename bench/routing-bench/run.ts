@@ -15,7 +15,7 @@
 // node's `GET /patroni` give the per-event timeline. Scenarios: switchover = `patronictl switchover
 // --force`; hard_stop = SIGTERM to the leader's Patroni (it stops PostgreSQL and releases the key);
 // hard_kill = SIGKILL to the leader's Patroni and PostgreSQL (the key expires after ttl).
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
@@ -23,19 +23,23 @@ import { Etcd3 } from 'etcd3';
 import {
   PATRONI_SUPERUSER,
   ProcessGroup,
-  freePort,
   httpRequest,
-  patroniHaproxyConfig,
   startEtcd,
-  startHaproxy,
-  startPatroniCluster,
+  startPollingHaproxy,
   waitFor,
   type HaproxyInstance,
   type PatroniCluster,
 } from '../../test/harness/index.js';
-import { ROOT, waitApplied } from '../../test/harness/router.js';
-import { DirectWriteProbe, type DirectAck } from '../route-convergence/direct.js';
-import { buildRouter, startCompiledRouter } from '../route-convergence/router.js';
+import { startRoutedHaproxy, type RoutedHaproxy } from '../../test/harness/patroni-router.js';
+import { ROOT } from '../../test/harness/router.js';
+import { DirectWriteProbe } from '../lib/direct.js';
+import { buildRouter, compiledRouterLaunch } from '../route-convergence/router.js';
+import {
+  restoreCluster,
+  runLeaderEvent,
+  startBenchCluster,
+  type LeaderChange,
+} from '../lib/leader-events.js';
 import {
   HeartbeatClient,
   heartbeatDowntime,
@@ -44,7 +48,7 @@ import {
 } from '../lib/heartbeat.js';
 import { fmt, markdownTable, sleep, summarize } from '../lib/stats.js';
 
-type Scenario = 'switchover' | 'hard_stop' | 'hard_kill';
+type Scenario = LeaderChange;
 /** R: router with the default HAProxy template; R0: same router, the template values before (retries 2, timeout connect 1s); H: REST polling. */
 type Endpoint = 'R' | 'R0' | 'H';
 const ENDPOINTS: readonly Endpoint[] = ['R', 'R0', 'H'];
@@ -116,76 +120,36 @@ async function main(): Promise<void> {
   const etcd = await startEtcd();
   const group = ProcessGroup.create('routing-bench');
   let cluster: PatroniCluster | undefined;
-  let haR: HaproxyInstance | undefined;
-  let haR0: HaproxyInstance | undefined;
+  const routers: RoutedHaproxy[] = [];
   let haH: HaproxyInstance | undefined;
   let watch: Etcd3 | undefined;
   const events: EventResult[] = [];
   try {
-    cluster = await startPatroniCluster({
-      scope: 'prb',
-      nodes: 3,
-      etcd,
-      ttl: 10,
-      loopWait: 2,
-      retryTimeout: 4,
-    });
-    const first = await cluster.waitForHealthy();
-    await cluster.sql(
-      first,
-      'CREATE TABLE IF NOT EXISTS switchyard_writes (id bigserial primary key, at timestamptz default now())',
-    );
+    cluster = await startBenchCluster(etcd, 'prb');
     const portOf = (name: string) => (cluster as PatroniCluster).node(name).pgPort;
-    const dir = group.dir;
-    const portR = await freePort();
-    const portR0 = await freePort();
-    const portH = await freePort();
-    const router = await startCompiledRouter(build.buildDir, group, 'router', {
-      dcs: { type: 'etcd3', hosts: etcd.endpoints },
-      clusters: ['prb'],
-      targets: {
-        haproxy: {
-          output: `${dir}/haproxy-r.cfg`,
-          runtime_api: `${dir}/admin-r.sock`,
-          state_file: `${dir}/haproxy-r.state`,
-          reload: `kill -USR2 $(cat ${dir}/haproxy-r.pid)`,
-          frontends: { prb: { primary: `127.0.0.1:${portR}` } },
-        },
-      },
-    });
-    await waitFor(() => existsSync(`${dir}/haproxy-r.cfg`), { what: 'haproxy-r.cfg', timeoutMs: 15_000 });
-    haR = await startHaproxy({ configPath: `${dir}/haproxy-r.cfg` });
-    writeFileSync(`${dir}/haproxy-r.pid`, String(haR.pid));
-    await waitApplied(router.api, 15_000);
+    const startR = async (name: string, suffix: string, haproxy: Record<string, unknown>) => {
+      const routed = await startRoutedHaproxy(group, {
+        dcs: { type: 'etcd3', hosts: etcd.endpoints },
+        cluster: 'prb',
+        name,
+        suffix,
+        haproxy,
+        launch: compiledRouterLaunch(build.buildDir),
+      });
+      routers.push(routed);
+      return routed.primaryPort;
+    };
+    const portR = await startR('router', '-r', {});
     // R0: the HAProxy retry settings of the template before (retries 2, timeout connect 1s), same router code
-    const router0 = await startCompiledRouter(build.buildDir, group, 'router0', {
-      dcs: { type: 'etcd3', hosts: etcd.endpoints },
-      clusters: ['prb'],
-      targets: {
-        haproxy: {
-          output: `${dir}/haproxy-r0.cfg`,
-          runtime_api: `${dir}/admin-r0.sock`,
-          state_file: `${dir}/haproxy-r0.state`,
-          reload: `kill -USR2 $(cat ${dir}/haproxy-r0.pid)`,
-          retries: 2,
-          timeouts: { connect: '1s' },
-          frontends: { prb: { primary: `127.0.0.1:${portR0}` } },
-        },
-      },
+    const portR0 = await startR('router0', '-r0', { retries: 2, timeouts: { connect: '1s' } });
+    const listenerH = await startPollingHaproxy(group.dir, cluster.nodes, {
+      suffix: '-h',
+      checkInter: '2s',
+      timeoutConnect: '5s',
     });
-    await waitFor(() => existsSync(`${dir}/haproxy-r0.cfg`), { what: 'haproxy-r0.cfg', timeoutMs: 15_000 });
-    haR0 = await startHaproxy({ configPath: `${dir}/haproxy-r0.cfg` });
-    writeFileSync(`${dir}/haproxy-r0.pid`, String(haR0.pid));
-    await waitApplied(router0.api, 15_000);
-    haH = await startHaproxy({
-      config: patroniHaproxyConfig({
-        nodes: cluster.nodes,
-        primaryPort: portH,
-        statsSocket: `${dir}/admin-h.sock`,
-        checkInter: '2s',
-        timeoutConnect: '5s',
-      }),
-    });
+    haH = listenerH.haproxy;
+    const portH = listenerH.primaryPort;
+    const ports: Record<Endpoint, number> = { R: portR, R0: portR0, H: portH };
 
     // the leader key as etcd reports it: released (delete, or a put naming someone else) and taken
     const keyEvents: Array<{ at: number; value: string | null }> = [];
@@ -207,48 +171,41 @@ async function main(): Promise<void> {
         await c.stop();
       }
     };
+    const allRouteTo = async (leader: string, what: string) => {
+      await Promise.all(ENDPOINTS.map((k) => routesTo(ports[k], leader, `${k} routes to ${what}`)));
+    };
+    const nodes = cluster.nodes;
+    const nodePorts = nodes.map((n) => n.pgPort);
 
     for (let it = 0; it < ITERATIONS; it++) {
       for (const scenario of SCENARIOS) {
-        const from = await cluster.waitForHealthy({ timeoutMs: 120_000 });
-        await routesTo(portR, from, `R routes to ${from}`);
-        await routesTo(portR0, from, `R0 routes to ${from}`);
-        await routesTo(portH, from, `H routes to ${from}`);
-        const clients = {
-          R: new HeartbeatClient(portR, PATRONI_SUPERUSER.password).start(),
-          R0: new HeartbeatClient(portR0, PATRONI_SUPERUSER.password).start(),
-          H: new HeartbeatClient(portH, PATRONI_SUPERUSER.password).start(),
-        };
-        const direct = new DirectWriteProbe(
-          cluster.nodes.map((n) => n.pgPort),
-          PATRONI_SUPERUSER.password,
-        ).start();
-        const roles = new RolePoller(cluster.nodes.filter((n) => n.name !== from)).start();
-        let to = '';
-        let t0 = 0;
-        let attempts: Record<Endpoint, HeartbeatAttempt[]>;
-        let acks: DirectAck[];
-        try {
-          await sleep(1500);
-          t0 = Date.now();
-          if (scenario === 'switchover') {
-            to = await cluster.switchover({ timeoutMs: 90_000 });
-          } else {
-            if (scenario === 'hard_stop') void cluster.stopPatroni(from, 'SIGTERM', 30_000);
-            else await cluster.killLeader();
-            to = await cluster.waitForLeader({ not: from, timeoutMs: 90_000 });
-          }
-          await Promise.all([
-            routesTo(portR, to, `R routes to the new leader ${to}`),
-            routesTo(portR0, to, `R0 routes to the new leader ${to}`),
-            routesTo(portH, to, `H routes to the new leader ${to}`),
-          ]);
-          await sleep(1000);
-        } finally {
-          attempts = { R: await clients.R.stop(), R0: await clients.R0.stop(), H: await clients.H.stop() };
-          acks = await direct.stop();
-          await roles.stop();
-        }
+        const { from, to, t0, seen } = await runLeaderEvent({
+          cluster,
+          change: scenario,
+          routesTo: allRouteTo,
+          settleMs: 1500,
+          tailMs: 1000,
+          observe: (from) => {
+            const clients = {
+              R: new HeartbeatClient(portR, PATRONI_SUPERUSER.password).start(),
+              R0: new HeartbeatClient(portR0, PATRONI_SUPERUSER.password).start(),
+              H: new HeartbeatClient(portH, PATRONI_SUPERUSER.password).start(),
+            };
+            const direct = new DirectWriteProbe(nodePorts, PATRONI_SUPERUSER.password).start();
+            const roles = new RolePoller(nodes.filter((n) => n.name !== from)).start();
+            return async () => {
+              const attempts: Record<Endpoint, HeartbeatAttempt[]> = {
+                R: await clients.R.stop(),
+                R0: await clients.R0.stop(),
+                H: await clients.H.stop(),
+              };
+              const acks = await direct.stop();
+              await roles.stop();
+              return { attempts, acks, roles };
+            };
+          },
+        });
+        const { attempts, acks, roles } = seen;
         const since = (at: number | undefined | null) => (at === undefined || at === null ? null : at - t0);
         const oldAcks = acks.filter((a) => a.port === portOf(from) && a.ackAt <= t0 + 120_000);
         const lastOld = oldAcks.filter((a) => a.ackAt >= t0 - 1000).at(-1)?.ackAt ?? null;
@@ -290,17 +247,13 @@ async function main(): Promise<void> {
               .map(([k, v]) => `${k} ${v}`)
               .join(', '),
         );
-        if (scenario !== 'switchover') {
-          await cluster.startNode(from);
-          await cluster.waitForHealthy({ timeoutMs: 120_000 });
-        }
+        await restoreCluster(cluster, { from }, scenario);
       }
     }
   } finally {
     watch?.close();
     await group.cleanup();
-    await haR?.stop();
-    await haR0?.stop();
+    for (const r of routers) await r.haproxy.stop();
     await haH?.stop();
     await cluster?.stop();
     await etcd.stop();

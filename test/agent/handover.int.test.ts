@@ -1,9 +1,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { postmasterPid, signalTree, startEtcd, waitFor, type EtcdCluster } from '../harness/index.js';
+import { postmasterPid, signalTree, startEtcd, type EtcdCluster } from '../harness/index.js';
 import { PooledWriters } from '../../bench/lib/pooled-writers.js';
-import { SUPERUSER, startAgentCluster, type AgentCluster } from './helpers.js';
+import { SUPERUSER, startAgentCluster, waitForSyncPair, type AgentCluster } from './helpers.js';
 
 // Planned switchover and PostgreSQL crash on the leader in synchronous mode, with loop_wait 10 so that a
 // missed wake-up shows (it would cost ~10 s), and every agent dropping its leader-key watch events
@@ -25,15 +25,8 @@ function startDroppingWatch(name: string): void {
 
 before(async () => {
   etcd = await startEtcd();
-  cluster = await startAgentCluster({
-    scope: 'handover',
-    nodes: 3,
-    etcd,
-    ttl: 30,
-    loopWait: 10,
-    retryTimeout: 10,
-    synchronousMode: true,
-  });
+  const dcs = { ttl: 30, loopWait: 10, retryTimeout: 10 };
+  cluster = await startAgentCluster({ scope: 'handover', nodes: 3, etcd, ...dcs, synchronousMode: true });
   for (const n of cluster.nodes) startDroppingWatch(n.name);
   const leader = await cluster.waitForLeader({ timeoutMs: 120_000 });
   await cluster.waitForReplicas(['pg1', 'pg2', 'pg3'], 120_000);
@@ -46,26 +39,7 @@ after(async () => {
 });
 
 /** The leader and the standby `/sync` names, once PostgreSQL reports that standby as sync. */
-async function syncPair(): Promise<{ leader: string; standby: string }> {
-  return waitFor(
-    async () => {
-      const raw = await etcd.get('/service/handover/sync');
-      if (!raw) return null;
-      const v = JSON.parse(raw) as { leader?: string; sync_standby?: string | null };
-      if (!v.leader || !v.sync_standby || v.leader !== (await cluster.leaderKey())) return null;
-      const rows = await cluster
-        .sql<{ application_name: string; sync_state: string }>(
-          v.leader,
-          'SELECT application_name, sync_state FROM pg_stat_replication',
-        )
-        .catch(() => []);
-      return rows.some((r) => r.application_name === v.sync_standby && r.sync_state === 'sync')
-        ? { leader: v.leader, standby: v.sync_standby }
-        : null;
-    },
-    { what: '/sync naming a sync standby', timeoutMs: 90_000, intervalMs: 250 },
-  );
-}
+const syncPair = () => waitForSyncPair(etcd, cluster, 'handover', 90_000);
 
 /** Direct writers to every node (every 10 ms, own connections), started now. */
 function directWriters(): Map<string, PooledWriters> {

@@ -278,6 +278,38 @@ export async function switchoverAway(cluster: AgentCluster, leader: string): Pro
   return cluster.waitForLeader({ not: leader, timeoutMs: 30_000 });
 }
 
+/**
+ * The leader and the standby that `/service/<scope>/sync` names, once the leader's PostgreSQL reports
+ * that standby as `sync` in pg_stat_replication (polled every 250 ms for up to `timeoutMs`).
+ */
+export async function waitForSyncPair(
+  etcd: EtcdCluster,
+  cluster: AgentCluster,
+  scope: string,
+  timeoutMs: number,
+): Promise<{ leader: string; standby: string }> {
+  return waitFor(
+    async () => {
+      const raw = await etcd.get(`/service/${scope}/sync`);
+      if (!raw) return null;
+      const v = JSON.parse(raw) as { leader?: string; sync_standby?: string | null };
+      if (!v.leader || !v.sync_standby || v.leader !== (await cluster.leaderKey())) return null;
+      const rows = await cluster.sql<{ application_name: string; sync_state: string }>(
+        v.leader,
+        'SELECT application_name, sync_state FROM pg_stat_replication',
+      );
+      return rows.some((r) => r.application_name === v.sync_standby && r.sync_state === 'sync')
+        ? { leader: v.leader, standby: v.sync_standby }
+        : null;
+    },
+    {
+      what: `/sync of ${scope} naming a standby that PostgreSQL reports as sync`,
+      timeoutMs,
+      intervalMs: 250,
+    },
+  );
+}
+
 /** Which PostgreSQL answers on `port` (directly or through a proxy), as the agent lab's superuser; null when none. */
 export async function serverBehind(port: number): Promise<{ port: number; inRecovery: boolean } | null> {
   try {

@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEtcd, waitFor, type EtcdCluster } from '../harness/index.js';
-import { startAgentCluster, type AgentCluster } from './helpers.js';
+import { startEtcd, type EtcdCluster } from '../harness/index.js';
+import { startAgentCluster, waitForSyncPair, type AgentCluster } from './helpers.js';
 
 // synchronous_mode: the leader manages synchronous_standby_names and /sync; only the sync standby is promotable.
 let etcd: EtcdCluster;
@@ -21,24 +21,7 @@ after(async () => {
   await etcd?.stop();
 });
 
-async function syncStandby(): Promise<{ leader: string; standby: string }> {
-  return waitFor(
-    async () => {
-      const raw = await etcd.get('/service/sync/sync');
-      if (!raw) return null;
-      const v = JSON.parse(raw) as { leader?: string; sync_standby?: string | null };
-      if (!v.leader || !v.sync_standby || v.leader !== (await cluster.leaderKey())) return null;
-      const rows = await cluster.sql<{ application_name: string; sync_state: string }>(
-        v.leader,
-        'SELECT application_name, sync_state FROM pg_stat_replication',
-      );
-      return rows.some((r) => r.application_name === v.sync_standby && r.sync_state === 'sync')
-        ? { leader: v.leader, standby: v.sync_standby }
-        : null;
-    },
-    { what: '/sync naming a standby that PostgreSQL reports as sync', timeoutMs: 30_000, intervalMs: 250 },
-  );
-}
+const syncStandby = () => waitForSyncPair(etcd, cluster, 'sync', 30_000);
 
 test('the leader names one synchronous standby in synchronous_standby_names and then in /sync', async () => {
   const { leader, standby } = await syncStandby();

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formatStatus } from '../../src/cli/status.js';
 import type { RouterStatus } from '../../src/router/router.js';
+import { appLeaderChange } from '../fixtures.js';
 
 const status: RouterStatus = {
   healthy: false,
@@ -49,18 +50,7 @@ const status: RouterStatus = {
       consecutive_failures: 2,
     },
   },
-  timeline: [
-    {
-      cluster: 'app',
-      from: 'pg1',
-      to: 'pg2',
-      key_changed_at: '2026-11-28T02:40:01.250Z',
-      writable_ms: 31,
-      applied_ms: { haproxy: 36 },
-      all_applied_ms: 36,
-      lost_ms: null,
-    },
-  ],
+  timeline: [appLeaderChange('2026-11-28T02:40:01.250Z', 31, 36)],
 };
 
 test('switchyard status prints health, reasons, clusters and targets as tables', () => {

@@ -9,6 +9,7 @@ import { EtcdV2Source, type EtcdV2Tuning } from '../../src/dcs/etcd2.js';
 import type { SourceHealth, SourceListener } from '../../src/dcs/source.js';
 import type { EtcdConnection } from '../../src/dcs/connect.js';
 import { freePort, startEtcd, waitFor, type EtcdCluster } from '../harness/index.js';
+import { memberJson } from '../harness/router.js';
 
 // etcd 3.4 with --enable-v2: the v2 source reads, watches and resyncs Patroni's v2 keys.
 let etcd: EtcdCluster;
@@ -104,18 +105,43 @@ async function follow(
   return { source, seen };
 }
 
-const member = (port: number, role: string) =>
-  JSON.stringify({
-    conn_url: `postgres://127.0.0.1:${port}/postgres`,
-    api_url: `http://127.0.0.1:${port + 1}/patroni`,
-    state: 'running',
-    role,
-  });
+/**
+ * Writes `/service/<scope>/leader` = `leader` (default pg1), follows `clusters` (default the scope) from
+ * `hosts` (default etcd's), waits until the source sees that leader (`what`), runs `body`, stops the source.
+ */
+async function withFollowed(
+  scope: string,
+  o: {
+    leader?: string;
+    what?: string;
+    hosts?: string[];
+    clusters?: string[];
+    checkIntervalMs?: number;
+    tuning?: EtcdV2Tuning;
+  },
+  body: (f: { c: V2Client; source: EtcdV2Source; seen: Recorder }) => Promise<void>,
+): Promise<void> {
+  const c = plain(etcd);
+  const leader = o.leader ?? 'pg1';
+  await v2(c, 'PUT', `/v2/keys/service/${scope}/leader`, { value: leader });
+  const { source, seen } = await follow(
+    { hosts: o.hosts ?? etcd.endpoints },
+    o.clusters ?? [scope],
+    o.checkIntervalMs,
+    o.tuning,
+  );
+  try {
+    await waitFor(() => seen.leader(scope)?.value === leader, { what: o.what ?? `leader ${leader}` });
+    await body({ c, source, seen });
+  } finally {
+    await source.stop();
+  }
+}
 
 test('the snapshot holds every Patroni key of the scope; the leader revision is its createdIndex, stable across heartbeats', async () => {
   const c = plain(etcd);
   await v2(c, 'PUT', '/v2/keys/service/snap/config', { value: '{"ttl":30}' });
-  await v2(c, 'PUT', '/v2/keys/service/snap/members/pg1', { value: member(5432, 'master'), ttl: '30' });
+  await v2(c, 'PUT', '/v2/keys/service/snap/members/pg1', { value: memberJson(5432, 'master'), ttl: '30' });
   const created = await v2(c, 'PUT', '/v2/keys/service/snap/leader', {
     value: 'pg1',
     ttl: '30',
@@ -225,11 +251,8 @@ put('/service/behind/leader', 'pg3')
 });
 
 test('a quiet long poll is re-issued after its window without a resync, and the next change still arrives', async () => {
-  const c = plain(etcd);
-  await v2(c, 'PUT', '/v2/keys/service/quiet/leader', { value: 'pg1' });
-  const { source, seen } = await follow({ hosts: etcd.endpoints }, ['quiet'], 60_000, { watchWindowMs: 300 });
-  try {
-    await waitFor(() => seen.leader('quiet')?.value === 'pg1', { what: 'leader pg1' });
+  const opts = { checkIntervalMs: 60_000, tuning: { watchWindowMs: 300 } };
+  await withFollowed('quiet', opts, async ({ c, source, seen }) => {
     const resyncs = source.current().resyncs;
     // Several windows pass while other scopes change (the index moves on without events for this one).
     for (let i = 0; i < 10; i++) {
@@ -240,51 +263,32 @@ test('a quiet long poll is re-issued after its window without a resync, and the 
     await waitFor(() => seen.leader('quiet')?.value === 'pg2', { what: 'leader pg2 after quiet windows' });
     assert.equal(source.current().resyncs, resyncs, 'no resync for a quiet window');
     assert.equal(source.current().isConnected, true);
-  } finally {
-    await source.stop();
-  }
+  });
 });
 
 test('with a dead endpoint listed first, the source moves on to the next one', async () => {
-  const c = plain(etcd);
-  await v2(c, 'PUT', '/v2/keys/service/failover/leader', { value: 'pg1' });
   const dead = `127.0.0.1:${await freePort()}`;
-  const { source, seen } = await follow({ hosts: [dead, ...etcd.endpoints] }, ['failover']);
-  try {
-    await waitFor(() => seen.leader('failover')?.value === 'pg1', {
-      what: 'leader pg1 through the second host',
-    });
+  const hosts = [dead, ...etcd.endpoints];
+  await withFollowed('failover', { hosts, what: 'leader pg1 through the second host' }, async ({ seen }) => {
     assert.match(
       seen.healths[0]?.lastError ?? '',
       new RegExp(`etcd unavailable \\(GET http://${dead}/v2/keys`),
     );
-  } finally {
-    await source.stop();
-  }
+  });
 });
 
 test('clusters ["*"] follows every scope under the namespace, including one created later and one removed', async () => {
-  const c = plain(etcd);
-  await v2(c, 'PUT', '/v2/keys/service/star1/leader', { value: 'a1' });
-  const { source, seen } = await follow({ hosts: etcd.endpoints }, ['*']);
-  try {
-    await waitFor(() => seen.leader('star1')?.value === 'a1', { what: 'scope star1' });
+  await withFollowed('star1', { leader: 'a1', what: 'scope star1', clusters: ['*'] }, async ({ c, seen }) => {
     await v2(c, 'PUT', '/v2/keys/service/star2/leader', { value: 'b1' });
     await waitFor(() => seen.leader('star2')?.value === 'b1', { what: 'scope star2 created later' });
     await v2(c, 'DELETE', '/v2/keys/service/star2?recursive=true');
     await waitFor(() => seen.gone.includes('star2'), { what: 'scope star2 removed (patronictl remove)' });
     assert.equal(seen.leader('star1')?.value, 'a1');
-  } finally {
-    await source.stop();
-  }
+  });
 });
 
 test('an etcd restart is a lost watch: the source reports etcd unreachable, then resyncs to what was written meanwhile', async () => {
-  const c = plain(etcd);
-  await v2(c, 'PUT', '/v2/keys/service/restart/leader', { value: 'pg1' });
-  const { source, seen } = await follow({ hosts: etcd.endpoints }, ['restart']);
-  try {
-    await waitFor(() => seen.leader('restart')?.value === 'pg1', { what: 'leader pg1' });
+  await withFollowed('restart', {}, async ({ c, seen }) => {
     await etcd.kill();
     await waitFor(() => !seen.isConnected, { what: 'the source reports etcd down' });
     assert.equal(
@@ -298,17 +302,11 @@ test('an etcd restart is a lost watch: the source reports etcd unreachable, then
       what: 'leader pg2 after etcd came back',
       timeoutMs: 20_000,
     });
-  } finally {
-    await source.stop();
-  }
+  });
 });
 
 test('a stalled etcd (SIGSTOP) is reported unreachable within the request deadline; after SIGCONT the source follows again', async () => {
-  const c = plain(etcd);
-  await v2(c, 'PUT', '/v2/keys/service/stall/leader', { value: 'pg1' });
-  const { source, seen } = await follow({ hosts: etcd.endpoints }, ['stall']);
-  try {
-    await waitFor(() => seen.leader('stall')?.value === 'pg1', { what: 'leader pg1' });
+  await withFollowed('stall', {}, async ({ c, seen }) => {
     const t0 = Date.now();
     etcd.pause();
     try {
@@ -328,9 +326,7 @@ test('a stalled etcd (SIGSTOP) is reported unreachable within the request deadli
       what: 'leader pg2 after the stall',
       timeoutMs: 10_000,
     });
-  } finally {
-    await source.stop();
-  }
+  });
 });
 
 test('an etcd without the v2 API is refused with an error that says to enable it', async () => {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { run } from './exec.js';
+import { freePort } from './ports.js';
 import { ProcessGroup, isAlive, signalTree } from './processes.js';
 import { stackCommand } from './stack.js';
 import { WaitAbortedError, waitFor } from './wait.js';
@@ -294,21 +295,56 @@ export function patroniHaproxyConfig(o: PatroniHaproxyConfigOptions): string {
 }
 
 /**
- * The router's `targets.haproxy` section for a lab HAProxy whose files live in `dir`: config, runtime API
- * socket, state file, reload by USR2 to the pid in `dir/haproxy.pid`, 1 s checks (fall 2, rise 2) and a
- * 300 ms connect timeout; `frontends` maps each cluster to its listen addresses.
+ * Starts HAProxy on {@link patroniHaproxyConfig} for `nodes` (the REST-polling listener tests and benches
+ * compare the router with): a free write port, the stats socket `admin<suffix>.sock` in `dir`.
+ */
+export async function startPollingHaproxy(
+  dir: string,
+  nodes: PatroniHaproxyConfigOptions['nodes'],
+  opts: { suffix: string; checkInter?: string; timeoutConnect?: string },
+): Promise<{ haproxy: HaproxyInstance; primaryPort: number; statsSocket: string }> {
+  const primaryPort = await freePort();
+  const statsSocket = `${dir}/admin${opts.suffix}.sock`;
+  const haproxy = await startHaproxy({
+    config: patroniHaproxyConfig({
+      nodes,
+      primaryPort,
+      statsSocket,
+      ...(opts.checkInter ? { checkInter: opts.checkInter } : {}),
+      ...(opts.timeoutConnect ? { timeoutConnect: opts.timeoutConnect } : {}),
+    }),
+  });
+  return { haproxy, primaryPort, statsSocket };
+}
+
+/**
+ * Where a router's HAProxy target keeps its files in `dir`: config `haproxy<suffix>.cfg`, runtime API
+ * socket `admin<suffix>.sock`, state file, and the reload by USR2 to the pid in `haproxy<suffix>.pid`
+ * (the lab writes it). A suffix (`-a`) lets several HAProxy instances share one dir.
+ */
+export function haproxyTargetFiles(dir: string, suffix = ''): Record<string, string> {
+  return {
+    output: `${dir}/haproxy${suffix}.cfg`,
+    runtime_api: `${dir}/admin${suffix}.sock`,
+    state_file: `${dir}/haproxy${suffix}.state`,
+    reload: `kill -USR2 $(cat ${dir}/haproxy${suffix}.pid)`,
+  };
+}
+
+/** The lab's HAProxy settings: 1 s checks (fall 2, rise 2) and a 300 ms connect timeout. */
+export const LAB_HAPROXY_SETTINGS: Readonly<Record<string, unknown>> = {
+  timeouts: { connect: '300ms' },
+  checks: { inter: '1s', fall: 2, rise: 2 },
+};
+
+/**
+ * The router's `targets.haproxy` section for a lab HAProxy whose files live in `dir`
+ * ({@link haproxyTargetFiles}) with {@link LAB_HAPROXY_SETTINGS}; `frontends` maps each cluster to its
+ * listen addresses.
  */
 export function routerHaproxyTarget(
   dir: string,
   frontends: Record<string, { primary: string; replica?: string }>,
 ): Record<string, unknown> {
-  return {
-    output: `${dir}/haproxy.cfg`,
-    runtime_api: `${dir}/admin.sock`,
-    state_file: `${dir}/haproxy.state`,
-    reload: `kill -USR2 $(cat ${dir}/haproxy.pid)`,
-    timeouts: { connect: '300ms' },
-    checks: { inter: '1s', fall: 2, rise: 2 },
-    frontends,
-  };
+  return { ...haproxyTargetFiles(dir), ...LAB_HAPROXY_SETTINGS, frontends };
 }

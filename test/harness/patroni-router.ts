@@ -7,15 +7,16 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { Etcd3, type Watcher } from 'etcd3';
 import {
   ProcessGroup,
+  LAB_HAPROXY_SETTINGS,
   freePort,
-  routerHaproxyTarget,
+  haproxyTargetFiles,
   startEtcd,
   startHaproxy,
   startPatroniCluster,
   waitFor,
 } from './index.js';
 import type { EtcdCluster, HaproxyInstance, PatroniCluster } from './index.js';
-import { routerStatus, startRouterProcess, waitApplied } from './router.js';
+import { routerStatus, startRouterProcess, waitApplied, type RouterLaunch } from './router.js';
 import type { HolderSpan } from './writer.js';
 
 /** Who held the leader key when: one span per holder (`null` while the key is absent). */
@@ -62,6 +63,25 @@ export interface RoutedHaproxy {
   primaryPort: number;
 }
 
+/** What {@link startRoutedHaproxy} starts: the lab's router and HAProxy unless told otherwise. */
+export interface RoutedHaproxyOptions {
+  dcs: Record<string, unknown>;
+  cluster: string;
+  routing?: Record<string, unknown>;
+  /** The router process's name (default `router`). */
+  name?: string;
+  /** Suffix of the HAProxy files in the group's dir ({@link haproxyTargetFiles}; default none). */
+  suffix?: string;
+  /** HAProxy target settings in place of {@link LAB_HAPROXY_SETTINGS} (`{}`: the router's defaults). */
+  haproxy?: Record<string, unknown>;
+  /** The router's other targets, beside HAProxy. */
+  targets?: Record<string, unknown>;
+  /** How the router is launched (a compiled build for the benches). */
+  launch?: RouterLaunch;
+  /** How long the router may take to see a writable leader (default 20 s). */
+  writableTimeoutMs?: number;
+}
+
 /**
  * Starts a router process over `dcs` with one HAProxy target, waits until it sees a writable leader and
  * wrote the file, starts HAProxy on that file (the router's reload fails until HAProxy runs) and waits
@@ -69,31 +89,38 @@ export interface RoutedHaproxy {
  */
 export async function startRoutedHaproxy(
   group: ProcessGroup,
-  opts: { dcs: Record<string, unknown>; cluster: string; routing?: Record<string, unknown> },
+  opts: RoutedHaproxyOptions,
 ): Promise<RoutedHaproxy> {
   const primaryPort = await freePort();
-  const dir = group.dir;
+  const name = opts.name ?? 'router';
+  const files = haproxyTargetFiles(group.dir, opts.suffix);
   const routerConfig = {
     dcs: opts.dcs,
     clusters: [opts.cluster],
     ...(opts.routing ? { routing: opts.routing } : {}),
     targets: {
-      haproxy: routerHaproxyTarget(dir, { [opts.cluster]: { primary: `127.0.0.1:${primaryPort}` } }),
+      haproxy: {
+        ...files,
+        ...(opts.haproxy ?? LAB_HAPROXY_SETTINGS),
+        frontends: { [opts.cluster]: { primary: `127.0.0.1:${primaryPort}` } },
+      },
+      ...opts.targets,
     },
   };
-  const router = await startRouterProcess(group, 'router', routerConfig);
+  const router = await startRouterProcess(group, name, routerConfig, opts.launch);
   await waitFor(async () => (await routerStatus(router.api)).clusters[opts.cluster]?.writable === true, {
-    what: `router sees a writable leader (${String(opts.dcs['type'])})`,
-    timeoutMs: 20_000,
-    diagnose: () => group.logTail('router'),
+    what: `router ${name} sees a writable leader (${String(opts.dcs['type'])})`,
+    timeoutMs: opts.writableTimeoutMs ?? 20_000,
+    diagnose: () => group.logTail(name),
   });
-  await waitFor(() => existsSync(`${dir}/haproxy.cfg`), {
-    what: 'router wrote haproxy.cfg',
+  const configPath = files['output'] as string;
+  await waitFor(() => existsSync(configPath), {
+    what: `router ${name} wrote ${configPath}`,
     timeoutMs: 15_000,
-    diagnose: () => group.logTail('router'),
+    diagnose: () => group.logTail(name),
   });
-  const haproxy = await startHaproxy({ configPath: `${dir}/haproxy.cfg` });
-  writeFileSync(`${dir}/haproxy.pid`, String(haproxy.pid));
+  const haproxy = await startHaproxy({ configPath });
+  writeFileSync(`${group.dir}/haproxy${opts.suffix ?? ''}.pid`, String(haproxy.pid));
   await waitApplied(router.api, 15_000);
   return { router, routerConfig, haproxy, primaryPort };
 }

@@ -50,3 +50,33 @@ export function loopbackClient(
   client.on('error', () => undefined);
   return client;
 }
+
+/**
+ * One connection a load client keeps between statements: opened by `connected()` when there is none
+ * (then `onConnect`, e.g. a CREATE TABLE), dropped by `drop()` after an error so the next statement
+ * reconnects, as an application's pool would.
+ */
+export class ReconnectingClient {
+  private client: pg.Client | null = null;
+
+  constructor(
+    private readonly target: Parameters<typeof loopbackClient>[0],
+    private readonly onConnect: (client: pg.Client) => Promise<unknown> = async () => undefined,
+  ) {}
+
+  /** The open connection, opened (and `onConnect` run) when there is none. */
+  async connected(): Promise<pg.Client> {
+    if (!this.client) {
+      this.client = loopbackClient(this.target);
+      await this.client.connect();
+      await this.onConnect(this.client);
+    }
+    return this.client;
+  }
+
+  /** Closes the connection without waiting; the next `connected()` opens a new one. */
+  drop(): void {
+    void this.client?.end().catch(() => undefined);
+    this.client = null;
+  }
+}

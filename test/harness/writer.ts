@@ -1,5 +1,4 @@
-import type pg from 'pg';
-import { loopbackClient } from './sql.js';
+import { ReconnectingClient } from './sql.js';
 
 export interface Ack {
   sentAt: number;
@@ -41,24 +40,19 @@ export class Writer {
 
   private async loop(): Promise<WriterResult> {
     const result: WriterResult = { acks: [], errors: new Map(), readOnlyErrors: 0 };
-    let client: pg.Client | null = null;
+    const client = new ReconnectingClient(
+      { port: this.port, password: this.password, connectTimeoutMs: 2000, queryTimeoutMs: 2000 },
+      (c) =>
+        c.query(
+          'CREATE TABLE IF NOT EXISTS switchyard_writes (id bigserial primary key, at timestamptz default now())',
+        ),
+    );
     for (let i = 0; i < this.maxWrites && !this.isStopped; i++) {
       const started = Date.now();
       try {
-        if (!client) {
-          client = loopbackClient({
-            port: this.port,
-            password: this.password,
-            connectTimeoutMs: 2000,
-            queryTimeoutMs: 2000,
-          });
-          await client.connect();
-          await client.query(
-            'CREATE TABLE IF NOT EXISTS switchyard_writes (id bigserial primary key, at timestamptz default now())',
-          );
-        }
+        const c = await client.connected();
         const sentAt = Date.now();
-        const res = await client.query<{ port: number }>(
+        const res = await c.query<{ port: number }>(
           'INSERT INTO switchyard_writes DEFAULT VALUES RETURNING inet_server_port() AS port',
         );
         result.acks.push({ sentAt, ackAt: Date.now(), port: Number(res.rows[0]?.port) });
@@ -67,13 +61,12 @@ export class Writer {
         if (/read-only transaction/.test(message)) result.readOnlyErrors += 1;
         const kind = message.replace(/\d+/g, 'N').slice(0, 60);
         result.errors.set(kind, (result.errors.get(kind) ?? 0) + 1);
-        void client?.end().catch(() => undefined);
-        client = null;
+        client.drop();
       }
       const wait = this.intervalMs - (Date.now() - started);
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     }
-    void client?.end().catch(() => undefined);
+    client.drop();
     return result;
   }
 }

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ProcessGroup, startEtcd, waitFor, type EtcdCluster } from '../harness/index.js';
-import { routerStatus, startRouterProcess } from '../harness/router.js';
+import { memberJson, routerStatus, startRouterProcess } from '../harness/router.js';
 
 const exec = promisify(execFile);
 let etcd: EtcdCluster;
@@ -14,15 +14,7 @@ let group: ProcessGroup;
 let router: Awaited<ReturnType<typeof startRouterProcess>>;
 
 const member = (port: number, role: string) =>
-  JSON.stringify({
-    conn_url: `postgres://127.0.0.1:${port}/postgres`,
-    api_url: `http://127.0.0.1:${port + 1000}/patroni`,
-    state: 'running',
-    role,
-    version: '3.0.2',
-    xlog_location: 50331648,
-    timeline: 1,
-  });
+  memberJson(port, role, { version: '3.0.2', xlog_location: 50331648, timeline: 1 });
 
 /** Chromium renders the page and returns the DOM after scripts ran; optionally saves a screenshot. */
 async function browse(url: string, screenshot?: string): Promise<string> {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { escapeHtml, renderStatusPage } from '../../src/http/page.js';
 import type { RouterStatus } from '../../src/router/router.js';
+import { appLeaderChange } from '../fixtures.js';
 
 const status: RouterStatus = {
   healthy: true,
@@ -58,18 +59,7 @@ const status: RouterStatus = {
       consecutive_failures: 0,
     },
   },
-  timeline: [
-    {
-      cluster: 'app',
-      from: 'pg1',
-      to: 'pg2',
-      key_changed_at: '2026-11-28T02:40:00.000Z',
-      writable_ms: 30,
-      applied_ms: { haproxy: 34 },
-      all_applied_ms: 34,
-      lost_ms: null,
-    },
-  ],
+  timeline: [appLeaderChange('2026-11-28T02:40:00.000Z', 30, 34)],
 };
 
 test('the status page shows the leader, members with role and lag, targets and the leader-change timeline', () => {

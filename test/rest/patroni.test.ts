@@ -66,6 +66,19 @@ async function rejection(p: Promise<unknown>): Promise<RestError> {
   assert.fail('expected the call to fail');
 }
 
+/** Runs `body` with a client built from `options`, closed afterwards. */
+async function withRest(
+  options: ConstructorParameters<typeof PatroniRest>[0],
+  body: (rest: PatroniRest) => Promise<void>,
+): Promise<void> {
+  const rest = new PatroniRest(options);
+  try {
+    await body(rest);
+  } finally {
+    await rest.close();
+  }
+}
+
 test('the base URL is the member api_url without /patroni and without credentials', () => {
   assert.equal(restBase('http://10.0.0.1:8008/patroni'), 'http://10.0.0.1:8008');
   assert.equal(restBase('https://u:p@db1:8008/patroni/'), 'https://db1:8008');
@@ -73,19 +86,15 @@ test('the base URL is the member api_url without /patroni and without credential
 });
 
 test('GET /patroni returns the parsed document and sends the basic auth header built from the options', async () => {
-  const rest = new PatroniRest({ auth: { username: 'admin', password: PASSWORD } });
-  try {
+  await withRest({ auth: { username: 'admin', password: PASSWORD } }, async (rest) => {
     assert.deepEqual(await rest.patroni(api), { state: 'running', role: 'primary' });
     const last = seen.at(-1) as Seen;
     assert.equal(last.authorization, `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}`);
-  } finally {
-    await rest.close();
-  }
+  });
 });
 
 test('one request can send other credentials, or none, than the client holds', async () => {
-  const rest = new PatroniRest({ auth: { username: 'admin', password: PASSWORD } });
-  try {
+  await withRest({ auth: { username: 'admin', password: PASSWORD } }, async (rest) => {
     await rest.request(api, 'POST', '/failsafe', { body: { name: 'pg1' }, auth: null });
     assert.equal((seen.at(-1) as Seen).authorization, undefined, 'auth: null sends no header');
     await rest.request(api, 'POST', '/failsafe', { auth: { username: 'peer', password: 'x' } });
@@ -96,24 +105,18 @@ test('one request can send other credentials, or none, than the client holds', a
       `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}`,
       'without the option the client credentials are sent',
     );
-  } finally {
-    await rest.close();
-  }
+  });
 });
 
 test('without auth no authorization header is sent', async () => {
-  const rest = new PatroniRest();
-  try {
+  await withRest({}, async (rest) => {
     await rest.patroni(api);
     assert.equal((seen.at(-1) as Seen).authorization, undefined);
-  } finally {
-    await rest.close();
-  }
+  });
 });
 
 test('actions send their JSON body with the method and path Patroni expects', async () => {
-  const rest = new PatroniRest();
-  try {
+  await withRest({}, async (rest) => {
     await rest.restart(api, { restart_pending: true });
     assert.deepEqual(seen.at(-1), {
       method: 'POST',
@@ -132,14 +135,11 @@ test('actions send their JSON body with the method and path Patroni expects', as
     );
     await rest.reload(api);
     assert.equal(`${(seen.at(-1) as Seen).method} ${(seen.at(-1) as Seen).url}`, 'POST /reload');
-  } finally {
-    await rest.close();
-  }
+  });
 });
 
 test('an answer of 400 or more is SY_ERR_REST_STATUS with the status and the body', async () => {
-  const rest = new PatroniRest({ auth: { username: 'admin', password: PASSWORD } });
-  try {
+  await withRest({ auth: { username: 'admin', password: PASSWORD } }, async (rest) => {
     const err = await rejection(rest.switchover(api, { leader: 'pg1', candidate: 'pg9' }));
     assert.equal(err.code, 'SY_ERR_REST_STATUS');
     assert.equal(err.status, 412);
@@ -148,24 +148,18 @@ test('an answer of 400 or more is SY_ERR_REST_STATUS with the status and the bod
     assert.doesNotMatch(err.message, new RegExp(PASSWORD));
     // `request` hands every status back instead.
     assert.equal((await rest.request(api, 'POST', '/switchover', { body: { leader: 'pg1' } })).status, 412);
-  } finally {
-    await rest.close();
-  }
+  });
 });
 
 test('a body that is not JSON where JSON is expected is SY_ERR_REST_STATUS', async () => {
-  const rest = new PatroniRest();
-  try {
+  await withRest({}, async (rest) => {
     const err = await rejection(rest.getJson(api, '/text'));
     assert.equal(err.code, 'SY_ERR_REST_STATUS');
-  } finally {
-    await rest.close();
-  }
+  });
 });
 
 test('a member that does not answer within the deadline is SY_ERR_REST_TIMEOUT, close to the deadline', async () => {
-  const rest = new PatroniRest({ timeoutMs: 300, auth: { username: 'admin', password: PASSWORD } });
-  try {
+  await withRest({ timeoutMs: 300, auth: { username: 'admin', password: PASSWORD } }, async (rest) => {
     const started = Date.now();
     const err = await rejection(rest.getJson(api, '/slow'));
     const took = Date.now() - started;
@@ -173,23 +167,18 @@ test('a member that does not answer within the deadline is SY_ERR_REST_TIMEOUT, 
     assert.ok(took >= 250 && took < 2000, `took ${took} ms`);
     assert.match(err.message, /no answer within 300 ms/);
     assert.doesNotMatch(err.message, new RegExp(PASSWORD));
-  } finally {
-    await rest.close();
-  }
+  });
 });
 
 test('a per-call deadline overrides the client deadline', async () => {
-  const rest = new PatroniRest({ timeoutMs: 10_000 });
-  try {
+  await withRest({ timeoutMs: 10_000 }, async (rest) => {
     const started = Date.now();
     assert.equal(
       (await rejection(rest.getJson(api, '/slow', { timeoutMs: 200 }))).code,
       'SY_ERR_REST_TIMEOUT',
     );
     assert.ok(Date.now() - started < 2000);
-  } finally {
-    await rest.close();
-  }
+  });
 });
 
 test('a refused connection is SY_ERR_REST_UNREACHABLE and the message keeps no credentials from the URL', async () => {
@@ -197,47 +186,35 @@ test('a refused connection is SY_ERR_REST_UNREACHABLE and the message keeps no c
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
   const port = (probe.address() as AddressInfo).port;
   await new Promise((resolve) => probe.close(resolve));
-  const rest = new PatroniRest({ auth: { username: 'admin', password: PASSWORD } });
-  try {
+  await withRest({ auth: { username: 'admin', password: PASSWORD } }, async (rest) => {
     const err = await rejection(rest.reload(`http://admin:${PASSWORD}@127.0.0.1:${port}/patroni`));
     assert.equal(err.code, 'SY_ERR_REST_UNREACHABLE');
     assert.match(err.message, /POST http:\/\/127\.0\.0\.1:\d+\/reload failed: .*ECONNREFUSED/);
     assert.doesNotMatch(err.message, new RegExp(PASSWORD));
-  } finally {
-    await rest.close();
-  }
+  });
 });
 
 test('a cancelled call is SY_ERR_REST_UNREACHABLE (cancelled), not a timeout', async () => {
-  const rest = new PatroniRest({ timeoutMs: 5000 });
-  try {
+  await withRest({ timeoutMs: 5000 }, async (rest) => {
     const abort = new AbortController();
     setTimeout(() => abort.abort(), 100);
     const err = await rejection(rest.getJson(api, '/slow', { signal: abort.signal }));
     assert.equal(err.code, 'SY_ERR_REST_UNREACHABLE');
     assert.match(err.message, /cancelled/);
-  } finally {
-    await rest.close();
-  }
+  });
 });
 
 test('an api_url that is not http(s) is refused before any request', async () => {
-  const rest = new PatroniRest();
-  try {
+  await withRest({}, async (rest) => {
     await assert.rejects(rest.patroni('file:///etc/passwd'), { code: 'SY_ERR_DCS_VALUE_INVALID' });
-  } finally {
-    await rest.close();
-  }
+  });
 });
 
 test('a health endpoint answers its status code, 503 included, without an error', async () => {
-  const rest = new PatroniRest();
-  try {
+  await withRest({}, async (rest) => {
     assert.equal(await rest.health(api, '/primary'), 200);
     assert.equal(`${(seen.at(-1) as Seen).method} ${(seen.at(-1) as Seen).url}`, 'GET /primary');
-  } finally {
-    await rest.close();
-  }
+  });
 });
 
 test('REST credentials come from a user and a password variable or file; an unreadable file is a config error', () => {

@@ -80,6 +80,15 @@ after(async () => {
   await lab?.close();
 });
 
+/** Waits (5 s) until a connection through the primary listener reaches `name`. */
+const writesReach = (name: string, what: string, intervalMs = 20) =>
+  waitFor(async () => (await whoAnswers(primaryPort)) === name, { what, timeoutMs: 5000, intervalMs });
+
+/** A connection through the primary listener was refused or closed: it reached no node. */
+function assertRefused(answer: string, message: string): void {
+  assert.ok(answer === 'closed' || answer.startsWith('error:'), message);
+}
+
 async function moveLeader(to: string | null): Promise<void> {
   const from = leader;
   const fromNode = nodes.find((n) => n.name === from);
@@ -105,11 +114,7 @@ test('writes through the primary listener reach the leader; reads reach replicas
 test('a leader change moves the primary listener within the runtime API, without a reload', async () => {
   const workersBefore = await haproxy.workerPids();
   await moveLeader('pg2');
-  await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg2', {
-    what: 'primary listener on pg2',
-    timeoutMs: 5000,
-    intervalMs: 20,
-  });
+  await writesReach('pg2', 'primary listener on pg2');
   const status = await routerStatus(router.api);
   assert.equal(status.clusters.app!.leader, 'pg2');
   assert.deepEqual(await haproxy.workerPids(), workersBefore, 'a pure leader change must not reload HAProxy');
@@ -129,18 +134,11 @@ test('without a leader key the primary listener has no server: connections fail 
   await waitApplied(router.api);
   const started = Date.now();
   const answer = await whoAnswers(primaryPort);
-  assert.ok(
-    answer === 'closed' || answer.startsWith('error:'),
-    `expected a refused/closed connection, got ${answer}`,
-  );
+  assertRefused(answer, `expected a refused/closed connection, got ${answer}`);
   assert.ok(Date.now() - started < 1000, 'writes fail fast instead of waiting');
   assert.match(await whoAnswers(replicaPort), /^pg[123]$/);
   await moveLeader('pg3');
-  await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg3', {
-    what: 'primary listener on pg3',
-    timeoutMs: 5000,
-    intervalMs: 20,
-  });
+  await writesReach('pg3', 'primary listener on pg3');
 });
 
 test('hostile member values are ignored, reported in /status and metrics, and never reach the file', async () => {
@@ -176,11 +174,7 @@ test('a new member changes the server list: the file is rewritten, checked and H
     what: 'HAProxy reloaded',
     timeoutMs: 10_000,
   });
-  await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg3', {
-    what: 'writes still on pg3 after reload',
-    timeoutMs: 5000,
-    intervalMs: 50,
-  });
+  await writesReach('pg3', 'writes still on pg3 after reload', 50);
 });
 
 test('HAProxy restarted from the file comes up routing to the writer, and the router re-applies live state', async () => {
@@ -189,11 +183,7 @@ test('HAProxy restarted from the file comes up routing to the writer, and the ro
   writeFileSync(`${group.dir}/haproxy.pid`, String(haproxy.pid));
   assert.equal(await whoAnswers(primaryPort), 'pg3', 'the file alone routes writes to the leader');
   await moveLeader('pg1');
-  await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg1', {
-    what: 'primary listener on pg1 after HAProxy restart',
-    timeoutMs: 5000,
-    intervalMs: 20,
-  });
+  await writesReach('pg1', 'primary listener on pg1 after HAProxy restart');
   const status = await routerStatus(router.api);
   assert.equal(status.targets.haproxy!.runtime_api!.connected, true);
 });
@@ -242,17 +232,10 @@ test('a new leader that never becomes writable gets no writes, /health says why;
     /app: leader pg1 not writable: leader pg1 reports role replica/,
   );
   const answer = await whoAnswers(primaryPort);
-  assert.ok(
-    answer === 'closed' || answer.startsWith('error:'),
-    `no writes while the leader is not writable, got ${answer}`,
-  );
+  assertRefused(answer, `no writes while the leader is not writable, got ${answer}`);
   leader = 'pg1';
   await moveLeader('pg2');
-  await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg2', {
-    what: 'the next writable leader gets writes',
-    timeoutMs: 5000,
-    intervalMs: 20,
-  });
+  await writesReach('pg2', 'the next writable leader gets writes');
 });
 
 test('etcd unreachable: routes are kept, /health says why; on return the router resyncs and follows', async () => {
@@ -276,11 +259,7 @@ test('etcd unreachable: routes are kept, /health says why; on return the router 
     timeoutMs: 15_000,
   });
   await moveLeader('pg3');
-  await waitFor(async () => (await whoAnswers(primaryPort)) === 'pg3', {
-    what: 'follows after etcd returned',
-    timeoutMs: 5000,
-    intervalMs: 20,
-  });
+  await writesReach('pg3', 'follows after etcd returned');
 });
 
 test('a compacted watch after an etcd restart is resynced, not left stale', async () => {

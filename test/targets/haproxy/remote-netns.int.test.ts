@@ -9,15 +9,8 @@ import { buildClusterState } from '../../../src/cluster/index.js';
 import { computeView } from '../../../src/route/view.js';
 import { silentLogger } from '../../../src/log.js';
 import { raw } from '../../fixtures.js';
-import {
-  ProcessGroup,
-  freePorts,
-  startEtcd,
-  startHaproxy,
-  waitFor,
-  type EtcdCluster,
-  type HaproxyInstance,
-} from '../../harness/index.js';
+import { ProcessGroup, freePorts, startEtcd, startHaproxy, waitFor } from '../../harness/index.js';
+import type { EtcdCluster, HaproxyInstance } from '../../harness/index.js';
 import { removeStaleLab } from '../../harness/netns.js';
 import {
   IdentityNode,

@@ -7,23 +7,22 @@ import { parseRouterConfig } from '../../../src/config/router.js';
 import { parseVipAddress, vipConfigSchema, type VipConfig } from '../../../src/targets/vip/config.js';
 import { vipScope } from '../../../src/targets/vip/index.js';
 
-test('parses an IPv4 VIP with its prefix', () => {
-  assert.deepEqual(parseVipAddress('10.0.0.100/24'), {
-    family: 4,
-    address: '10.0.0.100',
-    prefixLength: 24,
-    cidr: '10.0.0.100/24',
+for (const [name, input, parsed] of [
+  [
+    'parses an IPv4 VIP with its prefix',
+    '10.0.0.100/24',
+    { family: 4, address: '10.0.0.100', prefixLength: 24, cidr: '10.0.0.100/24' },
+  ],
+  [
+    'canonicalises an IPv6 VIP so it matches what ip prints',
+    'FD00:0:0::0100/64',
+    { family: 6, address: 'fd00::100', prefixLength: 64, cidr: 'fd00::100/64' },
+  ],
+] as const) {
+  test(name, () => {
+    assert.deepEqual(parseVipAddress(input), parsed);
   });
-});
-
-test('canonicalises an IPv6 VIP so it matches what ip prints', () => {
-  assert.deepEqual(parseVipAddress('FD00:0:0::0100/64'), {
-    family: 6,
-    address: 'fd00::100',
-    prefixLength: 64,
-    cidr: 'fd00::100/64',
-  });
-});
+}
 
 test('names what is wrong with an address', () => {
   assert.equal(

@@ -110,6 +110,10 @@ function makeTarget(host: FakeHost, overrides: Partial<VipConfigInput> = {}, now
   return target;
 }
 
+/** Waits (bounded) for `cond`, polling every `intervalMs`. */
+const until = (what: string, cond: () => boolean, timeoutMs = 1000, intervalMs = 5) =>
+  waitFor(cond, { what, timeoutMs, intervalMs });
+
 /** Runs `fn` on `target`, closing the target afterwards whatever happens. */
 async function withTarget<T extends { close(): Promise<void> }>(target: T, fn: (target: T) => Promise<void>) {
   try {
@@ -187,13 +191,19 @@ test('releases the VIP as soon as the leader key names another member or disappe
   });
 });
 
-test('removes a stale VIP found at start when this member is not the leader', async () => {
+/** A target that finds the VIP on eth0 at start applies a view whose leader key names `leader`. */
+async function applyOverFoundVip(leader: string, check: (summary: string, host: FakeHost) => void) {
   const host = new FakeHost();
   host.addresses.add('10.0.0.100/24');
-  await withTarget(makeTarget(host), async (target) => {
-    const result = await target.apply(snapshot('pg2'));
+  await withTarget(makeTarget(host), async (target) =>
+    check((await target.apply(snapshot(leader))).summary, host),
+  );
+}
+
+test('removes a stale VIP found at start when this member is not the leader', async () => {
+  await applyOverFoundVip('pg2', (summary, host) => {
     assert.equal(
-      result.summary,
+      summary,
       'removed a stale 10.0.0.100/24 from eth0: the leader key of app names pg2, not pg1',
     );
     assert.ok(!host.addresses.has('10.0.0.100/24'));
@@ -201,12 +211,9 @@ test('removes a stale VIP found at start when this member is not the leader', as
 });
 
 test('keeps a VIP found at start on the leader and announces it again', async () => {
-  const host = new FakeHost();
-  host.addresses.add('10.0.0.100/24');
-  await withTarget(makeTarget(host), async (target) => {
-    const result = await target.apply(snapshot('pg1'));
+  await applyOverFoundVip('pg1', (summary, host) => {
     assert.equal(
-      result.summary,
+      summary,
       'found 10.0.0.100/24 already on eth0, kept it; announced 10.0.0.100/24 on eth0 (5 ARP requests + 5 ARP replies): the leader key of app names pg1',
     );
     assert.equal(host.count(isDel), 0);
@@ -219,11 +226,7 @@ test('without any view, a VIP found at start is removed once the startup grace e
   await withTarget(makeTarget(host, { startup_grace_ms: 100, check_interval_ms: 50 }), async (target) => {
     await new Promise((r) => setTimeout(r, 60));
     assert.ok(host.addresses.has('10.0.0.100/24'), 'kept during the grace');
-    await waitFor(() => !host.addresses.has('10.0.0.100/24'), {
-      what: 'stale VIP removed',
-      timeoutMs: 2000,
-      intervalMs: 10,
-    });
+    await until('stale VIP removed', () => !host.addresses.has('10.0.0.100/24'), 2000, 10);
     assert.equal(
       target.status().lastSummary,
       'removed a stale 10.0.0.100/24 from eth0: etcd has not been read yet',
@@ -237,17 +240,9 @@ test('repairs and re-announces a VIP that something else removed, within one che
     await target.apply(snapshot('pg1'));
     host.addresses.delete('10.0.0.100/24');
     const removedAt = Date.now();
-    await waitFor(() => host.addresses.has('10.0.0.100/24'), {
-      what: 'VIP re-added',
-      timeoutMs: 2000,
-      intervalMs: 5,
-    });
+    await until('VIP re-added', () => host.addresses.has('10.0.0.100/24'), 2000);
     assert.ok(Date.now() - removedAt < 1000);
-    await waitFor(() => target.status().counters.repairs === 1, {
-      what: 'repair counted',
-      timeoutMs: 1000,
-      intervalMs: 5,
-    });
+    await until('repair counted', () => target.status().counters.repairs === 1);
     assert.equal(
       target.status().lastSummary,
       're-added 10.0.0.100/24 on eth0 after something else removed it, and announced it (5 ARP requests + 5 ARP replies)',
@@ -277,11 +272,7 @@ test('a failed announcement is recorded and retried on the next cycle', async ()
   await withTarget(makeTarget(host), async (target) => {
     await target.apply(snapshot('pg1'));
     assert.ok(host.addresses.has('10.0.0.100/24'), 'the address stays: clients may still reach it');
-    await waitFor(() => target.status().counters.announceFailures === 1, {
-      what: 'failure counted',
-      timeoutMs: 1000,
-      intervalMs: 5,
-    });
+    await until('failure counted', () => target.status().counters.announceFailures === 1);
     assert.match(
       target.status().lastError ?? '',
       /could not send gratuitous ARP requests for 10\.0\.0\.100 on eth0: .*eth0 is down/,
@@ -292,11 +283,7 @@ test('a failed announcement is recorded and retried on the next cycle', async ()
       result.summary,
       'the last announcement failed; announced 10.0.0.100/24 on eth0 (5 ARP requests + 5 ARP replies): the leader key of app names pg1',
     );
-    await waitFor(() => target.status().counters.announcements === 1, {
-      what: 'announcement counted',
-      timeoutMs: 1000,
-      intervalMs: 5,
-    });
+    await until('announcement counted', () => target.status().counters.announcements === 1);
   });
 });
 
@@ -361,20 +348,23 @@ test('DCS loss with the ttl policy: keeps the VIP until ttl after the last read,
     async (target) => {
       await target.apply(snapshot('pg1', { isConnected: true, lastContactAt: now }));
       const lost = { isConnected: false, lastContactAt: now };
-      now += 29_000;
-      const kept = await target.apply(snapshot('pg1', lost));
-      assert.equal(
-        kept.summary,
-        'holding 10.0.0.100/24 on eth0: etcd unreachable for 29.0 s; keeping the VIP while leadership can still be valid (ttl 30 s)',
-      );
-      assert.equal(target.status().dcsState, 'unreachable-within-ttl');
-      now += 1_000;
-      const dropped = await target.apply(snapshot('pg1', lost));
-      assert.equal(
-        dropped.summary,
-        "released 10.0.0.100/24 from eth0: etcd unreachable for 30.0 s, longer than the cluster's ttl (30 s): leadership may have moved",
-      );
-      assert.equal(target.status().dcsState, 'unreachable-expired');
+      // `ms` later, still no contact: what the target says and its DCS state
+      for (const [ms, summary, dcsState] of [
+        [
+          29_000,
+          'holding 10.0.0.100/24 on eth0: etcd unreachable for 29.0 s; keeping the VIP while leadership can still be valid (ttl 30 s)',
+          'unreachable-within-ttl',
+        ],
+        [
+          1_000,
+          "released 10.0.0.100/24 from eth0: etcd unreachable for 30.0 s, longer than the cluster's ttl (30 s): leadership may have moved",
+          'unreachable-expired',
+        ],
+      ] as const) {
+        now += ms;
+        assert.equal((await target.apply(snapshot('pg1', lost))).summary, summary);
+        assert.equal(target.status().dcsState, dcsState);
+      }
     },
   );
 });

@@ -1,6 +1,6 @@
 /**
  * The outside client of the fault suite, run inside the lab's client namespace (`ip netns exec <ns> node
- * --import tsx test/faults/client.ts <mode> <config.json>`):
+ * --import tsx test/agent/faults/client.ts <mode> <config.json>`):
  *
  * - `write`: every `intervalMs`, one INSERT to every node directly (one connection per node, one write in
  *   flight per node), each with a unique id. Every acknowledged write is one JSON line

@@ -1,12 +1,12 @@
 import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { postgresUser, postmasterPid, sleep, waitFor } from '../harness/index.js';
-import type { FaultLab, FaultLabHost } from '../harness/faultlab.js';
+import { postgresUser, postmasterPid, sleep, waitFor } from '../../harness/index.js';
+import type { FaultLab, FaultLabHost } from '../../harness/faultlab.js';
 
 export const SUPERUSER = { username: 'postgres', password: 'faults-su-pw' };
 const REPLICATION = { username: 'replicator', password: 'faults-rep-pw' };
-const ROOT = new URL('../..', import.meta.url).pathname;
+const ROOT = new URL('../../..', import.meta.url).pathname;
 /** The project's lab timing (issue 11): ttl 10, loop_wait 2, retry_timeout 4. */
 export const TIMING = { ttl: 10, loopWait: 2, retryTimeout: 4 };
 

@@ -1,11 +1,11 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sleep, waitFor } from '../harness/index.js';
-import { createFaultLab, type FaultLab } from '../harness/faultlab.js';
+import { sleep, waitFor } from '../../harness/index.js';
+import { createFaultLab, type FaultLab } from '../../harness/faultlab.js';
 import { judgeFault, parseRecords } from './analyze.js';
 import { createFaultCluster, SUPERUSER, TIMING, type FaultCluster } from './cluster.js';
 
-const ROOT = new URL('../..', import.meta.url).pathname;
+const ROOT = new URL('../../..', import.meta.url).pathname;
 
 export const FAULT_KINDS = [
   'leader-cut-from-etcd',
@@ -92,7 +92,7 @@ function startClient(
   const child = bed.lab.spawnIn(
     bed.lab.client.ns,
     process.execPath,
-    ['--import', 'tsx', join(ROOT, 'test/faults/client.ts'), mode, cfgPath],
+    ['--import', 'tsx', join(ROOT, 'test/agent/faults/client.ts'), mode, cfgPath],
     { log: join(bed.lab.dir, `${name}.log`), cwd: ROOT },
   );
   const exited = new Promise((r) => {
