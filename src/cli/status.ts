@@ -3,7 +3,7 @@ import { request } from 'undici';
 import { loadRouterConfig } from '../config/router.js';
 import { SwitchyardError } from '../errors.js';
 import type { RouterStatus } from '../router/router.js';
-import type { ClusterStatusRead } from '../router/status.js';
+import { leaderNote, type ClusterStatusRead } from '../router/status.js';
 
 function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -33,7 +33,7 @@ export function formatStatus(s: RouterStatus): string {
         c.writer ?? '(none)',
         c.replicas.join(', ') || '-',
         String(c.generation),
-        [c.writable ? '' : (c.reason ?? ''), c.invalid.length ? `${c.invalid.length} invalid value(s)` : '']
+        [leaderNote(c), c.invalid.length ? `${c.invalid.length} invalid value(s)` : '']
           .filter(Boolean)
           .join('; '),
       ]),

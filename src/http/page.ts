@@ -1,5 +1,5 @@
 import type { RouterStatus } from '../router/router.js';
-import type { ClusterStatusRead } from '../router/status.js';
+import { leaderNote, type ClusterStatusRead } from '../router/status.js';
 
 /** Escapes text for HTML element content and attribute values. DCS values are untrusted input. */
 export function escapeHtml(value: unknown): string {
@@ -33,7 +33,7 @@ export function renderStatusMain(s: RouterStatus): string {
   );
   const clusterParts = clusters.map(([scope, c]) => {
     const leader = c.leader
-      ? `${e(c.leader)} ${c.writable ? '<span class="ok">writable</span>' : `<span class="bad">not writable</span> (${e(c.reason)})`}`
+      ? `${e(c.leader)} ${c.health === 'lost' ? '<span class="bad">lost</span>' : c.writable ? '<span class="ok">writable</span>' : '<span class="bad">not writable</span>'}${leaderNote(c) ? ` (${e(leaderNote(c))})` : ''}`
       : '<span class="bad">no leader key</span>';
     const nodes = table(
       ['Member', 'Role', 'State', 'Address', 'Lag'],

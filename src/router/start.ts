@@ -18,13 +18,11 @@ export interface RunningRouter {
 
 /** Builds every configured target. Unknown keys were rejected by the schema already. */
 export function createTargets(config: RouterConfig, log: Logger): Target[] {
-  const { user, dbname, password } = config.routing.writable_probe;
   const ctx: TargetCreateContext = {
     log,
     now: Date.now,
     configDir: config.dir,
     clusters: config.clusters,
-    postgresLogin: { user, dbname, password },
   };
   const targets: Target[] = [];
   for (const factory of TARGET_FACTORIES) {

@@ -62,7 +62,14 @@ export type ClusterStatus = ReturnType<typeof clusterStatus>;
 export type ClusterStatusRead = Pick<
   ClusterStatus,
   'leader' | 'writable' | 'reason' | 'writer' | 'replicas' | 'generation' | 'invalid'
-> & { nodes?: ClusterStatus['nodes'] };
+> &
+  Partial<Pick<ClusterStatus, 'nodes' | 'health' | 'lost_reason'>>;
+
+/** One line on the leader's state for `switchyard status` and the page: lost beats not writable. */
+export function leaderNote(c: ClusterStatusRead): string {
+  if (c.health === 'lost') return `leader lost: ${c.lost_reason ?? ''}`;
+  return c.writable ? '' : (c.reason ?? '');
+}
 
 function clusterStatus(
   c: { state: ClusterState; view: RouteView },

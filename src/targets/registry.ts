@@ -1,13 +1,11 @@
 import type { z } from 'zod';
-import type { PostgresLogin, Target, TargetContext } from './types.js';
+import type { Target, TargetContext } from './types.js';
 
 export interface TargetCreateContext extends TargetContext {
   /** Directory of the router config file: relative paths in target configs resolve against it. */
   readonly configDir: string;
   /** Cluster scopes the router follows (`['*']` = every scope under the namespace). */
   readonly clusters: readonly string[];
-  /** The router's PostgreSQL login (`routing.writable_probe` user, dbname, password). */
-  readonly postgresLogin: PostgresLogin;
 }
 
 /**

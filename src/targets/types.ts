@@ -23,13 +23,6 @@ export interface ApplyResult {
   readonly didChange: boolean;
 }
 
-/** A PostgreSQL login of the router (`routing.writable_probe` user, dbname, password). */
-export interface PostgresLogin {
-  readonly user: string;
-  readonly dbname: string;
-  readonly password: string | undefined;
-}
-
 export interface TargetContext {
   readonly log: Logger;
   /** Time source, so pure parts can be tested with a fake clock. */

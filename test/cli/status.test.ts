@@ -77,3 +77,17 @@ test('switchyard status prints the last leader changes with each step after the 
   assert.match(text, /\| 2026-11-28 02:40:01 +\| app +\| pg1 → pg2 +\| 31 ms +\| 36 ms +\| 36 ms +\|/);
   assert.doesNotMatch(formatStatus({ ...status, timeline: [] }), /Leader changes/);
 });
+
+test('switchyard status says the leader is lost (its held session ended) before the key expires', () => {
+  const app = {
+    ...(status.clusters['app'] as object),
+    writable: true,
+    health: 'lost',
+    lost_reason: 'the session held on 127.0.0.1:5433 ended',
+  };
+  const text = formatStatus({ ...status, clusters: { ...status.clusters, app } } as RouterStatus);
+  assert.match(
+    text,
+    /\| app +\| pg2 +\| \(none\) +\| pg3 +\| 5 +\| leader lost: the session held on 127\.0\.0\.1:5433 ended \|/,
+  );
+});

@@ -83,3 +83,16 @@ test('values from etcd are escaped, never rendered as markup', () => {
   assert.match(html, /members\/&lt;img src=x onerror=alert\(1\)&gt;/);
   assert.equal(escapeHtml(`"a'&<b>`), '&quot;a&#39;&amp;&lt;b&gt;');
 });
+
+test('the status page marks a lost leader (held session ended) with the reason, escaped', () => {
+  const app = {
+    ...(status.clusters['app'] as object),
+    health: 'lost',
+    lost_reason: 'connect to <pg2> refused',
+  };
+  const html = renderStatusPage({ ...status, clusters: { app } } as RouterStatus);
+  assert.match(
+    html,
+    /Leader: <span class="leader">pg2 <span class="bad">lost<\/span> \(leader lost: connect to &lt;pg2&gt; refused\)<\/span>/,
+  );
+});

@@ -1,7 +1,13 @@
 import { connect } from 'node:net';
 import type pg from 'pg';
 import { lazyModule } from '../../util/lazy.js';
-import type { PostgresLogin } from '../../targets/types.js';
+
+/** The router's PostgreSQL login for the held session (`routing.writable_probe` user, dbname, password). */
+export interface PostgresLogin {
+  readonly user: string;
+  readonly dbname: string;
+  readonly password: string | undefined;
+}
 
 /** A leader's PostgreSQL address; `id` names its leadership (a new leadership at the same address is watched anew). */
 export interface Endpoint {

@@ -30,7 +30,6 @@ function target(extra: Record<string, unknown> = {}) {
     now: Date.now,
     configDir: dir,
     clusters: ['lab'],
-    postgresLogin: { user: 'postgres', dbname: 'postgres', password: undefined },
   });
 }
 
@@ -236,7 +235,6 @@ test('2,000 renames do not leave 2,002 server lines: members gone longer than th
     now: () => now,
     configDir: dir,
     clusters: ['lab'],
-    postgresLogin: { user: 'postgres', dbname: 'postgres', password: undefined },
   });
   const leader = raw('members/pg1', member4x({ port: 5432, apiPort: 8008, role: 'primary' }));
   const renamed = (i: number): RouteView => ({

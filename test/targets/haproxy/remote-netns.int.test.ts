@@ -80,7 +80,6 @@ async function boxConfig(): Promise<string> {
       now: Date.now,
       configDir: '/nonexistent',
       clusters: ['app'],
-      postgresLogin: { user: 'postgres', dbname: 'postgres', password: undefined },
     },
   );
   const kvs = [

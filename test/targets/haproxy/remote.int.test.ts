@@ -42,7 +42,6 @@ function remoteTarget(): HaproxyTarget {
     now: Date.now,
     configDir: '/nonexistent',
     clusters: ['app'],
-    postgresLogin: { user: 'postgres', dbname: 'postgres', password: undefined },
   });
 }
 
@@ -133,7 +132,6 @@ test('an unreachable remote runtime API fails the apply with a clear message', a
     now: Date.now,
     configDir: '/nonexistent',
     clusters: ['app'],
-    postgresLogin: { user: 'postgres', dbname: 'postgres', password: undefined },
   });
   await assert.rejects(t.apply(snapshot(view(4))), /SY_ERR_RUNTIME_API|ECONNREFUSED.*stats socket bound/);
 });
