@@ -1,9 +1,10 @@
 // Pooler switchover benchmark (issue 4). Real etcd + 3-node Patroni 3.0.2 + PgBouncer 1.18 (transaction mode),
-// 8 clients writing in a loop + 1 client running 300 ms transactions, per event:
+// 8 clients writing in a loop (+ with --long-tx S, 1 client running S-second transactions), per event:
 //   A: PgBouncer managed by the Switchyard router; planned = `switchyard switchover`; unplanned = leader killed.
 //   B: PgBouncer -> HAProxy (Patroni checks: inter 3s fall 3 rise 2); planned = `patronictl switchover --force`.
 //   C (optional): A's router, but planned = `patronictl switchover --force` (the router alone, no command).
 // Usage: node --import tsx bench/pooler-switchover/run.ts [--planned 10] [--unplanned 3] [--setups A,B]
+//        [--long-tx 0.3] [--ha patroni|agent]
 //        [--json bench/results/pooler-switchover.json] [--md bench/pooler-switchover/RESULTS.md]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -34,7 +35,8 @@ import { DirectWriteProbe, type DirectAck } from '../route-convergence/direct.js
 import { PooledWriters, clientPause } from '../lib/pooled-writers.js';
 import { runBench } from '../lib/main.js';
 import { machineInfo, summarize, fmtSummary } from '../lib/stats.js';
-import { PATRONI_SUPERUSER } from '../../test/harness/index.js';
+import { PATRONI_SUPERUSER, sqlQuery as adminQuery } from '../../test/harness/index.js';
+import { SUPERUSER as AGENT_SUPERUSER, startAgentCluster, startAll } from '../../test/agent/helpers.js';
 
 type Setup = 'A' | 'B' | 'C';
 type Kind = 'planned' | 'unplanned';
@@ -86,6 +88,10 @@ const UNPLANNED = Number(arg('unplanned', '3'));
 const SETUPS = arg('setups', 'A,B').split(',') as Setup[];
 const JSON_OUT = arg('json', 'bench/results/pooler-switchover.json');
 const MD_OUT = arg('md', 'bench/pooler-switchover/RESULTS.md');
+/** Seconds of the extra client's transactions (0: no such client, the issue's independent client alone). */
+const LONG_TX = Number(arg('long-tx', '0'));
+/** The HA layer: Patroni 3.0.2 or Switchyard's agent (same DCS settings, same REST API). */
+const HA = arg('ha', 'patroni') as 'patroni' | 'agent';
 const WRITE = 'insert into t (v) values (1) returning inet_server_port() as port';
 
 function log(text: string): void {
@@ -98,6 +104,49 @@ function quantile(values: number[], q: number): number | null {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
 }
 
+/** What the bench needs of a cluster: Patroni's harness cluster, or an agent cluster adapted to it. */
+type Lab = Pick<
+  PatroniCluster,
+  | 'nodes'
+  | 'waitForLeader'
+  | 'waitForHealthy'
+  | 'sql'
+  | 'logTail'
+  | 'killLeader'
+  | 'startNode'
+  | 'switchover'
+  | 'stop'
+> & { superuserPassword: string };
+
+async function startLab(etcd: EtcdCluster): Promise<Lab> {
+  if (HA === 'patroni') {
+    const c = await startPatroniCluster({ scope: 'demo', nodes: 3, etcd });
+    return Object.assign(c, { superuserPassword: PATRONI_SUPERUSER.password });
+  }
+  const c = await startAgentCluster({ scope: 'demo', nodes: 3, etcd, ttl: 10, loopWait: 2, retryTimeout: 4 });
+  await startAll(c);
+  const all = c.nodes.map((n) => n.name);
+  return {
+    nodes: c.nodes as unknown as PatroniCluster['nodes'],
+    superuserPassword: AGENT_SUPERUSER.password,
+    waitForLeader: (o = {}) => c.waitForLeader(o),
+    waitForHealthy: async () => {
+      await c.waitForReplicas(all);
+      return (await c.waitForLeader()) as string;
+    },
+    sql: ((name: string, q: string) => c.sql(name, q)) as PatroniCluster['sql'],
+    logTail: (name, lines) => c.logTail(name, lines),
+    killLeader: async () => {
+      const leader = await c.waitForLeader();
+      await c.kill(leader);
+      return leader;
+    },
+    startNode: async (name) => c.start(name),
+    switchover: () => Promise.reject(new Error('setup B is not wired to the agent lab')),
+    stop: () => c.stopAll(),
+  };
+}
+
 async function viaPooler(bed: PgBouncerBed): Promise<number | null> {
   try {
     const rows = await sqlQuery({ port: bed.bouncer.port, database: 'app' }, WRITE, undefined, 3000);
@@ -107,7 +156,7 @@ async function viaPooler(bed: PgBouncerBed): Promise<number | null> {
   }
 }
 
-async function settle(cluster: PatroniCluster, bed: PgBouncerBed): Promise<string> {
+async function settle(cluster: Lab, bed: PgBouncerBed): Promise<string> {
   await cluster.waitForHealthy({ timeoutMs: 120_000 });
   const leader = await cluster.waitForLeader();
   const port = cluster.nodes.find((n) => n.name === leader)?.pgPort;
@@ -123,7 +172,7 @@ async function runEvent(
   setup: Setup,
   kind: Kind,
   index: number,
-  cluster: PatroniCluster,
+  cluster: Lab,
   bed: PgBouncerBed,
   configPath: string | null,
 ): Promise<EventResult> {
@@ -133,12 +182,12 @@ async function runEvent(
     database: 'app',
     clients: 8,
     statement: WRITE,
-    longTransactionSeconds: 0.3,
+    ...(LONG_TX > 0 ? { longTransactionSeconds: LONG_TX } : {}),
     statementTimeoutMs: 60_000,
   });
   const direct = new DirectWriteProbe(
     cluster.nodes.map((n) => n.pgPort),
-    PATRONI_SUPERUSER.password,
+    cluster.superuserPassword,
   ).start();
   const pooled = new PooledWriters(bed.bouncer.port, 'app').start();
   await sleep(1000);
@@ -218,12 +267,26 @@ async function runEvent(
     }
     return null;
   };
+  // Patroni logs each member check ("Got response from <member>"): the REST handler's before it writes
+  // the failover key, the HA loop's before it demotes.
+  const checks: number[] = [];
+  for (const line of oldLog) {
+    const m = /(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)[,.](\d{3})/.exec(line);
+    if (m && /Got response from/.test(line)) {
+      const at = Date.parse(`${m[1]}T${m[2]}.${m[3]}Z`) - t0;
+      if (at >= -50) checks.push(at);
+    }
+  }
+  const demoting = logged(/Demoting self/);
   const timeline: Record<string, number | null> = {
     'client: first statement held': rel(cp?.heldAt),
     'cmd: paused': cmd(/^\[\s*\d+ ms\] paused /),
     'cmd: POST': cmd(/^\[\s*\d+ ms\] POST /),
     'patroni: request received': logged(/received switchover request/),
-    'patroni: demoting (CHECKPOINT next)': logged(/Demoting self/),
+    'patroni: first member check answered': checks[0] ?? null,
+    'patroni: last member check before demoting':
+      checks.filter((c) => demoting === null || c <= demoting).at(-1) ?? null,
+    'patroni: demoting (CHECKPOINT next)': demoting,
     'postgres: checkpoint starting': logged(/checkpoint starting: immediate/),
     'postgres: fast shutdown': logged(/received fast shutdown request/),
     'old primary: last direct write': rel(lastOld),
@@ -279,6 +342,15 @@ async function setupA(etcd: EtcdCluster, leaderPort: number) {
   const bed = await startPgBouncerBed(
     `[databases]\napp = host=127.0.0.1 port=${leaderPort} dbname=postgres\n`,
   );
+  if (HA === 'agent') {
+    // The agent's pg_hba asks for a password on loopback: PgBouncer logs in with the one in its userlist.
+    writeFileSync(
+      join(bed.dir, 'userlist.txt'),
+      `"postgres" "${AGENT_SUPERUSER.password}"\n"pgbouncer_admin" ""\n`,
+      { mode: 0o644 },
+    );
+    await adminQuery({ port: bed.bouncer.port, database: 'pgbouncer', user: 'pgbouncer_admin' }, 'RELOAD');
+  }
   const group = ProcessGroup.create('bench-router');
   const apiPort = await freePort();
   // routing.writable_probe left at its default (auto: no password here, so GET /patroni)
@@ -307,7 +379,7 @@ async function setupA(etcd: EtcdCluster, leaderPort: number) {
   };
 }
 
-async function setupB(cluster: PatroniCluster) {
+async function setupB(cluster: Lab) {
   const primaryPort = await freePort();
   const bedDir = await startPgBouncerBed(
     `[databases]\napp = host=127.0.0.1 port=${primaryPort} dbname=postgres\n`,
@@ -373,10 +445,11 @@ async function main(): Promise<void> {
   const started = new Date();
   log(`pooler-switchover: setups ${SETUPS.join(',')}, ${PLANNED} planned + ${UNPLANNED} unplanned each`);
   const etcd = await startEtcd();
-  let cluster: PatroniCluster | null = null;
+  let cluster: Lab | null = null;
+  const loadAtStart = machineInfo().loadavg;
   const results: EventResult[] = [];
   try {
-    cluster = await startPatroniCluster({ scope: 'demo', nodes: 3, etcd });
+    cluster = await startLab(etcd);
     const leader = await cluster.waitForLeader();
     await cluster.sql(leader, 'create table if not exists t (id bigserial primary key, v int)');
     await cluster.sql(
@@ -404,8 +477,8 @@ async function main(): Promise<void> {
     `# Pooler switchover benchmark`,
     '',
     `Run ${started.toISOString()} on one 2-core machine shared with other work (loopback, Patroni 3.0.2 ttl 10 / loop_wait 2 / retry_timeout 4,`,
-    `PgBouncer 1.18 transaction mode with server_login_retry 1 and query_wait_timeout 60, 8 writers every 20 ms + 1 client with 300 ms transactions).`,
-    'A: PgBouncer managed by the Switchyard router (writable_probe sql, liveness on); planned events via `switchyard switchover`.',
+    `PgBouncer 1.18 transaction mode with server_login_retry 1 and query_wait_timeout 60, 8 writers every 20 ms + 4 every 10 ms${LONG_TX > 0 ? ` + 1 client with ${LONG_TX * 1000} ms transactions` : ', no long transactions'}). HA layer: ${HA === 'agent' ? "Switchyard's agent" : 'Patroni 3.0.2'}.`,
+    'A: PgBouncer managed by the Switchyard router (default configuration: writable_probe auto, i.e. GET /patroni without a login; liveness on); planned events via `switchyard switchover`.',
     "C (when run): A's router, planned via `patronictl switchover --force` (no `switchyard switchover`).",
     'B: PgBouncer → HAProxy 2.6 with Patroni checks (`GET /primary`, inter 3s fall 3 rise 2, on-marked-down shutdown-sessions); planned via `patronictl switchover --force`.',
     'Unplanned (both): SIGKILL of the leader\'s Patroni and PostgreSQL; "not in flight" counts errors of statements (or reconnects) begun after SIGKILL reached PostgreSQL that no server was running (PgBouncer failed them itself, e.g. "server login has been failing"). p99 of ≤ 10 samples is the maximum.',
@@ -427,7 +500,7 @@ async function main(): Promise<void> {
         '',
       ];
     }),
-    `Load average at the end: ${machineInfo().loadavg}.`,
+    `Load average at the start: ${loadAtStart}; at the end: ${machineInfo().loadavg}.`,
     '',
     'Per event (JSON): `' + JSON_OUT + '`.',
     '',
