@@ -8,6 +8,7 @@
 //        [--json bench/results/pooler-switchover.json] [--md bench/pooler-switchover/RESULTS.md]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
 import {
   ProcessGroup,
@@ -74,6 +75,8 @@ interface EventResult {
   /** Per-event timeline, ms since the command started: outside measurements and the command's own log. */
   timeline: Record<string, number | null>;
   sampleErrors: string[];
+  /** `switchyard switchover`'s own step log (planned A). */
+  commandLines: string[];
   /** The first 50 errors: when they failed and when their statement started, since the event started (ms). */
   errorLog: Array<{ atMs: number; startedMs: number; message: string }>;
 }
@@ -92,6 +95,8 @@ const MD_OUT = arg('md', 'bench/pooler-switchover/RESULTS.md');
 const LONG_TX = Number(arg('long-tx', '0'));
 /** The HA layer: Patroni 3.0.2 or Switchyard's agent (same DCS settings, same REST API). */
 const HA = arg('ha', 'patroni') as 'patroni' | 'agent';
+/** `process` (default): `switchyard switchover` as its own process; `inline`: called in the bench's process. */
+const CMD = arg('cmd', 'process') as 'process' | 'inline';
 const WRITE = 'insert into t (v) values (1) returning inet_server_port() as port';
 
 function log(text: string): void {
@@ -102,6 +107,36 @@ function quantile(values: number[], q: number): number | null {
   if (values.length === 0) return null;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
+}
+
+/**
+ * `switchyard switchover` as users run it: its own process, so the bench's clients do not share its
+ * event loop. Each step line is stamped with the bench's own time since `t0` as it arrives (a pipe
+ * write is well under a millisecond here), replacing the command's clock, which starts after Node's own
+ * start-up. Bounded: killed after 60 s.
+ */
+async function switchoverProcess(configPath: string, t0: number): Promise<string[]> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/run.ts', 'switchover', '--config', configPath, '--cluster', 'demo'],
+    { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const lines: string[] = [];
+  let partial = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    const at = Date.now() - t0;
+    const parts = (partial + String(chunk)).split('\n');
+    partial = parts.pop() ?? '';
+    for (const l of parts) lines.push(`[${String(at).padStart(6)} ms] ${l.replace(/^\[\s*\d+ ms\] /, '')}`);
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += String(chunk)));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  clearTimeout(timer);
+  if (code !== 0)
+    log(`switchyard switchover exited ${code}: ${lines.slice(-3).join(' | ')} ${stderr.slice(-500)}`);
+  return lines;
 }
 
 /** What the bench needs of a cluster: Patroni's harness cluster, or an agent cluster adapted to it. */
@@ -206,7 +241,8 @@ async function runEvent(
         done();
       },
     });
-    await runSwitchover({ config: configPath as string, cluster: 'demo', timeoutSeconds: 30 }, out);
+    if (CMD === 'process') lines.push(...(await switchoverProcess(configPath as string, t0)));
+    else await runSwitchover({ config: configPath as string, cluster: 'demo', timeoutSeconds: 30 }, out);
     commandLines = lines;
     const at = (re: RegExp) =>
       Number(/\[\s*(\d+) ms\]/.exec(lines.find((l) => re.test(l)) ?? '')?.[1] ?? NaN);
@@ -323,6 +359,7 @@ async function runEvent(
     windowMs: lastOld !== null && firstDirect !== null ? firstDirect - lastOld : null,
     timeline,
     sampleErrors: [...new Set(report.errors)].slice(0, 5),
+    commandLines,
     // The first 50 are enough to see when errors happen; B produces hundreds per event.
     errorLog: report.errors.slice(0, 50).map((message, i) => ({
       atMs: (report.errorAt[i] ?? t0) - t0,
