@@ -314,6 +314,26 @@ async function runEvent(
     }
   }
   const demoting = logged(/Demoting self/);
+  // The agent logs its handover as one JSON line when it releases the key: CHECKPOINT, stop and release
+  // durations; stepped back from the line's time they give when each began.
+  const handover = (() => {
+    for (const line of oldLog) {
+      if (!line.includes('switchover: leader key released')) continue;
+      try {
+        const o = JSON.parse(line) as Record<string, unknown>;
+        const [at, c, st, r] = [o['time'], o['checkpointMs'], o['stopMs'], o['releaseMs']].map(Number);
+        if ([at, c, st, r].every(Number.isFinite) && (at as number) >= t0 - 50)
+          return {
+            stopped: (at as number) - (r as number) - t0,
+            stopping: (at as number) - (r as number) - (st as number) - t0,
+            checkpointing: (at as number) - (r as number) - (st as number) - (c as number) - t0,
+          };
+      } catch {
+        // not a JSON line
+      }
+    }
+    return null;
+  })();
   const timeline: Record<string, number | null> = {
     'client: first statement held': rel(cp?.heldAt),
     'cmd: paused': cmd(/^\[\s*\d+ ms\] paused /),
@@ -325,6 +345,13 @@ async function runEvent(
     'patroni: demoting (CHECKPOINT next)': demoting,
     'postgres: checkpoint starting': logged(/checkpoint starting: immediate/),
     'postgres: fast shutdown': logged(/received fast shutdown request/),
+    ...(handover
+      ? {
+          'agent: CHECKPOINT starts': handover.checkpointing,
+          'agent: CHECKPOINT done, fast shutdown starts': handover.stopping,
+          'agent: PostgreSQL stopped': handover.stopped,
+        }
+      : {}),
     'old primary: last direct write': rel(lastOld),
     'cmd: key released': cmd(/leader key released/),
     'cmd: key taken': cmd(/holds the leader key/),
