@@ -285,7 +285,10 @@ async function runEvent(
           .filter((a) => a.port === fromPort && a.ackAt < firstDirect)
           .map((a) => a.ackAt)
           .sort((a, b) => b - a)[0] ?? null);
-  const cp = clientPause(samples, t0, toPort);
+  // Held statements count from the command's first step line on (it is about to pause): before it, a
+  // statement slowed ≥ 50 ms by the command's own process start-up on this 2-core machine is not a pause.
+  const started = Number(/\[\s*(\d+) ms\]/.exec(commandLines[0] ?? '')?.[1] ?? 0);
+  const cp = clientPause(samples, t0 + started, toPort);
   const rel = (v: number | null | undefined) => (v === null || v === undefined ? null : v - t0);
   const cmd = (re: RegExp) => {
     const v = Number(/\[\s*(\d+) ms\]/.exec(commandLines.find((l) => re.test(l)) ?? '')?.[1] ?? NaN);
