@@ -155,17 +155,11 @@ export async function runSwitchover(
       if (abort.signal.aborted) throw new SwitchoverError('interrupted before the scheduled time');
     }
 
-    // 3. Open the admin console's shared connection now, with two read-only commands (and learn that the
-    // console answers before anything is paused): the repoint and RESUME after the new leader is
-    // writable then run on an open connection and code paths already used, not on a cold start.
-    await target.control.showDatabases();
-    await target.control.showConfig();
-
-    // 4. PAUSE (a stall is cancelled by the control; then nothing is requested).
+    // 3. PAUSE (a stall is cancelled by the control; then nothing is requested).
     const deadline = Date.now() + opts.timeoutSeconds * 1000;
     await pause.pause(deadline, pgbConfig.timeouts.pause_ms);
 
-    // 5. Ask Patroni, and follow the views meanwhile.
+    // 4. Ask Patroni, and follow the views meanwhile.
     if (scheduledAt === null) {
       steps.say(`POST ${restUrl} ${JSON.stringify(body)}`);
       pending = requestSwitchover(rest, apiUrl, body, opts.timeoutSeconds * 1000, abort.signal);
@@ -201,7 +195,7 @@ export async function runSwitchover(
         const w = writer(v as RouteView);
         if (snapshot && w && w.name !== old.name) {
           steps.say(`${w.name} is writable (${w.host}:${w.port})`);
-          // 6. Repoint (write + RELOAD + verify) and RESUME, through the same code as the router.
+          // 5. Repoint (write + RELOAD + verify) and RESUME, through the same code as the router.
           const applied = await repoint(target, snapshot, steps);
           if (!applied) {
             // Still paused; the next snapshot (or the wait slice) tries again, until the deadline.
