@@ -1,12 +1,14 @@
 // Pooler switchover benchmark (issue 4). Real etcd + 3-node Patroni 3.0.2 + PgBouncer 1.18 (transaction mode),
-// 8 clients writing in a loop + 1 client running 300 ms transactions, per event:
+// 8 clients writing in a loop (+ with --long-tx S, 1 client running S-second transactions), per event:
 //   A: PgBouncer managed by the Switchyard router; planned = `switchyard switchover`; unplanned = leader killed.
 //   B: PgBouncer -> HAProxy (Patroni checks: inter 3s fall 3 rise 2); planned = `patronictl switchover --force`.
 //   C (optional): A's router, but planned = `patronictl switchover --force` (the router alone, no command).
 // Usage: node --import tsx bench/pooler-switchover/run.ts [--planned 10] [--unplanned 3] [--setups A,B]
+//        [--long-tx 0.3] [--ha patroni|agent]
 //        [--json bench/results/pooler-switchover.json] [--md bench/pooler-switchover/RESULTS.md]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
 import {
   ProcessGroup,
@@ -34,7 +36,8 @@ import { DirectWriteProbe, type DirectAck } from '../lib/direct.js';
 import { PooledWriters, clientPause } from '../lib/pooled-writers.js';
 import { runBench } from '../lib/main.js';
 import { machineInfo, summarize, fmtSummary } from '../lib/stats.js';
-import { PATRONI_SUPERUSER } from '../../test/harness/index.js';
+import { PATRONI_SUPERUSER, sqlQuery as adminQuery } from '../../test/harness/index.js';
+import { SUPERUSER as AGENT_SUPERUSER, startAgentCluster, startAll } from '../../test/agent/helpers.js';
 
 type Setup = 'A' | 'B' | 'C';
 type Kind = 'planned' | 'unplanned';
@@ -72,6 +75,8 @@ interface EventResult {
   /** Per-event timeline, ms since the command started: outside measurements and the command's own log. */
   timeline: Record<string, number | null>;
   sampleErrors: string[];
+  /** `switchyard switchover`'s own step log (planned A). */
+  commandLines: string[];
   /** The first 50 errors: when they failed and when their statement started, since the event started (ms). */
   errorLog: Array<{ atMs: number; startedMs: number; message: string }>;
 }
@@ -86,6 +91,12 @@ const UNPLANNED = Number(arg('unplanned', '3'));
 const SETUPS = arg('setups', 'A,B').split(',') as Setup[];
 const JSON_OUT = arg('json', 'bench/results/pooler-switchover.json');
 const MD_OUT = arg('md', 'bench/pooler-switchover/RESULTS.md');
+/** Seconds of the extra client's transactions (0: no such client, the issue's independent client alone). */
+const LONG_TX = Number(arg('long-tx', '0'));
+/** The HA layer: Patroni 3.0.2 or Switchyard's agent (same DCS settings, same REST API). */
+const HA = arg('ha', 'patroni') as 'patroni' | 'agent';
+/** `process` (default): `switchyard switchover` as its own process; `inline`: called in the bench's process. */
+const CMD = arg('cmd', 'process') as 'process' | 'inline';
 const WRITE = 'insert into t (v) values (1) returning inet_server_port() as port';
 
 function log(text: string): void {
@@ -98,6 +109,79 @@ function quantile(values: number[], q: number): number | null {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
 }
 
+/**
+ * `switchyard switchover` as users run it: its own process, so the bench's clients do not share its
+ * event loop. Each step line is stamped with the bench's own time since `t0` as it arrives (a pipe
+ * write is well under a millisecond here), replacing the command's clock, which starts after Node's own
+ * start-up. Bounded: killed after 60 s.
+ */
+async function switchoverProcess(configPath: string, t0: number): Promise<string[]> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/run.ts', 'switchover', '--config', configPath, '--cluster', 'demo'],
+    { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const lines: string[] = [];
+  let partial = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    const at = Date.now() - t0;
+    const parts = (partial + String(chunk)).split('\n');
+    partial = parts.pop() ?? '';
+    for (const l of parts) lines.push(`[${String(at).padStart(6)} ms] ${l.replace(/^\[\s*\d+ ms\] /, '')}`);
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += String(chunk)));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  clearTimeout(timer);
+  if (code !== 0)
+    log(`switchyard switchover exited ${code}: ${lines.slice(-3).join(' | ')} ${stderr.slice(-500)}`);
+  return lines;
+}
+
+/** What the bench needs of a cluster: Patroni's harness cluster, or an agent cluster adapted to it. */
+type Lab = Pick<
+  PatroniCluster,
+  | 'nodes'
+  | 'waitForLeader'
+  | 'waitForHealthy'
+  | 'sql'
+  | 'logTail'
+  | 'killLeader'
+  | 'startNode'
+  | 'switchover'
+  | 'stop'
+> & { superuserPassword: string };
+
+async function startLab(etcd: EtcdCluster): Promise<Lab> {
+  if (HA === 'patroni') {
+    const c = await startPatroniCluster({ scope: 'demo', nodes: 3, etcd });
+    return Object.assign(c, { superuserPassword: PATRONI_SUPERUSER.password });
+  }
+  const c = await startAgentCluster({ scope: 'demo', nodes: 3, etcd, ttl: 10, loopWait: 2, retryTimeout: 4 });
+  await startAll(c);
+  const all = c.nodes.map((n) => n.name);
+  return {
+    nodes: c.nodes as unknown as PatroniCluster['nodes'],
+    superuserPassword: AGENT_SUPERUSER.password,
+    waitForLeader: (o = {}) => c.waitForLeader(o),
+    waitForHealthy: async () => {
+      await c.waitForReplicas(all);
+      return (await c.waitForLeader()) as string;
+    },
+    sql: ((name: string, q: string) => c.sql(name, q)) as PatroniCluster['sql'],
+    logTail: (name, lines) => c.logTail(name, lines),
+    killLeader: async () => {
+      const leader = await c.waitForLeader();
+      await c.kill(leader);
+      return leader;
+    },
+    startNode: async (name) => c.start(name),
+    switchover: () => Promise.reject(new Error('setup B is not wired to the agent lab')),
+    stop: () => c.stopAll(),
+  };
+}
+
 async function viaPooler(bed: PgBouncerBed): Promise<number | null> {
   try {
     const rows = await sqlQuery({ port: bed.bouncer.port, database: 'app' }, WRITE, undefined, 3000);
@@ -107,7 +191,7 @@ async function viaPooler(bed: PgBouncerBed): Promise<number | null> {
   }
 }
 
-async function settle(cluster: PatroniCluster, bed: PgBouncerBed): Promise<string> {
+async function settle(cluster: Lab, bed: PgBouncerBed): Promise<string> {
   await cluster.waitForHealthy({ timeoutMs: 120_000 });
   const leader = await cluster.waitForLeader();
   const port = cluster.nodes.find((n) => n.name === leader)?.pgPort;
@@ -123,7 +207,7 @@ async function runEvent(
   setup: Setup,
   kind: Kind,
   index: number,
-  cluster: PatroniCluster,
+  cluster: Lab,
   bed: PgBouncerBed,
   configPath: string | null,
 ): Promise<EventResult> {
@@ -133,12 +217,12 @@ async function runEvent(
     database: 'app',
     clients: 8,
     statement: WRITE,
-    longTransactionSeconds: 0.3,
+    ...(LONG_TX > 0 ? { longTransactionSeconds: LONG_TX } : {}),
     statementTimeoutMs: 60_000,
   });
   const direct = new DirectWriteProbe(
     cluster.nodes.map((n) => n.pgPort),
-    PATRONI_SUPERUSER.password,
+    cluster.superuserPassword,
   ).start();
   const pooled = new PooledWriters(bed.bouncer.port, 'app').start();
   await sleep(1000);
@@ -157,7 +241,8 @@ async function runEvent(
         done();
       },
     });
-    await runSwitchover({ config: configPath as string, cluster: 'demo', timeoutSeconds: 30 }, out);
+    if (CMD === 'process') lines.push(...(await switchoverProcess(configPath as string, t0)));
+    else await runSwitchover({ config: configPath as string, cluster: 'demo', timeoutSeconds: 30 }, out);
     commandLines = lines;
     const at = (re: RegExp) =>
       Number(/\[\s*(\d+) ms\]/.exec(lines.find((l) => re.test(l)) ?? '')?.[1] ?? NaN);
@@ -200,7 +285,10 @@ async function runEvent(
           .filter((a) => a.port === fromPort && a.ackAt < firstDirect)
           .map((a) => a.ackAt)
           .sort((a, b) => b - a)[0] ?? null);
-  const cp = clientPause(samples, t0, toPort);
+  // Held statements count from the command's first step line on (it is about to pause): before it, a
+  // statement slowed ≥ 50 ms by the command's own process start-up on this 2-core machine is not a pause.
+  const started = Number(/\[\s*(\d+) ms\]/.exec(commandLines[0] ?? '')?.[1] ?? 0);
+  const cp = clientPause(samples, t0 + started, toPort);
   const rel = (v: number | null | undefined) => (v === null || v === undefined ? null : v - t0);
   const cmd = (re: RegExp) => {
     const v = Number(/\[\s*(\d+) ms\]/.exec(commandLines.find((l) => re.test(l)) ?? '')?.[1] ?? NaN);
@@ -218,14 +306,55 @@ async function runEvent(
     }
     return null;
   };
+  // Patroni logs each member check ("Got response from <member>"): the REST handler's before it writes
+  // the failover key, the HA loop's before it demotes.
+  const checks: number[] = [];
+  for (const line of oldLog) {
+    const m = /(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)[,.](\d{3})/.exec(line);
+    if (m && /Got response from/.test(line)) {
+      const at = Date.parse(`${m[1]}T${m[2]}.${m[3]}Z`) - t0;
+      if (at >= -50) checks.push(at);
+    }
+  }
+  const demoting = logged(/Demoting self/);
+  // The agent logs its handover as one JSON line when it releases the key: CHECKPOINT, stop and release
+  // durations; stepped back from the line's time they give when each began.
+  const handover = (() => {
+    for (const line of oldLog) {
+      if (!line.includes('switchover: leader key released')) continue;
+      try {
+        const o = JSON.parse(line) as Record<string, unknown>;
+        const [at, c, st, r] = [o['time'], o['checkpointMs'], o['stopMs'], o['releaseMs']].map(Number);
+        if ([at, c, st, r].every(Number.isFinite) && (at as number) >= t0 - 50)
+          return {
+            stopped: (at as number) - (r as number) - t0,
+            stopping: (at as number) - (r as number) - (st as number) - t0,
+            checkpointing: (at as number) - (r as number) - (st as number) - (c as number) - t0,
+          };
+      } catch {
+        // not a JSON line
+      }
+    }
+    return null;
+  })();
   const timeline: Record<string, number | null> = {
     'client: first statement held': rel(cp?.heldAt),
     'cmd: paused': cmd(/^\[\s*\d+ ms\] paused /),
     'cmd: POST': cmd(/^\[\s*\d+ ms\] POST /),
     'patroni: request received': logged(/received switchover request/),
-    'patroni: demoting (CHECKPOINT next)': logged(/Demoting self/),
+    'patroni: first member check answered': checks[0] ?? null,
+    'patroni: last member check before demoting':
+      checks.filter((c) => demoting === null || c <= demoting).at(-1) ?? null,
+    'patroni: demoting (CHECKPOINT next)': demoting,
     'postgres: checkpoint starting': logged(/checkpoint starting: immediate/),
     'postgres: fast shutdown': logged(/received fast shutdown request/),
+    ...(handover
+      ? {
+          'agent: CHECKPOINT starts': handover.checkpointing,
+          'agent: CHECKPOINT done, fast shutdown starts': handover.stopping,
+          'agent: PostgreSQL stopped': handover.stopped,
+        }
+      : {}),
     'old primary: last direct write': rel(lastOld),
     'cmd: key released': cmd(/leader key released/),
     'cmd: key taken': cmd(/holds the leader key/),
@@ -260,6 +389,7 @@ async function runEvent(
     windowMs: lastOld !== null && firstDirect !== null ? firstDirect - lastOld : null,
     timeline,
     sampleErrors: [...new Set(report.errors)].slice(0, 5),
+    commandLines,
     // The first 50 are enough to see when errors happen; B produces hundreds per event.
     errorLog: report.errors.slice(0, 50).map((message, i) => ({
       atMs: (report.errorAt[i] ?? t0) - t0,
@@ -279,6 +409,15 @@ async function setupA(etcd: EtcdCluster, leaderPort: number) {
   const bed = await startPgBouncerBed(
     `[databases]\napp = host=127.0.0.1 port=${leaderPort} dbname=postgres\n`,
   );
+  if (HA === 'agent') {
+    // The agent's pg_hba asks for a password on loopback: PgBouncer logs in with the one in its userlist.
+    writeFileSync(
+      join(bed.dir, 'userlist.txt'),
+      `"postgres" "${AGENT_SUPERUSER.password}"\n"pgbouncer_admin" ""\n`,
+      { mode: 0o644 },
+    );
+    await adminQuery({ port: bed.bouncer.port, database: 'pgbouncer', user: 'pgbouncer_admin' }, 'RELOAD');
+  }
   const group = ProcessGroup.create('bench-router');
   const apiPort = await freePort();
   // routing.writable_probe left at its default (auto: no password here, so GET /patroni)
@@ -307,7 +446,7 @@ async function setupA(etcd: EtcdCluster, leaderPort: number) {
   };
 }
 
-async function setupB(cluster: PatroniCluster) {
+async function setupB(cluster: Lab) {
   const primaryPort = await freePort();
   const bedDir = await startPgBouncerBed(
     `[databases]\napp = host=127.0.0.1 port=${primaryPort} dbname=postgres\n`,
@@ -373,10 +512,11 @@ async function main(): Promise<void> {
   const started = new Date();
   log(`pooler-switchover: setups ${SETUPS.join(',')}, ${PLANNED} planned + ${UNPLANNED} unplanned each`);
   const etcd = await startEtcd();
-  let cluster: PatroniCluster | null = null;
+  let cluster: Lab | null = null;
+  const loadAtStart = machineInfo().loadavg;
   const results: EventResult[] = [];
   try {
-    cluster = await startPatroniCluster({ scope: 'demo', nodes: 3, etcd });
+    cluster = await startLab(etcd);
     const leader = await cluster.waitForLeader();
     await cluster.sql(leader, 'create table if not exists t (id bigserial primary key, v int)');
     await cluster.sql(
@@ -404,8 +544,8 @@ async function main(): Promise<void> {
     `# Pooler switchover benchmark`,
     '',
     `Run ${started.toISOString()} on one 2-core machine shared with other work (loopback, Patroni 3.0.2 ttl 10 / loop_wait 2 / retry_timeout 4,`,
-    `PgBouncer 1.18 transaction mode with server_login_retry 1 and query_wait_timeout 60, 8 writers every 20 ms + 1 client with 300 ms transactions).`,
-    'A: PgBouncer managed by the Switchyard router (writable_probe sql, liveness on); planned events via `switchyard switchover`.',
+    `PgBouncer 1.18 transaction mode with server_login_retry 1 and query_wait_timeout 60, 8 writers every 20 ms + 4 every 10 ms${LONG_TX > 0 ? ` + 1 client with ${LONG_TX * 1000} ms transactions` : ', no long transactions'}). HA layer: ${HA === 'agent' ? "Switchyard's agent" : 'Patroni 3.0.2'}.`,
+    'A: PgBouncer managed by the Switchyard router (default configuration: writable_probe auto, i.e. GET /patroni without a login; liveness on); planned events via `switchyard switchover`.',
     "C (when run): A's router, planned via `patronictl switchover --force` (no `switchyard switchover`).",
     'B: PgBouncer → HAProxy 2.6 with Patroni checks (`GET /primary`, inter 3s fall 3 rise 2, on-marked-down shutdown-sessions); planned via `patronictl switchover --force`.',
     'Unplanned (both): SIGKILL of the leader\'s Patroni and PostgreSQL; "not in flight" counts errors of statements (or reconnects) begun after SIGKILL reached PostgreSQL that no server was running (PgBouncer failed them itself, e.g. "server login has been failing"). p99 of ≤ 10 samples is the maximum.',
@@ -427,7 +567,7 @@ async function main(): Promise<void> {
         '',
       ];
     }),
-    `Load average at the end: ${machineInfo().loadavg}.`,
+    `Load average at the start: ${loadAtStart}; at the end: ${machineInfo().loadavg}.`,
     '',
     'Per event (JSON): `' + JSON_OUT + '`.',
     '',

@@ -13,6 +13,7 @@ import { SwitchoverError, Steps, sleep } from './switchover/common.js';
 import { ViewFollower } from './switchover/follow.js';
 import { PauseWindow } from './switchover/pause.js';
 import { cancelSwitchover, requestSwitchover, type RestOutcome } from './switchover/rest.js';
+import { repoint } from './switchover/repoint.js';
 
 export interface SwitchoverOptions {
   config: string;
@@ -195,7 +196,12 @@ export async function runSwitchover(
         if (snapshot && w && w.name !== old.name) {
           steps.say(`${w.name} is writable (${w.host}:${w.port})`);
           // 5. Repoint (write + RELOAD + verify) and RESUME, through the same code as the router.
-          const applied = await target.apply(snapshot);
+          const applied = await repoint(target, snapshot, steps);
+          if (!applied) {
+            // Still paused; the next snapshot (or the wait slice) tries again, until the deadline.
+            await follower.changed(seen, Math.min(WAIT_SLICE_MS, Math.max(1, deadline - Date.now())));
+            continue;
+          }
           steps.say(applied.summary);
           const pausedMs = pause.elapsed;
           await pause.resume();

@@ -72,3 +72,39 @@ test('the command rejects a --timeout that is not a number of seconds', async ()
   }
   assert.match(text, /Expected --timeout to be a number of seconds in \(0, 600\], got "soon"/);
 });
+
+test('a repoint whose verification found the old entry (a router rewrote the file) is tried again, still paused; other errors propagate', async () => {
+  const { repoint } = await import('../../src/cli/switchover/repoint.js');
+  const { SwitchyardError } = await import('../../src/errors.js');
+  const said: string[] = [];
+  const steps = { say: (t: string) => void said.push(t) };
+  const snapshot = { generation: 7, views: new Map(), isDcsReachable: true } as never;
+  let calls = 0;
+  const flaky = {
+    apply: async () => {
+      calls++;
+      if (calls === 1)
+        throw new SwitchyardError(
+          'SY_ERR_RELOAD_FAILED',
+          'PgBouncer did not apply routes.ini: app is 127.0.0.1:1/postgres',
+        );
+      return { generation: 7, summary: 'repointed app', didChange: true };
+    },
+  };
+  assert.equal(await repoint(flaky, snapshot, steps), null);
+  assert.match(
+    said[0] ?? '',
+    /^repoint not verified yet, trying again \(still paused\): .*app is 127\.0\.0\.1:1/,
+  );
+  assert.deepEqual(await repoint(flaky, snapshot, steps), {
+    generation: 7,
+    summary: 'repointed app',
+    didChange: true,
+  });
+  const broken = {
+    apply: async () => {
+      throw new SwitchyardError('SY_ERR_ADMIN_CONSOLE', 'console down');
+    },
+  };
+  await assert.rejects(repoint(broken, snapshot, steps), { code: 'SY_ERR_ADMIN_CONSOLE' });
+});
