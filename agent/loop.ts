@@ -37,7 +37,7 @@ export class CycleLoop {
    * starts. The next cycle starts from a timer, so a synchronous `fn` cannot interleave with one.
    */
   async between<T>(fn: () => T): Promise<T> {
-    while (this.#inCycle && this.#running) await this.#running;
+    while (this.#inCycle) await this.#running;
     return fn();
   }
 

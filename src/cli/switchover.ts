@@ -68,11 +68,7 @@ export async function runSwitchover(
       { exitCode: 2 },
     );
   }
-  // The command applies once; the router (if running) watches the leader's liveness.
-  const pgbOptions = resolvePgBouncerOptions(
-    { ...pgbConfig, liveness: { ...pgbConfig.liveness, enabled: false } },
-    config.dir,
-  );
+  const pgbOptions = resolvePgBouncerOptions(pgbConfig, config.dir);
   const steps = new Steps(out);
   const abort = new AbortController();
   const onSignal = (sig: string) => {

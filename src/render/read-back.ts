@@ -10,8 +10,8 @@ export interface ReadBackOptions<T> {
   readonly pollMs: number;
   /** A read that throws is a problem to retry (`true`), or rethrown at once (`false`). */
   readonly isReadErrorRetried: boolean;
-  /** The SY_ERR_RELOAD_FAILED message for the last problem. */
-  failure(problem: string): string;
+  /** The SY_ERR_RELOAD_FAILED message for the last problem (default: the problem itself). */
+  failure?(problem: string): string;
 }
 
 /**
@@ -31,7 +31,8 @@ export async function readBackUntilApplied<T>(o: ReadBackOptions<T>): Promise<T>
       if (!o.isReadErrorRetried) throw err;
       problem = describeError(err);
     }
-    if (Date.now() >= deadline) throw new SwitchyardError('SY_ERR_RELOAD_FAILED', o.failure(problem));
+    if (Date.now() >= deadline)
+      throw new SwitchyardError('SY_ERR_RELOAD_FAILED', o.failure?.(problem) ?? problem);
     await new Promise((r) => setTimeout(r, o.pollMs));
   }
 }

@@ -219,7 +219,6 @@ export class PgBouncerTarget implements Target {
       timeoutMs: this.options.reloadCommand ? timeoutMs : 0,
       pollMs: 50,
       isReadErrorRetried: false,
-      failure: (problem) => problem,
       read: async () => {
         const live = await this.control.showDatabases();
         const wrong = entries.find((e) => !isApplied(live.get(e.name), e));
