@@ -13,7 +13,7 @@ import { SwitchoverError, Steps, sleep } from './switchover/common.js';
 import { ViewFollower } from './switchover/follow.js';
 import { PauseWindow } from './switchover/pause.js';
 import { cancelSwitchover, requestSwitchover, type RestOutcome } from './switchover/rest.js';
-import { repoint } from './switchover/repoint.js';
+import { presumeWritable, repoint } from './switchover/repoint.js';
 
 export interface SwitchoverOptions {
   config: string;
@@ -123,6 +123,8 @@ export async function runSwitchover(
   let isDone = false;
   let isScheduled = false;
   let sawRelease = false;
+  /** `name@revision` of the leadership the paused databases were routed to ahead of time (5a). */
+  let prepointed: string | null = null;
   try {
     await follower.open();
     steps.say(
@@ -189,10 +191,22 @@ export async function runSwitchover(
           steps.say(`${name} holds the leader key`);
         }
         const w = writer(v as RouteView);
+        const leadership = v.leader ? `${v.leader.name}@${v.leader.leaderRevision}` : null;
+        if (snapshot && !w && name !== null && name !== old.name && leadership !== prepointed) {
+          // 5a. The new holder is not writable yet: point the paused databases at it now, so that only
+          // RESUME is left once it is (clients stay paused until then; the router's gate is unchanged).
+          const presumed = presumeWritable(snapshot, opts.cluster);
+          const ahead = presumed && (await repoint((s) => target.routeWhilePaused(s), presumed, steps));
+          if (ahead) {
+            prepointed = leadership;
+            steps.say(ahead.summary);
+          }
+        }
         if (snapshot && w && w.name !== old.name) {
           steps.say(`${w.name} is writable (${w.host}:${w.port})`);
-          // 5. Repoint (write + RELOAD + verify) and RESUME, through the same code as the router.
-          const applied = await repoint(target, snapshot, steps);
+          // 5b. Repoint (write + RELOAD + verify; nothing left to do when 5a routed it) and RESUME,
+          // through the same code as the router.
+          const applied = await repoint((s) => target.apply(s), snapshot, steps);
           if (!applied) {
             // Still paused; the next snapshot (or the wait slice) tries again, until the deadline.
             await follower.changed(seen, Math.min(WAIT_SLICE_MS, Math.max(1, deadline - Date.now())));
@@ -227,6 +241,7 @@ export async function runSwitchover(
       const r = await cancelSwitchover(rest, apiUrl, pgbConfig.timeouts.command_ms);
       steps.say(`cancelled the scheduled switchover: ${r.status ?? r.error} ${r.body}`.trim());
     }
+    if (!isDone && prepointed !== null) await routeToWriter(target, follower, opts.cluster, steps);
     if (!isDone) await pause.resumeAll();
     await pause.removeMarker();
     abort.abort();
@@ -235,6 +250,27 @@ export async function runSwitchover(
     await follower.close().catch(() => undefined);
     await target.close().catch(() => undefined);
     await rest.close();
+  }
+}
+
+/**
+ * Failure path after 5a: the paused databases point at a key holder that never became writable here.
+ * Before they are resumed, route them to whoever is writable now (the old leader may have taken the key
+ * back); with no writable leader they stay where they are, and a running router repoints them later.
+ */
+async function routeToWriter(
+  target: PgBouncerTarget,
+  follower: ViewFollower,
+  cluster: string,
+  steps: Steps,
+): Promise<void> {
+  const snapshot = follower.snapshot();
+  const v = snapshot?.views.get(cluster);
+  if (!snapshot || !v || !writer(v)) return;
+  try {
+    steps.say((await target.apply(snapshot)).summary);
+  } catch (err) {
+    steps.say(`could not route ${cluster} back to its writable leader: ${describeError(err)}`);
   }
 }
 

@@ -91,12 +91,12 @@ test('a repoint whose verification found the old entry (a router rewrote the fil
       return { generation: 7, summary: 'repointed app', didChange: true };
     },
   };
-  assert.equal(await repoint(flaky, snapshot, steps), null);
+  assert.equal(await repoint(flaky.apply, snapshot, steps), null);
   assert.match(
     said[0] ?? '',
     /^repoint not verified yet, trying again \(still paused\): .*app is 127\.0\.0\.1:1/,
   );
-  assert.deepEqual(await repoint(flaky, snapshot, steps), {
+  assert.deepEqual(await repoint(flaky.apply, snapshot, steps), {
     generation: 7,
     summary: 'repointed app',
     didChange: true,
@@ -106,5 +106,5 @@ test('a repoint whose verification found the old entry (a router rewrote the fil
       throw new SwitchyardError('SY_ERR_ADMIN_CONSOLE', 'console down');
     },
   };
-  await assert.rejects(repoint(broken, snapshot, steps), { code: 'SY_ERR_ADMIN_CONSOLE' });
+  await assert.rejects(repoint(broken.apply, snapshot, steps), { code: 'SY_ERR_ADMIN_CONSOLE' });
 });

@@ -1,5 +1,5 @@
 import { SwitchyardError, describeError } from '../../errors.js';
-import type { PgBouncerTarget } from '../../targets/pgbouncer/index.js';
+import type { RouteView } from '../../route/view.js';
 import type { ApplyResult, RouteSnapshot } from '../../targets/types.js';
 import type { Steps } from './common.js';
 
@@ -9,17 +9,35 @@ import type { Steps } from './common.js';
  * and its RELOAD, and the verification then finds the old entry (SY_ERR_RELOAD_FAILED, measured once in
  * 16 bench switchovers). That is not a reason to give up and RESUME towards the old primary: it returns
  * null (still paused) and the caller tries again, bounded by its deadline. Other errors propagate.
+ * `route` is the target's `apply` (repoint and resume what it took over) or `routeWhilePaused`.
  */
 export async function repoint(
-  target: Pick<PgBouncerTarget, 'apply'>,
+  route: (snapshot: RouteSnapshot) => Promise<ApplyResult>,
   snapshot: RouteSnapshot,
   steps: Pick<Steps, 'say'>,
 ): Promise<ApplyResult | null> {
   try {
-    return await target.apply(snapshot);
+    return await route(snapshot);
   } catch (err) {
     if (!(err instanceof SwitchyardError) || err.code !== 'SY_ERR_RELOAD_FAILED') throw err;
     steps.say(`repoint not verified yet, trying again (still paused): ${describeError(err)}`);
     return null;
   }
+}
+
+/**
+ * The snapshot as it will be once `cluster`'s key holder is writable: only for routing PgBouncer's paused
+ * databases ahead of time (`PgBouncerTarget.routeWhilePaused`), so that RESUME is all that is left when
+ * the holder is proven writable. Null when the cluster has no key holder.
+ */
+export function presumeWritable(snapshot: RouteSnapshot, cluster: string): RouteSnapshot | null {
+  const view = snapshot.views.get(cluster);
+  if (!view?.leader) return null;
+  const presumed: RouteView = {
+    ...view,
+    leader: { ...view.leader, isWritable: true, reason: null, isLost: false, lostReason: null },
+  };
+  const views = new Map(snapshot.views);
+  views.set(cluster, presumed);
+  return { ...snapshot, views };
 }

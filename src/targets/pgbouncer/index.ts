@@ -111,6 +111,40 @@ export class PgBouncerTarget implements Target {
     return this.oneAtATime(() => this.applyNow(snapshot));
   }
 
+  /**
+   * Points the write entries at the snapshot's writers while their databases stay paused: write, RELOAD,
+   * verify, and nothing else (no PAUSE, no RESUME, no expiry). `switchyard switchover` calls it with the
+   * new key holder before it is writable, so that only RESUME is left once it is. Refuses (throws) when
+   * a database it would repoint is not paused: clients must never reach a node that is not writable yet.
+   */
+  routeWhilePaused(snapshot: RouteSnapshot): Promise<ApplyResult> {
+    return this.oneAtATime(async () => {
+      if (this.isClosed) throw new SwitchyardError('SY_ERR_TARGET_APPLY', 'pgbouncer target is closed');
+      const live = await this.control.showDatabases();
+      const wants = wantedWriters(this.options.config, snapshot.views);
+      const rendered = this.render(wants, snapshot, live);
+      const stale = rendered.entries.filter((e) => !isApplied(live.get(e.name), e));
+      const running = stale.filter((e) => e.role === 'primary' && live.get(e.name)?.isPaused !== true);
+      if (running.length > 0)
+        throw new SwitchyardError(
+          'SY_ERR_TARGET_APPLY',
+          `will not repoint ${running.map((e) => e.name).join(', ')} ahead of the new primary: not paused`,
+        );
+      const result = await renderFile({
+        path: this.options.output,
+        contents: rendered.text,
+        ...this.fileMode(rendered),
+        check: this.options.config.check,
+      });
+      if (result.didRender || stale.length > 0) await this.reloadAndVerify(rendered.entries);
+      const summary =
+        stale.length > 0
+          ? `repointed ${stale.map((e) => `${e.name} to ${e.endpoint.member ?? e.endpoint.host}:${e.endpoint.port}`).join(', ')} while paused (RELOAD verified; generation ${snapshot.generation})`
+          : `pgbouncer already routes ${this.describeRoutes(rendered.entries)} (generation ${snapshot.generation})`;
+      return { generation: snapshot.generation, summary, didChange: stale.length > 0 };
+    });
+  }
+
   /** The routing file for a snapshot, without touching disk or PgBouncer (`switchyard render`). */
   async preview(snapshot: RouteSnapshot): Promise<PreviewFile[]> {
     const { config } = this.options;

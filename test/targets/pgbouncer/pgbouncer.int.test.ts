@@ -84,6 +84,35 @@ describe('PgBouncer target against a real PgBouncer 1.18 and two PostgreSQL serv
     }
   });
 
+  test('routeWhilePaused repoints a paused database and leaves it paused; it refuses one that is not paused', async () => {
+    const target = bed.target({ databases: { app: { cluster: 'demo', dbname: 'postgres' } } });
+    const control = target.control;
+    try {
+      await target.apply(snap(pgA()));
+      await assert.rejects(
+        target.routeWhilePaused(snap(pgB())),
+        /will not repoint app ahead of the new primary: not paused/,
+      );
+      assert.equal(await port(), a.port, 'a running database is never moved ahead of time');
+      assert.equal((await control.pause('app', 5000)).isPaused, true);
+      const ahead = await target.routeWhilePaused(snap(pgB()));
+      assert.match(
+        ahead.summary,
+        new RegExp(`^repointed app to pgb:${b.port} while paused \\(RELOAD verified; generation \\d+\\)$`),
+      );
+      const row = (await bed.bouncer.adminQuery('SHOW DATABASES')).find((r) => r['name'] === 'app');
+      assert.equal(Number(row?.['port']), b.port);
+      assert.equal(Number(row?.['paused']), 1, 'still paused: only RESUME is left');
+      const again = await target.routeWhilePaused(snap(pgB()));
+      assert.equal(again.didChange, false);
+      assert.equal(await control.resume('app'), true);
+      assert.equal(await port(), b.port);
+    } finally {
+      await control.resume('app').catch(() => undefined);
+      await target.close();
+    }
+  });
+
   test('clients wait through leader loss instead of failing, then land on the new primary', async () => {
     const target = bed.target({ databases: { app: { cluster: 'demo', dbname: 'postgres' } } });
     try {
@@ -620,12 +649,15 @@ describe('PgBouncer with a real Patroni 3.0.2 cluster, the router and `switchyar
       const report = await load.stop();
       assert.equal(result.error, null, `${result.error?.message}\n${lines.join('\n')}`);
       const next = await cluster.waitForLeader();
-      assert.ok(
-        lines.some((l) =>
-          new RegExp(`repointed app to ${next}:\\d+ \\(RELOAD verified\\); .*resumed app after`).test(l),
-        ),
-        lines.join('\n'),
+      // Routed while still paused as soon as the new leader held the key (or, when it was writable at
+      // once, on the way to RESUME): either way before the databases were resumed.
+      const routed = lines.findIndex((l) =>
+        new RegExp(`repointed app to ${next}:\\d+ (while paused )?\\(RELOAD verified`).test(l),
       );
+      const writable = lines.findIndex((l) => l.includes(`${next} is writable`));
+      const done = lines.findIndex((l) => l.includes(`done: demo switched over to ${next}`));
+      assert.ok(routed >= 0 && writable >= 0 && done > writable, lines.join('\n'));
+      if (/while paused/.test(lines[routed] ?? '')) assert.ok(routed < writable, lines.join('\n'));
       assert.deepEqual(report.errors, []);
       assert.equal(await routedPort(), nodePort(next));
       assert.equal(await isPaused(), false);
