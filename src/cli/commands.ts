@@ -15,6 +15,7 @@ export const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   agent: async () => (await import('./agent.js')).register,
   ctl: async () => (await import('./ctl/index.js')).register,
   switchover: async () => (await import('./switchover.js')).register,
+  'before-stop': async () => (await import('./before-stop.js')).register,
 };
 
 /**

@@ -14,6 +14,8 @@ import { ViewFollower } from './switchover/follow.js';
 import { PauseWindow } from './switchover/pause.js';
 import { cancelSwitchover, requestSwitchover, type RestOutcome } from './switchover/rest.js';
 import { presumeWritable, repoint } from './switchover/repoint.js';
+import { StopHandshake } from './switchover/drain.js';
+import { hasDrainTag } from '../dcs/drain.js';
 
 export interface SwitchoverOptions {
   config: string;
@@ -125,6 +127,9 @@ export async function runSwitchover(
   let sawRelease = false;
   /** `name@revision` of the leadership the paused databases were routed to ahead of time (5a). */
   let prepointed: string | null = null;
+  const handshakeWanted = scheduledAt === null && config.dcs.type === 'etcd3' && hasDrainTag(member.tags);
+  let handshake: StopHandshake | null = null;
+  let stopAnnounced = false;
   try {
     await follower.open();
     steps.say(
@@ -153,9 +158,20 @@ export async function runSwitchover(
       if (abort.signal.aborted) throw new SwitchoverError('interrupted before the scheduled time');
     }
 
-    // 3. PAUSE (a stall is cancelled by the control; then nothing is requested).
     const deadline = Date.now() + opts.timeoutSeconds * 1000;
-    await pause.pause(deadline, pgbConfig.timeouts.pause_ms);
+    if (handshakeWanted) {
+      // 3a. The leader's before_stop hook will wait for our PAUSE: pause at its stop, not before the POST.
+      handshake = await StopHandshake.open(etcdConnection(config), config.namespace, opts.cluster);
+      await handshake.arm(old.name, deadline);
+      steps.say(`armed the stop handshake: ${old.name}'s before_stop hook waits for the PAUSE`);
+      void handshake.stopping(deadline - Date.now()).then((isStopping) => {
+        if (isStopping) stopAnnounced = true;
+        follower.wake();
+      });
+    } else {
+      // 3b. PAUSE (a stall is cancelled by the control; then nothing is requested).
+      await pause.pause(deadline, pgbConfig.timeouts.pause_ms);
+    }
 
     // 4. Ask Patroni, and follow the views meanwhile.
     if (scheduledAt === null) {
@@ -186,6 +202,16 @@ export async function runSwitchover(
           sawRelease = true;
           steps.say(`leader key released by ${old.name}`);
         }
+      }
+      if (handshake && !pause.isPaused && (stopAnnounced || sawRelease)) {
+        if (!stopAnnounced)
+          steps.say(`${old.name} stopped without announcing it (is its before_stop hook set?): pausing now`);
+        else steps.say(`${old.name} is about to stop PostgreSQL`);
+        await pause.pause(deadline, pgbConfig.timeouts.pause_ms, { isRequested: true });
+        if (stopAnnounced) await handshake.paused();
+      }
+      if (v) {
+        const name = v.leader?.name ?? null;
         if (name !== null && name !== old.name && name !== holder) {
           holder = name;
           steps.say(`${name} holds the leader key`);
@@ -244,6 +270,7 @@ export async function runSwitchover(
     if (!isDone && prepointed !== null) await routeToWriter(target, follower, opts.cluster, steps);
     if (!isDone) await pause.resumeAll();
     await pause.removeMarker();
+    await handshake?.close();
     abort.abort();
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);

@@ -32,7 +32,7 @@ export class PauseWindow {
    * PAUSE every database, each waiting at most `pauseMs` for its running transactions. A stalled PAUSE
    * is cancelled by the control; then this throws and nothing must be requested from Patroni.
    */
-  async pause(deadlineAt: number, pauseMs: number): Promise<void> {
+  async pause(deadlineAt: number, pauseMs: number, options: { isRequested?: boolean } = {}): Promise<void> {
     await writeMarker(this.output, {
       cluster: this.cluster,
       databases: [...this.databases],
@@ -45,7 +45,7 @@ export class PauseWindow {
     const stalled = outcomes.filter(({ o }) => !o.isPaused);
     if (stalled.length > 0) {
       throw new SwitchoverError(
-        `PAUSE of ${stalled.map((s) => s.db).join(', ')} stalled after ${pauseMs} ms (a long transaction holds a server connection); no switchover was requested`,
+        `PAUSE of ${stalled.map((s) => s.db).join(', ')} stalled after ${pauseMs} ms (a long transaction holds a server connection); ${options.isRequested ? 'the switchover goes on without the pause' : 'no switchover was requested'}`,
       );
     }
     this.steps.say(

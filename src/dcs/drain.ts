@@ -1,0 +1,144 @@
+import type { Etcd3 } from 'etcd3';
+import { z } from 'zod';
+import { scopePrefix } from '../cluster/keys.js';
+import { translateEtcdError } from './connect.js';
+
+/**
+ * The stop handshake between `switchyard switchover` and the old primary's `before_stop` hook
+ * (`switchyard before-stop`, run by Patroni ≥ 3.0.3 right before `pg_ctl stop`, after its CHECKPOINT).
+ * With it the command pauses PgBouncer at the stop itself instead of before `POST /switchover`, so
+ * clients are not held through Patroni's own pre-stop work (≈ 200 ms here) while the old primary still
+ * accepts writes:
+ *
+ * 1. the command writes `<namespace>/<scope>/switchyard-drain` = `{state: armed, leader, id, expires_at}`
+ *    on a lease of its own, then asks Patroni for the switchover;
+ * 2. the hook on the leader finds the key armed for itself: `state: stopping`, and waits;
+ * 3. the command sees `stopping`, PAUSEs (running transactions finish first), writes `state: paused`;
+ * 4. the hook returns and Patroni stops PostgreSQL: nothing is running, nothing fails.
+ *
+ * Every wait is bounded: the hook waits at most `--wait-ms` and never past `expires_at`; a command that
+ * dies leaves a key that expires with its lease; without an armed key the hook returns after one read.
+ * Patroni ignores keys it does not know under the scope, and so does the router (`splitKey`).
+ * The command uses the handshake only when the leader's member key carries the tag {@link DRAIN_TAG}
+ * (`tags: {switchyard_before_stop: true}` next to `postgresql.before_stop` in patroni.yml).
+ */
+export const DRAIN_KEY = 'switchyard-drain';
+export const DRAIN_TAG = 'switchyard_before_stop';
+
+const DrainSchema = z
+  .object({
+    version: z.literal(1),
+    id: z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
+    leader: z.string().min(1).max(256),
+    state: z.enum(['armed', 'stopping', 'paused']),
+    expires_at: z.number().int().positive(),
+  })
+  .strict();
+
+export type Drain = z.infer<typeof DrainSchema>;
+export type DrainState = Drain['state'];
+
+export function drainKey(namespace: string, scope: string): string {
+  return `${scopePrefix(namespace, scope)}${DRAIN_KEY}`;
+}
+
+/** The key's value, or null when absent or not a valid handshake (DCS values are untrusted). */
+export function parseDrain(raw: string | null | undefined): Drain | null {
+  if (raw === null || raw === undefined) return null;
+  try {
+    const parsed = DrainSchema.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The hook waits only for a live handshake armed for this very member. */
+export function isArmedFor(drain: Drain | null, member: string, now: number): drain is Drain {
+  return drain !== null && drain.state === 'armed' && drain.leader === member && drain.expires_at > now;
+}
+
+/** Whether a member key's tags say its `before_stop` runs `switchyard before-stop` (validated: `true` only). */
+export function hasDrainTag(tags: Readonly<Record<string, unknown>> | undefined): boolean {
+  return tags?.[DRAIN_TAG] === true;
+}
+
+interface Versioned {
+  drain: Drain | null;
+  modRevision: string | null;
+}
+
+async function read(client: Etcd3, key: string): Promise<Versioned> {
+  const res = await client.get(key).exec();
+  const kv = res.kvs[0];
+  return kv
+    ? { drain: parseDrain(kv.value.toString()), modRevision: kv.mod_revision }
+    : { drain: null, modRevision: null };
+}
+
+/**
+ * Resolves with the handshake's state once `until(state)` holds (null = the key is gone), or with the
+ * last state seen after `timeoutMs`. Watch first, then read, so no change between the two is missed.
+ */
+export async function waitForDrain(
+  client: Etcd3,
+  key: string,
+  until: (drain: Drain | null) => boolean,
+  timeoutMs: number,
+): Promise<{ drain: Drain | null; isMet: boolean }> {
+  const watcher = await client.watch().key(key).create();
+  try {
+    return await new Promise((resolve, reject) => {
+      let last: Drain | null = null;
+      const settle = (drain: Drain | null) => {
+        last = drain;
+        if (!until(drain)) return;
+        clearTimeout(timer);
+        resolve({ drain, isMet: true });
+      };
+      const timer = setTimeout(() => resolve({ drain: last, isMet: false }), timeoutMs);
+      watcher.on('put', (kv) => settle(parseDrain(kv.value.toString())));
+      watcher.on('delete', () => settle(null));
+      read(client, key).then(
+        (v) => settle(v.drain),
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(translateEtcdError(err, `reading ${key}`));
+        },
+      );
+    });
+  } finally {
+    await watcher.cancel().catch(() => undefined);
+  }
+}
+
+/**
+ * The hook's side: if the key is armed for `member`, say `stopping` (compare-and-swap on the revision
+ * read, keeping the command's lease) and wait until the command says `paused`, the key is gone, or the
+ * bound. Returns what happened, for the hook's one line of output.
+ */
+export async function announceStop(
+  client: Etcd3,
+  key: string,
+  member: string,
+  waitMs: number,
+  now: () => number = Date.now,
+): Promise<'not armed' | 'paused' | 'gone' | 'no answer'> {
+  const current = await read(client, key);
+  if (!isArmedFor(current.drain, member, now()) || current.modRevision === null) return 'not armed';
+  const stopping: Drain = { ...current.drain, state: 'stopping' };
+  const swapped = await client
+    .if(key, 'Mod', '==', current.modRevision)
+    .then(client.put(key).value(JSON.stringify(stopping)).ignoreLease())
+    .commit();
+  if (!swapped.succeeded) return 'not armed';
+  const bound = Math.max(0, Math.min(waitMs, current.drain.expires_at - now()));
+  const outcome = await waitForDrain(
+    client,
+    key,
+    (d) => d === null || d.id !== stopping.id || d.state === 'paused',
+    bound,
+  );
+  if (!outcome.isMet) return 'no answer';
+  return outcome.drain?.id === stopping.id ? 'paused' : 'gone';
+}
