@@ -50,10 +50,11 @@ mount_root() {
 
 umount_root() {
   local m
-  # test/harness/stack.ts also binds the host's temp dir at the same path inside the root
-  for m in "$1${TMPDIR:-/tmp}" "$1/tmp" "$1/dev/shm" "$1/proc"; do
-    if is_mounted "$m"; then umount "$m" || umount -l "$m"; fi
-  done
+  # Everything mounted inside the root, deepest first: proc, dev/shm, and what test/harness/stack.ts
+  # binds (the host's temp dir, the node runtime and the repository, at the same paths).
+  while read -r m; do
+    umount "$m" || umount -l "$m"
+  done < <(awk -v p="$1/" 'index($2, p) == 1 { print length($2), $2 }' /proc/self/mounts | sort -rn | cut -d' ' -f2-)
 }
 
 case $action in

@@ -86,6 +86,7 @@ export function buildPatroniConfig(
         log_min_messages: 'warning',
         ...options.pgParameters,
       },
+      ...options.extraPostgresql?.(node, join(nodeDir, 'patroni.yml')),
     },
     watchdog: { mode: 'off' },
     tags: {

@@ -44,6 +44,8 @@ export interface PatroniClusterOptions {
   pgParameters?: Record<string, string | number | boolean>;
   /** Tags per node name, e.g. `{ pg3: { nofailover: true } }`. */
   tags?: Record<string, Record<string, unknown>>;
+  /** Extra keys of a node's `postgresql:` section (e.g. `before_stop`), by node name. */
+  extraPostgresql?: (node: PatroniNode, configFile: string) => Record<string, unknown>;
   /** Start all nodes and wait until the leader is writable and all replicas stream (default 120 s). */
   timeoutMs?: number;
 }

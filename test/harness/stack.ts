@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /**
  * Which programs the harness runs. `bookworm` (default): the host's Debian 12 packages (etcd 3.4,
@@ -140,4 +140,33 @@ export function stackCommand(
   prepareTrixieRoot();
   const userspec = user ? [`--userspec=${user.uid}:${user.gid}`] : [];
   return { command: '/usr/sbin/chroot', args: [...userspec, TRIXIE_ROOT, program, ...args] };
+}
+
+/**
+ * The command line of `switchyard <args>` (the built CLI, `bin/switchyard.js`, under the running node) for
+ * a program of the stack to run, e.g. Patroni's `postgresql.before_stop`. On trixie the node runtime and
+ * the repository (and its node_modules when that is a symlink) are bound read-only into the root at the
+ * same paths, unless they already sit under the bound tmpdir; `scripts/build-trixie-root.sh --umount`
+ * removes them with the rest.
+ */
+export function switchyardCommandInStack(args: readonly string[]): string {
+  const repo = realpathSync(join(import.meta.dirname, '..', '..'));
+  const node = realpathSync(process.execPath);
+  if (STACK === 'trixie') {
+    prepareTrixieRoot();
+    const tmp = realpathSync(tmpdir());
+    const dirs = [dirname(dirname(node)), repo, realpathSync(join(repo, 'node_modules'))];
+    for (const dir of new Set(dirs)) {
+      if (dir.startsWith(`${tmp}/`) || (dir !== repo && dir.startsWith(`${repo}/`))) continue;
+      const target = join(TRIXIE_ROOT, dir);
+      if (isMounted(target)) continue;
+      mkdirSync(target, { recursive: true });
+      try {
+        execFileSync('mount', ['--bind', '-o', 'ro', dir, target], { stdio: 'pipe' });
+      } catch (error) {
+        if (!isMounted(target)) throw error;
+      }
+    }
+  }
+  return [node, join(repo, 'bin', 'switchyard.js'), ...args].join(' ');
 }
