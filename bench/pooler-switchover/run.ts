@@ -38,6 +38,7 @@ import { runBench } from '../lib/main.js';
 import { machineInfo, summarize, fmtSummary } from '../lib/stats.js';
 import { PATRONI_SUPERUSER, sqlQuery as adminQuery } from '../../test/harness/index.js';
 import { SUPERUSER as AGENT_SUPERUSER, startAgentCluster, startAll } from '../../test/agent/helpers.js';
+import { STACK, STACK_VERSIONS, switchyardCommandInStack } from '../../test/harness/stack.js';
 
 type Setup = 'A' | 'B' | 'C';
 type Kind = 'planned' | 'unplanned';
@@ -97,6 +98,15 @@ const LONG_TX = Number(arg('long-tx', '0'));
 const HA = arg('ha', 'patroni') as 'patroni' | 'agent';
 /** `process` (default): `switchyard switchover` as its own process; `inline`: called in the bench's process. */
 const CMD = arg('cmd', 'process') as 'process' | 'inline';
+/**
+ * `--before-stop`: Patroni runs `switchyard before-stop` as its `postgresql.before_stop` and every member
+ * carries `tags.switchyard_before_stop`, so `switchyard switchover` pauses at the stop (the stop
+ * handshake). Patroni >= 3.0.3: run with SWITCHYARD_STACK=trixie (Patroni 4.0.7).
+ */
+const BEFORE_STOP = process.argv.includes('--before-stop');
+if (BEFORE_STOP && (HA !== 'patroni' || STACK !== 'trixie')) {
+  throw new Error('--before-stop needs --ha patroni and SWITCHYARD_STACK=trixie (Patroni >= 3.0.3)');
+}
 const WRITE = 'insert into t (v) values (1) returning inet_server_port() as port';
 
 function log(text: string): void {
@@ -155,7 +165,19 @@ type Lab = Pick<
 
 async function startLab(etcd: EtcdCluster): Promise<Lab> {
   if (HA === 'patroni') {
-    const c = await startPatroniCluster({ scope: 'demo', nodes: 3, etcd });
+    const c = await startPatroniCluster({
+      scope: 'demo',
+      nodes: 3,
+      etcd,
+      ...(BEFORE_STOP
+        ? {
+            extraPostgresql: (_node: unknown, file: string) => ({
+              before_stop: switchyardCommandInStack(['before-stop', '-c', file]),
+            }),
+            tags: Object.fromEntries(['pg1', 'pg2', 'pg3'].map((n) => [n, { switchyard_before_stop: true }])),
+          }
+        : {}),
+    });
     return Object.assign(c, { superuserPassword: PATRONI_SUPERUSER.password });
   }
   const c = await startAgentCluster({ scope: 'demo', nodes: 3, etcd, ttl: 10, loopWait: 2, retryTimeout: 4 });
@@ -543,8 +565,8 @@ async function main(): Promise<void> {
   const md = [
     `# Pooler switchover benchmark`,
     '',
-    `Run ${started.toISOString()} on one 2-core machine shared with other work (loopback, Patroni 3.0.2 ttl 10 / loop_wait 2 / retry_timeout 4,`,
-    `PgBouncer 1.18 transaction mode with server_login_retry 1 and query_wait_timeout 60, 8 writers every 20 ms + 4 every 10 ms${LONG_TX > 0 ? ` + 1 client with ${LONG_TX * 1000} ms transactions` : ', no long transactions'}). HA layer: ${HA === 'agent' ? "Switchyard's agent" : 'Patroni 3.0.2'}.`,
+    `Run ${started.toISOString()} on one 2-core machine shared with other work (loopback, Patroni ${STACK_VERSIONS.patroni} ttl 10 / loop_wait 2 / retry_timeout 4,`,
+    `PgBouncer ${STACK_VERSIONS.pgbouncer} transaction mode with server_login_retry 1 and query_wait_timeout 60, 8 writers every 20 ms + 4 every 10 ms${LONG_TX > 0 ? ` + 1 client with ${LONG_TX * 1000} ms transactions` : ', no long transactions'}). HA layer: ${HA === 'agent' ? "Switchyard's agent" : `Patroni ${STACK_VERSIONS.patroni}${BEFORE_STOP ? ' with the before_stop hook (stop handshake)' : ''}`}.`,
     'A: PgBouncer managed by the Switchyard router (default configuration: writable_probe auto, i.e. GET /patroni without a login; liveness on); planned events via `switchyard switchover`.',
     "C (when run): A's router, planned via `patronictl switchover --force` (no `switchyard switchover`).",
     'B: PgBouncer → HAProxy 2.6 with Patroni checks (`GET /primary`, inter 3s fall 3 rise 2, on-marked-down shutdown-sessions); planned via `patronictl switchover --force`.',
