@@ -162,7 +162,10 @@ export function register(program: Command): void {
             'switchyard before-stop: give -c patroni.yml, or --dcs-url URL --scope NAME --name MEMBER',
             { exitCode: 2 },
           );
-        process.stdout.write(`${await runBeforeStop(target, waitMs)}\n`);
+        const line = await runBeforeStop(target, waitMs);
+        // Patroni's stop waits for this process: exit as soon as the line is out, without waiting for
+        // the etcd client's gRPC channel to wind down (measured: 140–320 ms).
+        process.stdout.write(`${line}\n`, () => process.exit(0));
       },
     );
 }

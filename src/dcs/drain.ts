@@ -108,7 +108,8 @@ export async function waitForDrain(
       );
     });
   } finally {
-    await watcher.cancel().catch(() => undefined);
+    // Not awaited: the hook's caller (Patroni's stop) must not wait for etcd to confirm the cancel.
+    void watcher.cancel().catch(() => undefined);
   }
 }
 
