@@ -355,6 +355,7 @@ export class Executor {
         dropConnections: () => this.d.query.reset(),
         checkpoint: () => this.d.query.exec('CHECKPOINT'),
         stepDown: () => this.d.onLeadership(false),
+        beforeStop: (waitMs) => this.d.writer.announceStop(this.d.config.name, waitMs),
       },
       ctx.cluster,
       candidate,

@@ -5,6 +5,7 @@ import type { LocalPostgres } from './ha/types.js';
 import type { PgControl } from './postgres/control.js';
 import type { PgQuery, RunningStatus } from './postgres/query.js';
 import { COMPAT_VERSION } from './api/view.js';
+import { DRAIN_TAG } from '../src/dcs/drain.js';
 
 export interface Observation {
   readonly local: LocalPostgres;
@@ -139,7 +140,8 @@ export function memberValue(
     role,
     version: COMPAT_VERSION,
   };
-  if (Object.keys(config.tags).length > 0) value['tags'] = config.tags;
+  // The agent always takes part in `switchyard switchover`'s stop handshake (see handOver).
+  value['tags'] = { ...config.tags, [DRAIN_TAG]: true };
   if (['running', 'restarting', 'starting'].includes(pg.state) && pg.walPosition !== null) {
     value['xlog_location'] = pg.walPosition;
     // Patroni 4's `replication_state`, in its field order (patronictl 4 shows it as the State column).

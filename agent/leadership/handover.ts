@@ -56,6 +56,11 @@ export interface HandoverDeps {
   readonly checkpoint: () => Promise<unknown>;
   /** Called before PostgreSQL is stopped: this node no longer acts as primary. */
   readonly stepDown: () => void;
+  /**
+   * The stop handshake with `switchyard switchover` (`src/dcs/drain.ts`): waits at most `waitMs` until
+   * the command has paused its poolers, when it armed the handshake for this node. Returns what happened.
+   */
+  readonly beforeStop: (waitMs: number) => Promise<string>;
 }
 
 /**
@@ -125,6 +130,11 @@ export async function handOver(
     .checkpoint()
     .catch((err: unknown) => d.log.warn({ err: String(err) }, 'CHECKPOINT before the switchover failed'));
   const checkpointedAt = Date.now();
+  // Still primary and writable; a poller paused now meets no fast shutdown. Bounded well inside the lease.
+  const handshake = await d
+    .beforeStop(Math.min(2000, cluster.config.ttl * 250))
+    .catch((err: unknown) => `etcd: ${String(err)}`);
+  const announcedAt = Date.now();
   d.stepDown();
   await d.dropConnections();
   await stopForHandover(d.postgres, Math.max(10_000, cluster.config.retryTimeout * 1000));
@@ -137,7 +147,9 @@ export async function handOver(
   d.log.info(
     {
       checkpointMs: checkpointedAt - t0,
-      stopMs: stoppedAt - checkpointedAt,
+      handshake,
+      handshakeMs: announcedAt - checkpointedAt,
+      stopMs: stoppedAt - announcedAt,
       releaseMs: Date.now() - stoppedAt,
       candidate,
     },

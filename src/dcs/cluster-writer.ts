@@ -2,6 +2,7 @@ import type { Etcd3, ICompare, IRequestOp } from 'etcd3';
 import { buildClusterState, scopePrefix, type ClusterState, type RawKey } from '../cluster/index.js';
 import { translateEtcdError } from './connect.js';
 import { pythonJson } from './patroni-json.js';
+import { DRAIN_KEY, announceStop } from './drain.js';
 
 export interface ClusterRead {
   readonly state: ClusterState;
@@ -27,6 +28,15 @@ export class ClusterWriter {
     private readonly timeoutMs = 2000,
   ) {
     this.prefix = scopePrefix(namespace, scope);
+  }
+
+  /**
+   * The stop handshake (`src/dcs/drain.ts`), leader side, right before a planned stop: when a
+   * `switchyard switchover` armed it for `member`, announce the stop and wait (≤ `waitMs`) until the
+   * command has paused its poolers. Returns what happened; throws only on transport failures.
+   */
+  announceStop(member: string, waitMs: number): ReturnType<typeof announceStop> {
+    return announceStop(this.client, this.prefix + DRAIN_KEY, member, waitMs);
   }
 
   #key(rel: string): Buffer {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { postmasterPid, signalTree, startEtcd, type EtcdCluster } from '../harness/index.js';
 import { PooledWriters } from '../../bench/lib/pooled-writers.js';
 import { SUPERUSER, startAgentCluster, waitForSyncPair, type AgentCluster } from './helpers.js';
+import { StopHandshake } from '../../src/cli/switchover/drain.js';
 
 // Planned switchover and PostgreSQL crash on the leader in synchronous mode, with loop_wait 10 so that a
 // missed wake-up shows (it would cost ~10 s), and every agent dropping its leader-key watch events
@@ -95,6 +96,35 @@ test('a switchover hands the key to the sync standby within 2 s although every l
     assert.equal(v.overlap, 0, 'the old primary acknowledged writes after the new one');
     assert.equal(v.lost, 0, 'acknowledged writes missing on the new primary');
     assert.ok(v.noWritableMs < 2000, `no writable node for ${v.noWritableMs} ms (loop_wait is 10 s)`);
+  }
+});
+
+test('armed by switchyard switchover, the leader holds its stop until the command has paused, writable meanwhile', async () => {
+  const { leader } = await syncPair();
+  await cluster.waitForReplicas(['pg1', 'pg2', 'pg3'], 120_000);
+  const member = JSON.parse((await etcd.get(`/service/handover/members/${leader}`)) ?? '{}');
+  assert.equal(member.tags?.switchyard_before_stop, true, 'the agent says it takes part in the handshake');
+  const cmd = await StopHandshake.open({ hosts: etcd.clientUrls }, '/service', 'handover');
+  try {
+    await cmd.arm(leader, Date.now() + 30_000);
+    const stopping = cmd.stopping(30_000);
+    const post = fetch(`${cluster.node(leader).apiUrl}/switchover`, {
+      method: 'POST',
+      body: JSON.stringify({ leader }),
+      signal: AbortSignal.timeout(60_000),
+    });
+    assert.equal(await stopping, true, 'the leader announced its stop');
+    await new Promise((r) => setTimeout(r, 400));
+    const rows = await cluster.sql(leader, SQL);
+    assert.equal(rows.length, 1, 'still primary and writable while the command pauses');
+    assert.equal(await etcd.get('/service/handover/leader'), leader, 'and still holding the key');
+    await cmd.paused();
+    const res = await post;
+    assert.equal(res.status, 200, await res.text());
+    const next = await cluster.waitForLeader({ not: leader, timeoutMs: 30_000 });
+    assert.notEqual(next, leader);
+  } finally {
+    await cmd.close();
   }
 });
 
