@@ -339,8 +339,12 @@ export class Agent implements AgentPort {
     return d.sentence;
   }
 
+  /** The view from the HA loop's last observation (HEAD requests, `/metrics`). */
   view(): NodeView {
-    const obs = this.obs;
+    return this.#viewOf(this.obs);
+  }
+
+  #viewOf(obs: Observation | null): NodeView {
     return {
       name: this.config.name,
       scope: this.config.scope,
@@ -358,10 +362,17 @@ export class Agent implements AgentPort {
     };
   }
 
-  /** Refreshes the PostgreSQL part of the view (REST `GET /patroni` must be current for other nodes' races). */
+  /**
+   * The view with PostgreSQL as it is at this request (REST `GET /patroni` and the health paths: routers and
+   * other nodes' races read the role from it). Queried on the REST pool on every request, also while a task
+   * such as a restart runs (its state is reported, like the member key's). The result is this request's
+   * alone: it never replaces `obs`, the HA loop's own observation, from which the loop decides and publishes
+   * its member key (an observation taken while a task changes PostgreSQL must not reach a decision).
+   * Writable (`/primary` 200) still needs the leader lock as well: see `isWritablePrimary`.
+   */
   async refreshView(): Promise<NodeView> {
-    if (!this.task) this.obs = await observePostgres(this.control, this.apiQuery, this.cluster, null);
-    return this.view();
+    const state = this.task?.state ?? null;
+    return this.#viewOf(await observePostgres(this.control, this.apiQuery, this.cluster, state));
   }
 
   /** Graceful stop (SIGTERM), bounded even when etcd is gone: see {@link shutdownAgent}. */
