@@ -24,6 +24,7 @@ import { AgentApiImpl } from './api-impl.js';
 import { LeaseKeeper } from './leadership/lease-keeper.js';
 import { Leadership } from './leadership/leadership.js';
 import { TimingKeeper, type Timing } from './leadership/timing.js';
+import { HandoverPrep } from './leadership/handover-prep.js';
 import { SyncModeKeeper } from './config/sync-mode.js';
 import { TaskSlot, startBetweenCycles, type Task, type TaskStart } from './task.js';
 import type { AgentPort } from './node-port.js';
@@ -68,6 +69,8 @@ export class Agent implements AgentPort {
   readonly #timing: TimingKeeper;
   readonly #syncMode: SyncModeKeeper;
   readonly #tasks: TaskSlot;
+  /** The early part of a planned switchover (CHECKPOINT, the request's member answers): see HandoverPrep. */
+  readonly handoverPrep: HandoverPrep;
   readonly #loop = new CycleLoop({
     cycle: () => this.cycle(),
     onError: (err) => this.#cycleFailed(err),
@@ -92,6 +95,7 @@ export class Agent implements AgentPort {
     this.#timing = new TimingKeeper(log, config.bootstrapDcs);
     this.#syncMode = new SyncModeKeeper(log);
     this.#tasks = new TaskSlot(log, () => this.wake());
+    this.handoverPrep = new HandoverPrep(() => this.apiQuery.exec('CHECKPOINT'));
     this.watchdog = new FencingWatchdog({ tokenFile: `${config.postgresql.dataDir}.watchdog` });
     this.#sentinel = new PostmasterSentinel(config, () => this.wake());
     this.leadership = new Leadership({
@@ -173,6 +177,7 @@ export class Agent implements AgentPort {
       log: this.log,
       runTask: (name, state, fn) => void this.#tasks.run(name, state, fn),
       onLeadership: (isLeader) => this.leadership.setLock(isLeader),
+      earlyCheckpoint: () => this.handoverPrep.takeCheckpoint(),
     });
     this.watchdog.onFenced = (pid) =>
       this.log.error({ pid }, 'watchdog fenced PostgreSQL: the leader lease was not renewed in time');
@@ -245,11 +250,15 @@ export class Agent implements AgentPort {
 
   /** One HA cycle; returns its sentence. */
   async cycle(): Promise<string> {
+    // The cluster read goes out with the lease renewal (one etcd round trip less on every cycle, the
+    // switchover's included); it is used only when the renewal succeeded, as before.
+    const read = this.writer.read();
+    read.catch(() => undefined);
     const renewed = await this.#leases.renew();
     let cluster: ClusterState | null = null;
     if (renewed) {
       try {
-        cluster = this.#setCluster((await this.writer.read()).state);
+        cluster = this.#setCluster((await read).state);
         this.isDcsReachable = true;
         this.dcsLastSeen = Date.now();
       } catch (err) {
@@ -300,7 +309,9 @@ export class Agent implements AgentPort {
   async #decideAndApply(cluster: ClusterState | null): Promise<string> {
     const obs = this.obs as Observation;
     const known = cluster ?? this.cluster;
-    const { peers, failsafeAllAccepted } = await gatherPeerFacts(this.config, cluster, known, obs);
+    const { peers, failsafeAllAccepted } = await gatherPeerFacts(this.config, cluster, known, obs, () =>
+      this.handoverPrep.takePeers(),
+    );
     this.leadership.setFailsafe(failsafeAllAccepted, failsafeAllAccepted);
     const d = decide(
       buildSnapshot({
