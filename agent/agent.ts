@@ -9,7 +9,7 @@ import { monotonicMs, type AgentLease } from '../src/dcs/lease.js';
 import { SwitchyardError, describeError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { createApiServer } from './api/server.js';
-import type { NodeView } from './api/view.js';
+import { nodeView, type NodeView } from './api/view.js';
 import type { AgentConfig } from './config/load.js';
 import { ConfigReloader } from './config/reload.js';
 import { decide } from './ha/decide.js';
@@ -250,8 +250,7 @@ export class Agent implements AgentPort {
 
   /** One HA cycle; returns its sentence. */
   async cycle(): Promise<string> {
-    // The cluster read goes out with the lease renewal (one etcd round trip less on every cycle, the
-    // switchover's included); it is used only when the renewal succeeded, as before.
+    // The cluster read goes out with the lease renewal (one round trip less); used only if it renewed.
     const read = this.writer.read();
     read.catch(() => undefined);
     const renewed = await this.#leases.renew();
@@ -354,32 +353,14 @@ export class Agent implements AgentPort {
   view(): NodeView {
     return this.#viewOf(this.obs);
   }
-
   #viewOf(obs: Observation | null): NodeView {
-    return {
-      name: this.config.name,
-      scope: this.config.scope,
-      pgState: obs?.local.state ?? 'unknown',
-      pg: obs?.status ?? null,
-      isLeader: this.isLeaderNow(),
-      cluster: this.cluster,
-      isDcsReachable: this.isDcsReachable,
-      dcsLastSeen: this.dcsLastSeen,
-      tags: this.config.tags,
-      isFailsafeActive: this.failsafeActive,
-      lastCycleAt: this.lastCycleAt,
-      lastSentence: this.lastSentence,
-      now: Date.now(),
-    };
+    return nodeView(this, obs, { isLeader: this.isLeaderNow(), isFailsafeActive: this.failsafeActive });
   }
 
   /**
-   * The view with PostgreSQL as it is at this request (REST `GET /patroni` and the health paths: routers and
-   * other nodes' races read the role from it). Queried on the REST pool on every request, also while a task
-   * such as a restart runs (its state is reported, like the member key's). The result is this request's
-   * alone: it never replaces `obs`, the HA loop's own observation, from which the loop decides and publishes
-   * its member key (an observation taken while a task changes PostgreSQL must not reach a decision).
-   * Writable (`/primary` 200) still needs the leader lock as well: see `isWritablePrimary`.
+   * The view with PostgreSQL as it is now (`GET /patroni`, health paths), queried on the REST pool on every
+   * request, also during a task (whose state it reports). It never replaces `obs`, the HA loop's own
+   * observation, from which alone the loop decides. `/primary` also needs the lock: see `isWritablePrimary`.
    */
   async refreshView(): Promise<NodeView> {
     const state = this.task?.state ?? null;
