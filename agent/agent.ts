@@ -9,7 +9,7 @@ import { monotonicMs, type AgentLease } from '../src/dcs/lease.js';
 import { SwitchyardError, describeError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { createApiServer } from './api/server.js';
-import type { NodeView } from './api/view.js';
+import { nodeView, type NodeView } from './api/view.js';
 import type { AgentConfig } from './config/load.js';
 import { ConfigReloader } from './config/reload.js';
 import { decide } from './ha/decide.js';
@@ -24,6 +24,7 @@ import { AgentApiImpl } from './api-impl.js';
 import { LeaseKeeper } from './leadership/lease-keeper.js';
 import { Leadership } from './leadership/leadership.js';
 import { TimingKeeper, type Timing } from './leadership/timing.js';
+import { HandoverPrep } from './leadership/handover-prep.js';
 import { SyncModeKeeper } from './config/sync-mode.js';
 import { TaskSlot, startBetweenCycles, type Task, type TaskStart } from './task.js';
 import type { AgentPort } from './node-port.js';
@@ -68,6 +69,8 @@ export class Agent implements AgentPort {
   readonly #timing: TimingKeeper;
   readonly #syncMode: SyncModeKeeper;
   readonly #tasks: TaskSlot;
+  /** The early part of a planned switchover (CHECKPOINT, the request's member answers): see HandoverPrep. */
+  readonly handoverPrep: HandoverPrep;
   readonly #loop = new CycleLoop({
     cycle: () => this.cycle(),
     onError: (err) => this.#cycleFailed(err),
@@ -92,6 +95,7 @@ export class Agent implements AgentPort {
     this.#timing = new TimingKeeper(log, config.bootstrapDcs);
     this.#syncMode = new SyncModeKeeper(log);
     this.#tasks = new TaskSlot(log, () => this.wake());
+    this.handoverPrep = new HandoverPrep(() => this.apiQuery.exec('CHECKPOINT'));
     this.watchdog = new FencingWatchdog({ tokenFile: `${config.postgresql.dataDir}.watchdog` });
     this.#sentinel = new PostmasterSentinel(config, () => this.wake());
     this.leadership = new Leadership({
@@ -173,6 +177,7 @@ export class Agent implements AgentPort {
       log: this.log,
       runTask: (name, state, fn) => void this.#tasks.run(name, state, fn),
       onLeadership: (isLeader) => this.leadership.setLock(isLeader),
+      earlyCheckpoint: () => this.handoverPrep.takeCheckpoint(),
     });
     this.watchdog.onFenced = (pid) =>
       this.log.error({ pid }, 'watchdog fenced PostgreSQL: the leader lease was not renewed in time');
@@ -245,11 +250,14 @@ export class Agent implements AgentPort {
 
   /** One HA cycle; returns its sentence. */
   async cycle(): Promise<string> {
+    // The cluster read goes out with the lease renewal (one round trip less); used only if it renewed.
+    const read = this.writer.read();
+    read.catch(() => undefined);
     const renewed = await this.#leases.renew();
     let cluster: ClusterState | null = null;
     if (renewed) {
       try {
-        cluster = this.#setCluster((await this.writer.read()).state);
+        cluster = this.#setCluster((await read).state);
         this.isDcsReachable = true;
         this.dcsLastSeen = Date.now();
       } catch (err) {
@@ -300,7 +308,9 @@ export class Agent implements AgentPort {
   async #decideAndApply(cluster: ClusterState | null): Promise<string> {
     const obs = this.obs as Observation;
     const known = cluster ?? this.cluster;
-    const { peers, failsafeAllAccepted } = await gatherPeerFacts(this.config, cluster, known, obs);
+    const { peers, failsafeAllAccepted } = await gatherPeerFacts(this.config, cluster, known, obs, () =>
+      this.handoverPrep.takePeers(),
+    );
     this.leadership.setFailsafe(failsafeAllAccepted, failsafeAllAccepted);
     const d = decide(
       buildSnapshot({
@@ -339,29 +349,22 @@ export class Agent implements AgentPort {
     return d.sentence;
   }
 
+  /** The view from the HA loop's last observation (HEAD requests, `/metrics`). */
   view(): NodeView {
-    const obs = this.obs;
-    return {
-      name: this.config.name,
-      scope: this.config.scope,
-      pgState: obs?.local.state ?? 'unknown',
-      pg: obs?.status ?? null,
-      isLeader: this.isLeaderNow(),
-      cluster: this.cluster,
-      isDcsReachable: this.isDcsReachable,
-      dcsLastSeen: this.dcsLastSeen,
-      tags: this.config.tags,
-      isFailsafeActive: this.failsafeActive,
-      lastCycleAt: this.lastCycleAt,
-      lastSentence: this.lastSentence,
-      now: Date.now(),
-    };
+    return this.#viewOf(this.obs);
+  }
+  #viewOf(obs: Observation | null): NodeView {
+    return nodeView(this, obs, { isLeader: this.isLeaderNow(), isFailsafeActive: this.failsafeActive });
   }
 
-  /** Refreshes the PostgreSQL part of the view (REST `GET /patroni` must be current for other nodes' races). */
+  /**
+   * The view with PostgreSQL as it is now (`GET /patroni`, health paths), queried on the REST pool on every
+   * request, also during a task (whose state it reports). It never replaces `obs`, the HA loop's own
+   * observation, from which alone the loop decides. `/primary` also needs the lock: see `isWritablePrimary`.
+   */
   async refreshView(): Promise<NodeView> {
-    if (!this.task) this.obs = await observePostgres(this.control, this.apiQuery, this.cluster, null);
-    return this.view();
+    const state = this.task?.state ?? null;
+    return this.#viewOf(await observePostgres(this.control, this.apiQuery, this.cluster, state));
   }
 
   /** Graceful stop (SIGTERM), bounded even when etcd is gone: see {@link shutdownAgent}. */

@@ -2,6 +2,7 @@ import type { ClusterState } from '../src/cluster/index.js';
 import type { AgentApi } from './api/server.js';
 import type { NodeView } from './api/view.js';
 import type { PeerStatus } from './ha/types.js';
+import type { SwitchoverRequest } from './api/switchover.js';
 import { followingOf } from './execute.js';
 import { probePeers } from './peers.js';
 import type { AgentPort } from './node-port.js';
@@ -22,8 +23,18 @@ export class AgentApiImpl implements AgentApi {
     return (await this.agent.writer.read()).state;
   }
 
-  probePeers(cluster: ClusterState): Promise<ReadonlyMap<string, PeerStatus>> {
-    return probePeers(cluster, this.agent.config.name);
+  async probePeers(cluster: ClusterState): Promise<ReadonlyMap<string, PeerStatus>> {
+    const peers = await probePeers(cluster, this.agent.config.name);
+    if (cluster.leader?.name === this.agent.config.name) this.agent.handoverPrep.notePeers(peers);
+    return peers;
+  }
+
+  /** Starts the pre-stop CHECKPOINT while the request is checked, when it asks this leader to hand over now. */
+  prepareHandover(cluster: ClusterState, body: SwitchoverRequest): void {
+    const name = this.agent.config.name;
+    const isNow = body.scheduled_at === undefined || body.scheduled_at === null || body.scheduled_at === '';
+    if (body.leader === name && cluster.leader?.name === name && isNow && this.agent.isLeaderNow())
+      this.agent.handoverPrep.startCheckpoint();
   }
 
   writeFailover(value: { leader?: string; member?: string; scheduled_at?: string }): Promise<void> {

@@ -34,6 +34,8 @@ export interface ExecutorDeps {
   runTask(name: string, state: string, task: () => Promise<void>): void;
   /** Called right after this node took or lost the leader key. */
   onLeadership(isLeader: boolean): void;
+  /** The CHECKPOINT `POST /switchover` already started, if any (see HandoverPrep). */
+  earlyCheckpoint?: () => Promise<void> | null;
 }
 
 /** `{host, port, slot}` of the member to stream from. */
@@ -353,7 +355,7 @@ export class Executor {
         writer: this.d.writer,
         log: this.d.log,
         dropConnections: () => this.d.query.reset(),
-        checkpoint: () => this.d.query.exec('CHECKPOINT'),
+        checkpoint: () => this.d.earlyCheckpoint?.() ?? this.d.query.exec('CHECKPOINT'),
         stepDown: () => this.d.onLeadership(false),
         beforeStop: (waitMs) => this.d.writer.announceStop(this.d.config.name, waitMs),
       },

@@ -15,13 +15,15 @@ export interface PeerFacts {
 /**
  * Asks the other members only when the decision needs them: the leader race, the leader's handling of a
  * manual failover (the named candidate of a switchover takes the released key without asking), and the failsafe round of a
- * primary while etcd is unreachable (`cluster` null, `known` the last cluster read).
+ * primary while etcd is unreachable (`cluster` null, `known` the last cluster read). `recentPeers` gives
+ * the answers a switchover request on this leader was checked against moments ago, if any.
  */
 export async function gatherPeerFacts(
   config: AgentConfig,
   cluster: ClusterState | null,
   known: ClusterState | null,
   obs: Observation,
+  recentPeers: () => ReadonlyMap<string, PeerStatus> | null = () => null,
 ): Promise<PeerFacts> {
   const isNamedCandidate =
     cluster?.leader === null &&
@@ -33,7 +35,12 @@ export async function gatherPeerFacts(
     cluster !== null &&
     !isNamedCandidate &&
     (cluster.leader === null || (cluster.failover !== null && cluster.leader.name === config.name));
-  const peers = needsPeers ? await probePeers(cluster, config.name) : new Map<string, PeerStatus>();
+  // The leader handling `/failover` may decide on the answers its own `POST /switchover` just got from the
+  // same members (see HandoverPrep); a race always asks now.
+  const isLeaderHandover = needsPeers && cluster.leader !== null;
+  const peers = needsPeers
+    ? ((isLeaderHandover ? recentPeers() : null) ?? (await probePeers(cluster, config.name)))
+    : new Map<string, PeerStatus>();
   let failsafeAllAccepted = false;
   // A running postmaster whose role the query could not tell counts as a primary here (never less safe).
   const mayBePrimary = obs.local.isRunning && obs.local.isInRecovery !== true;

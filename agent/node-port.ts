@@ -6,6 +6,7 @@ import type { Observation } from './observe.js';
 import type { PgControl } from './postgres/control.js';
 import type { PgQuery } from './postgres/query.js';
 import type { TaskStart } from './task.js';
+import type { HandoverPrep } from './leadership/handover-prep.js';
 
 /**
  * What the REST API may see and do of a running agent: read-only facts, intent writes to etcd, wake-ups,
@@ -20,6 +21,8 @@ export interface AgentPort {
   readonly cluster: ClusterState | null;
   readonly obs: Observation | null;
   readonly task: { readonly name: string } | null;
+  /** What `POST /switchover` on this leader starts early (CHECKPOINT) and hands on (member answers). */
+  readonly handoverPrep: HandoverPrep;
   /** `synchronous_standby_names` the agent wants on a primary. */
   readonly ssn: string;
   view(): NodeView;

@@ -22,6 +22,12 @@ export interface AgentApi {
   refreshView(): Promise<NodeView>;
   readCluster(): Promise<ClusterState>;
   probePeers(cluster: ClusterState): Promise<ReadonlyMap<string, PeerStatus>>;
+  /**
+   * A switchover/failover request arrived and `cluster` was read for it: start what a handover by this node
+   * would do anyway while the request is checked (the agent: a CHECKPOINT when the request names it as the
+   * leader and is not scheduled). Must not change the cluster or anything a client sees.
+   */
+  prepareHandover?(cluster: ClusterState, body: SwitchoverRequest): void;
   writeFailover(value: { leader?: string; member?: string; scheduled_at?: string }): Promise<void>;
   clearFailover(): Promise<void>;
   /** CAS on the config key's mod_revision; false when someone else changed it first. */
@@ -183,6 +189,7 @@ export function createApiServer(
     if (route === 'POST /switchover' || route === 'POST /failover') {
       const kind = path === '/switchover' ? 'switchover' : 'failover';
       const cluster = await api.readCluster();
+      api.prepareHandover?.(cluster, body as SwitchoverRequest);
       const peers = await api.probePeers(cluster);
       const check = checkSwitchover(kind, body as SwitchoverRequest, cluster, peers, Date.now());
       if (!check.ok) return send(res, check.status, check.message);

@@ -26,6 +26,39 @@ export interface NodeView {
   readonly now: number;
 }
 
+/** A NodeView of `a` with `obs` as the PostgreSQL part (the HA loop's observation, or a REST request's own). */
+export function nodeView(
+  a: {
+    readonly config: {
+      readonly name: string;
+      readonly scope: string;
+      readonly tags: Record<string, unknown>;
+    };
+    readonly cluster: ClusterState | null;
+    readonly isDcsReachable: boolean;
+    readonly dcsLastSeen: number;
+    readonly lastCycleAt: number;
+    readonly lastSentence: string;
+  },
+  obs: { readonly local: { readonly state: string }; readonly status: RunningStatus | null } | null,
+  live: { readonly isLeader: boolean; readonly isFailsafeActive: boolean },
+): NodeView {
+  return {
+    name: a.config.name,
+    scope: a.config.scope,
+    pgState: obs?.local.state ?? 'unknown',
+    pg: obs?.status ?? null,
+    ...live,
+    cluster: a.cluster,
+    isDcsReachable: a.isDcsReachable,
+    dcsLastSeen: a.dcsLastSeen,
+    tags: a.config.tags,
+    lastCycleAt: a.lastCycleAt,
+    lastSentence: a.lastSentence,
+    now: Date.now(),
+  };
+}
+
 export const isPaused = (v: NodeView) => v.cluster?.config.isPaused === true;
 
 export function isSyncStandby(v: NodeView): boolean {

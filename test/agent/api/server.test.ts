@@ -11,6 +11,8 @@ import { leaderView } from '../fixtures.js';
 
 const state = cluster({ members: undefined });
 const calls: string[] = [];
+/** The switchover path's steps in order (the handover's preparation, the member check, the key write). */
+const steps: string[] = [];
 let peers: Map<string, PeerStatus> = new Map([['pg2', peer('pg2')]]);
 let configWins = true;
 
@@ -20,8 +22,9 @@ const api: AgentApi = {
   view: () => view,
   refreshView: async () => view,
   readCluster: async () => state,
-  probePeers: async () => peers,
-  writeFailover: async (v) => void calls.push(`failover ${JSON.stringify(v)}`),
+  probePeers: async () => (steps.push('probe'), peers),
+  prepareHandover: (_c, body) => void steps.push(`prepare ${JSON.stringify(body)}`),
+  writeFailover: async (v) => void (calls.push(`failover ${JSON.stringify(v)}`), steps.push('failover')),
   clearFailover: async () => void calls.push('clear'),
   writeConfig: async (c) => (calls.push(`config ${JSON.stringify(c)}`), configWins),
   wake: () => void calls.push('wake'),
@@ -65,6 +68,13 @@ test('POST /switchover validates, writes the failover key, wakes the loop and re
   assert.equal(res.status, 200);
   assert.equal(await res.text(), 'Successfully switched over to "pg2"');
   assert.deepEqual(calls, ['failover {"leader":"pg1","member":"pg2"}', 'wake']);
+});
+
+test('POST /switchover lets the agent start its handover work before the members are asked and the key is written', async () => {
+  steps.length = 0;
+  const res = await post('/switchover', { leader: 'pg1', candidate: 'pg2' });
+  assert.equal(res.status, 200);
+  assert.deepEqual(steps, ['prepare {"leader":"pg1","candidate":"pg2"}', 'probe', 'failover']);
 });
 
 test('POST /switchover answers 412 with the reason when it is impossible, and writes nothing', async () => {
