@@ -25,15 +25,17 @@ targets:
 `;
 
 /** A stand-in Patroni REST API that counts requests per path; `/primary` answers 200 (lock held). */
-async function fakePatroni(roleAt: (n: number) => { role: string; state: string }) {
+async function fakePatroni(roleAt: (n: number) => { role: string; state: string }, answerAfterMs = 0) {
   const seen: string[] = [];
   let patroniRequests = 0;
   const server: Server = createServer((req, res) => {
     seen.push(req.url ?? '');
     if (req.url === '/primary') return void res.writeHead(200).end('{}');
     if (req.url !== '/patroni') return void res.writeHead(404).end();
-    const body = JSON.stringify({ ...roleAt(patroniRequests++), server_version: 150000 });
-    res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+    const n = patroniRequests++;
+    // Like Patroni: the role is read when the request arrives, the answer leaves a while later.
+    const body = JSON.stringify({ ...roleAt(n), server_version: 150000 });
+    setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end(body), answerAfterMs);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
@@ -125,6 +127,29 @@ test('the REST probe sees promotion within one interval of GET /patroni turning 
     assert.equal(outcome.isWritable, true);
     assert.equal(node.seen.length, 6, 'one request per interval, none after the answer');
     assert.ok(elapsed < 1000, `took ${elapsed} ms for 6 polls 10 ms apart`);
+  } finally {
+    await node.close();
+  }
+});
+
+test('slow answers overlap: a promotion is seen one answer after it, not two', async () => {
+  // Each answer takes 100 ms; the node is primary from 110 ms on. Waiting for every answer before the
+  // next request (the old probe) asked at 0, 100 and 200 ms and saw it at ~300 ms (190 ms late);
+  // requests every 10 ms, overlapping, see it at ~220 ms (one started just after 110 ms).
+  const promotedAt = Date.now() + 110;
+  const node = await fakePatroni(
+    () => ({ role: Date.now() >= promotedAt ? 'master' : 'replica', state: 'running' }),
+    100,
+  );
+  try {
+    const outcome = await probeUntilWritable(node.leader, rest, () => true);
+    const seenAfter = Date.now() - promotedAt;
+    assert.equal(outcome.isWritable, true);
+    assert.ok(seenAfter < 160, `seen ${seenAfter} ms after the promotion (one answer is 100 ms)`);
+    assert.ok(
+      node.seen.length <= 3 * 4,
+      `at most 3 requests in flight per answer (${node.seen.length} sent)`,
+    );
   } finally {
     await node.close();
   }
