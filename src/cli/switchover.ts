@@ -15,7 +15,7 @@ import { PauseWindow } from './switchover/pause.js';
 import { cancelSwitchover, requestSwitchover, type RestOutcome } from './switchover/rest.js';
 import { presumeWritable, repoint } from './switchover/repoint.js';
 import { StopHandshake } from './switchover/drain.js';
-import { hasDrainTag } from '../dcs/drain.js';
+import { canRunBeforeStop, hasDrainTag } from '../dcs/drain.js';
 
 export interface SwitchoverOptions {
   config: string;
@@ -169,6 +169,10 @@ export async function runSwitchover(
         follower.wake();
       });
     } else {
+      if (canRunBeforeStop(member.version) && scheduledAt === null)
+        steps.say(
+          `hint: ${old.name} runs Patroni ${member.version}, which can hold its stop for the pause: with postgresql.before_stop set to \`switchyard before-stop -c patroni.yml\` and the tag switchyard_before_stop, clients would not be paused through its pre-stop work (docs/poolers.md)`,
+        );
       // 3b. PAUSE (a stall is cancelled by the control; then nothing is requested).
       await pause.pause(deadline, pgbConfig.timeouts.pause_ms);
     }

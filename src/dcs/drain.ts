@@ -63,6 +63,17 @@ export function hasDrainTag(tags: Readonly<Record<string, unknown>> | undefined)
   return tags?.[DRAIN_TAG] === true;
 }
 
+/**
+ * Whether a member's Patroni (its member key's `version`, e.g. `4.0.7`) runs `postgresql.before_stop`,
+ * i.e. is 3.0.3 or later; false when the version is missing or not a version.
+ */
+export function canRunBeforeStop(version: string | null | undefined): boolean {
+  const m = /^(\d+)\.(\d+)\.(\d+)/.exec(version ?? '');
+  if (!m) return false;
+  const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return major > 3 || (major === 3 && (minor > 0 || patch >= 3));
+}
+
 interface Versioned {
   drain: Drain | null;
   modRevision: string | null;

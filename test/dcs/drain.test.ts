@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { drainKey, hasDrainTag, isArmedFor, parseDrain } from '../../src/dcs/drain.js';
+import { canRunBeforeStop, drainKey, hasDrainTag, isArmedFor, parseDrain } from '../../src/dcs/drain.js';
 import { targetFromPatroniYaml } from '../../src/cli/before-stop.js';
 
 const armed = { version: 1, id: 'a1b2-c3', leader: 'pg1', state: 'armed', expires_at: 2_000_000 };
@@ -69,4 +69,10 @@ test('before-stop reads etcd, namespace, scope and name from a Patroni YAML and 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('Patroni runs before_stop from 3.0.3 on: the member key version says whether to suggest the hook', () => {
+  for (const v of ['3.0.3', '3.1.0', '3.3.2', '4.0.7', '10.0.0']) assert.equal(canRunBeforeStop(v), true, v);
+  for (const v of ['3.0.2', '2.1.9', '', 'x', null, undefined])
+    assert.equal(canRunBeforeStop(v), false, String(v));
 });
