@@ -234,9 +234,14 @@ export async function runSwitchover(
         }
         if (snapshot && w && w.name !== old.name) {
           steps.say(`${w.name} is writable (${w.host}:${w.port})`);
-          // 5b. Repoint (write + RELOAD + verify; nothing left to do when 5a routed it) and RESUME,
-          // through the same code as the router.
-          const applied = await repoint((s) => target.apply(s), snapshot, steps);
+          // 5b. Repoint and RESUME. After 5a only a check is left (SHOW DATABASES: a running router
+          // may have rewritten the file meanwhile), so the paused path skips the router's full apply.
+          const isRouted = prepointed === leadership && pause.isPaused;
+          const applied = await repoint(
+            (s) => (isRouted ? target.routeWhilePaused(s) : target.apply(s)),
+            snapshot,
+            steps,
+          );
           if (!applied) {
             // Still paused; the next snapshot (or the wait slice) tries again, until the deadline.
             await follower.changed(seen, Math.min(WAIT_SLICE_MS, Math.max(1, deadline - Date.now())));
