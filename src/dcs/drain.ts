@@ -89,7 +89,8 @@ async function read(client: Etcd3, key: string): Promise<Versioned> {
 
 /**
  * Resolves with the handshake's state once `until(state)` holds (null = the key is gone), or with the
- * last state seen after `timeoutMs`. Watch first, then read, so no change between the two is missed.
+ * last state seen after `timeoutMs`, which also bounds creating the watch (a stream has no deadline of
+ * its own). Watch first, then read, so no change between the two is missed.
  */
 export async function waitForDrain(
   client: Etcd3,
@@ -97,30 +98,35 @@ export async function waitForDrain(
   until: (drain: Drain | null) => boolean,
   timeoutMs: number,
 ): Promise<{ drain: Drain | null; isMet: boolean }> {
-  const watcher = await client.watch().key(key).create();
+  let last: Drain | null = null;
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<{ drain: Drain | null; isMet: boolean }>((resolve) => {
+    timer = setTimeout(() => resolve({ drain: last, isMet: false }), timeoutMs);
+  });
+  const creating = client.watch().key(key).create();
   try {
-    return await new Promise((resolve, reject) => {
-      let last: Drain | null = null;
-      const settle = (drain: Drain | null) => {
-        last = drain;
-        if (!until(drain)) return;
-        clearTimeout(timer);
-        resolve({ drain, isMet: true });
-      };
-      const timer = setTimeout(() => resolve({ drain: last, isMet: false }), timeoutMs);
-      watcher.on('put', (kv) => settle(parseDrain(kv.value.toString())));
-      watcher.on('delete', () => settle(null));
-      read(client, key).then(
-        (v) => settle(v.drain),
-        (err: unknown) => {
-          clearTimeout(timer);
-          reject(translateEtcdError(err, `reading ${key}`));
-        },
-      );
-    });
+    return await Promise.race([
+      expired,
+      creating.then(
+        (watcher) =>
+          new Promise<{ drain: Drain | null; isMet: boolean }>((resolve, reject) => {
+            const settle = (drain: Drain | null) => {
+              last = drain;
+              if (until(drain)) resolve({ drain, isMet: true });
+            };
+            watcher.on('put', (kv) => settle(parseDrain(kv.value.toString())));
+            watcher.on('delete', () => settle(null));
+            read(client, key).then(
+              (v) => settle(v.drain),
+              (err: unknown) => reject(translateEtcdError(err, `reading ${key}`)),
+            );
+          }),
+      ),
+    ]);
   } finally {
+    clearTimeout(timer);
     // Not awaited: the hook's caller (Patroni's stop) must not wait for etcd to confirm the cancel.
-    void watcher.cancel().catch(() => undefined);
+    void creating.then((w) => w.cancel()).catch(() => undefined);
   }
 }
 
