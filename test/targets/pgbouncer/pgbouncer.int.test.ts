@@ -652,7 +652,7 @@ describe('PgBouncer with a real Patroni 3.0.2 cluster, the router and `switchyar
       // Routed while still paused as soon as the new leader held the key (or, when it was writable at
       // once, on the way to RESUME): either way before the databases were resumed.
       const routed = lines.findIndex((l) =>
-        new RegExp(`repointed app to ${next}:\\d+ (while paused )?\\(RELOAD verified`).test(l),
+        new RegExp(`repointed app to ${next}:\\d+[^(]*\\(RELOAD verified`).test(l),
       );
       const writable = lines.findIndex((l) => l.includes(`${next} is writable`));
       const done = lines.findIndex((l) => l.includes(`done: demo switched over to ${next}`));
