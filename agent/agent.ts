@@ -15,7 +15,7 @@ import { ConfigReloader } from './config/reload.js';
 import { decide } from './ha/decide.js';
 import { buildSnapshot } from './ha/snapshot.js';
 import { Executor } from './execute.js';
-import { StallClock, memberValue, observePostgres, type Observation } from './observe.js';
+import { StallClock, memberValue, observePostgres, publishPromotion, type Observation } from './observe.js';
 import { gatherPeerFacts } from './gather.js';
 import { configurePeerTls } from './peers.js';
 import { PgControl, dcsPgParameters } from './postgres/control.js';
@@ -34,9 +34,9 @@ import { closeServer, shutdownAgent } from './shutdown.js';
 import { DownClock, HandoverWatch, PostmasterSentinel, droppedWatchKeys } from './wakeups.js';
 
 /**
- * One agent, one PostgreSQL. Each cycle: renew the lease, read the cluster, look at PostgreSQL, decide
- * (pure), apply the steps, publish the member key, and log one sentence. Cycles run every loop_wait, or
- * sooner when the leader/failover/config keys change or the REST API asks.
+ * One agent, one PostgreSQL. Each cycle: renew the lease, read the cluster, look at PostgreSQL, decide (pure),
+ * apply the steps, publish the member key (also right after a promotion), and log one sentence. Cycles run
+ * every loop_wait, or sooner when the leader/failover/config keys change or the REST API asks.
  */
 export class Agent implements AgentPort {
   readonly control: PgControl;
@@ -343,6 +343,8 @@ export class Agent implements AgentPort {
         if (err instanceof SwitchyardError && err.exitCode === 3) throw err;
         return `${d.sentence}; failed at ${action.kind}: ${describeError(err)}`;
       }
+      if (action.kind === 'promote' && !this.task && this.lease.id)
+        this.obs = await publishPromotion(this, cluster, this.lease.id).catch(() => this.obs);
       if (action.kind === 'promote' || action.kind === 'switchover' || action.kind === 'acquire_lock')
         this.wake();
     }
@@ -359,9 +361,8 @@ export class Agent implements AgentPort {
 
   /**
    * The view with PostgreSQL as it is now (`GET /patroni`, health paths), queried on the REST pool on every
-   * request, also during a task (whose state it reports). It never replaces `obs`, the HA loop's own
-   * observation, from which alone the loop decides. `/primary` also needs the lock: see `isWritablePrimary`.
-   */
+   * request, also during a task (whose state it reports). Never replaces `obs`, from which alone the loop
+   * decides. `/primary` also needs the lock: see `isWritablePrimary`. */
   async refreshView(): Promise<NodeView> {
     const state = this.task?.state ?? null;
     return this.#viewOf(await observePostgres(this.control, this.apiQuery, this.cluster, state));

@@ -1,4 +1,5 @@
 import type { ClusterState } from '../src/cluster/index.js';
+import type { ClusterWriter } from '../src/dcs/cluster-writer.js';
 import { monotonicMs } from '../src/dcs/lease.js';
 import type { AgentConfig } from './config/load.js';
 import type { LocalPostgres } from './ha/types.js';
@@ -151,4 +152,29 @@ export function memberValue(
   }
   if (isPaused) value['pause'] = true;
   return value;
+}
+
+/**
+ * Right after a confirmed promotion: observe PostgreSQL again and publish the member key with the new
+ * role at once, not at the end of the cycle (whose observation predates the promotion) or in the next
+ * one, so routers that watch the member keys see the primary 30–100 ms sooner. Returns the observation
+ * (the loop's own: no task runs); throws when it could not publish (the cycle's own publish follows).
+ */
+export async function publishPromotion(
+  a: {
+    readonly config: AgentConfig;
+    readonly control: PgControl;
+    readonly query: PgQuery;
+    readonly writer: Pick<ClusterWriter, 'touchMember'>;
+  },
+  cluster: ClusterState,
+  leaseId: string,
+): Promise<Observation> {
+  const obs = await observePostgres(a.control, a.query, cluster, null);
+  await a.writer.touchMember(
+    a.config.name,
+    memberValue(a.config, obs, cluster.config.isPaused === true),
+    leaseId,
+  );
+  return obs;
 }

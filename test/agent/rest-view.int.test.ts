@@ -6,7 +6,8 @@ import { Agent } from '../../agent/agent.js';
 import { AgentApiImpl } from '../../agent/api-impl.js';
 import { createApiServer } from '../../agent/api/server.js';
 import { parseAgentConfig } from '../../agent/config/load.js';
-import { observePostgres, type Observation } from '../../agent/observe.js';
+import { observePostgres, publishPromotion, type Observation } from '../../agent/observe.js';
+import { buildClusterState } from '../../src/cluster/index.js';
 import { silentLogger } from '../../src/log.js';
 import { startPostgres, type PostgresServer } from '../harness/index.js';
 
@@ -77,4 +78,25 @@ test('GET /patroni reports the live role of PostgreSQL while a long task runs, a
   assert.equal(after['role'], 'master');
   assert.equal(after['state'], 'running');
   assert.equal(agent.obs, stale, 'not without a task either');
+});
+
+test('right after a promotion the member key is published with the live role, not the pre-promotion one', async () => {
+  const written: Array<{ name: string; value: Record<string, unknown>; lease: string }> = [];
+  const writer = {
+    touchMember: async (name: string, value: Record<string, unknown>, lease: string) => {
+      written.push({ name, value, lease });
+    },
+  };
+  const cluster = buildClusterState('lab', []);
+  const obs = await publishPromotion(
+    { config: agent.config, control: agent.control, query: agent.query, writer },
+    cluster,
+    'lease-1',
+  );
+  assert.equal(obs.local.isInRecovery, false);
+  assert.equal(written.length, 1);
+  assert.equal(written[0]?.name, 'node1');
+  assert.equal(written[0]?.lease, 'lease-1');
+  assert.equal(written[0]?.value['role'], 'master');
+  assert.equal(written[0]?.value['state'], 'running');
 });
