@@ -41,10 +41,12 @@ SELECT pg_is_in_recovery() AS in_recovery,
   pg_postmaster_start_time()::text AS start_time,
   current_setting('server_version_num')::int AS version,
   pg_last_xact_replay_timestamp()::text AS replay_ts,
-  CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END AS paused`;
-
-const REPLICATION_SQL = `SELECT usename, application_name, client_addr::text AS client_addr, state, sync_state,
-  sync_priority, flush_lsn::text AS flush_lsn FROM pg_stat_replication ORDER BY application_name`;
+  CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END AS paused,
+  CASE WHEN pg_is_in_recovery() THEN NULL ELSE (
+    SELECT json_agg(json_build_object('usename', usename, 'application_name', application_name,
+      'client_addr', client_addr::text, 'state', state, 'sync_state', sync_state,
+      'sync_priority', sync_priority, 'flush_lsn', flush_lsn::text) ORDER BY application_name)
+    FROM pg_stat_replication) END AS replication`;
 
 function conninfoTarget(text: string): { host: string; port: number } | null {
   const host = /(?:^|\s)host=(\S+)/.exec(text)?.[1];
@@ -103,7 +105,8 @@ export class PgQuery {
     try {
       const row = (await client.query(STATUS_SQL)).rows[0] as Record<string, unknown>;
       const inRecovery = row['in_recovery'] === true;
-      const rep = inRecovery ? [] : (await client.query(REPLICATION_SQL)).rows;
+      // One round trip: a primary's pg_stat_replication rows come as JSON in the same row.
+      const rep = inRecovery || !Array.isArray(row['replication']) ? [] : (row['replication'] as unknown[]);
       const walfile = typeof row['walfile'] === 'string' ? row['walfile'] : null;
       const primaryTl = walfile ? parseInt(walfile.slice(0, 8), 16) : null;
       const timeline = inRecovery
@@ -123,7 +126,7 @@ export class PgQuery {
         replayedTimestamp: (row['replay_ts'] as string | null) ?? null,
         isReplayPaused: row['paused'] === true,
         walReceiverStreaming: row['wr_status'] === 'streaming',
-        replication: rep.map((r: Record<string, unknown>) => ({
+        replication: (rep as Record<string, unknown>[]).map((r) => ({
           usename: String(r['usename'] ?? ''),
           applicationName: String(r['application_name'] ?? ''),
           clientAddr: (r['client_addr'] as string | null) ?? null,
