@@ -82,7 +82,8 @@ export async function runSwitchover(
   // 1. Who leads now, and may we switch over? (one read; the same state → view steps as the router)
   const keys = await readOnce(config.dcs.type, etcdConnection(config), config.namespace, [opts.cluster]);
   const state = buildClusterState(opts.cluster, (keys.get(opts.cluster) ?? new Map()).values());
-  const old = computeView(state, { maxReplicaLagBytes: config.routing.maxReplicaLagBytes }).leader;
+  const current = computeView(state, { maxReplicaLagBytes: config.routing.maxReplicaLagBytes });
+  const old = current.leader;
   if (!old || !old.isWritable) {
     throw new SwitchoverError(
       `cluster ${opts.cluster} has no writable leader (${old?.reason ?? 'no leader key'}); nothing to switch over`,
@@ -132,6 +133,13 @@ export async function runSwitchover(
   let stopAnnounced = false;
   try {
     await follower.open();
+    // Render once now (template and lazily loaded modules), so the repoint while clients are paused does
+    // not pay for the first render (measured: up to ~100 ms in a fresh process on a busy machine).
+    await target.preview({
+      generation: 0,
+      views: new Map([[opts.cluster, { ...current, generation: 0 }]]),
+      dcs: { isConnected: true, lastContactAt: Date.now() },
+    });
     steps.say(
       `switchover of ${opts.cluster}: leader ${old.name} (${old.host}:${old.port})${opts.candidate ? `, candidate ${opts.candidate}` : ''}; PgBouncer databases ${databases.join(', ')}`,
     );
