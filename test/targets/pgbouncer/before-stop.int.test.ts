@@ -24,7 +24,7 @@ const skip =
     : `needs Patroni >= 3.0.3 for postgresql.before_stop (this stack: ${STACK_VERSIONS.patroni})`;
 
 describe(
-  `switchyard switchover with Patroni ${STACK_VERSIONS.patroni}'s before_stop hook (stop handshake)`,
+  `switchyard switchover with Patroni's before_stop hook (stop handshake; this stack: Patroni ${STACK_VERSIONS.patroni})`,
   { skip },
   () => {
     let etcd: EtcdCluster;
