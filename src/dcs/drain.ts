@@ -36,7 +36,6 @@ const DrainSchema = z
   .strict();
 
 export type Drain = z.infer<typeof DrainSchema>;
-export type DrainState = Drain['state'];
 
 export function drainKey(namespace: string, scope: string): string {
   return `${scopePrefix(namespace, scope)}${DRAIN_KEY}`;
