@@ -144,7 +144,8 @@ export function stackCommand(
 
 /**
  * The command line of `switchyard <args>` (the built CLI, `bin/switchyard.js`, under the running node) for
- * a program of the stack to run, e.g. Patroni's `postgresql.before_stop`. On trixie the node runtime and
+ * a program of the stack to run, e.g. Patroni's `postgresql.before_stop`. It runs `dist/`, which `npm ci`
+ * builds: after changing `src/`, `npm run build` first, or the program runs the old code. On trixie the node runtime and
  * the repository (and its node_modules when that is a symlink) are bound read-only into the root at the
  * same paths, unless they already sit under the bound tmpdir; `scripts/build-trixie-root.sh --umount`
  * removes them with the rest.
