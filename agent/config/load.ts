@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { ConfigError, SwitchyardError, describeError } from '../../src/errors.js';
 import type { EtcdConnection } from '../../src/dcs/connect.js';
 import { AgentConfigSchema, unknownKeys, type AgentConfigInput } from './schema.js';
+import { etcdConnectionOf, patroniEtcd3Problems } from '../../src/dcs/patroni-etcd3.js';
 
 export interface Credentials {
   readonly username: string;
@@ -145,11 +146,7 @@ function impossibleValues(file: string, c: AgentConfigInput): string[] {
     out.push(`${file}: restapi.certfile: required when keyfile, cafile or verify_client is set`);
   if (api.verify_client && api.verify_client !== 'none' && !api.cafile)
     out.push(`${file}: restapi.cafile: required when verify_client is ${api.verify_client}`);
-  if (!c.etcd3.hosts && !c.etcd3.host)
-    out.push(`${file}: etcd3.hosts: required (a list or "host:port,host:port")`);
-  if (c.etcd3.username !== undefined && c.etcd3.password === undefined) {
-    out.push(`${file}: etcd3.password: required when etcd3.username is set`);
-  }
+  for (const p of patroniEtcd3Problems(c.etcd3)) out.push(`${file}: ${p}`);
   return out;
 }
 
@@ -180,9 +177,6 @@ export function parseAgentConfig(text: string, file: string): LoadResult {
   const warnings = unknownKeys(raw).map((k) => `${file}: ${k}: not implemented by the agent; ignored`);
   const base = isAbsolute(file) ? dirname(file) : resolve(dirname(file));
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
-  const hosts = c.etcd3.hosts ?? c.etcd3.host ?? '';
-  const hostList = (Array.isArray(hosts) ? hosts : hosts.split(',')).map((h) => h.trim()).filter(Boolean);
-  const isTls = c.etcd3.protocol === 'https' || c.etcd3.cacert !== undefined;
   const api = splitHostPort(c.restapi.listen);
   const pgListen = splitHostPort(c.postgresql.listen);
   const pgConnect = splitHostPort(c.postgresql.connect_address);
@@ -212,12 +206,7 @@ export function parseAgentConfig(text: string, file: string): LoadResult {
         : null,
       allowUnauthenticatedWrites: c.restapi.allow_unauthenticated_writes === true,
     },
-    etcd: {
-      hosts: hostList.map((h) => (isTls && !/^https?:\/\//.test(h) ? `https://${h}` : h)),
-      username: c.etcd3.username,
-      password: c.etcd3.password,
-      tls: isTls ? { ca: c.etcd3.cacert, cert: c.etcd3.cert, key: c.etcd3.key } : undefined,
-    },
+    etcd: etcdConnectionOf(c.etcd3),
     bootstrapDcs: dcs,
     initdbArgs: initdbArgs(c.bootstrap?.initdb),
     bootstrapPgHba: c.bootstrap?.pg_hba ?? [],

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { NAME_PATTERN } from '../../src/cluster/validate.js';
 import { DynamicTimingFields } from '../../src/cluster/values.js';
+import { PatroniEtcd3Schema } from '../../src/dcs/patroni-etcd3.js';
 
 /**
  * Patroni's own YAML (`patroni.yml`), the parts the agent implements. Objects pass unknown keys through so
@@ -81,18 +82,7 @@ export const AgentConfigSchema = z
         verify_client: z.enum(['none', 'optional', 'required']).optional(),
       })
       .passthrough(),
-    etcd3: z
-      .object({
-        hosts: z.union([z.array(z.string().min(1)).min(1), z.string().min(1)]).optional(),
-        host: z.string().min(1).optional(),
-        protocol: z.enum(['http', 'https']).optional(),
-        username: z.string().optional(),
-        password,
-        cacert: z.string().optional(),
-        cert: z.string().optional(),
-        key: z.string().optional(),
-      })
-      .passthrough(),
+    etcd3: PatroniEtcd3Schema,
     bootstrap: nullable(
       z
         .object({

@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { connectEtcd, type EtcdConnection } from '../dcs/connect.js';
 import { announceStop, drainKey } from '../dcs/drain.js';
+import { PatroniEtcd3Schema, etcdConnectionOf, patroniEtcd3Problems } from '../dcs/patroni-etcd3.js';
 import { SwitchyardError, describeError } from '../errors.js';
 
 /** Longest wait for etcd itself (one read): a stop with etcd down (Patroni demoting on DCS loss) must not wait. */
@@ -30,18 +31,7 @@ const PatroniYaml = z
     scope: z.string().min(1),
     namespace: z.string().min(1).optional(),
     name: z.string().min(1),
-    etcd3: z
-      .object({
-        hosts: z.union([z.array(z.string().min(1)).min(1), z.string().min(1)]).optional(),
-        host: z.string().min(1).optional(),
-        protocol: z.enum(['http', 'https']).optional(),
-        username: z.string().optional(),
-        password: z.string().optional(),
-        cacert: z.string().optional(),
-        cert: z.string().optional(),
-        key: z.string().optional(),
-      })
-      .passthrough(),
+    etcd3: PatroniEtcd3Schema,
   })
   .passthrough();
 
@@ -71,23 +61,10 @@ export function targetFromPatroniYaml(file: string): BeforeStopTarget {
       { exitCode: 2 },
     );
   }
-  const { etcd3 } = parsed.data;
-  const raw = etcd3.hosts ?? etcd3.host;
-  if (!raw)
-    throw new SwitchyardError('SY_ERR_CONFIG_INVALID', `${file}: etcd3: give hosts or host`, { exitCode: 2 });
-  const scheme = etcd3.protocol ?? (etcd3.cacert ? 'https' : 'http');
-  const hosts = (Array.isArray(raw) ? raw : raw.split(',')).map((h) =>
-    /^https?:\/\//.test(h.trim()) ? h.trim() : `${scheme}://${h.trim()}`,
-  );
+  const problem = patroniEtcd3Problems(parsed.data.etcd3)[0];
+  if (problem) throw new SwitchyardError('SY_ERR_CONFIG_INVALID', `${file}: ${problem}`, { exitCode: 2 });
   return {
-    conn: {
-      hosts,
-      username: etcd3.username,
-      password: etcd3.password,
-      ...(etcd3.cacert || etcd3.cert
-        ? { tls: { ca: etcd3.cacert, cert: etcd3.cert, key: etcd3.key ?? etcd3.cert } }
-        : {}),
-    },
+    conn: etcdConnectionOf(parsed.data.etcd3),
     namespace: parsed.data.namespace ?? '/service',
     scope: parsed.data.scope,
     name: parsed.data.name,

@@ -56,16 +56,16 @@ test('before-stop reads etcd, namespace, scope and name from a Patroni YAML and 
     const file = join(dir, 'patroni.yml');
     writeFileSync(
       file,
-      'scope: demo\nname: pg1\nnamespace: /svc\netcd3:\n  hosts: [127.0.0.1:2379, "https://10.0.0.2:2379"]\n  username: u\npostgresql:\n  before_stop: switchyard before-stop -c x\n',
+      'scope: demo\nname: pg1\nnamespace: /svc\netcd3:\n  hosts: [127.0.0.1:2379, "https://10.0.0.2:2379"]\n  username: u\n  password: p\npostgresql:\n  before_stop: switchyard before-stop -c x\n',
     );
     const t = targetFromPatroniYaml(file);
-    assert.deepEqual(t.conn.hosts, ['http://127.0.0.1:2379', 'https://10.0.0.2:2379']);
+    assert.deepEqual(t.conn.hosts, ['127.0.0.1:2379', 'https://10.0.0.2:2379']);
     assert.equal(t.conn.username, 'u');
     assert.deepEqual([t.namespace, t.scope, t.name], ['/svc', 'demo', 'pg1']);
     writeFileSync(file, 'scope: demo\netcd3: {host: 127.0.0.1:2379}\n');
     assert.throws(() => targetFromPatroniYaml(file), /patroni\.yml: name: Required/);
     writeFileSync(file, 'scope: demo\nname: pg1\netcd3: {}\n');
-    assert.throws(() => targetFromPatroniYaml(file), /etcd3: give hosts or host/);
+    assert.throws(() => targetFromPatroniYaml(file), /patroni\.yml: etcd3\.hosts: required/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
