@@ -3,7 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { stringify } from 'yaml';
-import { freePort, postgresUser, startPgbouncer, type PgbouncerInstance } from '../../harness/index.js';
+import { Writable } from 'node:stream';
+import {
+  freePort,
+  httpRequest,
+  postgresUser,
+  startPgbouncer,
+  waitFor,
+  type PgbouncerInstance,
+  type ProcessGroup,
+} from '../../harness/index.js';
 import { PgBouncerTarget } from '../../../src/targets/pgbouncer/index.js';
 import { PgBouncerConfigSchema } from '../../../src/targets/pgbouncer/config.js';
 import { resolvePgBouncerOptions } from '../../../src/targets/pgbouncer/options.js';
@@ -134,4 +143,35 @@ export function writeBedRouterConfig(
   };
   writeFileSync(path, stringify(config));
   return path;
+}
+
+/** Starts `switchyard route --config <configPath>` in `group` and waits until its `/status` answers. */
+export async function startBedRouter(
+  group: ProcessGroup,
+  configPath: string,
+  apiPort: number,
+): Promise<ReturnType<ProcessGroup['spawn']>> {
+  const proc = group.spawn({
+    name: 'router',
+    command: process.execPath,
+    args: ['--import', 'tsx', 'src/cli/run.ts', 'route', '--config', configPath],
+    cwd: process.cwd(),
+  });
+  await waitFor(
+    async () => proc.isRunning() && (await httpRequest(`http://127.0.0.1:${apiPort}/status`)).status === 200,
+    { what: 'router /status', timeoutMs: 20_000, diagnose: () => group.logTail('router', 30) },
+  );
+  return proc;
+}
+
+/** A stream that collects the lines written to it (a command's step output). */
+export function lineCollector(): { lines: string[]; out: Writable } {
+  const lines: string[] = [];
+  const out = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(...String(chunk).trimEnd().split('\n'));
+      done();
+    },
+  });
+  return { lines, out };
 }

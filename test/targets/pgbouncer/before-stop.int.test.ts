@@ -1,10 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import {
   ProcessGroup,
   freePort,
-  httpRequest,
   sleep,
   startEtcd,
   startPatroniCluster,
@@ -14,7 +12,13 @@ import {
 } from '../../harness/index.js';
 import { STACK, STACK_VERSIONS, switchyardCommandInStack } from '../../harness/stack.js';
 import { runSwitchover } from '../../../src/cli/switchover.js';
-import { startPgBouncerBed, writeBedRouterConfig, type PgBouncerBed } from './bed.js';
+import {
+  lineCollector,
+  startBedRouter,
+  startPgBouncerBed,
+  writeBedRouterConfig,
+  type PgBouncerBed,
+} from './bed.js';
 import { startLoad } from './load.js';
 
 // Patroni runs postgresql.before_stop from 3.0.3 on: the Debian 13 stack (4.0.7) has it, Debian 12's 3.0.2 not.
@@ -56,17 +60,7 @@ describe(
       routerGroup = ProcessGroup.create('router');
       apiPort = await freePort();
       configPath = writeBedRouterConfig(bed, { etcdEndpoints: etcd.endpoints, apiPort });
-      const proc = routerGroup.spawn({
-        name: 'router',
-        command: process.execPath,
-        args: ['--import', 'tsx', 'src/cli/run.ts', 'route', '--config', configPath],
-        cwd: process.cwd(),
-      });
-      await waitFor(
-        async () =>
-          proc.isRunning() && (await httpRequest(`http://127.0.0.1:${apiPort}/status`)).status === 200,
-        { what: 'router /status', timeoutMs: 20_000, diagnose: () => routerGroup.logTail('router', 30) },
-      );
+      await startBedRouter(routerGroup, configPath, apiPort);
     });
 
     after(async () => {
@@ -91,13 +85,7 @@ describe(
         longTransactionSeconds: 0.3,
       });
       await sleep(1000);
-      const lines: string[] = [];
-      const out = new Writable({
-        write(chunk, _enc, done) {
-          lines.push(...String(chunk).trimEnd().split('\n'));
-          done();
-        },
-      });
+      const { lines, out } = lineCollector();
       const code = await runSwitchover({ config: configPath, cluster: 'demo', timeoutSeconds: 30 }, out);
       await sleep(1000);
       const report = await load.stop();

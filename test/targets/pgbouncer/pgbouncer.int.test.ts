@@ -2,7 +2,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
-import { Writable } from 'node:stream';
 import {
   ProcessGroup,
   freePort,
@@ -21,7 +20,13 @@ import { runSwitchover, type SwitchoverOptions } from '../../../src/cli/switchov
 import { PgBouncerControl } from '../../../src/targets/pgbouncer/control.js';
 import { holdPostgres, type HoldEnd } from '../../../src/router/leader-health/liveness.js';
 import { STACK } from '../../harness/stack.js';
-import { startPgBouncerBed, writeBedRouterConfig, type PgBouncerBed } from './bed.js';
+import {
+  lineCollector,
+  startBedRouter,
+  startPgBouncerBed,
+  writeBedRouterConfig,
+  type PgBouncerBed,
+} from './bed.js';
 import { isInFlightError, startLoad } from './load.js';
 import { snapshot, view } from './fixtures.js';
 
@@ -297,34 +302,11 @@ describe('PgBouncer with a real Patroni 3.0.2 cluster, the router and `switchyar
     return leader;
   };
 
-  const startRouter = async () => {
-    const proc = routerGroup.spawn({
-      name: 'router',
-      command: process.execPath,
-      args: ['--import', 'tsx', 'src/cli/run.ts', 'route', '--config', configPath],
-      cwd: process.cwd(),
-    });
-    await waitFor(
-      async () =>
-        proc.isRunning() && (await httpRequest(`http://127.0.0.1:${apiPort}/status`)).status === 200,
-      {
-        what: 'router /status',
-        timeoutMs: 20_000,
-        diagnose: () => routerGroup.logTail('router', 30),
-      },
-    );
-    return proc;
-  };
+  const startRouter = () => startBedRouter(routerGroup, configPath, apiPort);
   let apiPort = 0;
 
   const switchover = (extra: Partial<SwitchoverOptions> = {}) => {
-    const lines: string[] = [];
-    const out = new Writable({
-      write(chunk, _enc, done) {
-        lines.push(...String(chunk).trimEnd().split('\n'));
-        done();
-      },
-    });
+    const { lines, out } = lineCollector();
     const run = runSwitchover(
       {
         config: configPath,
