@@ -14,8 +14,7 @@ import { ViewFollower } from './switchover/follow.js';
 import { PauseWindow } from './switchover/pause.js';
 import { cancelSwitchover, requestSwitchover, type RestOutcome } from './switchover/rest.js';
 import { presumeWritable, repoint } from './switchover/repoint.js';
-import { StopHandshake } from './switchover/drain.js';
-import { canRunBeforeStop, hasDrainTag } from '../dcs/drain.js';
+import { StopHandshake, canRunBeforeStop, hasDrainTag } from '../dcs/drain.js';
 
 export interface SwitchoverOptions {
   config: string;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { postmasterPid, signalTree, startEtcd, type EtcdCluster } from '../harness/index.js';
 import { PooledWriters } from '../../bench/lib/pooled-writers.js';
 import { SUPERUSER, startAgentCluster, waitForSyncPair, type AgentCluster } from './helpers.js';
-import { StopHandshake } from '../../src/cli/switchover/drain.js';
+import { StopHandshake } from '../../src/dcs/drain.js';
 
 // Planned switchover and PostgreSQL crash on the leader in synchronous mode, with loop_wait 10 so that a
 // missed wake-up shows (it would cost ~10 s), and every agent dropping its leader-key watch events

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEtcd, type EtcdCluster } from '../harness/index.js';
-import { StopHandshake } from '../../src/cli/switchover/drain.js';
+import { StopHandshake } from '../../src/dcs/drain.js';
 import { runBeforeStop, type BeforeStopTarget } from '../../src/cli/before-stop.js';
 
 describe('stop handshake between switchyard switchover and the before_stop hook, on a real etcd', () => {
