@@ -5,7 +5,7 @@ import { SwitchyardError, describeError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import type { AgentConfig } from './config/load.js';
 import type { HaAction } from './ha/types.js';
-import { handOver, requestPromotion, resignalPromotion } from './leadership/handover.js';
+import { awaitPromotion, handOver, requestPromotion } from './leadership/handover.js';
 import type { Observation } from './observe.js';
 import type { PgControl } from './postgres/control.js';
 import { slotName, type Following } from './postgres/files.js';
@@ -120,16 +120,8 @@ export class Executor {
         return this.#lead((id) => writer.moveLeaderToLease(name, id), 'the leader key no longer names me');
       case 'promote': {
         if (!requestPromotion(control)) await control.promote();
-        const deadline = Date.now() + 60_000;
-        for (;;) {
-          try {
-            await this.d.query.waitForPromotion(250);
-            return { ok: true };
-          } catch (err) {
-            if (Date.now() >= deadline) throw err;
-            resignalPromotion(control);
-          }
-        }
+        await awaitPromotion(control, this.d.query, 60_000);
+        return { ok: true };
       }
       case 'demote': {
         this.d.onLeadership(false);

@@ -23,18 +23,55 @@ export function requestPromotion(pg: Pick<HandoverPostgres, 'dataDir' | 'livePos
   }
 }
 
+/** How often a promotion that has not finished is woken again (see {@link nudgePromotion}). */
+export const PROMOTION_NUDGE_MS = 100;
+
 /**
- * Sends SIGUSR1 again while the `promote` file is still there (not yet acted on). A startup process that
- * missed the first signal sleeps `wal_retrieve_retry_interval` (5 s) after losing its primary before it
- * looks again (seen once in ten crash failovers); a second signal wakes it. True when sent.
+ * Wakes a promotion PostgreSQL has not finished. True when a signal was sent.
+ * - While the `promote` file is still there (not acted on yet): SIGUSR1 to the postmaster again.
+ * - Once the file is gone, the startup process has taken the request, and can still sleep out
+ *   `wal_retrieve_retry_interval` (5 s by default) before it ends recovery. That happens when the request
+ *   arrives while a walreceiver start is pending (the old primary just went away, so the startup process has
+ *   asked the postmaster for a new walreceiver that is not running yet): PostgreSQL's
+ *   `WaitForWALToBecomeAvailable` cancels that start and sleeps, and no process is left to wake it. Seen as
+ *   promotions of 5.0–5.15 s in about 1 of 80 switchovers. SIGUSR2 to the startup process, which is what the
+ *   postmaster sends it for a promote request, sets its latch and ends the sleep; a promotion already under
+ *   way ignores it.
  */
-export function resignalPromotion(pg: Pick<HandoverPostgres, 'dataDir' | 'livePostmasterPid'>): boolean {
-  const pid = pg.livePostmasterPid();
-  if (pid === null || !existsSync(join(pg.dataDir, 'promote'))) return false;
+export async function nudgePromotion(
+  pg: Pick<HandoverPostgres, 'dataDir' | 'livePostmasterPid'>,
+  startupPid: () => Promise<number | null>,
+): Promise<boolean> {
+  const postmaster = pg.livePostmasterPid();
+  if (postmaster === null) return false;
+  const fileThere = existsSync(join(pg.dataDir, 'promote'));
+  const pid = fileThere ? postmaster : await startupPid();
+  if (pid === null) return false;
   try {
-    return process.kill(pid, 'SIGUSR1');
+    return process.kill(pid, fileThere ? 'SIGUSR1' : 'SIGUSR2');
   } catch {
     return false;
+  }
+}
+
+/**
+ * Waits until PostgreSQL has left recovery after a promote request, waking it every
+ * {@link PROMOTION_NUDGE_MS} while it has not; throws after `timeoutMs`.
+ */
+export async function awaitPromotion(
+  pg: Pick<HandoverPostgres, 'dataDir' | 'livePostmasterPid'>,
+  query: { waitForPromotion(timeoutMs: number): Promise<void>; startupPid(): Promise<number | null> },
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await query.waitForPromotion(Math.min(PROMOTION_NUDGE_MS, Math.max(1, deadline - Date.now())));
+      return;
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+      await nudgePromotion(pg, () => query.startupPid());
+    }
   }
 }
 

@@ -161,6 +161,18 @@ export class PgQuery {
     throw new Error(`PostgreSQL did not leave recovery within ${timeoutMs} ms`);
   }
 
+  /** The pid of PostgreSQL's startup process (the one replaying WAL), null when there is none or on error. */
+  async startupPid(): Promise<number | null> {
+    try {
+      const r = await this.#pool.query<{ pid: number }>(
+        "SELECT pid FROM pg_stat_activity WHERE backend_type = 'startup'",
+      );
+      return r.rows[0]?.pid ?? null;
+    } catch {
+      return null;
+    }
+  }
+
   /** Runs one statement as superuser (CREATE ROLE, slots, CHECKPOINT, ALTER SYSTEM...). */
   async exec(sql: string, params: unknown[] = []): Promise<pg.QueryResult> {
     return this.#pool.query(sql, params);

@@ -14,6 +14,8 @@ export interface PostgresOptions {
   parameters?: Record<string, string | number | boolean>;
   /** Start timeout, initdb included (default 60 s). */
   timeoutMs?: number;
+  /** A streaming standby of this server (`pg_basebackup -R` instead of initdb). */
+  standbyOf?: Pick<PostgresServer, 'port'>;
 }
 
 /** A standalone PostgreSQL 15 server on 127.0.0.1 (trust auth for every local and loopback user). */
@@ -38,7 +40,7 @@ export interface PostgresServer {
   stop(): Promise<void>;
 }
 
-/** initdb (as the postgres OS user, `--no-sync`) and start a PostgreSQL 15 server with fsync off; resolves once `select 1` works. */
+/** initdb (or pg_basebackup of `standbyOf`; as the postgres OS user, `--no-sync`) and start a PostgreSQL 15 server with fsync off; resolves once `select 1` works. */
 export async function startPostgres(options: PostgresOptions = {}): Promise<PostgresServer> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const group = ProcessGroup.create('postgres');
@@ -47,9 +49,12 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
     const home = group.mkdir('pg', { forPostgres: true, mode: 0o700 });
     const dataDir = join(home, 'data');
     const port = await freePort();
+    const primary = options.standbyOf;
     await run(
-      `${PG_BIN}/initdb`,
-      ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C.UTF-8'],
+      `${PG_BIN}/${primary ? 'pg_basebackup' : 'initdb'}`,
+      primary
+        ? ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', dataDir, '-R', '--no-sync']
+        : ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C.UTF-8'],
       { uid, gid, cwd: home, timeoutMs, env: { HOME: home } },
     );
     group.watchDataDir(dataDir);
