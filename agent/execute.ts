@@ -349,7 +349,7 @@ export class Executor {
         dropConnections: () => this.d.query.reset(),
         checkpoint: () => this.d.earlyCheckpoint?.() ?? this.d.query.exec('CHECKPOINT'),
         stepDown: () => this.d.onLeadership(false),
-        beforeStop: (waitMs) => this.d.writer.announceStop(this.d.config.name, waitMs),
+        beforeStop: (waitMs, candidate) => this.d.writer.announceStop(this.d.config.name, waitMs, candidate),
       },
       ctx.cluster,
       candidate,

@@ -95,9 +95,10 @@ export interface HandoverDeps {
   readonly stepDown: () => void;
   /**
    * The stop handshake with `switchyard switchover` (`src/dcs/drain.ts`): waits at most `waitMs` until
-   * the command has paused its poolers, when it armed the handshake for this node. Returns what happened.
+   * the command has paused its poolers, when it armed the handshake for this node; names the candidate,
+   * so the command can point the paused poolers at it during the stop. Returns what happened.
    */
-  readonly beforeStop: (waitMs: number) => Promise<string>;
+  readonly beforeStop: (waitMs: number, candidate: string | null) => Promise<string>;
 }
 
 /**
@@ -169,7 +170,7 @@ export async function handOver(
   const checkpointedAt = Date.now();
   // Still primary and writable; a poller paused now meets no fast shutdown. Bounded well inside the lease.
   const handshake = await d
-    .beforeStop(Math.min(2000, cluster.config.ttl * 250))
+    .beforeStop(Math.min(2000, cluster.config.ttl * 250), candidate)
     .catch((err: unknown) => `etcd: ${String(err)}`);
   const announcedAt = Date.now();
   d.stepDown();

@@ -125,11 +125,13 @@ export async function runSwitchover(
   let isDone = false;
   let isScheduled = false;
   let sawRelease = false;
-  /** `name@revision` of the leadership the paused databases were routed to ahead of time (5a). */
+  /** The member the paused databases were routed to ahead of time (5a), before it was proven writable. */
   let prepointed: string | null = null;
   const handshakeWanted = scheduledAt === null && config.dcs.type === 'etcd3' && hasDrainTag(member.tags);
   let handshake: StopHandshake | null = null;
   let stopAnnounced = false;
+  /** Who takes over, as the old leader's stop announcement named it (null: not named). */
+  let announcedCandidate: string | null = null;
   try {
     await follower.open();
     // Render once now (template and lazily loaded modules), so the repoint while clients are paused does
@@ -171,8 +173,11 @@ export async function runSwitchover(
       handshake = await StopHandshake.open(etcdConnection(config), config.namespace, opts.cluster);
       await handshake.arm(old.name, deadline);
       steps.say(`armed the stop handshake: ${old.name}'s before_stop hook waits for the PAUSE`);
-      void handshake.stopping(deadline - Date.now()).then((isStopping) => {
-        if (isStopping) stopAnnounced = true;
+      void handshake.stopping(deadline - Date.now()).then((stopping) => {
+        if (stopping) {
+          stopAnnounced = true;
+          announcedCandidate = stopping.candidate;
+        }
         follower.wake();
       });
     } else {
@@ -220,6 +225,13 @@ export async function runSwitchover(
         else steps.say(`${old.name} is about to stop PostgreSQL`);
         await pause.pause(deadline, pgbConfig.timeouts.pause_ms, { isRequested: true });
         if (stopAnnounced) await handshake.paused();
+        // 5a, early: while the old primary stops, point the paused databases at the member that takes over.
+        const next = announcedCandidate ?? opts.candidate ?? null;
+        const presumed = snapshot && next !== null ? presumeWritable(snapshot, opts.cluster, next) : null;
+        if (presumed && !sawRelease && (await repoint((s) => target.routeWhilePaused(s), presumed, steps))) {
+          prepointed = next;
+          steps.say(`pointed the paused databases at ${next} while ${old.name} stops`);
+        }
       }
       if (v) {
         const name = v.leader?.name ?? null;
@@ -228,14 +240,13 @@ export async function runSwitchover(
           steps.say(`${name} holds the leader key`);
         }
         const w = writer(v as RouteView);
-        const leadership = v.leader ? `${v.leader.name}@${v.leader.leaderRevision}` : null;
-        if (snapshot && !w && name !== null && name !== old.name && leadership !== prepointed) {
+        if (snapshot && !w && name !== null && name !== old.name && name !== prepointed) {
           // 5a. The new holder is not writable yet: point the paused databases at it now, so that only
           // RESUME is left once it is (clients stay paused until then; the router's gate is unchanged).
           const presumed = presumeWritable(snapshot, opts.cluster);
           const ahead = presumed && (await repoint((s) => target.routeWhilePaused(s), presumed, steps));
           if (ahead) {
-            prepointed = leadership;
+            prepointed = name;
             steps.say(ahead.summary);
           }
         }
@@ -243,7 +254,7 @@ export async function runSwitchover(
           steps.say(`${w.name} is writable (${w.host}:${w.port})`);
           // 5b. Repoint and RESUME. After 5a only a check is left (SHOW DATABASES: a running router
           // may have rewritten the file meanwhile), so the paused path skips the router's full apply.
-          const isRouted = prepointed === leadership && pause.isPaused;
+          const isRouted = prepointed === w.name && pause.isPaused;
           const applied = await repoint(
             (s) => (isRouted ? target.routeWhilePaused(s) : target.apply(s)),
             snapshot,

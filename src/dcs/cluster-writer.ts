@@ -35,8 +35,8 @@ export class ClusterWriter {
    * `switchyard switchover` armed it for `member`, announce the stop and wait (≤ `waitMs`) until the
    * command has paused its poolers. Returns what happened; throws only on transport failures.
    */
-  announceStop(member: string, waitMs: number): ReturnType<typeof announceStop> {
-    return announceStop(this.client, this.prefix + DRAIN_KEY, member, waitMs);
+  announceStop(member: string, waitMs: number, candidate: string | null): ReturnType<typeof announceStop> {
+    return announceStop(this.client, this.prefix + DRAIN_KEY, member, waitMs, { candidate });
   }
 
   #key(rel: string): Buffer {

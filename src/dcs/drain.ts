@@ -13,8 +13,10 @@ import { connectEtcd, translateEtcdError, type EtcdConnection } from './connect.
  *
  * 1. the command writes `<namespace>/<scope>/switchyard-drain` = `{state: armed, leader, id, expires_at}`
  *    on a lease of its own, then asks Patroni for the switchover;
- * 2. the hook on the leader finds the key armed for itself: `state: stopping`, and waits;
- * 3. the command sees `stopping`, PAUSEs (running transactions finish first), writes `state: paused`;
+ * 2. the hook on the leader finds the key armed for itself: `state: stopping` (with the `candidate` that
+ *    takes over, when the hook knows it), and waits;
+ * 3. the command sees `stopping`, PAUSEs (running transactions finish first), writes `state: paused`, and
+ *    points the paused databases at the candidate while the old primary stops;
  * 4. the hook returns and Patroni stops PostgreSQL: nothing is running, nothing fails.
  *
  * Every wait is bounded: the hook waits at most `--wait-ms` and never past `expires_at`; a command that
@@ -33,6 +35,8 @@ const DrainSchema = z
     leader: z.string().min(1).max(256),
     state: z.enum(['armed', 'stopping', 'paused']),
     expires_at: z.number().int().positive(),
+    /** Written with `stopping` by a hook that knows who takes over (the agent does). */
+    candidate: z.string().min(1).max(256).optional(),
   })
   .strict();
 
@@ -132,19 +136,24 @@ export async function waitForDrain(
 
 /**
  * The hook's side: if the key is armed for `member`, say `stopping` (compare-and-swap on the revision
- * read, keeping the command's lease) and wait until the command says `paused`, the key is gone, or the
- * bound. Returns what happened, for the hook's one line of output.
+ * read, keeping the command's lease; with `candidate` when known) and wait until the command says
+ * `paused`, the key is gone, or the bound. Returns what happened, for the hook's one line of output.
  */
 export async function announceStop(
   client: Etcd3,
   key: string,
   member: string,
   waitMs: number,
-  now: () => number = Date.now,
+  options: { candidate?: string | null; now?: () => number } = {},
 ): Promise<'not armed' | 'paused' | 'gone' | 'no answer'> {
+  const now = options.now ?? Date.now;
   const current = await read(client, key);
   if (!isArmedFor(current.drain, member, now()) || current.modRevision === null) return 'not armed';
-  const stopping: Drain = { ...current.drain, state: 'stopping' };
+  const stopping: Drain = {
+    ...current.drain,
+    state: 'stopping',
+    ...(options.candidate ? { candidate: options.candidate } : {}),
+  };
   const swapped = await client
     .if(key, 'Mod', '==', current.modRevision)
     .then(client.put(key).value(JSON.stringify(stopping)).ignoreLease())
@@ -168,7 +177,7 @@ export async function announceStop(
 export class StopHandshake {
   private lease: Lease | null = null;
   private drain: Drain | null = null;
-  private stoppingSeen: Promise<boolean> | null = null;
+  private stoppingSeen: Promise<{ candidate: string | null } | null> | null = null;
 
   private constructor(
     private readonly client: Etcd3,
@@ -192,10 +201,11 @@ export class StopHandshake {
   }
 
   /**
-   * Resolves true once the leader's hook said `stopping` for this handshake, false when the key went
-   * away or was taken over, or `timeoutMs` passed. Started once; later calls share the same wait.
+   * Resolves once the leader's hook said `stopping` for this handshake, with the candidate it named
+   * (null: none); null when the key went away or was taken over, or `timeoutMs` passed. Started once;
+   * later calls share the same wait.
    */
-  stopping(timeoutMs: number): Promise<boolean> {
+  stopping(timeoutMs: number): Promise<{ candidate: string | null } | null> {
     const id = this.drain?.id;
     this.stoppingSeen ??= waitForDrain(
       this.client,
@@ -203,8 +213,8 @@ export class StopHandshake {
       (d) => d === null || d.id !== id || d.state === 'stopping',
       timeoutMs,
     ).then(
-      (o) => o.isMet && o.drain?.id === id,
-      () => false,
+      (o) => (o.isMet && o.drain && o.drain.id === id ? { candidate: o.drain.candidate ?? null } : null),
+      () => null,
     );
     return this.stoppingSeen;
   }

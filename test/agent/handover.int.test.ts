@@ -113,7 +113,12 @@ test('armed by switchyard switchover, the leader holds its stop until the comman
       body: JSON.stringify({ leader }),
       signal: AbortSignal.timeout(60_000),
     });
-    assert.equal(await stopping, true, 'the leader announced its stop');
+    const announced = await stopping;
+    assert.ok(announced, 'the leader announced its stop');
+    assert.ok(
+      announced.candidate !== null && announced.candidate !== leader,
+      `it named the member that takes over: ${announced.candidate}`,
+    );
     await new Promise((r) => setTimeout(r, 400));
     const rows = await cluster.sql(leader, SQL);
     assert.equal(rows.length, 1, 'still primary and writable while the command pauses');
@@ -122,7 +127,7 @@ test('armed by switchyard switchover, the leader holds its stop until the comman
     const res = await post;
     assert.equal(res.status, 200, await res.text());
     const next = await cluster.waitForLeader({ not: leader, timeoutMs: 30_000 });
-    assert.notEqual(next, leader);
+    assert.equal(next, announced.candidate, 'the named candidate took over');
   } finally {
     await cmd.close();
   }

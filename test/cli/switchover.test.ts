@@ -108,3 +108,44 @@ test('a repoint whose verification found the old entry (a router rewrote the fil
   };
   await assert.rejects(repoint(broken.apply, snapshot, steps), { code: 'SY_ERR_ADMIN_CONSOLE' });
 });
+
+test('the paused databases are routed ahead only to a member the view knows, presumed writable, never to an invented one', async () => {
+  const { presumeWritable } = await import('../../src/cli/switchover/repoint.js');
+  const server = (name: string, port: number) => ({ name, host: '10.0.0.1', port, api: null });
+  const view = {
+    scope: 'demo',
+    generation: 3,
+    leader: {
+      ...server('pg1', 5432),
+      isWritable: true,
+      reason: null,
+      leaderRevision: 41,
+      isLost: false,
+      lostReason: null,
+    },
+    replicas: [server('pg2', 5433)],
+    members: [server('pg1', 5432), server('pg2', 5433), server('pg3', 5434)],
+    ttl: 10,
+    isFailsafeMode: false,
+  };
+  const snapshot = {
+    generation: 3,
+    views: new Map([['demo', view]]),
+    dcs: { isConnected: true, lastContactAt: 0 },
+  };
+  const ahead = presumeWritable(snapshot, 'demo', 'pg3');
+  assert.deepEqual(ahead?.views.get('demo')?.leader, {
+    ...server('pg3', 5434),
+    isWritable: true,
+    reason: null,
+    leaderRevision: 41,
+    isLost: false,
+    lostReason: null,
+  });
+  assert.equal(snapshot.views.get('demo')?.leader.name, 'pg1', 'the snapshot itself is unchanged');
+  assert.equal(presumeWritable(snapshot, 'demo', 'pg9'), null, 'not a member');
+  assert.equal(presumeWritable(snapshot, 'other', 'pg3'), null, 'not a routed cluster');
+  const holderNotYetWritable = { ...view, leader: { ...view.leader, isWritable: false, reason: 'probing' } };
+  const held = { ...snapshot, views: new Map([['demo', holderNotYetWritable]]) };
+  assert.equal(presumeWritable(held, 'demo')?.views.get('demo')?.leader?.isWritable, true, 'the key holder');
+});

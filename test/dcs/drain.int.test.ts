@@ -50,7 +50,11 @@ describe('stop handshake between switchyard switchover and the before_stop hook,
       const seen = cmd.stopping(10_000);
       let hookDone = 0;
       const hook = runBeforeStop(target(), 5000).then((l) => ((hookDone = Date.now()), l));
-      assert.equal(await seen, true, 'the command learns the stop is coming');
+      assert.deepEqual(
+        await seen,
+        { candidate: null },
+        'the command learns the stop is coming (the hook names no candidate)',
+      );
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(hookDone, 0, 'the hook still waits while the command pauses');
       const pausedAt = Date.now();
@@ -87,7 +91,7 @@ describe('stop handshake between switchyard switchover and the before_stop hook,
     await cmd.arm('pg1', Date.now() + 10_000);
     const seen = cmd.stopping(10_000);
     const hook = runBeforeStop(target(), 5000);
-    assert.equal(await seen, true);
+    assert.deepEqual(await seen, { candidate: null });
     const closedAt = Date.now();
     await cmd.close();
     const line = await hook;

@@ -15,7 +15,16 @@ test('the handshake key sits under the scope, where Patroni and the router ignor
 
 test('a handshake value from etcd is accepted only in its exact shape', () => {
   assert.deepEqual(parseDrain(JSON.stringify(armed)), armed);
+  const stopping = { ...armed, state: 'stopping', candidate: 'pg2' };
+  assert.deepEqual(
+    parseDrain(JSON.stringify(stopping)),
+    stopping,
+    'a stop announcement may name the candidate',
+  );
   for (const bad of [
+    JSON.stringify({ ...stopping, candidate: '' }),
+    JSON.stringify({ ...stopping, candidate: 7 }),
+    JSON.stringify({ ...stopping, candidate: 'x'.repeat(257) }),
     'not json',
     '{}',
     JSON.stringify({ ...armed, state: 'resume' }),

@@ -26,16 +26,31 @@ export async function repoint(
 }
 
 /**
- * The snapshot as it will be once `cluster`'s key holder is writable: only for routing PgBouncer's paused
- * databases ahead of time (`PgBouncerTarget.routeWhilePaused`), so that RESUME is all that is left when
- * the holder is proven writable. Null when the cluster has no key holder.
+ * The snapshot as it will be once `member` (default: `cluster`'s key holder) holds the key and is writable:
+ * only for routing PgBouncer's paused databases ahead of time (`PgBouncerTarget.routeWhilePaused`), so
+ * that RESUME is all that is left when it is proven writable. Null when there is no such member.
  */
-export function presumeWritable(snapshot: RouteSnapshot, cluster: string): RouteSnapshot | null {
+export function presumeWritable(
+  snapshot: RouteSnapshot,
+  cluster: string,
+  member?: string,
+): RouteSnapshot | null {
   const view = snapshot.views.get(cluster);
-  if (!view?.leader) return null;
+  const server =
+    member === undefined || member === view?.leader?.name
+      ? view?.leader
+      : view?.members.find((m) => m.name === member);
+  if (!view || !server) return null;
   const presumed: RouteView = {
     ...view,
-    leader: { ...view.leader, isWritable: true, reason: null, isLost: false, lostReason: null },
+    leader: {
+      ...server,
+      leaderRevision: view.leader?.leaderRevision ?? 0,
+      isWritable: true,
+      reason: null,
+      isLost: false,
+      lostReason: null,
+    },
   };
   const views = new Map(snapshot.views);
   views.set(cluster, presumed);
