@@ -55,12 +55,15 @@ export class PgBouncerTarget implements Target {
 
   /**
    * Writable leaders, minus those the router's leader health reports lost (`RouteLeader.isLost`: the held
-   * session ended or the port refused): fenced at once, so clients wait instead of failing.
+   * session ended or the port refused): fenced at once, so clients wait instead of failing. None for the
+   * `yielded` clusters: their live entries are kept.
    */
-  private effectiveWants(snapshot: RouteSnapshot, parts: string[]): Wants {
+  private effectiveWants(snapshot: RouteSnapshot, parts: string[], yielded: ReadonlySet<string>): Wants {
     const wants = wantedWriters(this.options.config, snapshot.views);
     const out = new Map(wants);
+    for (const cluster of yielded) out.set(cluster, null);
     for (const [cluster, want] of wants) {
+      if (yielded.has(cluster)) continue;
       if (want && snapshot.views.get(cluster)?.leader?.isLost) {
         out.set(cluster, null);
         if (!this.reportedLost.has(cluster))
@@ -179,11 +182,14 @@ export class PgBouncerTarget implements Target {
       if (!isConsoleDown(err)) throw err;
       return this.writeWhileConsoleDown(snapshot, err);
     }
-    const wants = this.effectiveWants(snapshot, parts);
+    // A live switchover (another process) owns its databases: their entries stay as they are, paused or not.
+    const yielded = await this.pauses.yieldedToSwitchover();
+    const wants = this.effectiveWants(snapshot, parts, yielded);
 
     for (const [cluster, want] of wants) if (want) this.pauses.gaveUp.delete(cluster);
     for (const cluster of clustersToFence(config, wants, live)) {
-      if (!this.pauses.gaveUp.has(cluster)) await this.pauses.fence(cluster, live, parts);
+      if (!this.pauses.gaveUp.has(cluster) && !yielded.has(cluster))
+        await this.pauses.fence(cluster, live, parts);
     }
 
     const rendered = this.render(wants, snapshot, live);

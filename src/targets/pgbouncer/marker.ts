@@ -58,6 +58,11 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** Whether this very process wrote the marker (`switchyard switchover`'s own target reads it too). */
+export function isOwnMarker(marker: PauseMarker): boolean {
+  return marker.pid === process.pid && marker.host === hostname();
+}
+
 /** True while the marker still protects `db`: its process lives (same host) and its deadline is ahead. */
 export function isMarkerLive(marker: PauseMarker | null, db: string, now: number): boolean {
   if (!marker || !marker.databases.includes(db) || now >= marker.deadlineAt) return false;

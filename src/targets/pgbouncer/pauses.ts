@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { describeError } from '../../errors.js';
 import type { PgBouncerConfig } from './config.js';
 import type { LiveDatabase, PgBouncerAdmin } from './control.js';
-import { isMarkerLive, readMarker } from './marker.js';
+import { isMarkerLive, isOwnMarker, readMarker } from './marker.js';
 import { clusterOfDatabase, foreignResumeReason, writeDatabases, type Wants } from './routes.js';
 
 export interface HeldPause {
@@ -30,6 +30,30 @@ export class Pauses {
     private readonly now: () => number,
     private readonly log: Logger,
   ) {}
+
+  /**
+   * Clusters whose write databases a live `switchyard switchover` of another process holds (its marker).
+   * The command owns them until it ends or its marker goes stale: it pauses, may point them at the new
+   * leader before this router's view has seen the old one stop, and resumes them. So this target neither
+   * pauses, repoints nor resumes them meanwhile, and hands over its own hold on them (a stale marker then
+   * lets `resumeReady` resume them as a gone switchover's).
+   */
+  async yieldedToSwitchover(): Promise<Set<string>> {
+    const marker = await readMarker(this.output);
+    const clusters = new Set<string>();
+    if (!marker || isOwnMarker(marker)) return clusters;
+    const now = this.now();
+    for (const [db, cluster] of clusterOfDatabase(this.config)) {
+      if (!isMarkerLive(marker, db, now)) continue;
+      clusters.add(cluster);
+      const held = this.held.get(db);
+      if (held) {
+        this.held.delete(db);
+        this.foreign.set(db, held.since);
+      }
+    }
+    return clusters;
+  }
 
   /** PAUSE the cluster's write databases (KILL when PAUSE stalls); already paused ones are taken over. */
   async fence(cluster: string, live: Map<string, LiveDatabase>, parts: string[]): Promise<void> {

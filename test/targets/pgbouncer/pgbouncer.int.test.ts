@@ -1,7 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import {
   ProcessGroup,
   freePort,
@@ -18,6 +19,7 @@ import {
 } from '../../harness/index.js';
 import { runSwitchover, type SwitchoverOptions } from '../../../src/cli/switchover.js';
 import { PgBouncerControl } from '../../../src/targets/pgbouncer/control.js';
+import { markerPath } from '../../../src/targets/pgbouncer/marker.js';
 import { holdPostgres, type HoldEnd } from '../../../src/router/leader-health/liveness.js';
 import { STACK } from '../../harness/stack.js';
 import {
@@ -113,6 +115,44 @@ describe('PgBouncer target against a real PgBouncer 1.18 and two PostgreSQL serv
       assert.equal(await control.resume('app'), true);
       assert.equal(await port(), b.port);
     } finally {
+      await control.resume('app').catch(() => undefined);
+      await target.close();
+    }
+  });
+
+  test("the router leaves a live switchover's databases to it: no move back, no RESUME, until its marker is stale", async () => {
+    const target = bed.target({ databases: { app: { cluster: 'demo', dbname: 'postgres' } } });
+    const control = target.control;
+    // The command is another process: a live pid in the marker (the marker's own process is not yielded to).
+    const command = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await target.apply(snap(pgA()));
+      writeFileSync(
+        markerPath(bed.routesPath),
+        JSON.stringify({
+          pid: command.pid,
+          host: hostname(),
+          cluster: 'demo',
+          databases: ['app'],
+          deadlineAt: Date.now() + 60_000,
+        }),
+      );
+      assert.equal((await control.pause('app', 5000)).isPaused, true);
+      await target.routeWhilePaused(snap(pgB()));
+      // The router's view still has pga writable (it has not seen pga stop yet).
+      const r = await target.apply(snap(pgA()));
+      assert.doesNotMatch(r.summary, /repointed|resumed|paused/, r.summary);
+      const row = (await bed.bouncer.adminQuery('SHOW DATABASES')).find((x) => x['name'] === 'app');
+      assert.equal(Number(row?.['port']), b.port, 'still pointed where the switchover put it');
+      assert.equal(Number(row?.['paused']), 1, 'still paused: the switchover resumes it');
+      command.kill('SIGKILL');
+      await new Promise((res) => command.once('exit', res));
+      const after = await target.apply(snap(pgB()));
+      assert.match(after.summary, /resumed app \(its switchover is gone\)/, after.summary);
+      assert.equal(await port(), b.port);
+    } finally {
+      command.kill('SIGKILL');
+      rmSync(markerPath(bed.routesPath), { force: true });
       await control.resume('app').catch(() => undefined);
       await target.close();
     }
