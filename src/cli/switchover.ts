@@ -120,7 +120,7 @@ export async function runSwitchover(
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
   const target = new PgBouncerTarget(pgbOptions, { log: silentLogger(), now: Date.now });
-  const pause = new PauseWindow(target, pgbOptions.output, opts.cluster, databases, steps);
+  const pause = new PauseWindow(target, pgbOptions.output, opts.cluster, old.name, databases, steps);
   const follower = new ViewFollower(config, clustersOf(pgbConfig));
   let isDone = false;
   let isScheduled = false;

@@ -15,6 +15,8 @@ export class PauseWindow {
     private readonly target: PgBouncerTarget,
     private readonly output: string,
     private readonly cluster: string,
+    /** The leader this switchover moves away from (in the marker, for a running router). */
+    private readonly from: string,
     private readonly databases: readonly string[],
     private readonly steps: Steps,
   ) {}
@@ -35,6 +37,7 @@ export class PauseWindow {
   async pause(deadlineAt: number, pauseMs: number, options: { isRequested?: boolean } = {}): Promise<void> {
     await writeMarker(this.output, {
       cluster: this.cluster,
+      from: this.from,
       databases: [...this.databases],
       deadlineAt: deadlineAt + 5000,
     });

@@ -55,15 +55,12 @@ export class PgBouncerTarget implements Target {
 
   /**
    * Writable leaders, minus those the router's leader health reports lost (`RouteLeader.isLost`: the held
-   * session ended or the port refused): fenced at once, so clients wait instead of failing. None for the
-   * `yielded` clusters: their live entries are kept.
+   * session ended or the port refused): fenced at once, so clients wait instead of failing.
    */
-  private effectiveWants(snapshot: RouteSnapshot, parts: string[], yielded: ReadonlySet<string>): Wants {
+  private effectiveWants(snapshot: RouteSnapshot, parts: string[]): Wants {
     const wants = wantedWriters(this.options.config, snapshot.views);
     const out = new Map(wants);
-    for (const cluster of yielded) out.set(cluster, null);
     for (const [cluster, want] of wants) {
-      if (yielded.has(cluster)) continue;
       if (want && snapshot.views.get(cluster)?.leader?.isLost) {
         out.set(cluster, null);
         if (!this.reportedLost.has(cluster))
@@ -182,17 +179,19 @@ export class PgBouncerTarget implements Target {
       if (!isConsoleDown(err)) throw err;
       return this.writeWhileConsoleDown(snapshot, err);
     }
-    // A live switchover (another process) owns its databases: their entries stay as they are, paused or not.
+    const wants = this.effectiveWants(snapshot, parts);
+    // A live switchover (another process) owns its databases: their entries are kept as they are.
     const yielded = await this.pauses.yieldedToSwitchover();
-    const wants = this.effectiveWants(snapshot, parts, yielded);
+    const routed = new Map(wants);
+    for (const cluster of yielded) routed.set(cluster, null);
 
     for (const [cluster, want] of wants) if (want) this.pauses.gaveUp.delete(cluster);
-    for (const cluster of clustersToFence(config, wants, live)) {
+    for (const cluster of clustersToFence(config, routed, live)) {
       if (!this.pauses.gaveUp.has(cluster) && !yielded.has(cluster))
         await this.pauses.fence(cluster, live, parts);
     }
 
-    const rendered = this.render(wants, snapshot, live);
+    const rendered = this.render(routed, snapshot, live);
     const result = await renderFile({
       path: this.options.output,
       contents: rendered.text,

@@ -15,6 +15,8 @@ export interface PauseMarker {
   readonly databases: readonly string[];
   /** Epoch ms after which the pause is stale whatever the process says. */
   readonly deadlineAt: number;
+  /** The leader the switchover moves away from (absent in markers of older versions). */
+  readonly from?: string | undefined;
 }
 
 const MarkerSchema = z.object({
@@ -23,6 +25,7 @@ const MarkerSchema = z.object({
   cluster: z.string(),
   databases: z.array(z.string()),
   deadlineAt: z.number(),
+  from: z.string().optional(),
 });
 
 export function markerPath(output: string): string {

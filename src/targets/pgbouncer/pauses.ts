@@ -35,8 +35,9 @@ export class Pauses {
    * Clusters whose write databases a live `switchyard switchover` of another process holds (its marker).
    * The command owns them until it ends or its marker goes stale: it pauses, may point them at the new
    * leader before this router's view has seen the old one stop, and resumes them. So this target neither
-   * pauses, repoints nor resumes them meanwhile, and hands over its own hold on them (a stale marker then
-   * lets `resumeReady` resume them as a gone switchover's).
+   * pauses nor repoints them meanwhile, and hands over its own hold on them (a stale marker then lets
+   * `resumeReady` resume them as a gone switchover's). It resumes them only once they point at a leader
+   * it sees writable that is not the one the switchover leaves (the marker's `from`).
    */
   async yieldedToSwitchover(): Promise<Set<string>> {
     const marker = await readMarker(this.output);
@@ -107,7 +108,24 @@ export class Pauses {
         this.foreign.delete(db);
         continue;
       }
-      if (isMarkerLive(marker, db, now)) continue;
+      if (isMarkerLive(marker, db, now)) {
+        // The switchover's goal, reached: it points at a writable leader other than the one it leaves.
+        const at = live.get(db);
+        if (
+          marker?.from !== undefined &&
+          want &&
+          want.member !== marker.from &&
+          at?.host === want.host &&
+          at.port === want.port
+        ) {
+          await this.control.resume(db);
+          this.foreign.delete(db);
+          parts.push(
+            `resumed ${db} (its switchover routed it to the writable leader ${want.member ?? want.host})`,
+          );
+        }
+        continue;
+      }
       const firstSeen = this.foreign.get(db) ?? now;
       this.foreign.set(db, firstSeen);
       const why = foreignResumeReason({

@@ -120,11 +120,13 @@ describe('PgBouncer target against a real PgBouncer 1.18 and two PostgreSQL serv
     }
   });
 
-  test("the router leaves a live switchover's databases to it: no move back, no RESUME, until its marker is stale", async () => {
+  test("the router leaves a live switchover's databases to it: no move back, no fence; RESUME only once routed to a new writable leader, or once its marker is stale", async () => {
     const target = bed.target({ databases: { app: { cluster: 'demo', dbname: 'postgres' } } });
     const control = target.control;
     // The command is another process: a live pid in the marker (the marker's own process is not yielded to).
     const command = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const liveApp = async () =>
+      (await bed.bouncer.adminQuery('SHOW DATABASES')).find((x) => x['name'] === 'app');
     try {
       await target.apply(snap(pgA()));
       writeFileSync(
@@ -133,18 +135,27 @@ describe('PgBouncer target against a real PgBouncer 1.18 and two PostgreSQL serv
           pid: command.pid,
           host: hostname(),
           cluster: 'demo',
+          from: 'pga',
           databases: ['app'],
           deadlineAt: Date.now() + 60_000,
         }),
       );
       assert.equal((await control.pause('app', 5000)).isPaused, true);
       await target.routeWhilePaused(snap(pgB()));
-      // The router's view still has pga writable (it has not seen pga stop yet).
-      const r = await target.apply(snap(pgA()));
-      assert.doesNotMatch(r.summary, /repointed|resumed|paused/, r.summary);
-      const row = (await bed.bouncer.adminQuery('SHOW DATABASES')).find((x) => x['name'] === 'app');
-      assert.equal(Number(row?.['port']), b.port, 'still pointed where the switchover put it');
-      assert.equal(Number(row?.['paused']), 1, 'still paused: the switchover resumes it');
+      // The router's view still has pga writable (it has not seen pga stop yet), then no leader at all.
+      for (const leader of [pgA(), null]) {
+        const r = await target.apply(snap(leader));
+        assert.doesNotMatch(r.summary, /repointed|resumed|paused/, r.summary);
+        const row = await liveApp();
+        assert.equal(Number(row?.['port']), b.port, 'still pointed where the switchover put it');
+        assert.equal(Number(row?.['paused']), 1, 'still paused');
+      }
+      const routed = await target.apply(snap(pgB()));
+      assert.match(routed.summary, /resumed app \(its switchover routed it to the writable leader pgb\)/);
+      assert.equal(await port(), b.port);
+
+      // A switchover that died (its process gone) while holding the pause: resumed as a gone one's.
+      assert.equal((await control.pause('app', 5000)).isPaused, true);
       command.kill('SIGKILL');
       await new Promise((res) => command.once('exit', res));
       const after = await target.apply(snap(pgB()));
