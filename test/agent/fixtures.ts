@@ -2,19 +2,24 @@ import type { ClusterState } from '../../src/cluster/index.js';
 import type { NodeView } from '../../agent/api/view.js';
 
 /**
- * A minimal valid node.yml for unit tests: `restapi` gets `restapiExtra` appended inside its braces
+ * A minimal valid node.yml: `restapi` gets `restapiExtra` appended inside its braces
  * (`, allow_unauthenticated_writes: true`, authentication, TLS), `postgresqlExtra` more lines of the
- * postgresql section (indented two spaces).
+ * postgresql section (indented two spaces); `server` is the PostgreSQL it manages (a harness server's
+ * port and data directory in integration tests).
  */
-export function nodeYaml(restapiExtra: string, postgresqlExtra = ''): string {
+export function nodeYaml(
+  restapiExtra: string,
+  postgresqlExtra = '',
+  server: { port: number; dataDir: string } = { port: 5432, dataDir: '/var/lib/pg/data' },
+): string {
   return `scope: lab
 name: node1
 restapi: {listen: 127.0.0.1:8008, connect_address: 127.0.0.1:8008${restapiExtra}}
 etcd3: {hosts: 127.0.0.1:2379}
 postgresql:
-  listen: 127.0.0.1:5432
-  connect_address: 127.0.0.1:5432
-  data_dir: /var/lib/pg/data
+  listen: 127.0.0.1:${server.port}
+  connect_address: 127.0.0.1:${server.port}
+  data_dir: ${server.dataDir}
   authentication: {superuser: {username: postgres}, replication: {username: replicator}}
 ${postgresqlExtra}`;
 }

@@ -8,6 +8,7 @@ import { PgControl } from '../../agent/postgres/control.js';
 import { PgQuery } from '../../agent/postgres/query.js';
 import { parseAgentConfig } from '../../agent/config/load.js';
 import { loopbackClient, startPostgres, waitFor, type PostgresServer } from '../harness/index.js';
+import { nodeYaml } from './fixtures.js';
 
 // A promote request that PostgreSQL takes while a walreceiver start is pending: the startup process cancels
 // that start and sleeps out wal_retrieve_retry_interval (5 s), and nothing wakes it. In a switchover the
@@ -47,17 +48,10 @@ async function startupProcess(): Promise<{ pid: number; wait: string | null }> {
 const sleepingOutRetry = async () => (await startupProcess()).wait === 'RecoveryRetrieveRetryInterval';
 
 test('a promotion PostgreSQL took while a walreceiver start was pending finishes in well under its 5 s retry sleep', async () => {
-  const yaml = `scope: lab
-name: node2
-restapi: {listen: 127.0.0.1:8008, connect_address: 127.0.0.1:8008, allow_unauthenticated_writes: true}
-etcd3: {hosts: 127.0.0.1:2379}
-postgresql:
-  listen: 127.0.0.1:${standby.port}
-  connect_address: 127.0.0.1:${standby.port}
-  data_dir: ${standby.dataDir}
-  authentication: {superuser: {username: postgres}, replication: {username: replicator}}
-`;
-  const { config } = parseAgentConfig(yaml, 'node.yml');
+  const { config } = parseAgentConfig(
+    nodeYaml(', allow_unauthenticated_writes: true', '', standby),
+    'node.yml',
+  );
   const control = new PgControl(config);
   query = new PgQuery(config);
 

@@ -10,6 +10,7 @@ import { observePostgres, publishPromotion, type Observation } from '../../agent
 import { buildClusterState } from '../../src/cluster/index.js';
 import { silentLogger } from '../../src/log.js';
 import { startPostgres, type PostgresServer } from '../harness/index.js';
+import { nodeYaml } from './fixtures.js';
 
 // The REST view of a node whose PostgreSQL is a primary while the agent's HA loop last saw it in recovery
 // (as just before a promotion) and a long task runs: `GET /patroni` must tell the live role, not the loop's.
@@ -21,16 +22,7 @@ let releaseTask: () => void = () => undefined;
 
 before(async () => {
   pg = await startPostgres();
-  const yaml = `scope: lab
-name: node1
-restapi: {listen: 127.0.0.1:8008, connect_address: 127.0.0.1:8008, allow_unauthenticated_writes: true}
-etcd3: {hosts: 127.0.0.1:2379}
-postgresql:
-  listen: 127.0.0.1:${pg.port}
-  connect_address: 127.0.0.1:${pg.port}
-  data_dir: ${pg.dataDir}
-  authentication: {superuser: {username: postgres}, replication: {username: replicator}}
-`;
+  const yaml = nodeYaml(', allow_unauthenticated_writes: true', '', pg);
   agent = new Agent(parseAgentConfig(yaml, 'node.yml').config, silentLogger());
   server = createApiServer(new AgentApiImpl(agent), () => agent.config.restapi) as Server;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
