@@ -15,6 +15,8 @@ import { riskySettings } from './warnings.js';
 const CONFIG_CHECK_INTERVAL_MS = 60_000;
 /** At start, how long the first snapshot may take before paused databases are resumed without one. */
 const START_SWEEP_MS = 2000;
+/** While a live switchover holds databases, the latest snapshot is applied again this often. */
+const YIELD_RECHECK_MS = 200;
 
 /**
  * PgBouncer follows the leader (targets.md §3): on leader loss the cluster's write databases are PAUSEd
@@ -37,6 +39,9 @@ export class PgBouncerTarget implements Target {
   private readonly oneAtATime = serial();
   private expiryTimer: NodeJS.Timeout | null = null;
   private startTimer: NodeJS.Timeout | null = null;
+  private yieldTimer: NodeJS.Timeout | null = null;
+  /** The newest snapshot handed to `apply` (what a re-check applies again). */
+  private latest: RouteSnapshot | null = null;
   private warnings: string[] = [];
   private configCheckedAt = -Infinity;
   private lastSummary: string | null = null;
@@ -108,6 +113,7 @@ export class PgBouncerTarget implements Target {
   }
 
   apply(snapshot: RouteSnapshot): Promise<ApplyResult> {
+    this.latest = snapshot;
     return this.oneAtATime(() => this.applyNow(snapshot));
   }
 
@@ -215,6 +221,7 @@ export class PgBouncerTarget implements Target {
     await this.checkSettings(snapshot);
     this.isFresh = false;
     this.scheduleExpiry();
+    this.scheduleYieldRecheck(yielded.size > 0);
 
     const didChange = parts.length > 0;
     const summary = didChange
@@ -264,6 +271,30 @@ export class PgBouncerTarget implements Target {
         return wrong ? { problem: notApplied(this.options.output, wrong, live) } : { value: live };
       },
     });
+  }
+
+  /**
+   * While a live switchover holds databases, nothing in etcd need change when it ends, or dies: the
+   * newest snapshot is applied again every YIELD_RECHECK_MS, so that its databases are resumed once it
+   * has routed them to a writable leader, and routed, fenced or resumed like any other once its marker
+   * is gone or stale.
+   */
+  private scheduleYieldRecheck(isYielding: boolean): void {
+    if (this.yieldTimer) clearTimeout(this.yieldTimer);
+    this.yieldTimer = null;
+    if (!isYielding || this.isClosed) return;
+    this.yieldTimer = setTimeout(() => {
+      this.oneAtATime(async () => {
+        if (!this.isClosed && this.latest) await this.applyNow(this.latest);
+      }).catch((err: unknown) => {
+        this.ctx.log.warn(
+          { target: this.name, err: describeError(err) },
+          're-check during a switchover failed',
+        );
+        this.scheduleYieldRecheck(true);
+      });
+    }, YIELD_RECHECK_MS);
+    this.yieldTimer.unref();
   }
 
   private scheduleExpiry(): void {
@@ -339,6 +370,7 @@ export class PgBouncerTarget implements Target {
       this.isClosed = true;
       if (this.expiryTimer) clearTimeout(this.expiryTimer);
       if (this.startTimer) clearTimeout(this.startTimer);
+      if (this.yieldTimer) clearTimeout(this.yieldTimer);
       await this.pauses.releaseAll();
       await this.control.close();
     });
