@@ -24,10 +24,10 @@ export function requestPromotion(pg: Pick<HandoverPostgres, 'dataDir' | 'livePos
 }
 
 /** How often a promotion that has not finished is woken again (see {@link nudgePromotion}). */
-export const PROMOTION_NUDGE_MS = 100;
+const PROMOTION_NUDGE_MS = 100;
 
 /**
- * Wakes a promotion PostgreSQL has not finished. True when a signal was sent.
+ * Wakes a promotion PostgreSQL has not finished.
  * - While the `promote` file is still there (not acted on yet): SIGUSR1 to the postmaster again.
  * - Once the file is gone, the startup process has taken the request, and can still sleep out
  *   `wal_retrieve_retry_interval` (5 s by default) before it ends recovery. That happens when the request
@@ -38,20 +38,23 @@ export const PROMOTION_NUDGE_MS = 100;
  *   postmaster sends it for a promote request, sets its latch and ends the sleep; a promotion already under
  *   way ignores it.
  */
-export async function nudgePromotion(
-  pg: Pick<HandoverPostgres, 'dataDir' | 'livePostmasterPid'>,
-  startupPid: () => Promise<number | null>,
-): Promise<boolean> {
+async function nudgePromotion(pg: PromotingPostgres, query: PromotionQuery): Promise<void> {
   const postmaster = pg.livePostmasterPid();
-  if (postmaster === null) return false;
+  if (postmaster === null) return;
   const fileThere = existsSync(join(pg.dataDir, 'promote'));
-  const pid = fileThere ? postmaster : await startupPid();
-  if (pid === null) return false;
+  const pid = fileThere ? postmaster : await query.startupPid();
+  if (pid === null) return;
   try {
-    return process.kill(pid, fileThere ? 'SIGUSR1' : 'SIGUSR2');
+    process.kill(pid, fileThere ? 'SIGUSR1' : 'SIGUSR2');
   } catch {
-    return false;
+    // gone meanwhile: the next round looks again
   }
+}
+
+type PromotingPostgres = Pick<HandoverPostgres, 'dataDir' | 'livePostmasterPid'>;
+interface PromotionQuery {
+  waitForPromotion(timeoutMs: number): Promise<void>;
+  startupPid(): Promise<number | null>;
 }
 
 /**
@@ -59,8 +62,8 @@ export async function nudgePromotion(
  * {@link PROMOTION_NUDGE_MS} while it has not; throws after `timeoutMs`.
  */
 export async function awaitPromotion(
-  pg: Pick<HandoverPostgres, 'dataDir' | 'livePostmasterPid'>,
-  query: { waitForPromotion(timeoutMs: number): Promise<void>; startupPid(): Promise<number | null> },
+  pg: PromotingPostgres,
+  query: PromotionQuery,
   timeoutMs: number,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -70,7 +73,7 @@ export async function awaitPromotion(
       return;
     } catch (err) {
       if (Date.now() >= deadline) throw err;
-      await nudgePromotion(pg, () => query.startupPid());
+      await nudgePromotion(pg, query);
     }
   }
 }

@@ -252,8 +252,9 @@ export async function runSwitchover(
         }
         if (snapshot && w && w.name !== old.name) {
           steps.say(`${w.name} is writable (${w.host}:${w.port})`);
-          // 5b. Repoint and RESUME. After 5a only a check is left (SHOW DATABASES: a running router
-          // may have rewritten the file meanwhile), so the paused path skips the router's full apply.
+          // 5b. Repoint and RESUME. After 5a only a check is left (SHOW DATABASES: the entries may have
+          // changed meanwhile, e.g. by a router of an older version or on another host that ignores this
+          // command's marker), so the paused path skips the router's full apply.
           const isRouted = prepointed === w.name && pause.isPaused;
           const applied = await repoint(
             (s) => (isRouted ? target.routeWhilePaused(s) : target.apply(s)),
