@@ -119,9 +119,11 @@ export class PgBouncerTarget implements Target {
 
   /**
    * Points the write entries at the snapshot's writers while their databases stay paused: write, RELOAD,
-   * verify, and nothing else (no PAUSE, no RESUME, no expiry). `switchyard switchover` calls it with the
-   * new key holder before it is writable, so that only RESUME is left once it is. Refuses (throws) when
-   * a database it would repoint is not paused: clients must never reach a node that is not writable yet.
+   * verify, and nothing else (no PAUSE, no RESUME, no expiry); when PgBouncer already routes them so
+   * (SHOW DATABASES), nothing at all. `switchyard switchover` calls it with the new key holder before it is
+   * writable, so that only RESUME is left once it is, and again as the check before that RESUME. Refuses
+   * (throws) when a database it would repoint is not paused: clients must never reach a node that is not
+   * writable yet.
    */
   routeWhilePaused(snapshot: RouteSnapshot): Promise<ApplyResult> {
     return this.oneAtATime(async () => {
@@ -136,18 +138,29 @@ export class PgBouncerTarget implements Target {
           'SY_ERR_TARGET_APPLY',
           `will not repoint ${running.map((e) => e.name).join(', ')} ahead of the new primary: not paused`,
         );
-      const result = await renderFile({
+      // Already routed (the usual case once the command pointed them ahead of time): this is the check before
+      // RESUME, so it touches neither the file nor PgBouncer; clients wait for every millisecond spent here.
+      if (stale.length === 0)
+        return {
+          generation: snapshot.generation,
+          summary: `pgbouncer already routes ${this.describeRoutes(rendered.entries)} (generation ${snapshot.generation})`,
+          didChange: false,
+        };
+      await renderFile({
         path: this.options.output,
         contents: rendered.text,
         ...this.fileMode(rendered),
         check: this.options.config.check,
       });
-      if (result.didRender || stale.length > 0) await this.reloadAndVerify(rendered.entries);
-      const summary =
-        stale.length > 0
-          ? `repointed ${stale.map((e) => `${e.name} to ${e.endpoint.member ?? e.endpoint.host}:${e.endpoint.port}`).join(', ')} while paused (RELOAD verified; generation ${snapshot.generation})`
-          : `pgbouncer already routes ${this.describeRoutes(rendered.entries)} (generation ${snapshot.generation})`;
-      return { generation: snapshot.generation, summary, didChange: stale.length > 0 };
+      await this.reloadAndVerify(rendered.entries);
+      const moved = stale.map(
+        (e) => `${e.name} to ${e.endpoint.member ?? e.endpoint.host}:${e.endpoint.port}`,
+      );
+      return {
+        generation: snapshot.generation,
+        summary: `repointed ${moved.join(', ')} while paused (RELOAD verified; generation ${snapshot.generation})`,
+        didChange: true,
+      };
     });
   }
 

@@ -110,8 +110,14 @@ describe('PgBouncer target against a real PgBouncer 1.18 and two PostgreSQL serv
       const row = (await bed.bouncer.adminQuery('SHOW DATABASES')).find((r) => r['name'] === 'app');
       assert.equal(Number(row?.['port']), b.port);
       assert.equal(Number(row?.['paused']), 1, 'still paused: only RESUME is left');
+      // The check before RESUME: already routed, so neither the file (a router may have rewritten it) nor
+      // PgBouncer is touched while clients wait.
+      const rewritten = `; rewritten by a router\n${readFileSync(bed.routesPath, 'utf8')}`;
+      writeFileSync(bed.routesPath, rewritten);
       const again = await target.routeWhilePaused(snap(pgB()));
       assert.equal(again.didChange, false);
+      assert.match(again.summary, /^pgbouncer already routes app to /);
+      assert.equal(readFileSync(bed.routesPath, 'utf8'), rewritten, 'the file is left as it is');
       assert.equal(await control.resume('app'), true);
       assert.equal(await port(), b.port);
     } finally {
