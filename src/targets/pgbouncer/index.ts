@@ -199,7 +199,7 @@ export class PgBouncerTarget implements Target {
       return this.writeWhileConsoleDown(snapshot, err);
     }
     const wants = this.effectiveWants(snapshot, parts);
-    // A live switchover (another process) owns its databases: their entries are kept as they are.
+    // A live switchover (another process) owns its databases, and the routing file while it runs.
     const yielded = await this.pauses.yieldedToSwitchover();
     const routed = new Map(wants);
     for (const cluster of yielded) routed.set(cluster, null);
@@ -211,22 +211,35 @@ export class PgBouncerTarget implements Target {
     }
 
     const rendered = this.render(routed, snapshot, live);
-    const result = await renderFile({
-      path: this.options.output,
-      contents: rendered.text,
-      ...this.fileMode(rendered),
-      check: config.check,
-    });
     const stale = rendered.entries.filter((e) => !isApplied(live.get(e.name), e));
-    if (result.didRender || stale.length > 0) {
-      live = await this.reloadAndVerify(rendered.entries);
-      for (const e of stale.filter((s) => s.role === 'primary')) {
-        parts.push(
-          `repointed ${e.name} to ${e.endpoint.member ?? e.endpoint.host}:${e.endpoint.port} (RELOAD verified)`,
+    if (yielded.size > 0) {
+      // Neither written nor reloaded while the switchover runs: the command writes this file and RELOADs
+      // between two of our reads, and a write of ours from the live entries we read before its RELOAD
+      // would put its old leader back (seen in the bench: 1 of 24 switchovers, caught by the command's
+      // check only because it came before its RESUME). Other clusters' moves wait for its end (the
+      // re-check below), their clients paused, not failing.
+      if (stale.length > 0)
+        this.ctx.log.debug(
+          { target: this.name, yielded: [...yielded], waiting: stale.map((e) => e.name) },
+          'routing file left to the running switchover',
         );
+    } else {
+      const result = await renderFile({
+        path: this.options.output,
+        contents: rendered.text,
+        ...this.fileMode(rendered),
+        check: config.check,
+      });
+      if (result.didRender || stale.length > 0) {
+        live = await this.reloadAndVerify(rendered.entries);
+        for (const e of stale.filter((s) => s.role === 'primary')) {
+          parts.push(
+            `repointed ${e.name} to ${e.endpoint.member ?? e.endpoint.host}:${e.endpoint.port} (RELOAD verified)`,
+          );
+        }
+        if (stale.some((s) => s.role === 'replica')) parts.push(`moved read-only entries (RELOAD verified)`);
+        if (stale.length === 0) parts.push(`rewrote ${this.options.output} (RELOAD verified)`);
       }
-      if (stale.some((s) => s.role === 'replica')) parts.push(`moved read-only entries (RELOAD verified)`);
-      if (stale.length === 0) parts.push(`rewrote ${this.options.output} (RELOAD verified)`);
     }
 
     await this.pauses.resumeReady(wants, live, this.isFresh, parts);

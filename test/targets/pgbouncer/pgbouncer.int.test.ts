@@ -147,6 +147,12 @@ describe('PgBouncer target against a real PgBouncer 1.18 and two PostgreSQL serv
         }),
       );
       assert.equal((await control.pause('app', 5000)).isPaused, true);
+      // The command has written its file but not RELOADed yet when the router applies its older view
+      // (live: pga): the router leaves the file alone, not rewriting it from the live entries it read.
+      const [commandFile] = await target.preview(snap(pgB()));
+      writeFileSync(bed.routesPath, commandFile?.contents ?? '');
+      const early = await target.apply(snap(pgA()));
+      assert.equal(readFileSync(bed.routesPath, 'utf8'), commandFile?.contents, early.summary);
       await target.routeWhilePaused(snap(pgB()));
       // The router's view still has pga writable (it has not seen pga stop yet), then no leader at all.
       for (const leader of [pgA(), null]) {
