@@ -90,7 +90,7 @@ export interface HandoverDeps {
   readonly postgres: HandoverPostgres;
   readonly writer: Pick<ClusterWriter, 'releaseLeaderWith'>;
   readonly log: Logger;
-  /** Drops the agent's own connections first (they would hold up a fast shutdown). */
+  /** Drops the agent's own connections (alongside the fast shutdown, which would end them anyway). */
   readonly dropConnections: () => Promise<void>;
   /** CHECKPOINT while still primary, so the shutdown checkpoint (inside the unwritable window) is short. */
   readonly checkpoint: () => Promise<unknown>;
@@ -177,8 +177,11 @@ export async function handOver(
     .catch((err: unknown) => `etcd: ${String(err)}`);
   const announcedAt = Date.now();
   d.stepDown();
-  await d.dropConnections();
+  // Clients are paused from here on: signal at once. The agent's own connections are dropped alongside
+  // (a fast shutdown ends them anyway; waiting for them first cost every switchover a few ms of pause).
+  const dropped = d.dropConnections();
   await stopForHandover(d.postgres, Math.max(10_000, cluster.config.retryTimeout * 1000));
+  await dropped;
   const stoppedAt = Date.now();
   await d.writer.releaseLeaderWith(
     d.name,
