@@ -95,9 +95,11 @@ export class Pauses {
       const isPaused = live.get(db)?.isPaused ?? false;
       const want = wants.get(cluster);
       const held = this.held.get(db);
+      const at = live.get(db);
       if (held) {
         if (!isPaused) this.held.delete(db);
-        else if (want) {
+        // Only once PgBouncer routes it there: not while the routing file waits for a running switchover.
+        else if (want && at?.host === want.host && at.port === want.port) {
           await this.control.resume(db);
           this.held.delete(db);
           parts.push(`resumed ${db} after ${now - held.since} ms`);
@@ -110,7 +112,6 @@ export class Pauses {
       }
       if (isMarkerLive(marker, db, now)) {
         // The switchover's goal, reached: it points at a writable leader other than the one it leaves.
-        const at = live.get(db);
         if (
           marker?.from !== undefined &&
           want &&

@@ -191,6 +191,56 @@ describe('PgBouncer target against a real PgBouncer 1.18 and two PostgreSQL serv
     }
   });
 
+  test("another cluster's lost leader waits paused while a switchover holds the routing file: no RESUME before PgBouncer routes it to the new leader", async () => {
+    const target = bed.target({
+      databases: {
+        app: { cluster: 'demo', dbname: 'postgres' },
+        app2: { cluster: 'other', dbname: 'postgres' },
+      },
+    });
+    const control = target.control;
+    const command = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const both = (other: { name: string; port: number } | null) =>
+      snapshot(++generation, view('demo', pgA()), view('other', other));
+    const app2 = async () =>
+      (await bed.bouncer.adminQuery('SHOW DATABASES')).find((x) => x['name'] === 'app2');
+    try {
+      await target.apply(both(pgA()));
+      writeFileSync(
+        markerPath(bed.routesPath),
+        JSON.stringify({
+          pid: command.pid,
+          host: hostname(),
+          cluster: 'demo',
+          from: 'pga',
+          databases: ['app'],
+          deadlineAt: Date.now() + 60_000,
+        }),
+      );
+      const lost = await target.apply(both(null));
+      assert.match(lost.summary, /paused app2/);
+      const back = await target.apply(both(pgB()));
+      assert.doesNotMatch(back.summary, /resumed app2|repointed app2/, back.summary);
+      assert.equal(Number((await app2())?.['paused']), 1, 'still paused: PgBouncer still routes it to pga');
+      assert.equal(Number((await app2())?.['port']), a.port);
+
+      command.kill('SIGKILL');
+      await new Promise((res) => command.once('exit', res));
+      const ended = await target.apply(both(pgB()));
+      assert.match(ended.summary, /repointed app2 to pgb:\d+ \(RELOAD verified\); resumed app2 after \d+ ms/);
+      const rows = await sqlQuery(
+        { port: bed.bouncer.port, database: 'app2' },
+        'select inet_server_port() as port',
+      );
+      assert.equal(Number(rows[0]?.['port']), b.port);
+    } finally {
+      command.kill('SIGKILL');
+      rmSync(markerPath(bed.routesPath), { force: true });
+      await control.resume('app2').catch(() => undefined);
+      await target.close();
+    }
+  });
+
   test('clients wait through leader loss instead of failing, then land on the new primary', async () => {
     const target = bed.target({ databases: { app: { cluster: 'demo', dbname: 'postgres' } } });
     try {
