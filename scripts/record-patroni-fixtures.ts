@@ -1,7 +1,7 @@
 // Records what a real Patroni writes and answers, into test/fixtures/patroni-<version>-*.json, so unit
 // tests check the router's parsing against real values (not values typed from documentation).
 //
-//   SWITCHYARD_STACK=trixie /work/heavy node --import tsx scripts/record-patroni-fixtures.ts
+//   SWITCHYARD_STACK=trixie node --import tsx scripts/record-patroni-fixtures.ts
 //
 // Starts etcd and a 3-node Patroni cluster (synchronous_mode: quorum, failsafe_mode on) on the selected
 // stack, makes one switchover (so /history has a line), then a 1-node standby cluster that replicates

@@ -31,7 +31,7 @@ const arg = (name: string, fallback: number) => {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const outIndex = process.argv.indexOf('--out');
-const OUT = outIndex > 0 ? (process.argv[outIndex + 1] as string) : 'bench/agent-failover/results-run1.json';
+const OUT = outIndex > 0 ? (process.argv[outIndex + 1] as string) : 'bench/results/agent-failover.json';
 const onlyIndex = process.argv.indexOf('--only');
 const ONLY = onlyIndex > 0 ? process.argv[onlyIndex + 1] : null;
 

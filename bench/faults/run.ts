@@ -3,7 +3,7 @@
  * 3-node agent cluster in synchronous mode with the client, every etcd member and every node in its own
  * network namespace. Prints, per kind and in total: faults, lost acknowledged writes, double-writable
  * samples, old primary acknowledging after its key could expire, and the client-measured failover time
- * (median / p99 / max / n). Needs root; run through `/work/heavy --netns`.
+ * (median / p99 / max / n). Needs root (network namespaces); run it alone on the machine.
  *
  *   node --import tsx bench/faults/run.ts [--count 54] [--kinds kill9-leader-host,…] [--out results.json]
  *                                          [--max-minutes 60]
