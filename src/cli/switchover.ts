@@ -181,9 +181,13 @@ export async function runSwitchover(
         follower.wake();
       });
     } else {
-      if (canRunBeforeStop(member.version) && scheduledAt === null)
+      if (scheduledAt === null && canRunBeforeStop(member.version))
         steps.say(
           `hint: ${old.name} runs Patroni ${member.version}, which can hold its stop for the pause: with postgresql.before_stop set to \`switchyard before-stop -c patroni.yml\` and the tag switchyard_before_stop, clients would not be paused through its pre-stop work (docs/poolers.md)`,
+        );
+      else if (scheduledAt === null && /^\d+\.\d+\.\d+/.test(member.version ?? ''))
+        steps.say(
+          `hint: ${old.name} runs Patroni ${member.version}, which has no hook before its stop (postgresql.before_stop came in 3.0.3): clients stay paused through its pre-stop work (member checks, an HA loop, a CHECKPOINT). With Patroni 3.0.3 or later and \`switchyard before-stop\`, the pause would start at the stop (docs/poolers.md)`,
         );
       // 3b. PAUSE (a stall is cancelled by the control; then nothing is requested).
       await pause.pause(deadline, pgbConfig.timeouts.pause_ms);
