@@ -45,6 +45,19 @@ describe('PgBouncer target against a real PgBouncer 1.18 and two PostgreSQL serv
   let generation = 0;
   const snap = (leader: { name: string; port: number } | null) =>
     snapshot(++generation, view('demo', leader));
+  /** The marker of a live `switchyard switchover` (process `pid`) holding demo's `app`, moving away from pga. */
+  const writeCommandMarker = (pid: number | undefined) =>
+    writeFileSync(
+      markerPath(bed.routesPath),
+      JSON.stringify({
+        pid,
+        host: hostname(),
+        cluster: 'demo',
+        from: 'pga',
+        databases: ['app'],
+        deadlineAt: Date.now() + 60_000,
+      }),
+    );
   /** Applies pga as the leader: `target` resumes app and clients reach pga. */
   const expectResumedOnA = async (target: {
     apply: (s: ReturnType<typeof snap>) => Promise<{ summary: string }>;
@@ -135,17 +148,7 @@ describe('PgBouncer target against a real PgBouncer 1.18 and two PostgreSQL serv
       (await bed.bouncer.adminQuery('SHOW DATABASES')).find((x) => x['name'] === 'app');
     try {
       await target.apply(snap(pgA()));
-      writeFileSync(
-        markerPath(bed.routesPath),
-        JSON.stringify({
-          pid: command.pid,
-          host: hostname(),
-          cluster: 'demo',
-          from: 'pga',
-          databases: ['app'],
-          deadlineAt: Date.now() + 60_000,
-        }),
-      );
+      writeCommandMarker(command.pid);
       assert.equal((await control.pause('app', 5000)).isPaused, true);
       // The command has written its file but not RELOADed yet when the router applies its older view
       // (live: pga): the router leaves the file alone, not rewriting it from the live entries it read.
@@ -206,17 +209,7 @@ describe('PgBouncer target against a real PgBouncer 1.18 and two PostgreSQL serv
       (await bed.bouncer.adminQuery('SHOW DATABASES')).find((x) => x['name'] === 'app2');
     try {
       await target.apply(both(pgA()));
-      writeFileSync(
-        markerPath(bed.routesPath),
-        JSON.stringify({
-          pid: command.pid,
-          host: hostname(),
-          cluster: 'demo',
-          from: 'pga',
-          databases: ['app'],
-          deadlineAt: Date.now() + 60_000,
-        }),
-      );
+      writeCommandMarker(command.pid);
       const lost = await target.apply(both(null));
       assert.match(lost.summary, /paused app2/);
       const back = await target.apply(both(pgB()));
