@@ -3,7 +3,7 @@ import { describeError } from '../../errors.js';
 import type { PgBouncerConfig } from './config.js';
 import type { LiveDatabase, PgBouncerAdmin } from './control.js';
 import { isMarkerLive, isOwnMarker, readMarker } from './marker.js';
-import { clusterOfDatabase, foreignResumeReason, writeDatabases, type Wants } from './routes.js';
+import { clusterOfDatabase, foreignResumeReason, isRoutedTo, writeDatabases, type Wants } from './routes.js';
 
 export interface HeldPause {
   readonly cluster: string;
@@ -99,7 +99,7 @@ export class Pauses {
       if (held) {
         if (!isPaused) this.held.delete(db);
         // Only once PgBouncer routes it there: not while the routing file waits for a running switchover.
-        else if (want && at?.host === want.host && at.port === want.port) {
+        else if (want && isRoutedTo(at, want, this.config.databases[db]?.dbname ?? db)) {
           await this.control.resume(db);
           this.held.delete(db);
           parts.push(`resumed ${db} after ${now - held.since} ms`);
