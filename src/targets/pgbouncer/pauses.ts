@@ -95,11 +95,11 @@ export class Pauses {
       const isPaused = live.get(db)?.isPaused ?? false;
       const want = wants.get(cluster);
       const held = this.held.get(db);
-      const at = live.get(db);
+      const isRouted = want ? isRoutedTo(live.get(db), want, this.config.databases[db]?.dbname ?? db) : false;
       if (held) {
         if (!isPaused) this.held.delete(db);
         // Only once PgBouncer routes it there: not while the routing file waits for a running switchover.
-        else if (want && isRoutedTo(at, want, this.config.databases[db]?.dbname ?? db)) {
+        else if (isRouted) {
           await this.control.resume(db);
           this.held.delete(db);
           parts.push(`resumed ${db} after ${now - held.since} ms`);
@@ -112,13 +112,7 @@ export class Pauses {
       }
       if (isMarkerLive(marker, db, now)) {
         // The switchover's goal, reached: it points at a writable leader other than the one it leaves.
-        if (
-          marker?.from !== undefined &&
-          want &&
-          want.member !== marker.from &&
-          at?.host === want.host &&
-          at.port === want.port
-        ) {
+        if (marker?.from !== undefined && want && want.member !== marker.from && isRouted) {
           await this.control.resume(db);
           this.foreign.delete(db);
           parts.push(
